@@ -1,0 +1,172 @@
+//! Every flag of `workbench`, with its help text: `--help` is the manual.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "A terminal workbench for e-commerce search relevance.
+
+An explainable LLM teacher runs locally (mistral.rs, GGUF on CPU) and judges (query, product)
+pairs step by step: what the query asks, what the item is, a verdict per dimension (category,
+brand, model, color, size …), a conclusion and a label with a probability per label. Judgments
+live in one SQLite file; annotators review and correct them; audits, exports and students read them.";
+
+const AFTER: &str = "Start here:
+  scripts/fetch-models.sh                       fetch the local teacher and student base
+  workbench init                                create ./workbench.db with the ESCI scale
+  workbench import fixtures/esci-fixture.jsonl  200 real, human-labelled ESCI pairs
+  workbench teach --limit 10                    judge 10 pairs with the local teacher
+  workbench stats                               what the database holds
+  workbench show 73232 B097SWY976               one pair, its rationale and distribution";
+
+#[derive(Debug, Parser)]
+#[command(name = "workbench", version, about = ABOUT, after_help = AFTER, max_term_width = 100)]
+pub struct Cli {
+    /// The SQLite database to use.
+    #[arg(long, global = true, env = "WORKBENCH_DB", default_value = "workbench.db", value_name = "PATH")]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a database (or check an existing one) and choose its label scale.
+    Init(InitArgs),
+    /// Import (query, product) pairs from JSONL or CSV; re-importing adds nothing twice.
+    Import(ImportArgs),
+    /// Counts of pairs, queries, labels, judgments and reviews.
+    Stats(StatsArgs),
+    /// Judge pairs with the teacher; resumable, each judgment committed as it finishes.
+    Teach(TeachArgs),
+    /// One pair: its text, the teacher's rationale step by step and the distribution.
+    Show(ShowArgs),
+    /// Measure throughput (import, teacher) on generated or fixture data.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The label scale: esci (E/S/C/I), wands (Exact/Partial/Irrelevant), binary, or a TOML file
+    /// with `name` and `[[labels]]` tables of key, name, gain and definition.
+    #[arg(long, default_value = "esci", value_name = "esci|wands|binary|FILE")]
+    pub scale: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A .jsonl or .csv file with the ESCI fields: query_id, query, product_id, title,
+    /// description, brand, attributes, esci_label (see --map for other names).
+    pub file: PathBuf,
+
+    /// Other column names, as field=column pairs (`query=search_term,label=grade`) or a TOML
+    /// file of them. Fields: query_id, query, product_id, title, description, brand,
+    /// attributes, label, split.
+    #[arg(long, value_name = "SPEC|FILE")]
+    pub map: Option<String>,
+
+    /// Import the valid rows and write the rejected ones, each with its line and reason, to
+    /// FILE.rejected.jsonl beside the input. Without it, one bad row stops the import and
+    /// nothing of the file is stored.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TeachMode {
+    /// Chain of thought: query and item analysis, one verdict per dimension, conclusion, label.
+    Cot,
+    /// Label only: one short request whose label log-probabilities give the distribution.
+    Score,
+}
+
+#[derive(Debug, Args)]
+pub struct TeachArgs {
+    /// Judge at most N pairs in this run.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Which pairs: `unjudged` (no judgment yet by this model and prompt), `all` (judge again
+    /// where this model and prompt have not), `augmented` (unjudged augmented pairs), or a
+    /// comma-separated list of pair ids as `QUERY_ID/PRODUCT_ID`.
+    #[arg(long, default_value = "unjudged", value_name = "unjudged|all|augmented|IDS")]
+    pub only: String,
+
+    #[arg(long, value_enum, default_value_t = TeachMode::Cot)]
+    pub mode: TeachMode,
+
+    /// Self-consistency: sample K chains per pair and take the label distribution from their
+    /// votes (the agreement is kept as a confidence). 1 = one greedy chain whose label
+    /// log-probabilities give the distribution.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub samples: usize,
+
+    /// Requests in flight at once. The local CPU teacher is fastest at 1; servers batch them.
+    #[arg(long, value_name = "C")]
+    pub concurrency: Option<usize>,
+
+    /// A GGUF file for the local teacher (llama, mistral3, phi2, phi3, starcoder2, qwen2, qwen3,
+    /// qwen3moe architectures). Default: the SmolLM2 file fetched into models/.
+    #[arg(long, value_name = "PATH", conflicts_with = "endpoint", env = "WORKBENCH_MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// An OpenAI-compatible server (vLLM, llama.cpp server, mistral.rs server), e.g.
+    /// http://127.0.0.1:8080/v1. The key, if any, is read from WORKBENCH_API_KEY.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// The model name to ask the endpoint for.
+    #[arg(long, value_name = "NAME", default_value = "default", requires = "endpoint")]
+    pub api_model: String,
+
+    /// Most tokens the teacher may write per judgment.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<usize>,
+
+    /// Leave the few-shot examples out of the prompt (shorter prompts, faster on small models).
+    #[arg(long)]
+    pub no_examples: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The query id as imported.
+    pub query_id: String,
+    /// The product id as imported.
+    pub product_id: String,
+    /// Print one JSON object: the pair, its judgments with rationale and distribution.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Import throughput on a generated JSONL file of N rows (rows/s, peak memory).
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Where to write the generated file and database.
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+    },
+    /// Teacher throughput on fixture pairs: prompt and generation tokens/s, CoT pairs/min,
+    /// score-only pairs/s, with and without the shared-prefix cache.
+    Teacher {
+        /// Fixture pairs to judge per measurement.
+        #[arg(long, default_value_t = 5)]
+        pairs: usize,
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+        #[arg(long, default_value = "fixtures/esci-fixture.jsonl")]
+        fixture: PathBuf,
+    },
+}

@@ -1,0 +1,136 @@
+//! `workbench bench`: throughput measurements that BENCHMARKS.md records. Not tests: they print
+//! numbers for a person to compare, on this machine, with the command that produced them.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::domain::LabelScale;
+use crate::ingest::FieldMap;
+use crate::store::Store;
+use crate::teacher::{Mode, Teacher, TeacherConfig};
+
+/// Peak resident memory of this process so far (VmHWM), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Writes `rows` JSONL rows shaped like the ESCI fixture (its real text, cycled, with fresh
+/// ids: 10 products per query), unless the file is already there.
+fn generate(rows: u64, path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let fixture = include_str!("../../fixtures/esci-fixture.jsonl");
+    let templates: Vec<serde_json::Value> = fixture.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let tmp = path.with_extension("part");
+    let mut w = BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+    for i in 0..rows {
+        let mut row = templates[(i % templates.len() as u64) as usize].clone();
+        row["query_id"] = format!("gq{}", i / 10).into();
+        row["query"] = format!("{} {}", row["query"].as_str().unwrap_or(""), i / 2000).into();
+        row["product_id"] = format!("gp{i}").into();
+        serde_json::to_writer(&mut w, &row)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+pub async fn import(rows: u64, dir: &Path) -> Result<ExitCode> {
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join(format!("pairs-{rows}.jsonl"));
+    eprintln!("generating {} …", file.display());
+    generate(rows, &file)?;
+    let bytes = std::fs::metadata(&file)?.len();
+    let db = dir.join("import-bench.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let store = Store::create(&db).await?;
+    store.set_scale(&LabelScale::esci()).await?;
+    let rss_before = peak_rss_mib().unwrap_or(0.0);
+    let started = Instant::now();
+    let counts = super::import_file(&store, &file, FieldMap::default(), false, true).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let reimport_started = Instant::now();
+    let again = super::import_file(&store, &file, FieldMap::default(), false, false).await?;
+    let reimport_secs = reimport_started.elapsed().as_secs_f64();
+    store.close().await;
+    println!("import benchmark: {} rows, {:.0} MiB of JSONL", counts.rows_read, bytes as f64 / 1048576.0);
+    println!(
+        "  first import   {secs:.1} s   {:.0} rows/s   {:.1} MiB/s   {} pairs added",
+        counts.rows_read as f64 / secs,
+        bytes as f64 / 1048576.0 / secs,
+        counts.pairs_added
+    );
+    println!(
+        "  re-import      {reimport_secs:.1} s   {:.0} rows/s   {} pairs added",
+        again.rows_read as f64 / reimport_secs,
+        again.pairs_added
+    );
+    println!("  peak RSS       {:.0} MiB (before import {rss_before:.0} MiB)", peak_rss_mib().unwrap_or(0.0));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Judges `n` fixture pairs in each configuration and prints tokens/s and pairs/min.
+pub async fn teacher(n: usize, model: Option<PathBuf>, fixture: &Path) -> Result<ExitCode> {
+    let dir = tempfile_dir()?;
+    let db = dir.join("teacher-bench.db");
+    let store = Store::create(&db).await?;
+    store.set_scale(&LabelScale::esci()).await?;
+    super::import_file(&store, fixture, FieldMap::default(), false, false).await?;
+    // Every tenth pair: ten different queries, so prompts do not share more than the prefix.
+    let pairs: Vec<_> = store.first_pairs(10 * n).await?.into_iter().step_by(10).take(n).collect();
+    let scale = store.scale().await?;
+    println!("teacher benchmark: {} fixture pairs per row, model {}", pairs.len(), model.as_deref().unwrap_or(Path::new(crate::teacher::local::DEFAULT_MODEL)).display());
+    println!("{:<34} {:>10} {:>10} {:>12} {:>10} {:>8}", "configuration", "prompt t/s", "gen t/s", "pairs/min", "pairs/s", "parsed");
+    for (label, mode, cache) in [
+        ("cot, prefix cache", Mode::Cot, true),
+        ("cot, no prefix cache", Mode::Cot, false),
+        ("score-only, prefix cache", Mode::Score, true),
+    ] {
+        let backend = super::teach::open_backend(model.as_deref(), None, "", cache).await?;
+        let config = TeacherConfig { mode, samples: 1, max_tokens: None, with_examples: true };
+        let teacher = Teacher::new(backend, scale.clone(), &config);
+        // One warm-up judgment fills the prefix cache the way a long run would.
+        teacher.judge(&pairs[0]).await?;
+        let (mut pt, mut ps, mut ct, mut cs, mut parsed) = (0usize, 0f64, 0usize, 0f64, 0usize);
+        let started = Instant::now();
+        for p in &pairs {
+            let j = teacher.judge(p).await?;
+            pt += j.prompt_tokens;
+            ct += j.completion_tokens;
+            ps += j.prompt_secs.unwrap_or(0.0);
+            cs += j.completion_secs.unwrap_or(0.0);
+            parsed += usize::from(j.parse_error.is_none());
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{label:<34} {:>10.1} {:>10.1} {:>12.1} {:>10.2} {:>5}/{}",
+            pt as f64 / ps.max(1e-9),
+            ct as f64 / cs.max(1e-9),
+            pairs.len() as f64 / secs * 60.0,
+            pairs.len() as f64 / secs,
+            parsed,
+            pairs.len()
+        );
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("workbench-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+

@@ -1,0 +1,35 @@
+//! One function per command. Each opens what it needs, does its job through the store and the
+//! model layers, and prints; `main.rs` only dispatches here.
+
+mod bench;
+mod import;
+mod init;
+mod show;
+mod stats;
+mod teach;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{BenchCommand, Cli, Command};
+
+pub use import::import_file;
+pub use teach::{TeachOptions, TeachReport, teach};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Init(args) => init::run(&cli.db, args).await,
+            Command::Import(args) => import::run(&cli.db, args).await,
+            Command::Stats(args) => stats::run(&cli.db, args).await,
+            Command::Teach(args) => teach::run(&cli.db, args).await,
+            Command::Show(args) => show::run(&cli.db, args).await,
+            Command::Bench(BenchCommand::Import { rows, dir }) => bench::import(rows, &dir).await,
+            Command::Bench(BenchCommand::Teacher { pairs, model, fixture }) => {
+                bench::teacher(pairs, model, &fixture).await
+            }
+        }
+    })
+}

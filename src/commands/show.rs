@@ -1,0 +1,123 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use crate::cli::ShowArgs;
+use crate::domain::{LabelScale, Pair, PairKey};
+use crate::store::{JudgmentRecord, Store};
+
+/// Prints one pair with every judgment of it: the rationale step by step and the distribution.
+pub async fn run(db: &Path, args: ShowArgs) -> Result<ExitCode> {
+    let store = Store::open(db).await?;
+    let key = PairKey { query_id: args.query_id.clone(), product_id: args.product_id.clone() };
+    let Some(pair) = store.pair_by_key(&key).await? else {
+        bail!("{}: no pair with query id {:?} and product id {:?}", db.display(), args.query_id, args.product_id);
+    };
+    let scale = store.scale().await?;
+    let judgments = store.judgments_of(pair.id).await?;
+    store.close().await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&pair, &judgments, &scale))?);
+    } else {
+        print!("{}", render(&pair, &judgments, &scale, crate::ui::color_enabled()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn to_json(pair: &Pair, judgments: &[JudgmentRecord], scale: &LabelScale) -> serde_json::Value {
+    json!({
+        "pair": pair,
+        "judgments": judgments.iter().map(|j| json!({
+            "id": j.id,
+            "model": j.model,
+            "prompt_hash": j.prompt_hash,
+            "mode": j.mode,
+            "label": j.label,
+            "distribution": j.distribution.by_key(scale),
+            "distribution_source": j.dist_source,
+            "expected_gain": j.distribution.expected_gain(scale),
+            "confidence": j.confidence,
+            "rationale": j.rationale,
+            "parse_error": j.parse_error,
+            "raw_output": j.raw_output,
+            "truncated": j.truncated,
+            "item_truncated": j.item_truncated,
+            "prompt_tokens": j.prompt_tokens,
+            "completion_tokens": j.completion_tokens,
+            "elapsed_ms": j.elapsed_ms,
+            "created_at": j.created_at,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+}
+
+pub fn render(pair: &Pair, judgments: &[JudgmentRecord], scale: &LabelScale, color: bool) -> String {
+    let mut out = String::new();
+    let label_name = |k: &str| scale.labels.iter().find(|l| l.key == k).map(|l| l.name.clone()).unwrap_or(k.to_string());
+    out += &format!("{} {}  ({})\n", paint(color, "1", "query"), pair.query.text, pair.query.ext_id);
+    out += &format!("{}  {}  ({})\n", paint(color, "1", "item"), pair.item.title, pair.item.ext_id);
+    if !pair.item.brand.is_empty() {
+        out += &format!("       brand: {}\n", pair.item.brand);
+    }
+    for (k, v) in pair.item.attribute_lines() {
+        let (v, _) = crate::teacher::prompt::cut_at_word(&v.replace('\n', "; "), 160);
+        out += &format!("       {k}: {v}\n");
+    }
+    if !pair.item.description.is_empty() {
+        let (d, _) = crate::teacher::prompt::cut_at_word(&pair.item.description, 300);
+        out += &format!("       {d}\n");
+    }
+    out += &format!("gold   {}\n", pair.gold_label.as_deref().map(label_name).unwrap_or_else(|| "—".into()));
+    if judgments.is_empty() {
+        out += "\nno teacher judgment yet: `workbench teach --only QUERY_ID/PRODUCT_ID`\n";
+    }
+    for j in judgments {
+        out += &format!(
+            "\n{} {} · prompt {} · {} · {}\n",
+            paint(color, "1;36", "teacher"),
+            j.model,
+            j.prompt_hash,
+            j.mode,
+            j.created_at
+        );
+        if let Some(e) = &j.parse_error {
+            out += &format!("  {} {e}\n  raw: {}\n", paint(color, "31", "did not parse:"), j.raw_output);
+        }
+        if let Some(r) = &j.rationale {
+            out += &format!("  1. query    {}\n  2. item     {}\n", r.query_analysis, r.item_analysis);
+            for (i, d) in r.dimensions.iter().enumerate() {
+                let code = match d.verdict {
+                    crate::domain::Verdict::Match => "32",
+                    crate::domain::Verdict::Partial => "33",
+                    crate::domain::Verdict::Mismatch => "31",
+                    crate::domain::Verdict::NotMentioned => "90",
+                };
+                out += &format!(
+                    "  {}. {:<9}{:<14} query {:?} · item {:?}\n",
+                    i + 3,
+                    d.name,
+                    paint(color, code, d.verdict.as_str()),
+                    d.query_value,
+                    d.item_value
+                );
+            }
+            out += &format!("  {}. conclude {}\n", r.dimensions.len() + 3, r.conclusion);
+        }
+        out += &format!(
+            "  label  {}{}{}\n",
+            j.label.as_deref().map(label_name).unwrap_or_else(|| "—".into()),
+            j.confidence.map(|c| format!(" · agreement {:.0}%", c * 100.0)).unwrap_or_default(),
+            if j.item_truncated { " · item text cut to fit" } else { "" }
+        );
+        for (l, p) in scale.labels.iter().zip(&j.distribution.probs) {
+            out += &format!("    {:<11} {} {:>5.1}%\n", l.name, crate::ui::bar(*p, 30), p * 100.0);
+        }
+        out += &format!("    from {} · expected gain {:.3}\n", j.dist_source, j.distribution.expected_gain(scale));
+    }
+    out
+}

@@ -1,0 +1,218 @@
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+
+use crate::cli::{TeachArgs, TeachMode};
+use crate::domain::{Pair, PairKey};
+use crate::store::{NewJudgment, PairFilter, Store, TeacherRunSpec};
+use crate::teacher::http::HttpBackend;
+use crate::teacher::local::{DEFAULT_MODEL, LocalBackend};
+use crate::teacher::{Backend, Mode, Teacher, TeacherConfig};
+
+/// What to judge and how.
+#[derive(Debug, Clone)]
+pub struct TeachOptions {
+    pub filter: PairFilter,
+    pub limit: Option<usize>,
+    pub config: TeacherConfig,
+    pub concurrency: Option<usize>,
+    pub show_progress: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TeachReport {
+    pub asked: usize,
+    pub judged: usize,
+    pub parse_errors: usize,
+    pub interrupted: bool,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub secs: f64,
+}
+
+/// Judges pairs with the teacher; each judgment is committed as soon as it is made, so a run
+/// that is killed resumes where it stopped.
+pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
+    let store = Store::open(db).await?;
+    let filter = parse_only(&args.only)?;
+    if let PairFilter::Keys(keys) = &filter {
+        let unknown = store.unknown_keys(keys).await?;
+        if !unknown.is_empty() {
+            let list: Vec<String> = unknown.iter().map(|k| format!("{}/{}", k.query_id, k.product_id)).collect();
+            bail!("--only: no such pair in {}: {}", db.display(), list.join(", "));
+        }
+    }
+    let backend = open_backend(args.model.as_deref(), args.endpoint.as_deref(), &args.api_model, true).await?;
+    let options = TeachOptions {
+        filter,
+        limit: args.limit,
+        config: TeacherConfig {
+            mode: match args.mode {
+                TeachMode::Cot => Mode::Cot,
+                TeachMode::Score => Mode::Score,
+            },
+            samples: args.samples,
+            max_tokens: args.max_tokens,
+            with_examples: !args.no_examples,
+        },
+        concurrency: args.concurrency,
+        show_progress: true,
+    };
+    let report = teach(&store, backend, &options).await?;
+    store.close().await;
+    let rate = if report.secs > 0.0 { report.judged as f64 / report.secs } else { 0.0 };
+    println!(
+        "{} {} of {} pairs in {:.1}s ({:.2} pairs/s, {:.1} pairs/min), {} did not parse",
+        if report.interrupted { "stopped after judging" } else { "judged" },
+        report.judged,
+        report.asked,
+        report.secs,
+        rate,
+        rate * 60.0,
+        report.parse_errors
+    );
+    if report.interrupted {
+        println!("run the same command again to resume; nothing judged so far is judged twice");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The local GGUF model (the default) or an OpenAI-compatible endpoint.
+pub async fn open_backend(
+    model: Option<&Path>,
+    endpoint: Option<&str>,
+    api_model: &str,
+    prefix_cache: bool,
+) -> Result<Arc<dyn Backend>> {
+    if let Some(url) = endpoint {
+        return Ok(Arc::new(HttpBackend::new(url, api_model)?));
+    }
+    let path: PathBuf = model.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
+    Ok(Arc::new(LocalBackend::load(&path, prefix_cache).await?))
+}
+
+fn parse_only(only: &str) -> Result<PairFilter> {
+    Ok(match only {
+        "unjudged" => PairFilter::Unjudged,
+        "all" => PairFilter::All,
+        "augmented" => PairFilter::Augmented,
+        ids => PairFilter::Keys(
+            ids.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let (q, p) = s.split_once('/').with_context(|| {
+                        format!("--only {s:?}: expected unjudged, all, augmented or QUERY_ID/PRODUCT_ID,…")
+                    })?;
+                    Ok(PairKey { query_id: q.to_string(), product_id: p.to_string() })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    })
+}
+
+/// The teach loop, shared by the command, the benchmark and the tests.
+pub async fn teach(store: &Store, backend: Arc<dyn Backend>, options: &TeachOptions) -> Result<TeachReport> {
+    let scale = store.scale().await?;
+    let teacher = Arc::new(Teacher::new(backend.clone(), scale, &options.config));
+    let mode = options.config.mode.as_str();
+    let model = teacher.model_name().to_string();
+    let hash = teacher.prompt().hash.clone();
+    let pairs = store.pairs_to_judge(&model, &hash, mode, &options.filter, options.limit).await?;
+    let mut report = TeachReport { asked: pairs.len(), ..Default::default() };
+    if pairs.is_empty() {
+        return Ok(report);
+    }
+    let run_id = store
+        .start_teacher_run(&TeacherRunSpec {
+            model: model.clone(),
+            prompt_hash: hash.clone(),
+            mode: mode.into(),
+            backend: backend.kind().into(),
+            params: serde_json::json!({
+                "samples": options.config.samples,
+                "max_tokens": teacher.max_tokens(),
+                "examples": options.config.with_examples,
+            }),
+        })
+        .await?;
+    let bar = if options.show_progress {
+        crate::ui::progress(pairs.len() as u64, "{spinner} judging {pos}/{len} {wide_bar} {per_sec} eta {eta} {msg}")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let concurrency = options.concurrency.unwrap_or_else(|| backend.default_concurrency()).max(1);
+    let started = Instant::now();
+    let mut judged = futures::stream::iter(pairs.into_iter().map(|pair: Pair| {
+        let teacher = teacher.clone();
+        async move {
+            let j = teacher.judge(&pair).await;
+            (pair, j)
+        }
+    }))
+    .buffer_unordered(concurrency);
+    let mut stop = Box::pin(stop_signal());
+    loop {
+        let next = tokio::select! {
+            n = judged.next() => n,
+            _ = &mut stop => { report.interrupted = true; None }
+        };
+        let Some((pair, judgment)) = next else { break };
+        let j = judgment.with_context(|| format!("judging pair {}/{}", pair.query.ext_id, pair.item.ext_id))?;
+        store
+            .save_judgment(&NewJudgment {
+                pair_id: pair.id,
+                run_id: Some(run_id),
+                model: model.clone(),
+                prompt_hash: hash.clone(),
+                mode: mode.into(),
+                label: j.label.clone(),
+                distribution: j.distribution.clone(),
+                dist_source: j.dist_source.into(),
+                confidence: j.confidence,
+                rationale: j.rationale.clone(),
+                raw_output: j.raw_output.clone(),
+                parse_error: j.parse_error.clone(),
+                truncated: j.truncated,
+                item_truncated: j.item_truncated,
+                prompt_tokens: Some(j.prompt_tokens as i64),
+                completion_tokens: Some(j.completion_tokens as i64),
+                elapsed_ms: j.elapsed_ms as i64,
+            })
+            .await?;
+        report.judged += 1;
+        report.parse_errors += usize::from(j.parse_error.is_some());
+        report.prompt_tokens += j.prompt_tokens;
+        report.completion_tokens += j.completion_tokens;
+        bar.inc(1);
+        bar.set_message(format!("{} unparsed", report.parse_errors));
+    }
+    report.secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    store.finish_teacher_run(run_id).await?;
+    Ok(report)
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so that a stopped run closes its records before exiting.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

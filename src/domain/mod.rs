@@ -1,0 +1,11 @@
+//! Plain types and pure functions of the relevance domain. No IO, no async.
+
+mod label;
+mod pair;
+mod rationale;
+mod score;
+
+pub use label::{Label, LabelScale, ScaleError};
+pub use pair::{Item, Pair, PairKey, Query};
+pub use rationale::{Dimension, Rationale, Verdict};
+pub use score::ScoreDist;

@@ -1,0 +1,11 @@
+//! `workbench`: a terminal workbench for e-commerce search relevance.
+//!
+//! Layers, arrows pointing down only: `cli` → `commands` → (`teacher`, `ingest`) → `store` → `domain`.
+
+pub mod cli;
+pub mod commands;
+pub mod domain;
+pub mod ingest;
+pub mod store;
+pub mod teacher;
+pub mod ui;

@@ -1,0 +1,12 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = workbench::cli::Cli::parse();
+    workbench::ui::init_tracing();
+    match workbench::commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => workbench::ui::report_error(&err),
+    }
+}

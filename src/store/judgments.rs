@@ -1,0 +1,157 @@
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::Store;
+use crate::domain::{Rationale, ScoreDist};
+
+/// What a teacher run is: recorded once per `workbench teach`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TeacherRunSpec {
+    pub model: String,
+    pub prompt_hash: String,
+    pub mode: String,
+    pub backend: String,
+    pub params: serde_json::Value,
+}
+
+/// One finished judgment, ready to store.
+#[derive(Debug, Clone)]
+pub struct NewJudgment {
+    pub pair_id: i64,
+    pub run_id: Option<i64>,
+    pub model: String,
+    pub prompt_hash: String,
+    pub mode: String,
+    pub label: Option<String>,
+    pub distribution: ScoreDist,
+    pub dist_source: String,
+    pub confidence: Option<f64>,
+    pub rationale: Option<Rationale>,
+    pub raw_output: String,
+    pub parse_error: Option<String>,
+    pub truncated: bool,
+    pub item_truncated: bool,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub elapsed_ms: i64,
+}
+
+/// A stored judgment.
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgmentRecord {
+    pub id: i64,
+    pub pair_id: i64,
+    pub model: String,
+    pub prompt_hash: String,
+    pub mode: String,
+    pub label: Option<String>,
+    pub distribution: ScoreDist,
+    pub dist_source: String,
+    pub confidence: Option<f64>,
+    pub rationale: Option<Rationale>,
+    pub raw_output: String,
+    pub parse_error: Option<String>,
+    pub truncated: bool,
+    pub item_truncated: bool,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub elapsed_ms: Option<i64>,
+    pub created_at: String,
+}
+
+impl Store {
+    pub async fn start_teacher_run(&self, spec: &TeacherRunSpec) -> Result<i64> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO teacher_runs (model, prompt_hash, mode, backend, params) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&spec.model)
+        .bind(&spec.prompt_hash)
+        .bind(&spec.mode)
+        .bind(&spec.backend)
+        .bind(spec.params.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .context("recording the teacher run")?;
+        Ok(id)
+    }
+
+    pub async fn finish_teacher_run(&self, run_id: i64) -> Result<()> {
+        sqlx::query("UPDATE teacher_runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?")
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a judgment at once (its own transaction). Returns false when this model, prompt and
+    /// mode had already judged the pair: a judgment is never stored twice.
+    pub async fn save_judgment(&self, j: &NewJudgment) -> Result<bool> {
+        let rationale = j.rationale.as_ref().map(serde_json::to_string).transpose()?;
+        let done = sqlx::query(
+            "INSERT INTO judgments (pair_id, run_id, model, prompt_hash, mode, label, distribution, dist_source, \
+             confidence, rationale, raw_output, parse_error, truncated, item_truncated, prompt_tokens, \
+             completion_tokens, elapsed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (pair_id, model, prompt_hash, mode) DO NOTHING",
+        )
+        .bind(j.pair_id)
+        .bind(j.run_id)
+        .bind(&j.model)
+        .bind(&j.prompt_hash)
+        .bind(&j.mode)
+        .bind(&j.label)
+        .bind(serde_json::to_string(&j.distribution.probs)?)
+        .bind(&j.dist_source)
+        .bind(j.confidence)
+        .bind(rationale)
+        .bind(&j.raw_output)
+        .bind(&j.parse_error)
+        .bind(j.truncated)
+        .bind(j.item_truncated)
+        .bind(j.prompt_tokens)
+        .bind(j.completion_tokens)
+        .bind(j.elapsed_ms)
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("saving the judgment of pair {}", j.pair_id))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every judgment of a pair, newest first.
+    pub async fn judgments_of(&self, pair_id: i64) -> Result<Vec<JudgmentRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, pair_id, model, prompt_hash, mode, label, distribution, dist_source, confidence, rationale, \
+             raw_output, parse_error, truncated, item_truncated, prompt_tokens, completion_tokens, elapsed_ms, created_at \
+             FROM judgments WHERE pair_id = ? ORDER BY id DESC",
+        )
+        .bind(pair_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let dist: String = r.try_get(6)?;
+                let rationale: Option<String> = r.try_get(9)?;
+                Ok(JudgmentRecord {
+                    id: r.try_get(0)?,
+                    pair_id: r.try_get(1)?,
+                    model: r.try_get(2)?,
+                    prompt_hash: r.try_get(3)?,
+                    mode: r.try_get(4)?,
+                    label: r.try_get(5)?,
+                    distribution: ScoreDist { probs: serde_json::from_str(&dist)? },
+                    dist_source: r.try_get(7)?,
+                    confidence: r.try_get(8)?,
+                    rationale: rationale.map(|t| serde_json::from_str(&t)).transpose()?,
+                    raw_output: r.try_get(10)?,
+                    parse_error: r.try_get(11)?,
+                    truncated: r.try_get(12)?,
+                    item_truncated: r.try_get(13)?,
+                    prompt_tokens: r.try_get(14)?,
+                    completion_tokens: r.try_get(15)?,
+                    elapsed_ms: r.try_get(16)?,
+                    created_at: r.try_get(17)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,170 @@
+//! The SQLite store: the only module that writes SQL. Opening applies the migrations in
+//! `migrations/`; a database written by a newer workbench is refused and left untouched.
+
+mod imports;
+mod judgments;
+mod pairs;
+mod stats;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::domain::LabelScale;
+
+pub use imports::{ImportBatch, ImportCounts, ImportRow};
+pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec};
+pub use pairs::{PairFilter, PairRow};
+pub use stats::Stats;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A handle on one workbench database.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// Why a database could not be opened, where a caller may want to react.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "{path}: this database was written by a newer workbench (schema version {found}, this build knows up to {known}); \
+         it was not changed. Upgrade workbench to open it."
+    )]
+    NewerSchema { path: String, found: i64, known: i64 },
+    #[error("{path}: no workbench database here; create one with `workbench init --db {path}`")]
+    Missing { path: String },
+}
+
+impl Store {
+    /// The highest schema version this build knows.
+    pub fn schema_version() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// Creates the database (if absent) and brings its schema up to date.
+    pub async fn create(path: &Path) -> Result<Store> {
+        Self::open_inner(path, true).await
+    }
+
+    /// Opens an existing database, applying pending migrations.
+    pub async fn open(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(OpenError::Missing { path: path.display().to_string() }.into());
+        }
+        Self::open_inner(path, false).await
+    }
+
+    async fn open_inner(path: &Path, create: bool) -> Result<Store> {
+        if path.exists() {
+            refuse_newer_schema(path).await?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // The review UI and `teach` write to one file from two processes: wait for the other
+            // writer instead of surfacing "database is locked".
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-32768");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening database {}", path.display()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .with_context(|| format!("applying the schema to {}", path.display()))?;
+        Ok(Store { pool, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
+    /// The label scale chosen at `init`.
+    pub async fn scale(&self) -> Result<LabelScale> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'scale'")
+            .fetch_optional(&self.pool)
+            .await?;
+        match value {
+            Some(v) => serde_json::from_str(&v).context("reading the label scale stored in settings"),
+            None => bail!("{}: no label scale set; run `workbench init`", self.path.display()),
+        }
+    }
+
+    /// Stores the label scale. Changing the scale of a database that has labels is refused,
+    /// since every stored label would change meaning.
+    pub async fn set_scale(&self, scale: &LabelScale) -> Result<()> {
+        if let Ok(current) = self.scale().await {
+            if &current == scale {
+                return Ok(());
+            }
+            let labelled: i64 = sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM pairs WHERE gold_label IS NOT NULL) + (SELECT count(*) FROM judgments)",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            if labelled > 0 {
+                bail!(
+                    "{}: already uses the {} scale and holds {labelled} labels; start a new database for the {} scale",
+                    self.path.display(),
+                    current.name,
+                    scale.name
+                );
+            }
+        }
+        sqlx::query("INSERT INTO settings(key, value) VALUES ('scale', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(serde_json::to_string(scale)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Reads the applied schema versions without writing, and refuses a database that has versions
+/// this build does not know. Runs before any write-capable connection exists, so the refused
+/// file keeps its exact bytes.
+async fn refuse_newer_schema(path: &Path) -> Result<()> {
+    let mut conn = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .with_context(|| format!("opening database {}", path.display()))?;
+    let has_table: Option<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+            .fetch_optional(&mut conn)
+            .await
+            .with_context(|| format!("{}: not a SQLite database", path.display()))?;
+    let found: Option<i64> = match has_table {
+        Some(_) => sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations").fetch_one(&mut conn).await?,
+        None => None,
+    };
+    conn.close().await?;
+    let known = Store::schema_version();
+    if let Some(found) = found
+        && found > known
+    {
+        return Err(OpenError::NewerSchema { path: path.display().to_string(), found, known }.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+use anyhow::Result;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::Store;
+use crate::domain::{Item, Pair, PairKey, Query};
+
+/// A pair as stored, with its query and item.
+pub type PairRow = Pair;
+
+/// Which pairs a teacher run takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PairFilter {
+    /// Pairs no teacher has judged yet.
+    Unjudged,
+    /// Every pair this model and prompt have not judged yet.
+    All,
+    /// Augmented pairs this model and prompt have not judged yet.
+    Augmented,
+    /// These pairs, where this model and prompt have not judged them yet.
+    Keys(Vec<PairKey>),
+}
+
+const PAIR_COLUMNS: &str = "p.id, p.gold_label, p.split, p.origin, q.ext_id, q.text, \
+     i.ext_id, i.title, i.description, i.brand, i.attributes \
+     FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id";
+
+fn pair_from_row(r: &SqliteRow) -> Result<Pair> {
+    let attributes: String = r.try_get(10)?;
+    Ok(Pair {
+        id: r.try_get(0)?,
+        gold_label: r.try_get(1)?,
+        split: r.try_get(2)?,
+        origin: r.try_get(3)?,
+        query: Query { ext_id: r.try_get(4)?, text: r.try_get(5)? },
+        item: Item {
+            ext_id: r.try_get(6)?,
+            title: r.try_get(7)?,
+            description: r.try_get(8)?,
+            brand: r.try_get(9)?,
+            attributes: serde_json::from_str(&attributes).unwrap_or(serde_json::Value::Null),
+        },
+    })
+}
+
+impl Store {
+    /// Pairs a teacher run should judge, in import order, skipping what this model, prompt and
+    /// mode already judged: this is what makes a killed run resume without duplicates.
+    pub async fn pairs_to_judge(
+        &self,
+        model: &str,
+        prompt_hash: &str,
+        mode: &str,
+        filter: &PairFilter,
+        limit: Option<usize>,
+    ) -> Result<Vec<Pair>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {PAIR_COLUMNS} WHERE "));
+        match filter {
+            PairFilter::Unjudged => {
+                q.push("NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id)");
+            }
+            PairFilter::All | PairFilter::Augmented | PairFilter::Keys(_) => {
+                q.push("NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id AND j.model = ")
+                    .push_bind(model.to_string())
+                    .push(" AND j.prompt_hash = ")
+                    .push_bind(prompt_hash.to_string())
+                    .push(" AND j.mode = ")
+                    .push_bind(mode.to_string())
+                    .push(")");
+            }
+        }
+        match filter {
+            PairFilter::Augmented => {
+                q.push(" AND p.origin LIKE 'augmented%'");
+            }
+            PairFilter::Keys(keys) => {
+                q.push(" AND (q.ext_id, i.ext_id) IN (VALUES ");
+                let mut sep = q.separated(", ");
+                for k in keys {
+                    sep.push("(").push_bind_unseparated(k.query_id.clone());
+                    sep.push_unseparated(", ").push_bind_unseparated(k.product_id.clone()).push_unseparated(")");
+                }
+                q.push(")");
+            }
+            _ => {}
+        }
+        q.push(" ORDER BY p.id");
+        if let Some(n) = limit {
+            q.push(" LIMIT ").push_bind(n as i64);
+        }
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(pair_from_row).collect()
+    }
+
+    /// A pair by the ids it was imported with.
+    pub async fn pair_by_key(&self, key: &PairKey) -> Result<Option<Pair>> {
+        let sql = format!("SELECT {PAIR_COLUMNS} WHERE q.ext_id = ? AND i.ext_id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&key.query_id)
+            .bind(&key.product_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(pair_from_row).transpose()
+    }
+
+    /// Pairs whose ids match none in the store, for telling a user which ids are wrong.
+    pub async fn unknown_keys(&self, keys: &[PairKey]) -> Result<Vec<PairKey>> {
+        let mut missing = Vec::new();
+        for k in keys {
+            if self.pair_by_key(k).await?.is_none() {
+                missing.push(k.clone());
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Up to `n` pairs in import order, for few-shot examples and benchmarks.
+    pub async fn first_pairs(&self, n: usize) -> Result<Vec<Pair>> {
+        let sql = format!("SELECT {PAIR_COLUMNS} ORDER BY p.id LIMIT ?");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(n as i64).fetch_all(&self.pool).await?;
+        rows.iter().map(pair_from_row).collect()
+    }
+}

@@ -1,0 +1,65 @@
+//! The one small trait both teacher backends implement: a chat request in, completions with
+//! per-token log-probabilities out.
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::prompt::Message;
+
+/// How the output is constrained.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputConstraint {
+    /// A JSON object following this schema.
+    JsonSchema(Value),
+    /// Exactly one of these strings (score mode's bare label).
+    OneOf(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    pub constraint: OutputConstraint,
+    pub max_tokens: usize,
+    /// None or 0 means greedy decoding.
+    pub temperature: Option<f64>,
+    /// How many completions (self-consistency samples).
+    pub n: usize,
+    /// How many alternatives per token to return with their log-probabilities.
+    pub top_logprobs: usize,
+}
+
+/// One generated token: its text, natural-log probability, and the top alternatives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f64,
+    pub top: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub text: String,
+    pub tokens: Vec<TokenLogprob>,
+    /// True when generation stopped at the token limit instead of finishing.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completions {
+    pub choices: Vec<Completion>,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    /// Time spent on the prompt and on generation, where the backend reports it.
+    pub prompt_secs: Option<f64>,
+    pub completion_secs: Option<f64>,
+}
+
+pub trait Backend: Send + Sync {
+    /// What a judgment records as its model: the GGUF file's name, or the server's model name.
+    fn model_name(&self) -> &str;
+    /// `local` or `http`.
+    fn kind(&self) -> &'static str;
+    /// Requests in flight at once that this backend serves best.
+    fn default_concurrency(&self) -> usize;
+    fn complete(&self, request: ChatRequest) -> BoxFuture<'_, anyhow::Result<Completions>>;
+}

@@ -1,0 +1,291 @@
+//! The teacher's prompt: templates from `prompts/`, rendered with the label scale, few-shot
+//! examples from the fixture and the pair; the JSON schema that constrains the output; and the
+//! content hash that a judgment records.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{Item, LabelScale, Pair, Rationale};
+
+const SYSTEM: &str = include_str!("../../prompts/system.txt");
+const USER: &str = include_str!("../../prompts/user.txt");
+const SCORE_SYSTEM: &str = include_str!("../../prompts/score_system.txt");
+const EXAMPLES: &str = include_str!("../../prompts/examples.json");
+
+/// The stated truncation rule: an item's title, brand, colour and category are always given in
+/// full; its description and bullet points together are cut at this many characters, at a word
+/// boundary, and the judgment records that the item text was cut.
+pub const ITEM_DETAIL_CHARS: usize = 300;
+
+/// Dimensions the teacher may judge, in the order the prompt lists them.
+pub const DIMENSIONS: [&str; 7] = ["category", "brand", "model", "color", "size", "material", "compatibility"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Cot,
+    Score,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Cot => "cot",
+            Mode::Score => "score",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Example {
+    query: String,
+    item: Item0,
+    rationale: Rationale,
+}
+
+#[derive(Deserialize)]
+struct Item0 {
+    title: String,
+    #[serde(default)]
+    brand: String,
+    #[serde(default)]
+    attributes: Value,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// A prompt ready for pairs: the shared prefix (system text and examples) is built once, so
+/// every request starts with the same tokens and the backend's prefix cache can reuse them.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub mode: Mode,
+    prefix: Vec<Message>,
+    pub schema: Value,
+    pub label_names: Vec<String>,
+    pub hash: String,
+}
+
+/// A rendered request for one pair.
+#[derive(Debug, Clone)]
+pub struct PairPrompt {
+    pub messages: Vec<Message>,
+    pub item_truncated: bool,
+}
+
+impl Prompt {
+    pub fn new(scale: &LabelScale, mode: Mode, with_examples: bool) -> Prompt {
+        let labels = scale
+            .labels
+            .iter()
+            .map(|l| format!("- {}: {}", l.name, l.definition))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let label_names: Vec<String> = scale.labels.iter().map(|l| l.name.clone()).collect();
+        let (system, schema) = match mode {
+            Mode::Cot => (SYSTEM.replace("{{labels}}", &labels), cot_schema(&label_names)),
+            Mode::Score => (SCORE_SYSTEM.replace("{{labels}}", &labels), json!({"enum": label_names})),
+        };
+        let mut prefix = vec![Message { role: Role::System, text: system.trim_end().to_string() }];
+        if with_examples && mode == Mode::Cot {
+            let examples: Vec<Example> = serde_json::from_str(EXAMPLES).expect("prompts/examples.json is valid");
+            for ex in examples {
+                let item = Item {
+                    ext_id: String::new(),
+                    title: ex.item.title,
+                    description: String::new(),
+                    brand: ex.item.brand,
+                    attributes: ex.item.attributes,
+                };
+                let Some(rationale) = example_in_scale(ex.rationale, scale) else { continue };
+                prefix.push(Message { role: Role::User, text: render_user(&ex.query, &item).0 });
+                prefix.push(Message {
+                    role: Role::Assistant,
+                    text: serde_json::to_string(&example_json(&rationale)).expect("serialisable"),
+                });
+            }
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(mode.as_str());
+        for m in &prefix {
+            hasher.update([0u8]);
+            hasher.update(m.text.as_bytes());
+        }
+        hasher.update([0u8]);
+        hasher.update(USER.as_bytes());
+        hasher.update(schema.to_string().as_bytes());
+        hasher.update(ITEM_DETAIL_CHARS.to_le_bytes());
+        let hash = hex::encode(&hasher.finalize()[..6]);
+        Prompt { mode, prefix, schema, label_names, hash }
+    }
+
+    pub fn for_pair(&self, pair: &Pair) -> PairPrompt {
+        let (text, item_truncated) = render_user(&pair.query.text, &pair.item);
+        let mut messages = self.prefix.clone();
+        messages.push(Message { role: Role::User, text });
+        PairPrompt { messages, item_truncated }
+    }
+}
+
+/// Examples are written in ESCI; on another scale they are left out rather than mislabelled.
+fn example_in_scale(r: Rationale, scale: &LabelScale) -> Option<Rationale> {
+    scale.labels.iter().any(|l| l.name == r.label).then_some(r)
+}
+
+/// The example rationale exactly as the schema asks the model to write it.
+fn example_json(r: &Rationale) -> Value {
+    json!({
+        "query_analysis": r.query_analysis,
+        "item_analysis": r.item_analysis,
+        "dimensions": r.dimensions.iter().map(|d| json!({
+            "name": d.name, "query_value": d.query_value, "item_value": d.item_value, "verdict": d.verdict.as_str(),
+        })).collect::<Vec<_>>(),
+        "conclusion": r.conclusion,
+        "label": r.label,
+    })
+}
+
+/// The Rationale JSON schema, bounded: unbounded strings and arrays let a small model loop
+/// until the token limit (measured: 2 of 3 outputs cut mid-string without bounds, 3 of 3 parsed
+/// with them).
+fn cot_schema(label_names: &[String]) -> Value {
+    let text = |n: usize| json!({"type": "string", "maxLength": n});
+    json!({
+        "type": "object",
+        "properties": {
+            "query_analysis": text(120),
+            "item_analysis": text(120),
+            "dimensions": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 3,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"enum": DIMENSIONS},
+                        "query_value": text(40),
+                        "item_value": text(40),
+                        "verdict": {"enum": ["match", "partial", "mismatch", "not_mentioned"]}
+                    },
+                    "required": ["name", "query_value", "item_value", "verdict"],
+                    "additionalProperties": false
+                }
+            },
+            "conclusion": text(120),
+            "label": {"enum": label_names}
+        },
+        "required": ["query_analysis", "item_analysis", "dimensions", "conclusion", "label"],
+        "additionalProperties": false
+    })
+}
+
+/// The item as the teacher reads it, and whether its details were cut (see ITEM_DETAIL_CHARS).
+pub fn render_item(item: &Item) -> (String, bool) {
+    let mut out = item.title.trim().to_string();
+    if !item.brand.trim().is_empty() {
+        out += &format!("\nBrand: {}", item.brand.trim());
+    }
+    let attrs = item.attribute_lines();
+    let get = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if let Some(c) = get("color").filter(|c| *c != "None") {
+        out += &format!("\nColor: {c}");
+    }
+    if let Some(c) = get("category") {
+        out += &format!("\nCategory: {c}");
+    }
+    let mut details = item.description.trim().to_string();
+    if let Some(b) = get("bullet_points") {
+        if !details.is_empty() {
+            details.push(' ');
+        }
+        details += &b.replace('\n', "; ");
+    }
+    let (details, cut) = cut_at_word(&details, ITEM_DETAIL_CHARS);
+    if !details.is_empty() {
+        out += &format!("\nDetails: {details}");
+    }
+    (out, cut)
+}
+
+fn render_user(query: &str, item: &Item) -> (String, bool) {
+    let (item_text, cut) = render_item(item);
+    (USER.replace("{{query}}", query.trim()).replace("{{item}}", &item_text).trim_end().to_string(), cut)
+}
+
+/// Cuts `text` to at most `max` characters at a word boundary, marking the cut with "…".
+pub fn cut_at_word(text: &str, max: usize) -> (String, bool) {
+    if text.chars().count() <= max {
+        return (text.to_string(), false);
+    }
+    let end = text.char_indices().nth(max).map(|(i, _)| i).unwrap_or(text.len());
+    let head = &text[..end];
+    let head = head.rfind(char::is_whitespace).map(|i| &head[..i]).unwrap_or(head);
+    (format!("{}…", head.trim_end()), true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Pair, Query};
+
+    fn pair(description: &str) -> Pair {
+        Pair {
+            id: 1,
+            query: Query { ext_id: "q".into(), text: "wireless mouse".into() },
+            item: Item {
+                ext_id: "i".into(),
+                title: "Logitech M185 Wireless Mouse".into(),
+                description: description.into(),
+                brand: "Logitech".into(),
+                attributes: json!({"color": "Grey", "category": ["Electronics", "Mice"]}),
+            },
+            gold_label: None,
+            split: None,
+            origin: "import".into(),
+        }
+    }
+
+    #[test]
+    fn long_details_are_cut_at_a_word_and_flagged() {
+        let p = Prompt::new(&LabelScale::esci(), Mode::Cot, false);
+        let short = p.for_pair(&pair("Small and reliable."));
+        assert!(!short.item_truncated);
+        let long = p.for_pair(&pair(&"word ".repeat(200)));
+        assert!(long.item_truncated);
+        let text = &long.messages.last().unwrap().text;
+        assert!(text.contains("Brand: Logitech") && text.contains("Category: Electronics > Mice"));
+        assert!(text.ends_with("word…"), "{text}");
+    }
+
+    #[test]
+    fn hash_depends_on_scale_mode_and_examples_only() {
+        let esci = Prompt::new(&LabelScale::esci(), Mode::Cot, true);
+        assert_eq!(esci.hash, Prompt::new(&LabelScale::esci(), Mode::Cot, true).hash);
+        assert_ne!(esci.hash, Prompt::new(&LabelScale::esci(), Mode::Cot, false).hash);
+        assert_ne!(esci.hash, Prompt::new(&LabelScale::esci(), Mode::Score, true).hash);
+        assert_ne!(esci.hash, Prompt::new(&LabelScale::wands(), Mode::Cot, true).hash);
+        // two few-shot examples: system + 2 × (user, assistant) + the pair
+        assert_eq!(esci.for_pair(&pair("")).messages.len(), 6);
+        assert!(esci.for_pair(&pair("")).messages[0].text.contains("- Exact: the item is what the shopper"));
+    }
+
+    #[test]
+    fn examples_match_the_schema() {
+        let p = Prompt::new(&LabelScale::esci(), Mode::Cot, true);
+        let ex: Value = serde_json::from_str(&p.for_pair(&pair("")).messages[2].text).unwrap();
+        let labels = p.schema["properties"]["label"]["enum"].as_array().unwrap();
+        assert!(labels.contains(&ex["label"]));
+        assert!(ex["dimensions"].as_array().unwrap().len() <= 3);
+    }
+}

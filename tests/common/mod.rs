@@ -1,0 +1,62 @@
+//! Helpers shared by the end-to-end tests: the real binary, a scratch directory, real data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture() -> PathBuf {
+    root().join("fixtures/esci-fixture.jsonl")
+}
+
+/// The 2,344-pair ESCI dev file that ../shared holds beside every clone.
+pub fn dev_file() -> PathBuf {
+    root().join("../shared/data/esci/dev.jsonl")
+}
+
+pub fn teacher_model() -> PathBuf {
+    let p = root().join("models/teacher/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(p.exists(), "{} is missing: run scripts/fetch-models.sh first", p.display());
+    p
+}
+
+/// Runs `workbench --db DB ARGS…` in `dir`.
+pub fn workbench(dir: &Path, db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .current_dir(dir)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("WORKBENCH_DB")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("running the workbench binary")
+}
+
+/// Like `workbench`, asserting success, returning stdout.
+pub fn ok(dir: &Path, db: &Path, args: &[&str]) -> String {
+    let out = workbench(dir, db, args);
+    assert!(
+        out.status.success(),
+        "workbench {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stats(dir: &Path, db: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, db, &["stats", "--json"])).expect("stats --json prints JSON")
+}
+
+/// An initialised database with the fixture imported.
+pub fn fixture_db(dir: &Path) -> PathBuf {
+    let db = dir.join("wb.db");
+    ok(dir, &db, &["init"]);
+    ok(dir, &db, &["import", fixture().to_str().unwrap()]);
+    db
+}

@@ -1,0 +1,196 @@
+//! The foundation end to end: the real binary on a real SQLite file with the real ESCI data.
+
+mod common;
+
+use std::io::Write;
+
+use common::*;
+
+#[test]
+fn fixture_import_gives_200_pairs_20_queries_and_the_esci_label_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let s = stats(dir.path(), &db);
+    assert_eq!(s["pairs"], 200);
+    assert_eq!(s["queries"], 20);
+    assert_eq!(s["labels"]["E"], 60);
+    assert_eq!(s["labels"]["S"], 58);
+    assert_eq!(s["labels"]["C"], 23);
+    assert_eq!(s["labels"]["I"], 59);
+    assert_eq!(s["origins"]["import"], 200);
+    assert_eq!(s["judged"], 0);
+    let table = ok(dir.path(), &db, &["stats"]);
+    assert!(table.contains("200 over 20 queries"), "{table}");
+}
+
+#[test]
+fn importing_dev_twice_leaves_2344_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dev.db");
+    ok(dir.path(), &db, &["init"]);
+    let dev = dev_file();
+    let first = ok(dir.path(), &db, &["import", dev.to_str().unwrap()]);
+    assert!(first.contains("2344 new pairs"), "{first}");
+    let second = ok(dir.path(), &db, &["import", dev.to_str().unwrap()]);
+    assert!(second.contains("0 new pairs"), "{second}");
+    let s = stats(dir.path(), &db);
+    assert_eq!(s["pairs"], 2344);
+    assert_eq!(s["queries"], 53);
+    assert_eq!((s["labels"]["E"].as_i64(), s["labels"]["I"].as_i64()), (Some(1079), Some(356)));
+}
+
+/// The fixture's first `n` lines with `bad` put in at line `at` (1-based).
+fn file_with_bad_line(dir: &std::path::Path, name: &str, n: usize, at: usize, bad: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    let mut lines: Vec<&str> = text.lines().take(n).collect();
+    lines.insert(at - 1, bad);
+    let p = dir.join(name);
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+#[test]
+fn a_broken_line_names_file_and_line_and_imports_nothing_of_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wb.db");
+    ok(dir.path(), &db, &["init"]);
+    let cases = [
+        ("bad-json.jsonl", "{\"query_id\": \"1\", \"query\": \"oops\"", "bad-json.jsonl:6: row: not a JSON object"),
+        (
+            "no-title.jsonl",
+            r#"{"query_id":"9","query":"usb cable","product_id":"B1","title":"","esci_label":"E"}"#,
+            "no-title.jsonl:6: title: missing or empty",
+        ),
+        (
+            "no-query.jsonl",
+            r#"{"query_id":"9","product_id":"B1","title":"A cable","esci_label":"E"}"#,
+            "no-query.jsonl:6: query: missing or empty",
+        ),
+        (
+            "bad-label.jsonl",
+            r#"{"query_id":"9","query":"usb cable","product_id":"B1","title":"A cable","esci_label":"X"}"#,
+            "bad-label.jsonl:6: esci_label: unknown label \"X\" for the esci scale",
+        ),
+    ];
+    for (name, bad, expected) in cases {
+        let p = file_with_bad_line(dir.path(), name, 10, 6, bad);
+        let out = workbench(dir.path(), &db, &["import", p.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} imported");
+        assert!(err.contains(expected), "{name}: expected {expected:?} in:\n{err}");
+        assert_eq!(stats(dir.path(), &db)["pairs"], 0, "{name} left rows behind");
+    }
+}
+
+#[test]
+fn skip_invalid_imports_the_rest_and_writes_rejects_beside_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wb.db");
+    ok(dir.path(), &db, &["init"]);
+    let p = file_with_bad_line(dir.path(), "mixed.jsonl", 10, 4, "not json at all");
+    let out = ok(dir.path(), &db, &["import", "--skip-invalid", p.to_str().unwrap()]);
+    assert!(out.contains("11 rows read, 10 new pairs, 1 rejected"), "{out}");
+    let rejects = std::fs::read_to_string(dir.path().join("mixed.jsonl.rejected.jsonl")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(rejects.trim()).unwrap();
+    assert_eq!(r["line"], 4);
+    assert_eq!(r["row"], "not json at all");
+    assert!(r["error"].as_str().unwrap().contains("not a JSON object"));
+    assert_eq!(stats(dir.path(), &db)["pairs"], 10);
+}
+
+#[test]
+fn csv_with_other_column_names_imports_through_a_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wb.db");
+    ok(dir.path(), &db, &["init", "--scale", "wands"]);
+    let csv = dir.path().join("wands.csv");
+    let mut f = std::fs::File::create(&csv).unwrap();
+    writeln!(f, "search_term,product_name,grade,product_class").unwrap();
+    writeln!(f, "salon chair,\"Hydraulic Barber Chair, Black\",Exact,Salon Chairs").unwrap();
+    writeln!(f, "salon chair,Folding Step Stool,Irrelevant,Stools").unwrap();
+    writeln!(f, "accent table,\"Round End Table, Oak\",Partial,Tables").unwrap();
+    drop(f);
+    let out = ok(
+        dir.path(),
+        &db,
+        &["import", csv.to_str().unwrap(), "--map", "query=search_term,title=product_name,label=grade"],
+    );
+    assert!(out.contains("3 new pairs"), "{out}");
+    let s = stats(dir.path(), &db);
+    assert_eq!((s["pairs"].as_i64(), s["queries"].as_i64()), (Some(3), Some(2)));
+    assert_eq!(s["labels"]["Exact"], 1);
+    assert_eq!(s["labels"]["Partial"], 1);
+    // An extra column is kept as an attribute, and the title stands in for a missing product id.
+    let shown = ok(dir.path(), &db, &["show", "salon chair", "Folding Step Stool", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["pair"]["item"]["attributes"]["product_class"], "Stools");
+}
+
+#[test]
+fn esci_labels_are_unknown_on_the_wands_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wb.db");
+    ok(dir.path(), &db, &["init", "--scale", "wands"]);
+    let out = workbench(dir.path(), &db, &["import", fixture().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("esci-fixture.jsonl:1: esci_label: unknown label \"I\" for the wands scale"), "{err}");
+}
+
+#[test]
+fn a_users_scale_comes_from_toml_and_cannot_change_under_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wb.db");
+    let scale = dir.path().join("esci-names.toml");
+    std::fs::write(
+        &scale,
+        "name = \"esci-names\"\n[[labels]]\nkey = \"E\"\nname = \"Exact\"\ngain = 3.0\n\
+         [[labels]]\nkey = \"S\"\nname = \"Substitute\"\ngain = 2.0\n[[labels]]\nkey = \"C\"\nname = \"Complement\"\ngain = 1.0\n\
+         [[labels]]\nkey = \"I\"\nname = \"Irrelevant\"\ngain = 0.0\n",
+    )
+    .unwrap();
+    let out = ok(dir.path(), &db, &["init", "--scale", scale.to_str().unwrap()]);
+    assert!(out.contains("esci-names scale"), "{out}");
+    ok(dir.path(), &db, &["import", fixture().to_str().unwrap()]);
+    let refused = workbench(dir.path(), &db, &["init", "--scale", "binary"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already uses the esci-names scale"));
+}
+
+#[test]
+fn a_database_from_a_newer_schema_is_refused_and_left_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    // Pretend a newer workbench migrated this file, then settle it into one file.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from the future', 1, x'00', 0)",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut c).await.unwrap();
+        c.close().await.unwrap();
+    });
+    let before = std::fs::read(&db).unwrap();
+    for args in [&["stats"][..], &["import", fixture().to_str().unwrap()], &["init"]] {
+        let out = workbench(dir.path(), &db, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted a newer database");
+        assert!(err.contains("written by a newer workbench (schema version 9999"), "{err}");
+        assert!(err.contains("it was not changed"), "{err}");
+    }
+    assert!(std::fs::read(&db).unwrap() == before, "the refused database changed");
+}
+
+#[test]
+fn a_missing_database_says_how_to_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("none.db");
+    let out = workbench(dir.path(), &db, &["stats"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("create one with `workbench init"));
+    assert!(!db.exists());
+}

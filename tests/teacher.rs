@@ -1,0 +1,282 @@
+//! The teacher end to end: the real SmolLM2 GGUF through mistral.rs, a real SQLite file, the
+//! real binary; and the HTTP backend against mistral.rs's own OpenAI-compatible server.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// Every judgment in the database, as `show --json` would list them, via SQL.
+fn judgments(db: &Path) -> Vec<Value> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display())).await.unwrap();
+        let rows = sqlx::query(
+            "SELECT pair_id, model, prompt_hash, mode, label, distribution, dist_source, rationale, parse_error, \
+             raw_output, confidence FROM judgments ORDER BY id",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| {
+                serde_json::json!({
+                    "pair_id": r.get::<i64, _>(0),
+                    "model": r.get::<String, _>(1),
+                    "prompt_hash": r.get::<String, _>(2),
+                    "mode": r.get::<String, _>(3),
+                    "label": r.get::<Option<String>, _>(4),
+                    "distribution": serde_json::from_str::<Value>(&r.get::<String, _>(5)).unwrap(),
+                    "dist_source": r.get::<String, _>(6),
+                    "rationale": r.get::<Option<String>, _>(7),
+                    "parse_error": r.get::<Option<String>, _>(8),
+                    "raw_output": r.get::<String, _>(9),
+                    "confidence": r.get::<Option<f64>, _>(10),
+                })
+            })
+            .collect()
+    })
+}
+
+fn probs(j: &Value) -> Vec<f64> {
+    j["distribution"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect()
+}
+
+/// The checks every stored judgment must pass, whatever the model said.
+fn assert_well_formed(j: &Value, model: &str, mode: &str) {
+    let p = probs(j);
+    assert_eq!(p.len(), 4, "{j}");
+    assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-6, "distribution does not sum to 1: {j}");
+    assert!(p.iter().all(|x| (0.0..=1.0).contains(x)));
+    assert_eq!(j["model"], model);
+    assert_eq!(j["mode"], mode);
+    assert_eq!(j["prompt_hash"].as_str().unwrap().len(), 12);
+    match (j["rationale"].as_str(), j["parse_error"].as_str()) {
+        (Some(r), None) => {
+            let r: Value = serde_json::from_str(r).unwrap();
+            assert!(["E", "S", "C", "I"].contains(&r["label"].as_str().unwrap()), "{r}");
+            assert_eq!(r["label"], j["label"]);
+            assert!(!r["dimensions"].as_array().unwrap().is_empty());
+        }
+        (None, Some(e)) => assert!(!e.is_empty() && j["raw_output"].is_string()),
+        (None, None) if mode == "score" => assert!(j["label"].is_string()),
+        other => panic!("a judgment needs a rationale or a parse error, got {other:?}: {j}"),
+    }
+}
+
+#[test]
+fn smollm2_through_mistralrs_judges_five_fixture_pairs() {
+    let model = teacher_model();
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let out = ok(dir.path(), &db, &["teach", "--limit", "5", "--model", model.to_str().unwrap()]);
+    assert!(out.contains("judged 5 of 5 pairs"), "{out}");
+    let js = judgments(&db);
+    assert_eq!(js.len(), 5);
+    for j in &js {
+        assert_well_formed(j, "SmolLM2-135M-Instruct.Q4_1", "cot");
+    }
+    // The distribution comes from the label position's log-probabilities, and it moves with the
+    // pair: a constant distribution across pairs would mean it is not read from the model.
+    let from_logprobs: Vec<Vec<f64>> = js.iter().filter(|j| j["dist_source"] == "logprobs").map(probs).collect();
+    assert!(from_logprobs.len() >= 3, "too few distributions from log-probabilities: {js:?}");
+    assert!(from_logprobs.iter().any(|p| p != &from_logprobs[0]), "constant distribution: {from_logprobs:?}");
+    assert!(from_logprobs.iter().all(|p| p.iter().filter(|x| **x > 0.0).count() >= 2), "one-hot: {from_logprobs:?}");
+
+    // show prints the pair, the steps and the bars; --json the same as one object.
+    let first = &js[0];
+    let pair_id = first["pair_id"].as_i64().unwrap();
+    assert_eq!(pair_id, 1);
+    let shown = ok(dir.path(), &db, &["show", "73232", "B07N6VYKD3"]);
+    assert!(shown.contains("newborn hospital essentials") && shown.contains("SmolLM2-135M-Instruct.Q4_1"), "{shown}");
+    assert!(shown.contains("Exact") && shown.contains("Irrelevant") && shown.contains('█'), "{shown}");
+    let v: Value = serde_json::from_str(&ok(dir.path(), &db, &["show", "73232", "B07N6VYKD3", "--json"])).unwrap();
+    let dist = v["judgments"][0]["distribution"].as_object().unwrap();
+    assert_eq!(dist.keys().collect::<Vec<_>>(), ["C", "E", "I", "S"]);
+    assert_eq!(v["judgments"][0]["prompt_hash"], first["prompt_hash"]);
+
+    // Re-running judges nothing twice.
+    let again = ok(dir.path(), &db, &["teach", "--limit", "5", "--only", "all", "--model", model.to_str().unwrap()]);
+    assert!(again.contains("judged 5 of 5"), "{again}");
+    let js = judgments(&db);
+    assert_eq!(js.len(), 10);
+    let mut ids: Vec<i64> = js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "a pair was judged twice by the same model and prompt");
+}
+
+#[test]
+fn score_mode_and_self_consistency_give_distributions() {
+    let model = teacher_model();
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let m = model.to_str().unwrap();
+    ok(dir.path(), &db, &["teach", "--mode", "score", "--limit", "4", "--model", m]);
+    let js = judgments(&db);
+    assert_eq!(js.len(), 4);
+    for j in &js {
+        assert_well_formed(j, "SmolLM2-135M-Instruct.Q4_1", "score");
+        assert_eq!(j["dist_source"], "logprobs", "{j}");
+    }
+    ok(dir.path(), &db, &["teach", "--samples", "3", "--only", "40834/B00GWP0WUK", "--model", m]);
+    let js = judgments(&db);
+    let voted = js.iter().find(|j| j["mode"] == "cot").unwrap();
+    assert_well_formed(voted, "SmolLM2-135M-Instruct.Q4_1", "cot");
+    if voted["dist_source"] == "votes" {
+        // Three votes: every share is a multiple of 1/3, and the agreement is the largest.
+        let p = probs(voted);
+        assert!(p.iter().all(|x| ((x * 3.0) - (x * 3.0).round()).abs() < 1e-9), "{p:?}");
+        let max = p.iter().cloned().fold(0.0, f64::max);
+        assert!((voted["confidence"].as_f64().unwrap() - max).abs() < 1e-9);
+    } else {
+        assert!(voted["parse_error"].is_string(), "{voted}");
+    }
+}
+
+fn count_judgments(db: &Path) -> usize {
+    if !db.exists() {
+        return 0;
+    }
+    judgments(db).len()
+}
+
+#[test]
+fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
+    let model = teacher_model();
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let only = "73232/B07N6VYKD3,43675/B005QLJC1Q,56674/B07XSGLYBS,40834/B00GWP0WUK";
+    let args = ["teach", "--only", only, "--model", model.to_str().unwrap()];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .current_dir(dir.path())
+        .arg("--db")
+        .arg(&db)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while count_judgments(&db) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(300), "no judgment within 5 minutes");
+        assert!(child.try_wait().unwrap().is_none(), "teach ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let after_kill = count_judgments(&db);
+    assert!((1..4).contains(&after_kill), "{after_kill} judgments after the kill");
+    let out = ok(dir.path(), &db, &args);
+    assert!(out.contains(&format!("judged {} of {}", 4 - after_kill, 4 - after_kill)), "{out}");
+    let js = judgments(&db);
+    assert_eq!(js.len(), 4);
+    let mut ids: Vec<i64> = js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+}
+
+#[test]
+fn bad_model_files_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let run = |model: &Path| {
+        let out = workbench(dir.path(), &db, &["teach", "--limit", "1", "--model", model.to_str().unwrap()]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = run(&dir.path().join("nope.gguf"));
+    assert!(missing.contains("nope.gguf: cannot open it"), "{missing}");
+    let text = dir.path().join("notes.gguf");
+    std::fs::write(&text, "these are not weights").unwrap();
+    let err = run(&text);
+    assert!(err.contains("notes.gguf: not a readable GGUF file"), "{err}");
+    // A real GGUF header of an architecture the loader does not support.
+    let gemma = dir.path().join("gemma3.gguf");
+    std::fs::write(&gemma, gguf_header("gemma3")).unwrap();
+    let err = run(&gemma);
+    assert!(err.contains("architecture \"gemma3\" is not supported") && err.contains("llama, mistral3, phi2"), "{err}");
+    assert_eq!(count_judgments(&db), 0);
+}
+
+/// A minimal GGUF v3 file: no tensors, one metadata entry `general.architecture`.
+fn gguf_header(arch: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"GGUF");
+    b.extend_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&0u64.to_le_bytes());
+    b.extend_from_slice(&1u64.to_le_bytes());
+    let key = b"general.architecture";
+    b.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    b.extend_from_slice(key);
+    b.extend_from_slice(&8u32.to_le_bytes());
+    b.extend_from_slice(&(arch.len() as u64).to_le_bytes());
+    b.extend_from_slice(arch.as_bytes());
+    b
+}
+
+#[test]
+fn an_unreachable_endpoint_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let out = workbench(dir.path(), &db, &["teach", "--limit", "1", "--endpoint", "http://127.0.0.1:9/v1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("http://127.0.0.1:9/v1/chat/completions is unreachable"), "{err}");
+    assert_eq!(count_judgments(&db), 0);
+}
+
+/// Starts mistral.rs's OpenAI-compatible server with the SmolLM2 GGUF on 127.0.0.1 and runs
+/// `teach --endpoint` against it.
+#[test]
+fn http_backend_judges_through_a_real_openai_compatible_server() {
+    use mistralrs::core::{ModelSelected, TokenSource};
+    use mistralrs_server_core::mistralrs_for_server_builder::MistralRsForServerBuilder;
+    use mistralrs_server_core::mistralrs_server_router_builder::MistralRsServerRouterBuilder;
+
+    let model = teacher_model();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let port = rt.block_on(async {
+        let state = MistralRsForServerBuilder::new()
+            .with_model(ModelSelected::GGUF {
+                tok_model_id: None,
+                quantized_model_id: model.parent().unwrap().to_string_lossy().into_owned(),
+                quantized_filename: model.file_name().unwrap().to_string_lossy().into_owned(),
+                dtype: Default::default(),
+                topology: None,
+                max_seq_len: 4096,
+                max_batch_size: 1,
+            })
+            .with_token_source(TokenSource::None)
+            .with_cpu(true)
+            .build()
+            .await
+            .expect("mistral.rs server state");
+        let router = MistralRsServerRouterBuilder::new().with_mistralrs(state).build().await.expect("router");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        port
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let endpoint = format!("http://127.0.0.1:{port}/v1");
+    let out = ok(
+        dir.path(),
+        &db,
+        &["teach", "--limit", "2", "--endpoint", &endpoint, "--api-model", "default", "--concurrency", "2"],
+    );
+    assert!(out.contains("judged 2 of 2"), "{out}");
+    let js = judgments(&db);
+    assert_eq!(js.len(), 2);
+    for j in &js {
+        assert_well_formed(j, "default", "cot");
+    }
+    drop(rt);
+}
