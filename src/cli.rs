@@ -23,7 +23,13 @@ const AFTER: &str = "Start here:
 #[command(name = "workbench", version, about = ABOUT, after_help = AFTER, max_term_width = 100)]
 pub struct Cli {
     /// The SQLite database to use.
-    #[arg(long, global = true, env = "WORKBENCH_DB", default_value = "workbench.db", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "WORKBENCH_DB",
+        default_value = "workbench.db",
+        value_name = "PATH"
+    )]
     pub db: PathBuf,
 
     #[command(subcommand)]
@@ -98,7 +104,11 @@ pub struct TeachArgs {
     /// Which pairs: `unjudged` (no judgment yet by this model and prompt), `all` (judge again
     /// where this model and prompt have not), `augmented` (unjudged augmented pairs), or a
     /// comma-separated list of pair ids as `QUERY_ID/PRODUCT_ID`.
-    #[arg(long, default_value = "unjudged", value_name = "unjudged|all|augmented|IDS")]
+    #[arg(
+        long,
+        default_value = "unjudged",
+        value_name = "unjudged|all|augmented|IDS"
+    )]
     pub only: String,
 
     #[arg(long, value_enum, default_value_t = TeachMode::Cot)]
@@ -116,7 +126,12 @@ pub struct TeachArgs {
 
     /// A GGUF file for the local teacher (llama, mistral3, phi2, phi3, starcoder2, qwen2, qwen3,
     /// qwen3moe architectures). Default: the SmolLM2 file fetched into models/.
-    #[arg(long, value_name = "PATH", conflicts_with = "endpoint", env = "WORKBENCH_MODEL")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "endpoint",
+        env = "WORKBENCH_MODEL"
+    )]
     pub model: Option<PathBuf>,
 
     /// An OpenAI-compatible server (vLLM, llama.cpp server, mistral.rs server), e.g.
@@ -125,7 +140,12 @@ pub struct TeachArgs {
     pub endpoint: Option<String>,
 
     /// The model name to ask the endpoint for.
-    #[arg(long, value_name = "NAME", default_value = "default", requires = "endpoint")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "default",
+        requires = "endpoint"
+    )]
     pub api_model: String,
 
     /// Most tokens the teacher may write per judgment.

@@ -9,9 +9,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// Logs go to stderr, quiet unless `RUST_LOG` asks (mistral.rs is chatty at info).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,mistralrs_core=error,mistralrs=error"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,mistralrs_core=error,mistralrs=error")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Whether to colour output: never with NO_COLOR set (any value), never into a pipe.
@@ -21,7 +25,10 @@ pub fn color_enabled() -> bool {
 
 /// Prints the error chain and picks the exit code. A closed pipe (`workbench stats | head`) ends quietly.
 pub fn report_error(err: &anyhow::Error) -> ExitCode {
-    if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+    if err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
         return ExitCode::SUCCESS;
     }
     let mut msg = format!("error: {err}");
@@ -34,7 +41,11 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
 
 /// A progress bar over a known amount of work, drawn on stderr only when it is a terminal.
 pub fn progress(len: u64, template: &str) -> ProgressBar {
-    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(len) } else { ProgressBar::hidden() };
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(len)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())

@@ -36,11 +36,20 @@ fn importing_dev_twice_leaves_2344_pairs() {
     let s = stats(dir.path(), &db);
     assert_eq!(s["pairs"], 2344);
     assert_eq!(s["queries"], 53);
-    assert_eq!((s["labels"]["E"].as_i64(), s["labels"]["I"].as_i64()), (Some(1079), Some(356)));
+    assert_eq!(
+        (s["labels"]["E"].as_i64(), s["labels"]["I"].as_i64()),
+        (Some(1079), Some(356))
+    );
 }
 
 /// The fixture's first `n` lines with `bad` put in at line `at` (1-based).
-fn file_with_bad_line(dir: &std::path::Path, name: &str, n: usize, at: usize, bad: &str) -> std::path::PathBuf {
+fn file_with_bad_line(
+    dir: &std::path::Path,
+    name: &str,
+    n: usize,
+    at: usize,
+    bad: &str,
+) -> std::path::PathBuf {
     let text = std::fs::read_to_string(fixture()).unwrap();
     let mut lines: Vec<&str> = text.lines().take(n).collect();
     lines.insert(at - 1, bad);
@@ -55,7 +64,11 @@ fn a_broken_line_names_file_and_line_and_imports_nothing_of_that_file() {
     let db = dir.path().join("wb.db");
     ok(dir.path(), &db, &["init"]);
     let cases = [
-        ("bad-json.jsonl", "{\"query_id\": \"1\", \"query\": \"oops\"", "bad-json.jsonl:6: row: not a JSON object"),
+        (
+            "bad-json.jsonl",
+            "{\"query_id\": \"1\", \"query\": \"oops\"",
+            "bad-json.jsonl:6: row: not a JSON object",
+        ),
         (
             "no-title.jsonl",
             r#"{"query_id":"9","query":"usb cable","product_id":"B1","title":"","esci_label":"E"}"#,
@@ -77,8 +90,15 @@ fn a_broken_line_names_file_and_line_and_imports_nothing_of_that_file() {
         let out = workbench(dir.path(), &db, &["import", p.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name} imported");
-        assert!(err.contains(expected), "{name}: expected {expected:?} in:\n{err}");
-        assert_eq!(stats(dir.path(), &db)["pairs"], 0, "{name} left rows behind");
+        assert!(
+            err.contains(expected),
+            "{name}: expected {expected:?} in:\n{err}"
+        );
+        assert_eq!(
+            stats(dir.path(), &db)["pairs"],
+            0,
+            "{name} left rows behind"
+        );
     }
 }
 
@@ -88,8 +108,15 @@ fn skip_invalid_imports_the_rest_and_writes_rejects_beside_the_input() {
     let db = dir.path().join("wb.db");
     ok(dir.path(), &db, &["init"]);
     let p = file_with_bad_line(dir.path(), "mixed.jsonl", 10, 4, "not json at all");
-    let out = ok(dir.path(), &db, &["import", "--skip-invalid", p.to_str().unwrap()]);
-    assert!(out.contains("11 rows read, 10 new pairs, 1 rejected"), "{out}");
+    let out = ok(
+        dir.path(),
+        &db,
+        &["import", "--skip-invalid", p.to_str().unwrap()],
+    );
+    assert!(
+        out.contains("11 rows read, 10 new pairs, 1 rejected"),
+        "{out}"
+    );
     let rejects = std::fs::read_to_string(dir.path().join("mixed.jsonl.rejected.jsonl")).unwrap();
     let r: serde_json::Value = serde_json::from_str(rejects.trim()).unwrap();
     assert_eq!(r["line"], 4);
@@ -106,22 +133,38 @@ fn csv_with_other_column_names_imports_through_a_map() {
     let csv = dir.path().join("wands.csv");
     let mut f = std::fs::File::create(&csv).unwrap();
     writeln!(f, "search_term,product_name,grade,product_class").unwrap();
-    writeln!(f, "salon chair,\"Hydraulic Barber Chair, Black\",Exact,Salon Chairs").unwrap();
+    writeln!(
+        f,
+        "salon chair,\"Hydraulic Barber Chair, Black\",Exact,Salon Chairs"
+    )
+    .unwrap();
     writeln!(f, "salon chair,Folding Step Stool,Irrelevant,Stools").unwrap();
     writeln!(f, "accent table,\"Round End Table, Oak\",Partial,Tables").unwrap();
     drop(f);
     let out = ok(
         dir.path(),
         &db,
-        &["import", csv.to_str().unwrap(), "--map", "query=search_term,title=product_name,label=grade"],
+        &[
+            "import",
+            csv.to_str().unwrap(),
+            "--map",
+            "query=search_term,title=product_name,label=grade",
+        ],
     );
     assert!(out.contains("3 new pairs"), "{out}");
     let s = stats(dir.path(), &db);
-    assert_eq!((s["pairs"].as_i64(), s["queries"].as_i64()), (Some(3), Some(2)));
+    assert_eq!(
+        (s["pairs"].as_i64(), s["queries"].as_i64()),
+        (Some(3), Some(2))
+    );
     assert_eq!(s["labels"]["Exact"], 1);
     assert_eq!(s["labels"]["Partial"], 1);
     // An extra column is kept as an attribute, and the title stands in for a missing product id.
-    let shown = ok(dir.path(), &db, &["show", "salon chair", "Folding Step Stool", "--json"]);
+    let shown = ok(
+        dir.path(),
+        &db,
+        &["show", "salon chair", "Folding Step Stool", "--json"],
+    );
     let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(v["pair"]["item"]["attributes"]["product_class"], "Stools");
 }
@@ -133,7 +176,10 @@ fn esci_labels_are_unknown_on_the_wands_scale() {
     ok(dir.path(), &db, &["init", "--scale", "wands"]);
     let out = workbench(dir.path(), &db, &["import", fixture().to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("esci-fixture.jsonl:1: esci_label: unknown label \"I\" for the wands scale"), "{err}");
+    assert!(
+        err.contains("esci-fixture.jsonl:1: esci_label: unknown label \"I\" for the wands scale"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,7 +194,11 @@ fn a_users_scale_comes_from_toml_and_cannot_change_under_labels() {
          [[labels]]\nkey = \"I\"\nname = \"Irrelevant\"\ngain = 0.0\n",
     )
     .unwrap();
-    let out = ok(dir.path(), &db, &["init", "--scale", scale.to_str().unwrap()]);
+    let out = ok(
+        dir.path(),
+        &db,
+        &["init", "--scale", scale.to_str().unwrap()],
+    );
     assert!(out.contains("esci-names scale"), "{out}");
     ok(dir.path(), &db, &["import", fixture().to_str().unwrap()]);
     let refused = workbench(dir.path(), &db, &["init", "--scale", "binary"]);
@@ -176,14 +226,24 @@ fn a_database_from_a_newer_schema_is_refused_and_left_byte_for_byte() {
         c.close().await.unwrap();
     });
     let before = std::fs::read(&db).unwrap();
-    for args in [&["stats"][..], &["import", fixture().to_str().unwrap()], &["init"]] {
+    for args in [
+        &["stats"][..],
+        &["import", fixture().to_str().unwrap()],
+        &["init"],
+    ] {
         let out = workbench(dir.path(), &db, args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} accepted a newer database");
-        assert!(err.contains("written by a newer workbench (schema version 9999"), "{err}");
+        assert!(
+            err.contains("written by a newer workbench (schema version 9999"),
+            "{err}"
+        );
         assert!(err.contains("it was not changed"), "{err}");
     }
-    assert!(std::fs::read(&db).unwrap() == before, "the refused database changed");
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "the refused database changed"
+    );
 }
 
 #[test]

@@ -44,14 +44,22 @@ fn judgments(db: &Path) -> Vec<Value> {
 }
 
 fn probs(j: &Value) -> Vec<f64> {
-    j["distribution"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect()
+    j["distribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect()
 }
 
 /// The checks every stored judgment must pass, whatever the model said.
 fn assert_well_formed(j: &Value, model: &str, mode: &str) {
     let p = probs(j);
     assert_eq!(p.len(), 4, "{j}");
-    assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-6, "distribution does not sum to 1: {j}");
+    assert!(
+        (p.iter().sum::<f64>() - 1.0).abs() < 1e-6,
+        "distribution does not sum to 1: {j}"
+    );
     assert!(p.iter().all(|x| (0.0..=1.0).contains(x)));
     assert_eq!(j["model"], model);
     assert_eq!(j["mode"], mode);
@@ -59,7 +67,10 @@ fn assert_well_formed(j: &Value, model: &str, mode: &str) {
     match (j["rationale"].as_str(), j["parse_error"].as_str()) {
         (Some(r), None) => {
             let r: Value = serde_json::from_str(r).unwrap();
-            assert!(["E", "S", "C", "I"].contains(&r["label"].as_str().unwrap()), "{r}");
+            assert!(
+                ["E", "S", "C", "I"].contains(&r["label"].as_str().unwrap()),
+                "{r}"
+            );
             assert_eq!(r["label"], j["label"]);
             assert!(!r["dimensions"].as_array().unwrap().is_empty());
         }
@@ -74,7 +85,11 @@ fn smollm2_through_mistralrs_judges_five_fixture_pairs() {
     let model = teacher_model();
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
-    let out = ok(dir.path(), &db, &["teach", "--limit", "5", "--model", model.to_str().unwrap()]);
+    let out = ok(
+        dir.path(),
+        &db,
+        &["teach", "--limit", "5", "--model", model.to_str().unwrap()],
+    );
     assert!(out.contains("judged 5 of 5 pairs"), "{out}");
     let js = judgments(&db);
     assert_eq!(js.len(), 5);
@@ -83,32 +98,75 @@ fn smollm2_through_mistralrs_judges_five_fixture_pairs() {
     }
     // The distribution comes from the label position's log-probabilities, and it moves with the
     // pair: a constant distribution across pairs would mean it is not read from the model.
-    let from_logprobs: Vec<Vec<f64>> = js.iter().filter(|j| j["dist_source"] == "logprobs").map(probs).collect();
-    assert!(from_logprobs.len() >= 3, "too few distributions from log-probabilities: {js:?}");
-    assert!(from_logprobs.iter().any(|p| p != &from_logprobs[0]), "constant distribution: {from_logprobs:?}");
-    assert!(from_logprobs.iter().all(|p| p.iter().filter(|x| **x > 0.0).count() >= 2), "one-hot: {from_logprobs:?}");
+    let from_logprobs: Vec<Vec<f64>> = js
+        .iter()
+        .filter(|j| j["dist_source"] == "logprobs")
+        .map(probs)
+        .collect();
+    assert!(
+        from_logprobs.len() >= 3,
+        "too few distributions from log-probabilities: {js:?}"
+    );
+    assert!(
+        from_logprobs.iter().any(|p| p != &from_logprobs[0]),
+        "constant distribution: {from_logprobs:?}"
+    );
+    assert!(
+        from_logprobs
+            .iter()
+            .all(|p| p.iter().filter(|x| **x > 0.0).count() >= 2),
+        "one-hot: {from_logprobs:?}"
+    );
 
     // show prints the pair, the steps and the bars; --json the same as one object.
     let first = &js[0];
     let pair_id = first["pair_id"].as_i64().unwrap();
     assert_eq!(pair_id, 1);
     let shown = ok(dir.path(), &db, &["show", "73232", "B07N6VYKD3"]);
-    assert!(shown.contains("newborn hospital essentials") && shown.contains("SmolLM2-135M-Instruct.Q4_1"), "{shown}");
-    assert!(shown.contains("Exact") && shown.contains("Irrelevant") && shown.contains('█'), "{shown}");
-    let v: Value = serde_json::from_str(&ok(dir.path(), &db, &["show", "73232", "B07N6VYKD3", "--json"])).unwrap();
+    assert!(
+        shown.contains("newborn hospital essentials")
+            && shown.contains("SmolLM2-135M-Instruct.Q4_1"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Exact") && shown.contains("Irrelevant") && shown.contains('█'),
+        "{shown}"
+    );
+    let v: Value = serde_json::from_str(&ok(
+        dir.path(),
+        &db,
+        &["show", "73232", "B07N6VYKD3", "--json"],
+    ))
+    .unwrap();
     let dist = v["judgments"][0]["distribution"].as_object().unwrap();
     assert_eq!(dist.keys().collect::<Vec<_>>(), ["C", "E", "I", "S"]);
     assert_eq!(v["judgments"][0]["prompt_hash"], first["prompt_hash"]);
 
     // Re-running judges nothing twice.
-    let again = ok(dir.path(), &db, &["teach", "--limit", "5", "--only", "all", "--model", model.to_str().unwrap()]);
+    let again = ok(
+        dir.path(),
+        &db,
+        &[
+            "teach",
+            "--limit",
+            "5",
+            "--only",
+            "all",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    );
     assert!(again.contains("judged 5 of 5"), "{again}");
     let js = judgments(&db);
     assert_eq!(js.len(), 10);
     let mut ids: Vec<i64> = js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 10, "a pair was judged twice by the same model and prompt");
+    assert_eq!(
+        ids.len(),
+        10,
+        "a pair was judged twice by the same model and prompt"
+    );
 }
 
 #[test]
@@ -117,21 +175,41 @@ fn score_mode_and_self_consistency_give_distributions() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let m = model.to_str().unwrap();
-    ok(dir.path(), &db, &["teach", "--mode", "score", "--limit", "4", "--model", m]);
+    ok(
+        dir.path(),
+        &db,
+        &["teach", "--mode", "score", "--limit", "4", "--model", m],
+    );
     let js = judgments(&db);
     assert_eq!(js.len(), 4);
     for j in &js {
         assert_well_formed(j, "SmolLM2-135M-Instruct.Q4_1", "score");
         assert_eq!(j["dist_source"], "logprobs", "{j}");
     }
-    ok(dir.path(), &db, &["teach", "--samples", "3", "--only", "40834/B00GWP0WUK", "--model", m]);
+    ok(
+        dir.path(),
+        &db,
+        &[
+            "teach",
+            "--samples",
+            "3",
+            "--only",
+            "40834/B00GWP0WUK",
+            "--model",
+            m,
+        ],
+    );
     let js = judgments(&db);
     let voted = js.iter().find(|j| j["mode"] == "cot").unwrap();
     assert_well_formed(voted, "SmolLM2-135M-Instruct.Q4_1", "cot");
     if voted["dist_source"] == "votes" {
         // Three votes: every share is a multiple of 1/3, and the agreement is the largest.
         let p = probs(voted);
-        assert!(p.iter().all(|x| ((x * 3.0) - (x * 3.0).round()).abs() < 1e-9), "{p:?}");
+        assert!(
+            p.iter()
+                .all(|x| ((x * 3.0) - (x * 3.0).round()).abs() < 1e-9),
+            "{p:?}"
+        );
         let max = p.iter().cloned().fold(0.0, f64::max);
         assert!((voted["confidence"].as_f64().unwrap() - max).abs() < 1e-9);
     } else {
@@ -164,16 +242,28 @@ fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
         .unwrap();
     let started = Instant::now();
     while count_judgments(&db) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(300), "no judgment within 5 minutes");
-        assert!(child.try_wait().unwrap().is_none(), "teach ended before it could be killed");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no judgment within 5 minutes"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "teach ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     let after_kill = count_judgments(&db);
-    assert!((1..4).contains(&after_kill), "{after_kill} judgments after the kill");
+    assert!(
+        (1..4).contains(&after_kill),
+        "{after_kill} judgments after the kill"
+    );
     let out = ok(dir.path(), &db, &args);
-    assert!(out.contains(&format!("judged {} of {}", 4 - after_kill, 4 - after_kill)), "{out}");
+    assert!(
+        out.contains(&format!("judged {} of {}", 4 - after_kill, 4 - after_kill)),
+        "{out}"
+    );
     let js = judgments(&db);
     assert_eq!(js.len(), 4);
     let mut ids: Vec<i64> = js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
@@ -187,7 +277,11 @@ fn bad_model_files_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let run = |model: &Path| {
-        let out = workbench(dir.path(), &db, &["teach", "--limit", "1", "--model", model.to_str().unwrap()]);
+        let out = workbench(
+            dir.path(),
+            &db,
+            &["teach", "--limit", "1", "--model", model.to_str().unwrap()],
+        );
         assert!(!out.status.success());
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
@@ -196,12 +290,19 @@ fn bad_model_files_get_clear_errors() {
     let text = dir.path().join("notes.gguf");
     std::fs::write(&text, "these are not weights").unwrap();
     let err = run(&text);
-    assert!(err.contains("notes.gguf: not a readable GGUF file"), "{err}");
+    assert!(
+        err.contains("notes.gguf: not a readable GGUF file"),
+        "{err}"
+    );
     // A real GGUF header of an architecture the loader does not support.
     let gemma = dir.path().join("gemma3.gguf");
     std::fs::write(&gemma, gguf_header("gemma3")).unwrap();
     let err = run(&gemma);
-    assert!(err.contains("architecture \"gemma3\" is not supported") && err.contains("llama, mistral3, phi2"), "{err}");
+    assert!(
+        err.contains("architecture \"gemma3\" is not supported")
+            && err.contains("llama, mistral3, phi2"),
+        "{err}"
+    );
     assert_eq!(count_judgments(&db), 0);
 }
 
@@ -225,10 +326,23 @@ fn gguf_header(arch: &str) -> Vec<u8> {
 fn an_unreachable_endpoint_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
-    let out = workbench(dir.path(), &db, &["teach", "--limit", "1", "--endpoint", "http://127.0.0.1:9/v1"]);
+    let out = workbench(
+        dir.path(),
+        &db,
+        &[
+            "teach",
+            "--limit",
+            "1",
+            "--endpoint",
+            "http://127.0.0.1:9/v1",
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("http://127.0.0.1:9/v1/chat/completions is unreachable"), "{err}");
+    assert!(
+        err.contains("http://127.0.0.1:9/v1/chat/completions is unreachable"),
+        "{err}"
+    );
     assert_eq!(count_judgments(&db), 0);
 }
 
@@ -258,7 +372,11 @@ fn http_backend_judges_through_a_real_openai_compatible_server() {
             .build()
             .await
             .expect("mistral.rs server state");
-        let router = MistralRsServerRouterBuilder::new().with_mistralrs(state).build().await.expect("router");
+        let router = MistralRsServerRouterBuilder::new()
+            .with_mistralrs(state)
+            .build()
+            .await
+            .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -270,7 +388,17 @@ fn http_backend_judges_through_a_real_openai_compatible_server() {
     let out = ok(
         dir.path(),
         &db,
-        &["teach", "--limit", "2", "--endpoint", &endpoint, "--api-model", "default", "--concurrency", "2"],
+        &[
+            "teach",
+            "--limit",
+            "2",
+            "--endpoint",
+            &endpoint,
+            "--api-model",
+            "default",
+            "--concurrency",
+            "2",
+        ],
     );
     assert!(out.contains("judged 2 of 2"), "{out}");
     let js = judgments(&db);

@@ -28,9 +28,14 @@ fn generate(rows: u64, path: &Path) -> Result<()> {
         return Ok(());
     }
     let fixture = include_str!("../../fixtures/esci-fixture.jsonl");
-    let templates: Vec<serde_json::Value> = fixture.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let templates: Vec<serde_json::Value> = fixture
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
     let tmp = path.with_extension("part");
-    let mut w = BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+    let mut w = BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
     for i in 0..rows {
         let mut row = templates[(i % templates.len() as u64) as usize].clone();
         row["query_id"] = format!("gq{}", i / 10).into();
@@ -64,7 +69,11 @@ pub async fn import(rows: u64, dir: &Path) -> Result<ExitCode> {
     let again = super::import_file(&store, &file, FieldMap::default(), false, false).await?;
     let reimport_secs = reimport_started.elapsed().as_secs_f64();
     store.close().await;
-    println!("import benchmark: {} rows, {:.0} MiB of JSONL", counts.rows_read, bytes as f64 / 1048576.0);
+    println!(
+        "import benchmark: {} rows, {:.0} MiB of JSONL",
+        counts.rows_read,
+        bytes as f64 / 1048576.0
+    );
     println!(
         "  first import   {secs:.1} s   {:.0} rows/s   {:.1} MiB/s   {} pairs added",
         counts.rows_read as f64 / secs,
@@ -76,7 +85,10 @@ pub async fn import(rows: u64, dir: &Path) -> Result<ExitCode> {
         again.rows_read as f64 / reimport_secs,
         again.pairs_added
     );
-    println!("  peak RSS       {:.0} MiB (before import {rss_before:.0} MiB)", peak_rss_mib().unwrap_or(0.0));
+    println!(
+        "  peak RSS       {:.0} MiB (before import {rss_before:.0} MiB)",
+        peak_rss_mib().unwrap_or(0.0)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -88,17 +100,38 @@ pub async fn teacher(n: usize, model: Option<PathBuf>, fixture: &Path) -> Result
     store.set_scale(&LabelScale::esci()).await?;
     super::import_file(&store, fixture, FieldMap::default(), false, false).await?;
     // Every tenth pair: ten different queries, so prompts do not share more than the prefix.
-    let pairs: Vec<_> = store.first_pairs(10 * n).await?.into_iter().step_by(10).take(n).collect();
+    let pairs: Vec<_> = store
+        .first_pairs(10 * n)
+        .await?
+        .into_iter()
+        .step_by(10)
+        .take(n)
+        .collect();
     let scale = store.scale().await?;
-    println!("teacher benchmark: {} fixture pairs per row, model {}", pairs.len(), model.as_deref().unwrap_or(Path::new(crate::teacher::local::DEFAULT_MODEL)).display());
-    println!("{:<34} {:>10} {:>10} {:>12} {:>10} {:>8}", "configuration", "prompt t/s", "gen t/s", "pairs/min", "pairs/s", "parsed");
+    println!(
+        "teacher benchmark: {} fixture pairs per row, model {}",
+        pairs.len(),
+        model
+            .as_deref()
+            .unwrap_or(Path::new(crate::teacher::local::DEFAULT_MODEL))
+            .display()
+    );
+    println!(
+        "{:<34} {:>10} {:>10} {:>12} {:>10} {:>8}",
+        "configuration", "prompt t/s", "gen t/s", "pairs/min", "pairs/s", "parsed"
+    );
     for (label, mode, cache) in [
         ("cot, prefix cache", Mode::Cot, true),
         ("cot, no prefix cache", Mode::Cot, false),
         ("score-only, prefix cache", Mode::Score, true),
     ] {
         let backend = super::teach::open_backend(model.as_deref(), None, "", cache).await?;
-        let config = TeacherConfig { mode, samples: 1, max_tokens: None, with_examples: true };
+        let config = TeacherConfig {
+            mode,
+            samples: 1,
+            max_tokens: None,
+            with_examples: true,
+        };
         let teacher = Teacher::new(backend, scale.clone(), &config);
         // One warm-up judgment fills the prefix cache the way a long run would.
         teacher.judge(&pairs[0]).await?;
@@ -133,4 +166,3 @@ fn tempfile_dir() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
-

@@ -26,7 +26,11 @@ pub async fn run(db: &Path, args: ImportArgs) -> Result<ExitCode> {
         counts.rows_read,
         counts.pairs_added,
         if counts.rejected > 0 {
-            format!(", {} rejected (see {})", counts.rejected, rejects_path(&args.file).display())
+            format!(
+                ", {} rejected (see {})",
+                counts.rejected,
+                rejects_path(&args.file).display()
+            )
         } else {
             String::new()
         }
@@ -49,7 +53,10 @@ pub async fn import_file(
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bytes = reader.bytes_read();
     let bar = if show_progress {
-        crate::ui::progress(total, "{spinner} importing {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}")
+        crate::ui::progress(
+            total,
+            "{spinner} importing {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
+        )
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -65,7 +72,11 @@ pub async fn import_file(
                     return;
                 }
             }
-            if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err() {
+            if batch.len() == BATCH
+                && tx
+                    .blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                    .is_err()
+            {
                 return;
             }
         }
@@ -86,7 +97,8 @@ pub async fn import_file(
                     rejected += 1;
                     if rejects.is_none() {
                         let rp = rejects_path(path);
-                        let f = std::fs::File::create(&rp).with_context(|| format!("creating {}", rp.display()))?;
+                        let f = std::fs::File::create(&rp)
+                            .with_context(|| format!("creating {}", rp.display()))?;
                         rejects = Some(std::io::BufWriter::new(f));
                     }
                     write_reject(rejects.as_mut().expect("opened above"), &e)?;
@@ -95,11 +107,16 @@ pub async fn import_file(
                     drop(rx);
                     let _ = parser.join();
                     bar.finish_and_clear();
-                    bail!("{display}:{e}\nnothing from {display} was imported (use --skip-invalid to import the valid rows)");
+                    bail!(
+                        "{display}:{e}\nnothing from {display} was imported (use --skip-invalid to import the valid rows)"
+                    );
                 }
             }
         }
-        import.add(&good).await.with_context(|| format!("importing {display}"))?;
+        import
+            .add(&good)
+            .await
+            .with_context(|| format!("importing {display}"))?;
         good.clear();
         bar.set_position(bytes.load(Ordering::Relaxed));
     }
@@ -113,6 +130,7 @@ pub async fn import_file(
 }
 
 fn write_reject(w: &mut impl Write, e: &RowError) -> Result<()> {
-    let row = serde_json::json!({"line": e.line, "field": e.field, "error": e.message, "row": e.raw});
+    let row =
+        serde_json::json!({"line": e.line, "field": e.field, "error": e.message, "row": e.raw});
     writeln!(w, "{row}").context("writing a rejected row")
 }

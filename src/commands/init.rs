@@ -15,7 +15,13 @@ pub async fn run(db: &Path, args: InitArgs) -> Result<ExitCode> {
     let store = Store::create(db).await?;
     store.set_scale(&scale).await?;
     let verb = if existed { "checked" } else { "created" };
-    println!("{verb} {} (schema v{}, {} scale: {})", db.display(), Store::schema_version(), scale.name, scale.describe());
+    println!(
+        "{verb} {} (schema v{}, {} scale: {})",
+        db.display(),
+        Store::schema_version(),
+        scale.name,
+        scale.describe()
+    );
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -24,7 +30,8 @@ pub fn load_scale(spec: &str) -> Result<LabelScale> {
     if let Some(s) = LabelScale::builtin(spec) {
         return Ok(s);
     }
-    let text = std::fs::read_to_string(spec)
-        .with_context(|| format!("--scale {spec}: not esci, wands or binary, and not a readable TOML file"))?;
+    let text = std::fs::read_to_string(spec).with_context(|| {
+        format!("--scale {spec}: not esci, wands or binary, and not a readable TOML file")
+    })?;
     LabelScale::from_toml(&text).with_context(|| format!("{spec}: not a valid label scale"))
 }

@@ -18,7 +18,9 @@ pub use import::import_file;
 pub use teach::{TeachOptions, TeachReport, teach};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Init(args) => init::run(&cli.db, args).await,
@@ -27,9 +29,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Command::Teach(args) => teach::run(&cli.db, args).await,
             Command::Show(args) => show::run(&cli.db, args).await,
             Command::Bench(BenchCommand::Import { rows, dir }) => bench::import(rows, &dir).await,
-            Command::Bench(BenchCommand::Teacher { pairs, model, fixture }) => {
-                bench::teacher(pairs, model, &fixture).await
-            }
+            Command::Bench(BenchCommand::Teacher {
+                pairs,
+                model,
+                fixture,
+            }) => bench::teacher(pairs, model, &fixture).await,
         }
     })
 }

@@ -11,17 +11,31 @@ use crate::store::{JudgmentRecord, Store};
 /// Prints one pair with every judgment of it: the rationale step by step and the distribution.
 pub async fn run(db: &Path, args: ShowArgs) -> Result<ExitCode> {
     let store = Store::open(db).await?;
-    let key = PairKey { query_id: args.query_id.clone(), product_id: args.product_id.clone() };
+    let key = PairKey {
+        query_id: args.query_id.clone(),
+        product_id: args.product_id.clone(),
+    };
     let Some(pair) = store.pair_by_key(&key).await? else {
-        bail!("{}: no pair with query id {:?} and product id {:?}", db.display(), args.query_id, args.product_id);
+        bail!(
+            "{}: no pair with query id {:?} and product id {:?}",
+            db.display(),
+            args.query_id,
+            args.product_id
+        );
     };
     let scale = store.scale().await?;
     let judgments = store.judgments_of(pair.id).await?;
     store.close().await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&pair, &judgments, &scale))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&pair, &judgments, &scale))?
+        );
     } else {
-        print!("{}", render(&pair, &judgments, &scale, crate::ui::color_enabled()));
+        print!(
+            "{}",
+            render(&pair, &judgments, &scale, crate::ui::color_enabled())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -53,14 +67,40 @@ pub fn to_json(pair: &Pair, judgments: &[JudgmentRecord], scale: &LabelScale) ->
 }
 
 fn paint(color: bool, code: &str, text: &str) -> String {
-    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
-pub fn render(pair: &Pair, judgments: &[JudgmentRecord], scale: &LabelScale, color: bool) -> String {
+pub fn render(
+    pair: &Pair,
+    judgments: &[JudgmentRecord],
+    scale: &LabelScale,
+    color: bool,
+) -> String {
     let mut out = String::new();
-    let label_name = |k: &str| scale.labels.iter().find(|l| l.key == k).map(|l| l.name.clone()).unwrap_or(k.to_string());
-    out += &format!("{} {}  ({})\n", paint(color, "1", "query"), pair.query.text, pair.query.ext_id);
-    out += &format!("{}  {}  ({})\n", paint(color, "1", "item"), pair.item.title, pair.item.ext_id);
+    let label_name = |k: &str| {
+        scale
+            .labels
+            .iter()
+            .find(|l| l.key == k)
+            .map(|l| l.name.clone())
+            .unwrap_or(k.to_string())
+    };
+    out += &format!(
+        "{} {}  ({})\n",
+        paint(color, "1", "query"),
+        pair.query.text,
+        pair.query.ext_id
+    );
+    out += &format!(
+        "{}  {}  ({})\n",
+        paint(color, "1", "item"),
+        pair.item.title,
+        pair.item.ext_id
+    );
     if !pair.item.brand.is_empty() {
         out += &format!("       brand: {}\n", pair.item.brand);
     }
@@ -72,7 +112,13 @@ pub fn render(pair: &Pair, judgments: &[JudgmentRecord], scale: &LabelScale, col
         let (d, _) = crate::teacher::prompt::cut_at_word(&pair.item.description, 300);
         out += &format!("       {d}\n");
     }
-    out += &format!("gold   {}\n", pair.gold_label.as_deref().map(label_name).unwrap_or_else(|| "—".into()));
+    out += &format!(
+        "gold   {}\n",
+        pair.gold_label
+            .as_deref()
+            .map(label_name)
+            .unwrap_or_else(|| "—".into())
+    );
     if judgments.is_empty() {
         out += "\nno teacher judgment yet: `workbench teach --only QUERY_ID/PRODUCT_ID`\n";
     }
@@ -86,10 +132,17 @@ pub fn render(pair: &Pair, judgments: &[JudgmentRecord], scale: &LabelScale, col
             j.created_at
         );
         if let Some(e) = &j.parse_error {
-            out += &format!("  {} {e}\n  raw: {}\n", paint(color, "31", "did not parse:"), j.raw_output);
+            out += &format!(
+                "  {} {e}\n  raw: {}\n",
+                paint(color, "31", "did not parse:"),
+                j.raw_output
+            );
         }
         if let Some(r) = &j.rationale {
-            out += &format!("  1. query    {}\n  2. item     {}\n", r.query_analysis, r.item_analysis);
+            out += &format!(
+                "  1. query    {}\n  2. item     {}\n",
+                r.query_analysis, r.item_analysis
+            );
             for (i, d) in r.dimensions.iter().enumerate() {
                 let code = match d.verdict {
                     crate::domain::Verdict::Match => "32",
@@ -110,14 +163,32 @@ pub fn render(pair: &Pair, judgments: &[JudgmentRecord], scale: &LabelScale, col
         }
         out += &format!(
             "  label  {}{}{}\n",
-            j.label.as_deref().map(label_name).unwrap_or_else(|| "—".into()),
-            j.confidence.map(|c| format!(" · agreement {:.0}%", c * 100.0)).unwrap_or_default(),
-            if j.item_truncated { " · item text cut to fit" } else { "" }
+            j.label
+                .as_deref()
+                .map(label_name)
+                .unwrap_or_else(|| "—".into()),
+            j.confidence
+                .map(|c| format!(" · agreement {:.0}%", c * 100.0))
+                .unwrap_or_default(),
+            if j.item_truncated {
+                " · item text cut to fit"
+            } else {
+                ""
+            }
         );
         for (l, p) in scale.labels.iter().zip(&j.distribution.probs) {
-            out += &format!("    {:<11} {} {:>5.1}%\n", l.name, crate::ui::bar(*p, 30), p * 100.0);
+            out += &format!(
+                "    {:<11} {} {:>5.1}%\n",
+                l.name,
+                crate::ui::bar(*p, 30),
+                p * 100.0
+            );
         }
-        out += &format!("    from {} · expected gain {:.3}\n", j.dist_source, j.distribution.expected_gain(scale));
+        out += &format!(
+            "    from {} · expected gain {:.3}\n",
+            j.dist_source,
+            j.distribution.expected_gain(scale)
+        );
     }
     out
 }

@@ -21,9 +21,21 @@ pub async fn run(db: &Path, args: StatsArgs) -> Result<ExitCode> {
 
 fn render(s: &Stats) -> String {
     let mut out = String::new();
-    let pct = |n: i64| if s.pairs > 0 { 100.0 * n as f64 / s.pairs as f64 } else { 0.0 };
-    out += &format!("database   {} (schema v{}, {} scale)\n", s.database, s.schema_version, s.scale);
-    out += &format!("pairs      {} over {} queries and {} items\n", s.pairs, s.queries, s.items);
+    let pct = |n: i64| {
+        if s.pairs > 0 {
+            100.0 * n as f64 / s.pairs as f64
+        } else {
+            0.0
+        }
+    };
+    out += &format!(
+        "database   {} (schema v{}, {} scale)\n",
+        s.database, s.schema_version, s.scale
+    );
+    out += &format!(
+        "pairs      {} over {} queries and {} items\n",
+        s.pairs, s.queries, s.items
+    );
     for (origin, n) in &s.origins {
         out += &format!("  {origin:<20} {n}\n");
     }
@@ -31,10 +43,19 @@ fn render(s: &Stats) -> String {
     let max = s.labels.values().copied().max().unwrap_or(0).max(1);
     for key in &s.label_order {
         let n = s.labels.get(key).copied().unwrap_or(0);
-        out += &format!("  {key:<10} {n:>8} {:>5.1}%  {}\n", pct(n), crate::ui::bar(n as f64 / max as f64, 30));
+        out += &format!(
+            "  {key:<10} {n:>8} {:>5.1}%  {}\n",
+            pct(n),
+            crate::ui::bar(n as f64 / max as f64, 30)
+        );
     }
     if s.unlabelled > 0 {
-        out += &format!("  {:<10} {:>8} {:>5.1}%\n", "unlabelled", s.unlabelled, pct(s.unlabelled));
+        out += &format!(
+            "  {:<10} {:>8} {:>5.1}%\n",
+            "unlabelled",
+            s.unlabelled,
+            pct(s.unlabelled)
+        );
     }
     out += &format!(
         "teacher    {} pairs judged ({:.1}%), {} judgments, {} did not parse\n",
@@ -44,11 +65,22 @@ fn render(s: &Stats) -> String {
         s.parse_errors
     );
     if s.judged > 0 {
-        let labels: Vec<String> =
-            s.label_order.iter().map(|k| format!("{k} {}", s.teacher_labels.get(k).copied().unwrap_or(0))).collect();
+        let labels: Vec<String> = s
+            .label_order
+            .iter()
+            .map(|k| format!("{k} {}", s.teacher_labels.get(k).copied().unwrap_or(0)))
+            .collect();
         out += &format!("  teacher labels   {}\n", labels.join(" / "));
     }
-    out += &format!("reviewed   {} pairs ({:.1}%), {} annotations\n", s.reviewed, pct(s.reviewed), s.annotations);
-    out += &format!("students   {} models\naudit      {} findings\n", s.student_models, s.audit_findings);
+    out += &format!(
+        "reviewed   {} pairs ({:.1}%), {} annotations\n",
+        s.reviewed,
+        pct(s.reviewed),
+        s.annotations
+    );
+    out += &format!(
+        "students   {} models\naudit      {} findings\n",
+        s.student_models, s.audit_findings
+    );
     out
 }

@@ -42,11 +42,24 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
     if let PairFilter::Keys(keys) = &filter {
         let unknown = store.unknown_keys(keys).await?;
         if !unknown.is_empty() {
-            let list: Vec<String> = unknown.iter().map(|k| format!("{}/{}", k.query_id, k.product_id)).collect();
-            bail!("--only: no such pair in {}: {}", db.display(), list.join(", "));
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|k| format!("{}/{}", k.query_id, k.product_id))
+                .collect();
+            bail!(
+                "--only: no such pair in {}: {}",
+                db.display(),
+                list.join(", ")
+            );
         }
     }
-    let backend = open_backend(args.model.as_deref(), args.endpoint.as_deref(), &args.api_model, true).await?;
+    let backend = open_backend(
+        args.model.as_deref(),
+        args.endpoint.as_deref(),
+        &args.api_model,
+        true,
+    )
+    .await?;
     let options = TeachOptions {
         filter,
         limit: args.limit,
@@ -64,10 +77,18 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
     };
     let report = teach(&store, backend, &options).await?;
     store.close().await;
-    let rate = if report.secs > 0.0 { report.judged as f64 / report.secs } else { 0.0 };
+    let rate = if report.secs > 0.0 {
+        report.judged as f64 / report.secs
+    } else {
+        0.0
+    };
     println!(
         "{} {} of {} pairs in {:.1}s ({:.2} pairs/s, {:.1} pairs/min), {} did not parse",
-        if report.interrupted { "stopped after judging" } else { "judged" },
+        if report.interrupted {
+            "stopped after judging"
+        } else {
+            "judged"
+        },
         report.judged,
         report.asked,
         report.secs,
@@ -92,7 +113,9 @@ pub async fn open_backend(
     if let Some(url) = endpoint {
         return Ok(Arc::new(HttpBackend::new(url, api_model)?));
     }
-    let path: PathBuf = model.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
+    let path: PathBuf = model
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
     Ok(Arc::new(LocalBackend::load(&path, prefix_cache).await?))
 }
 
@@ -117,14 +140,23 @@ fn parse_only(only: &str) -> Result<PairFilter> {
 }
 
 /// The teach loop, shared by the command, the benchmark and the tests.
-pub async fn teach(store: &Store, backend: Arc<dyn Backend>, options: &TeachOptions) -> Result<TeachReport> {
+pub async fn teach(
+    store: &Store,
+    backend: Arc<dyn Backend>,
+    options: &TeachOptions,
+) -> Result<TeachReport> {
     let scale = store.scale().await?;
     let teacher = Arc::new(Teacher::new(backend.clone(), scale, &options.config));
     let mode = options.config.mode.as_str();
     let model = teacher.model_name().to_string();
     let hash = teacher.prompt().hash.clone();
-    let pairs = store.pairs_to_judge(&model, &hash, mode, &options.filter, options.limit).await?;
-    let mut report = TeachReport { asked: pairs.len(), ..Default::default() };
+    let pairs = store
+        .pairs_to_judge(&model, &hash, mode, &options.filter, options.limit)
+        .await?;
+    let mut report = TeachReport {
+        asked: pairs.len(),
+        ..Default::default()
+    };
     if pairs.is_empty() {
         return Ok(report);
     }
@@ -142,11 +174,17 @@ pub async fn teach(store: &Store, backend: Arc<dyn Backend>, options: &TeachOpti
         })
         .await?;
     let bar = if options.show_progress {
-        crate::ui::progress(pairs.len() as u64, "{spinner} judging {pos}/{len} {wide_bar} {per_sec} eta {eta} {msg}")
+        crate::ui::progress(
+            pairs.len() as u64,
+            "{spinner} judging {pos}/{len} {wide_bar} {per_sec} eta {eta} {msg}",
+        )
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let concurrency = options.concurrency.unwrap_or_else(|| backend.default_concurrency()).max(1);
+    let concurrency = options
+        .concurrency
+        .unwrap_or_else(|| backend.default_concurrency())
+        .max(1);
     let started = Instant::now();
     let mut judged = futures::stream::iter(pairs.into_iter().map(|pair: Pair| {
         let teacher = teacher.clone();
@@ -163,7 +201,8 @@ pub async fn teach(store: &Store, backend: Arc<dyn Backend>, options: &TeachOpti
             _ = &mut stop => { report.interrupted = true; None }
         };
         let Some((pair, judgment)) = next else { break };
-        let j = judgment.with_context(|| format!("judging pair {}/{}", pair.query.ext_id, pair.item.ext_id))?;
+        let j = judgment
+            .with_context(|| format!("judging pair {}/{}", pair.query.ext_id, pair.item.ext_id))?;
         store
             .save_judgment(&NewJudgment {
                 pair_id: pair.id,
@@ -202,10 +241,11 @@ pub async fn teach(store: &Store, backend: Arc<dyn Backend>, options: &TeachOpti
 async fn stop_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -34,7 +34,12 @@ pub enum ScaleError {
 }
 
 fn label(key: &str, name: &str, gain: f64, definition: &str) -> Label {
-    Label { key: key.into(), name: name.into(), gain, definition: definition.into() }
+    Label {
+        key: key.into(),
+        name: name.into(),
+        gain,
+        definition: definition.into(),
+    }
 }
 
 impl LabelScale {
@@ -43,10 +48,30 @@ impl LabelScale {
         LabelScale {
             name: "esci".into(),
             labels: vec![
-                label("E", "Exact", 1.0, "the item is what the shopper asked for and meets every attribute in the query"),
-                label("S", "Substitute", 0.1, "the item is not exactly what was asked for (an attribute differs) but could serve instead"),
-                label("C", "Complement", 0.01, "the item is not what was asked for but is used together with it (an accessory, a part, a refill)"),
-                label("I", "Irrelevant", 0.0, "the item is unrelated to the query, or fails a central part of it"),
+                label(
+                    "E",
+                    "Exact",
+                    1.0,
+                    "the item is what the shopper asked for and meets every attribute in the query",
+                ),
+                label(
+                    "S",
+                    "Substitute",
+                    0.1,
+                    "the item is not exactly what was asked for (an attribute differs) but could serve instead",
+                ),
+                label(
+                    "C",
+                    "Complement",
+                    0.01,
+                    "the item is not what was asked for but is used together with it (an accessory, a part, a refill)",
+                ),
+                label(
+                    "I",
+                    "Irrelevant",
+                    0.0,
+                    "the item is unrelated to the query, or fails a central part of it",
+                ),
             ],
         }
     }
@@ -57,8 +82,18 @@ impl LabelScale {
             name: "wands".into(),
             labels: vec![
                 label("Exact", "Exact", 1.0, "the item fully matches the query"),
-                label("Partial", "Partial", 0.5, "the item matches the query in part: the right kind of product with some attribute wrong, or a related product"),
-                label("Irrelevant", "Irrelevant", 0.0, "the item does not match the query"),
+                label(
+                    "Partial",
+                    "Partial",
+                    0.5,
+                    "the item matches the query in part: the right kind of product with some attribute wrong, or a related product",
+                ),
+                label(
+                    "Irrelevant",
+                    "Irrelevant",
+                    0.0,
+                    "the item does not match the query",
+                ),
             ],
         }
     }
@@ -67,8 +102,18 @@ impl LabelScale {
         LabelScale {
             name: "binary".into(),
             labels: vec![
-                label("1", "Relevant", 1.0, "the item is a good result for the query"),
-                label("0", "Irrelevant", 0.0, "the item is not a good result for the query"),
+                label(
+                    "1",
+                    "Relevant",
+                    1.0,
+                    "the item is a good result for the query",
+                ),
+                label(
+                    "0",
+                    "Irrelevant",
+                    0.0,
+                    "the item is not a good result for the query",
+                ),
             ],
         }
     }
@@ -93,7 +138,8 @@ impl LabelScale {
     /// definition = "..."
     /// ```
     pub fn from_toml(text: &str) -> Result<Self, ScaleError> {
-        let scale: LabelScale = toml::from_str(text).map_err(|e| ScaleError::Toml(e.to_string()))?;
+        let scale: LabelScale =
+            toml::from_str(text).map_err(|e| ScaleError::Toml(e.to_string()))?;
         scale.validate()?;
         Ok(scale)
     }
@@ -107,7 +153,10 @@ impl LabelScale {
                 return Err(ScaleError::BadKey(l.key.clone()));
             }
             if !l.gain.is_finite() || l.gain < 0.0 {
-                return Err(ScaleError::BadGain { key: l.key.clone(), gain: l.gain });
+                return Err(ScaleError::BadGain {
+                    key: l.key.clone(),
+                    gain: l.gain,
+                });
             }
             if self.labels[..i].iter().any(|o| o.key == l.key) {
                 return Err(ScaleError::DuplicateKey(l.key.clone()));
@@ -154,7 +203,13 @@ impl LabelScale {
     pub fn describe(&self) -> String {
         self.labels
             .iter()
-            .map(|l| if l.key == l.name { l.key.clone() } else { format!("{} ({})", l.key, l.name) })
+            .map(|l| {
+                if l.key == l.name {
+                    l.key.clone()
+                } else {
+                    format!("{} ({})", l.key, l.name)
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -181,10 +236,16 @@ mod tests {
         let s = LabelScale::from_toml(ok).unwrap();
         assert_eq!(s.keys().collect::<Vec<_>>(), ["2", "0"]);
         let dup = ok.replace("key = \"0\"", "key = \"2\"");
-        assert_eq!(LabelScale::from_toml(&dup), Err(ScaleError::DuplicateKey("2".into())));
+        assert_eq!(
+            LabelScale::from_toml(&dup),
+            Err(ScaleError::DuplicateKey("2".into()))
+        );
         let one = "name = \"x\"\n[[labels]]\nkey = \"a\"\nname = \"A\"\ngain = 1.0\n";
         assert_eq!(LabelScale::from_toml(one), Err(ScaleError::TooFewLabels(1)));
-        assert!(matches!(LabelScale::from_toml("name = 3"), Err(ScaleError::Toml(_))));
+        assert!(matches!(
+            LabelScale::from_toml("name = 3"),
+            Err(ScaleError::Toml(_))
+        ));
     }
 
     #[test]

@@ -42,7 +42,9 @@ impl Item {
     /// The item's attributes as `name: value` lines, the way the teacher and the TUI show them.
     /// Lists are joined with " > " (categories are paths); numbers and booleans print plainly.
     pub fn attribute_lines(&self) -> Vec<(String, String)> {
-        let Some(map) = self.attributes.as_object() else { return Vec::new() };
+        let Some(map) = self.attributes.as_object() else {
+            return Vec::new();
+        };
         map.iter()
             .filter_map(|(k, v)| {
                 let text = match v {
@@ -51,7 +53,11 @@ impl Item {
                     serde_json::Value::String(s) => s.clone(),
                     serde_json::Value::Array(a) => a
                         .iter()
-                        .map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string()))
+                        .map(|x| {
+                            x.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| x.to_string())
+                        })
                         .collect::<Vec<_>>()
                         .join(" > "),
                     other => other.to_string(),
@@ -78,7 +84,10 @@ mod tests {
         };
         assert_eq!(
             item.attribute_lines(),
-            vec![("category".into(), "Home > Kitchen".into()), ("rating".into(), "4.5".into())]
+            vec![
+                ("category".into(), "Home > Kitchen".into()),
+                ("rating".into(), "4.5".into())
+            ]
         );
     }
 }

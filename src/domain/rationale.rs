@@ -11,7 +11,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 4] = [Verdict::Match, Verdict::Partial, Verdict::Mismatch, Verdict::NotMentioned];
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Match,
+        Verdict::Partial,
+        Verdict::Mismatch,
+        Verdict::NotMentioned,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,7 +67,9 @@ pub struct Rationale {
 
 impl Rationale {
     pub fn dimension(&self, name: &str) -> Option<&Dimension> {
-        self.dimensions.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+        self.dimensions
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(name))
     }
 }
 

@@ -13,13 +13,18 @@ pub(super) fn rows(
     validator: Validator,
     progress: Arc<AtomicU64>,
 ) -> Result<impl Iterator<Item = Result<Result<ImportRow, RowError>>> + Send + use<>> {
-    let tab = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let tab = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(if tab { b'\t' } else { b',' })
         .flexible(false)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let headers = reader.headers().with_context(|| format!("{}:1: reading the header row", path.display()))?.clone();
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}:1: reading the header row", path.display()))?
+        .clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
     let m = &validator.map;
     let idx = [
@@ -49,18 +54,28 @@ pub(super) fn rows(
             Ok(true) => {
                 let pos = record.position().expect("csv records carry a position");
                 progress.store(pos.byte(), Ordering::Relaxed);
-                Some(Ok(parse_record(&validator, &idx, &extra, &record, pos.line())))
+                Some(Ok(parse_record(
+                    &validator,
+                    &idx,
+                    &extra,
+                    &record,
+                    pos.line(),
+                )))
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 match e.kind() {
-                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. } => Some(Ok(Err(RowError {
-                        line,
-                        field: "row".into(),
-                        message: e.to_string(),
-                        raw: String::new(),
-                    }))),
-                    _ => Some(Err(anyhow::Error::new(e).context(format!("reading {display}")))),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. } => {
+                        Some(Ok(Err(RowError {
+                            line,
+                            field: "row".into(),
+                            message: e.to_string(),
+                            raw: String::new(),
+                        })))
+                    }
+                    _ => Some(Err(
+                        anyhow::Error::new(e).context(format!("reading {display}"))
+                    )),
                 }
             }
         }
@@ -75,9 +90,13 @@ fn parse_record(
     line: u64,
 ) -> Result<ImportRow, RowError> {
     let raw = || {
-        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
         let _ = w.write_record(record);
-        String::from_utf8_lossy(&w.into_inner().unwrap_or_default()).trim_end().to_string()
+        String::from_utf8_lossy(&w.into_inner().unwrap_or_default())
+            .trim_end()
+            .to_string()
     };
     let get = |i: usize| idx[i].and_then(|c| record.get(c)).map(str::to_string);
     let mut attributes = match get(6) {
@@ -97,7 +116,9 @@ fn parse_record(
     };
     for (i, name) in extra {
         if let Some(value) = record.get(*i).filter(|s| !s.is_empty()) {
-            attributes.entry(name.clone()).or_insert_with(|| serde_json::Value::String(value.to_string()));
+            attributes
+                .entry(name.clone())
+                .or_insert_with(|| serde_json::Value::String(value.to_string()));
         }
     }
     let fields = RawFields {

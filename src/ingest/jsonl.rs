@@ -35,7 +35,11 @@ pub(super) fn rows(
             let n = match reader.read_until(b'\n', &mut buf) {
                 Ok(0) => return None,
                 Ok(n) => n,
-                Err(e) => return Some(Err(anyhow::Error::new(e).context(format!("reading {display}")))),
+                Err(e) => {
+                    return Some(Err(
+                        anyhow::Error::new(e).context(format!("reading {display}"))
+                    ));
+                }
             };
             line += 1;
             read += n as u64;
@@ -62,7 +66,12 @@ pub(super) fn rows(
 }
 
 fn parse_line(v: &Validator, line: u64, text: &str) -> Result<ImportRow, RowError> {
-    let err = |field: &str, message: String| RowError { line, field: field.into(), message, raw: text.into() };
+    let err = |field: &str, message: String| RowError {
+        line,
+        field: field.into(),
+        message,
+        raw: text.into(),
+    };
     let object: Object = match serde_json::from_str(text) {
         Ok(o) => o,
         Err(e) => return Err(err("row", format!("not a JSON object ({e})"))),
@@ -96,9 +105,14 @@ fn parse_line(v: &Validator, line: u64, text: &str) -> Result<ImportRow, RowErro
 fn scalar_text(raw: &RawValue) -> Result<Option<String>, String> {
     let t = raw.get();
     match t.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<String>(t).map(Some).map_err(|e| e.to_string()),
+        Some(b'"') => serde_json::from_str::<String>(t)
+            .map(Some)
+            .map_err(|e| e.to_string()),
         Some(b'n') => Ok(None),
-        Some(b'{') | Some(b'[') => Err(format!("expected text or a number, found {}", &t[..t.len().min(40)])),
+        Some(b'{') | Some(b'[') => Err(format!(
+            "expected text or a number, found {}",
+            &t[..t.len().min(40)]
+        )),
         _ => Ok(Some(t.to_string())),
     }
 }
@@ -113,6 +127,9 @@ fn attributes_text(raw: &RawValue) -> Result<String, String> {
             let inner: String = serde_json::from_str(t).map_err(|e| e.to_string())?;
             super::csv_rows::attributes_from_text(&inner)
         }
-        _ => Err(format!("expected a JSON object, found {}", &t[..t.len().min(40)])),
+        _ => Err(format!(
+            "expected a JSON object, found {}",
+            &t[..t.len().min(40)]
+        )),
     }
 }

@@ -33,8 +33,17 @@ impl Default for FieldMap {
     }
 }
 
-pub const FIELDS: [&str; 9] =
-    ["query_id", "query", "product_id", "title", "description", "brand", "attributes", "label", "split"];
+pub const FIELDS: [&str; 9] = [
+    "query_id",
+    "query",
+    "product_id",
+    "title",
+    "description",
+    "brand",
+    "attributes",
+    "label",
+    "split",
+];
 
 impl FieldMap {
     /// `--map` takes `field=column` pairs separated by commas (`query=search_term,label=grade`),
@@ -42,8 +51,10 @@ impl FieldMap {
     pub fn parse(spec: &str) -> Result<FieldMap> {
         let path = Path::new(spec);
         if path.is_file() {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading mapping file {spec}"))?;
-            let table: toml::Table = toml::from_str(&text).with_context(|| format!("{spec}: not a TOML mapping"))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading mapping file {spec}"))?;
+            let table: toml::Table =
+                toml::from_str(&text).with_context(|| format!("{spec}: not a TOML mapping"))?;
             let mut map = FieldMap::default();
             for (field, column) in table {
                 let Some(column) = column.as_str() else {
@@ -74,7 +85,10 @@ impl FieldMap {
             "attributes" => &mut self.attributes,
             "label" => &mut self.label,
             "split" => &mut self.split,
-            other => bail!("unknown field {other:?} in the mapping; fields are {}", FIELDS.join(", ")),
+            other => bail!(
+                "unknown field {other:?} in the mapping; fields are {}",
+                FIELDS.join(", ")
+            ),
         };
         *slot = column.to_string();
         Ok(())
@@ -106,7 +120,12 @@ mod tests {
         assert_eq!(m.query, "search_term");
         assert_eq!(m.label, "grade");
         assert_eq!(m.title, "title");
-        assert!(FieldMap::parse("colour=c").unwrap_err().to_string().contains("unknown field \"colour\""));
+        assert!(
+            FieldMap::parse("colour=c")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field \"colour\"")
+        );
         assert!(FieldMap::parse("query").is_err());
     }
 

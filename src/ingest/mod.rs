@@ -39,7 +39,11 @@ pub enum Format {
 impl Format {
     /// By extension: `.jsonl`/`.ndjson`/`.json` are JSON lines, `.csv`/`.tsv` are delimited.
     pub fn from_path(path: &Path) -> Result<Format> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match ext.as_str() {
             "jsonl" | "ndjson" | "json" => Ok(Format::Jsonl),
             "csv" | "tsv" => Ok(Format::Csv),
@@ -48,7 +52,10 @@ impl Format {
                  `python -c \"import pandas as p; p.read_parquet('{0}').to_json('{0}.jsonl', orient='records', lines=True)\"`",
                 path.display()
             ),
-            _ => bail!("{}: unknown file type {ext:?}; use .jsonl or .csv", path.display()),
+            _ => bail!(
+                "{}: unknown file type {ext:?}; use .jsonl or .csv",
+                path.display()
+            ),
         }
     }
 }
@@ -103,14 +110,30 @@ struct Validator {
 }
 
 impl Validator {
-    fn validate(&self, line: u64, f: RawFields, raw: impl FnOnce() -> String) -> Result<ImportRow, RowError> {
-        let err = |field: &str, message: String| RowError { line, field: field.into(), message, raw: raw() };
+    fn validate(
+        &self,
+        line: u64,
+        f: RawFields,
+        raw: impl FnOnce() -> String,
+    ) -> Result<ImportRow, RowError> {
+        let err = |field: &str, message: String| RowError {
+            line,
+            field: field.into(),
+            message,
+            raw: raw(),
+        };
         let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         let Some(query) = non_empty(f.query) else {
-            return Err(err(&self.map.query, "missing or empty; every row needs the query text".into()));
+            return Err(err(
+                &self.map.query,
+                "missing or empty; every row needs the query text".into(),
+            ));
         };
         let Some(title) = non_empty(f.title) else {
-            return Err(err(&self.map.title, "missing or empty; every row needs the product title".into()));
+            return Err(err(
+                &self.map.title,
+                "missing or empty; every row needs the product title".into(),
+            ));
         };
         let label = match non_empty(f.label) {
             None => None,
@@ -119,7 +142,11 @@ impl Validator {
                 None => {
                     return Err(err(
                         &self.map.label,
-                        format!("unknown label {l:?} for the {} scale ({})", self.scale.name, self.scale.describe()),
+                        format!(
+                            "unknown label {l:?} for the {} scale ({})",
+                            self.scale.name,
+                            self.scale.describe()
+                        ),
                     ));
                 }
             },

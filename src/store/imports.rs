@@ -37,8 +37,14 @@ pub struct ImportBatch {
 
 impl Store {
     pub async fn begin_import(&self) -> Result<ImportBatch> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.context("starting the import transaction")?;
-        let pairs_before = sqlx::query_scalar("SELECT count(*) FROM pairs").fetch_one(&mut *tx).await?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting the import transaction")?;
+        let pairs_before = sqlx::query_scalar("SELECT count(*) FROM pairs")
+            .fetch_one(&mut *tx)
+            .await?;
         Ok(ImportBatch { tx, pairs_before })
     }
 }
@@ -51,17 +57,28 @@ impl ImportBatch {
             return Ok(());
         }
         let mut seen = HashSet::with_capacity(rows.len());
-        let queries: Vec<&ImportRow> = rows.iter().filter(|r| seen.insert(r.query_id.as_str())).collect();
+        let queries: Vec<&ImportRow> = rows
+            .iter()
+            .filter(|r| seen.insert(r.query_id.as_str()))
+            .collect();
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO queries (ext_id, text) ");
         q.push_values(queries, |mut b, r| {
             b.push_bind(r.query_id.clone()).push_bind(r.query.clone());
         });
         q.push(" ON CONFLICT (ext_id) DO NOTHING");
-        q.build().execute(&mut *self.tx).await.context("storing queries")?;
+        q.build()
+            .execute(&mut *self.tx)
+            .await
+            .context("storing queries")?;
 
         let mut seen = HashSet::with_capacity(rows.len());
-        let items: Vec<&ImportRow> = rows.iter().filter(|r| seen.insert(r.product_id.as_str())).collect();
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO items (ext_id, title, description, brand, attributes) ");
+        let items: Vec<&ImportRow> = rows
+            .iter()
+            .filter(|r| seen.insert(r.product_id.as_str()))
+            .collect();
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO items (ext_id, title, description, brand, attributes) ",
+        );
         q.push_values(items, |mut b, r| {
             b.push_bind(r.product_id.clone())
                 .push_bind(r.title.clone())
@@ -70,7 +87,10 @@ impl ImportBatch {
                 .push_bind(r.attributes.clone());
         });
         q.push(" ON CONFLICT (ext_id) DO NOTHING");
-        q.build().execute(&mut *self.tx).await.context("storing items")?;
+        q.build()
+            .execute(&mut *self.tx)
+            .await
+            .context("storing items")?;
 
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO pairs (query_id, item_id, gold_label, split) \
@@ -87,22 +107,38 @@ impl ImportBatch {
              ON CONFLICT (query_id, item_id) DO UPDATE SET gold_label = excluded.gold_label \
              WHERE excluded.gold_label IS NOT NULL AND excluded.gold_label IS NOT pairs.gold_label",
         );
-        q.build().execute(&mut *self.tx).await.context("storing pairs")?;
+        q.build()
+            .execute(&mut *self.tx)
+            .await
+            .context("storing pairs")?;
         Ok(())
     }
 
     /// Commits the file and records it; returns how many pairs are new.
-    pub async fn commit(mut self, path: &str, rows_read: u64, rejected: u64) -> Result<ImportCounts> {
-        let after: i64 = sqlx::query_scalar("SELECT count(*) FROM pairs").fetch_one(&mut *self.tx).await?;
-        let added = (after - self.pairs_before).max(0) as u64;
-        sqlx::query("INSERT INTO imports (path, rows_read, pairs_added, rejected) VALUES (?, ?, ?, ?)")
-            .bind(path)
-            .bind(rows_read as i64)
-            .bind(added as i64)
-            .bind(rejected as i64)
-            .execute(&mut *self.tx)
+    pub async fn commit(
+        mut self,
+        path: &str,
+        rows_read: u64,
+        rejected: u64,
+    ) -> Result<ImportCounts> {
+        let after: i64 = sqlx::query_scalar("SELECT count(*) FROM pairs")
+            .fetch_one(&mut *self.tx)
             .await?;
+        let added = (after - self.pairs_before).max(0) as u64;
+        sqlx::query(
+            "INSERT INTO imports (path, rows_read, pairs_added, rejected) VALUES (?, ?, ?, ?)",
+        )
+        .bind(path)
+        .bind(rows_read as i64)
+        .bind(added as i64)
+        .bind(rejected as i64)
+        .execute(&mut *self.tx)
+        .await?;
         self.tx.commit().await.context("committing the import")?;
-        Ok(ImportCounts { rows_read, pairs_added: added, rejected })
+        Ok(ImportCounts {
+            rows_read,
+            pairs_added: added,
+            rejected,
+        })
     }
 }

@@ -87,7 +87,11 @@ impl Store {
     /// Stores a judgment at once (its own transaction). Returns false when this model, prompt and
     /// mode had already judged the pair: a judgment is never stored twice.
     pub async fn save_judgment(&self, j: &NewJudgment) -> Result<bool> {
-        let rationale = j.rationale.as_ref().map(serde_json::to_string).transpose()?;
+        let rationale = j
+            .rationale
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
         let done = sqlx::query(
             "INSERT INTO judgments (pair_id, run_id, model, prompt_hash, mode, label, distribution, dist_source, \
              confidence, rationale, raw_output, parse_error, truncated, item_truncated, prompt_tokens, \
@@ -138,7 +142,9 @@ impl Store {
                     prompt_hash: r.try_get(3)?,
                     mode: r.try_get(4)?,
                     label: r.try_get(5)?,
-                    distribution: ScoreDist { probs: serde_json::from_str(&dist)? },
+                    distribution: ScoreDist {
+                        probs: serde_json::from_str(&dist)?,
+                    },
                     dist_source: r.try_get(7)?,
                     confidence: r.try_get(8)?,
                     rationale: rationale.map(|t| serde_json::from_str(&t)).transpose()?,

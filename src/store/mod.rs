@@ -11,7 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::domain::LabelScale;
@@ -37,7 +39,11 @@ pub enum OpenError {
         "{path}: this database was written by a newer workbench (schema version {found}, this build knows up to {known}); \
          it was not changed. Upgrade workbench to open it."
     )]
-    NewerSchema { path: String, found: i64, known: i64 },
+    NewerSchema {
+        path: String,
+        found: i64,
+        known: i64,
+    },
     #[error("{path}: no workbench database here; create one with `workbench init --db {path}`")]
     Missing { path: String },
 }
@@ -56,7 +62,10 @@ impl Store {
     /// Opens an existing database, applying pending migrations.
     pub async fn open(path: &Path) -> Result<Store> {
         if !path.exists() {
-            return Err(OpenError::Missing { path: path.display().to_string() }.into());
+            return Err(OpenError::Missing {
+                path: path.display().to_string(),
+            }
+            .into());
         }
         Self::open_inner(path, false).await
     }
@@ -85,7 +94,10 @@ impl Store {
             .run(&pool)
             .await
             .with_context(|| format!("applying the schema to {}", path.display()))?;
-        Ok(Store { pool, path: path.to_path_buf() })
+        Ok(Store {
+            pool,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -102,12 +114,18 @@ impl Store {
 
     /// The label scale chosen at `init`.
     pub async fn scale(&self) -> Result<LabelScale> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'scale'")
-            .fetch_optional(&self.pool)
-            .await?;
+        let value: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'scale'")
+                .fetch_optional(&self.pool)
+                .await?;
         match value {
-            Some(v) => serde_json::from_str(&v).context("reading the label scale stored in settings"),
-            None => bail!("{}: no label scale set; run `workbench init`", self.path.display()),
+            Some(v) => {
+                serde_json::from_str(&v).context("reading the label scale stored in settings")
+            }
+            None => bail!(
+                "{}: no label scale set; run `workbench init`",
+                self.path.display()
+            ),
         }
     }
 
@@ -150,13 +168,18 @@ async fn refuse_newer_schema(path: &Path) -> Result<()> {
         .connect()
         .await
         .with_context(|| format!("opening database {}", path.display()))?;
-    let has_table: Option<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-            .fetch_optional(&mut conn)
-            .await
-            .with_context(|| format!("{}: not a SQLite database", path.display()))?;
+    let has_table: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(&mut conn)
+    .await
+    .with_context(|| format!("{}: not a SQLite database", path.display()))?;
     let found: Option<i64> = match has_table {
-        Some(_) => sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations").fetch_one(&mut conn).await?,
+        Some(_) => {
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+                .fetch_one(&mut conn)
+                .await?
+        }
         None => None,
     };
     conn.close().await?;
@@ -164,7 +187,12 @@ async fn refuse_newer_schema(path: &Path) -> Result<()> {
     if let Some(found) = found
         && found > known
     {
-        return Err(OpenError::NewerSchema { path: path.display().to_string(), found, known }.into());
+        return Err(OpenError::NewerSchema {
+            path: path.display().to_string(),
+            found,
+            known,
+        }
+        .into());
     }
     Ok(())
 }

@@ -32,7 +32,10 @@ fn pair_from_row(r: &SqliteRow) -> Result<Pair> {
         gold_label: r.try_get(1)?,
         split: r.try_get(2)?,
         origin: r.try_get(3)?,
-        query: Query { ext_id: r.try_get(4)?, text: r.try_get(5)? },
+        query: Query {
+            ext_id: r.try_get(4)?,
+            text: r.try_get(5)?,
+        },
         item: Item {
             ext_id: r.try_get(6)?,
             title: r.try_get(7)?,
@@ -60,13 +63,15 @@ impl Store {
                 q.push("NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id)");
             }
             PairFilter::All | PairFilter::Augmented | PairFilter::Keys(_) => {
-                q.push("NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id AND j.model = ")
-                    .push_bind(model.to_string())
-                    .push(" AND j.prompt_hash = ")
-                    .push_bind(prompt_hash.to_string())
-                    .push(" AND j.mode = ")
-                    .push_bind(mode.to_string())
-                    .push(")");
+                q.push(
+                    "NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id AND j.model = ",
+                )
+                .push_bind(model.to_string())
+                .push(" AND j.prompt_hash = ")
+                .push_bind(prompt_hash.to_string())
+                .push(" AND j.mode = ")
+                .push_bind(mode.to_string())
+                .push(")");
             }
         }
         match filter {
@@ -78,7 +83,9 @@ impl Store {
                 let mut sep = q.separated(", ");
                 for k in keys {
                     sep.push("(").push_bind_unseparated(k.query_id.clone());
-                    sep.push_unseparated(", ").push_bind_unseparated(k.product_id.clone()).push_unseparated(")");
+                    sep.push_unseparated(", ")
+                        .push_bind_unseparated(k.product_id.clone())
+                        .push_unseparated(")");
                 }
                 q.push(")");
             }
@@ -117,7 +124,10 @@ impl Store {
     /// Up to `n` pairs in import order, for few-shot examples and benchmarks.
     pub async fn first_pairs(&self, n: usize) -> Result<Vec<Pair>> {
         let sql = format!("SELECT {PAIR_COLUMNS} ORDER BY p.id LIMIT ?");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(n as i64).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(n as i64)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(pair_from_row).collect()
     }
 }

@@ -39,13 +39,20 @@ async fn count(store: &Store, sql: &'static str) -> Result<i64> {
 
 async fn grouped(store: &Store, sql: &'static str) -> Result<BTreeMap<String, i64>> {
     let rows: Vec<(Option<String>, i64)> = sqlx::query_as(sql).fetch_all(&store.pool).await?;
-    Ok(rows.into_iter().filter_map(|(k, n)| k.map(|k| (k, n))).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|(k, n)| k.map(|k| (k, n)))
+        .collect())
 }
 
 impl Store {
     pub async fn stats(&self) -> Result<Stats> {
         let scale = self.scale().await?;
-        let mut labels = grouped(self, "SELECT gold_label, count(*) FROM pairs GROUP BY gold_label").await?;
+        let mut labels = grouped(
+            self,
+            "SELECT gold_label, count(*) FROM pairs GROUP BY gold_label",
+        )
+        .await?;
         for key in scale.keys() {
             labels.entry(key.to_string()).or_insert(0);
         }
@@ -71,7 +78,11 @@ impl Store {
             origins: grouped(self, "SELECT origin, count(*) FROM pairs GROUP BY origin").await?,
             judged: count(self, "SELECT count(DISTINCT pair_id) FROM judgments").await?,
             judgments: count(self, "SELECT count(*) FROM judgments").await?,
-            parse_errors: count(self, "SELECT count(*) FROM judgments WHERE parse_error IS NOT NULL").await?,
+            parse_errors: count(
+                self,
+                "SELECT count(*) FROM judgments WHERE parse_error IS NOT NULL",
+            )
+            .await?,
             teacher_labels,
             reviewed: count(self, "SELECT count(DISTINCT pair_id) FROM annotations").await?,
             annotations: count(self, "SELECT count(*) FROM annotations").await?,

@@ -42,6 +42,8 @@ pub struct Completion {
     pub tokens: Vec<TokenLogprob>,
     /// True when generation stopped at the token limit instead of finishing.
     pub truncated: bool,
+    /// Why this completion failed, when generation itself failed for this request.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone)]

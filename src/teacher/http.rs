@@ -8,7 +8,9 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::backend::{Backend, ChatRequest, Completion, Completions, OutputConstraint, TokenLogprob};
+use super::backend::{
+    Backend, ChatRequest, Completion, Completions, OutputConstraint, TokenLogprob,
+};
 use super::prompt::Role;
 
 /// The environment variable holding the API key, if the server wants one.
@@ -95,10 +97,21 @@ impl HttpBackend {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--endpoint {endpoint}: expected an http:// or https:// URL");
         }
-        let url = if base.ends_with("/v1") { format!("{base}/chat/completions") } else { format!("{base}/v1/chat/completions") };
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
+        let url = if base.ends_with("/v1") {
+            format!("{base}/chat/completions")
+        } else {
+            format!("{base}/v1/chat/completions")
+        };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(600))
+            .build()?;
         let key = std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty());
-        Ok(HttpBackend { client, url, model: model.to_string(), key })
+        Ok(HttpBackend {
+            client,
+            url,
+            model: model.to_string(),
+            key,
+        })
     }
 
     fn body(&self, req: &ChatRequest) -> Value {
@@ -152,17 +165,39 @@ impl Backend for HttpBackend {
             if let Some(k) = &self.key {
                 post = post.bearer_auth(k);
             }
-            let response = post.send().await.with_context(|| format!("teacher endpoint {} is unreachable", self.url))?;
+            let response = post
+                .send()
+                .await
+                .with_context(|| format!("teacher endpoint {} is unreachable", self.url))?;
             let status = response.status();
-            let text = response.text().await.with_context(|| format!("reading the answer of {}", self.url))?;
+            let text = response
+                .text()
+                .await
+                .with_context(|| format!("reading the answer of {}", self.url))?;
             if !status.is_success() {
-                bail!("teacher endpoint {} answered {status}: {}", self.url, text.chars().take(500).collect::<String>());
+                bail!(
+                    "teacher endpoint {} answered {status}: {}",
+                    self.url,
+                    text.chars().take(500).collect::<String>()
+                );
             }
-            let parsed: Response = serde_json::from_str(&text)
-                .with_context(|| format!("teacher endpoint {}: not an OpenAI chat completion", self.url))?;
-            let usage = parsed.usage.unwrap_or(Usage { prompt_tokens: 0, completion_tokens: 0, avg_tok_per_sec: None });
+            let parsed: Response = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "teacher endpoint {}: not an OpenAI chat completion",
+                    self.url
+                )
+            })?;
+            let usage = parsed.usage.unwrap_or(Usage {
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                avg_tok_per_sec: None,
+            });
             // OpenAI, vLLM and llama.cpp give natural logs; mistral.rs's server gives base-10 logs.
-            let scale = if usage.avg_tok_per_sec.is_some() { std::f64::consts::LN_10 } else { 1.0 };
+            let scale = if usage.avg_tok_per_sec.is_some() {
+                std::f64::consts::LN_10
+            } else {
+                1.0
+            };
             let choices = parsed
                 .choices
                 .into_iter()
@@ -176,10 +211,15 @@ impl Backend for HttpBackend {
                         .map(|t| TokenLogprob {
                             token: t.token,
                             logprob: t.logprob * scale,
-                            top: t.top_logprobs.iter().map(|a| (a.text(), a.logprob * scale)).collect(),
+                            top: t
+                                .top_logprobs
+                                .iter()
+                                .map(|a| (a.text(), a.logprob * scale))
+                                .collect(),
                         })
                         .collect(),
                     truncated: c.finish_reason.as_deref() == Some("length"),
+                    error: None,
                 })
                 .collect();
             Ok(Completions {

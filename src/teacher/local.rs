@@ -6,10 +6,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use futures::future::BoxFuture;
 use mistralrs::{
-    Constraint, GgufModelBuilder, Model, RequestBuilder, SamplingParams, StopTokens, TextMessageRole, TokenSource,
+    Constraint, GgufModelBuilder, Model, RequestBuilder, SamplingParams, StopTokens,
+    TextMessageRole, TokenSource,
 };
 
-use super::backend::{Backend, ChatRequest, Completion, Completions, OutputConstraint, TokenLogprob};
+use super::backend::{
+    Backend, ChatRequest, Completion, Completions, OutputConstraint, TokenLogprob,
+};
 use super::gguf;
 use super::prompt::Role;
 
@@ -27,20 +30,35 @@ impl LocalBackend {
     /// GGUF itself; `TokenSource::None` and a local directory mean no hub call is made.
     pub async fn load(path: &Path, prefix_cache: bool) -> Result<LocalBackend> {
         let info = gguf::inspect(path)?;
-        let path = path.canonicalize().with_context(|| format!("teacher model {}", path.display()))?;
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        let file = path.file_name().context("model path has no file name")?.to_string_lossy().to_string();
+        let path = path
+            .canonicalize()
+            .with_context(|| format!("teacher model {}", path.display()))?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let file = path
+            .file_name()
+            .context("model path has no file name")?
+            .to_string_lossy()
+            .to_string();
         let mut builder = GgufModelBuilder::new(dir.to_string_lossy(), vec![file.clone()])
             .with_force_cpu()
             .with_token_source(TokenSource::None)
             .with_max_num_seqs(16);
         builder = builder.with_prefix_cache_n(if prefix_cache { Some(16) } else { None });
-        let model = builder
-            .build()
-            .await
-            .with_context(|| format!("teacher model {}: mistral.rs could not load it", path.display()))?;
+        let model = builder.build().await.with_context(|| {
+            format!(
+                "teacher model {}: mistral.rs could not load it",
+                path.display()
+            )
+        })?;
         let name = file.strip_suffix(".gguf").unwrap_or(&file).to_string();
-        Ok(LocalBackend { model, name, stop_token_ids: info.stop_token_ids })
+        Ok(LocalBackend {
+            model,
+            name,
+            stop_token_ids: info.stop_token_ids,
+        })
     }
 }
 
@@ -53,7 +71,13 @@ fn softmax(logits: &mistralrs::Tensor, _context: &[u32]) -> mistralrs::Result<mi
 
 fn regex_escape(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_alphanumeric() || c == ' ' { c.to_string() } else { format!("\\{c}") })
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
         .collect()
 }
 
@@ -85,21 +109,54 @@ impl Backend for LocalBackend {
             }
             let constraint = match &req.constraint {
                 OutputConstraint::JsonSchema(schema) => Constraint::JsonSchema(schema.clone()),
-                OutputConstraint::OneOf(options) => {
-                    Constraint::Regex(options.iter().map(|o| regex_escape(o)).collect::<Vec<_>>().join("|"))
-                }
+                OutputConstraint::OneOf(options) => Constraint::Regex(
+                    options
+                        .iter()
+                        .map(|o| regex_escape(o))
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                ),
             };
-            let mut sampling = SamplingParams::neutral();
-            sampling.temperature = if greedy { None } else { req.temperature };
+            // Greedy is an explicit temperature of 0: left unset, the engine substitutes its own
+            // default (temperature 1), and on top of the softmax below that flattens the
+            // distribution to near-uniform (measured: every token at p ≈ 5e-5, JSON grammar broken).
+            let mut sampling = if greedy {
+                SamplingParams::deterministic()
+            } else {
+                SamplingParams::neutral()
+            };
+            sampling.temperature = if greedy { Some(0.0) } else { req.temperature };
             sampling.top_n_logprobs = req.top_logprobs;
             sampling.max_len = Some(req.max_tokens);
             sampling.n_choices = req.n.max(1);
             sampling.stop_toks = Some(StopTokens::Ids(self.stop_token_ids.clone()));
-            rb = rb.set_constraint(constraint).return_logprobs(true).set_sampling(sampling);
+            rb = rb
+                .set_constraint(constraint)
+                .return_logprobs(true)
+                .set_sampling(sampling);
             if greedy {
                 rb = rb.add_logits_processor(Arc::new(softmax));
             }
-            let response = self.model.send_chat_request(rb).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let response = match self.model.send_chat_request(rb).await {
+                Ok(r) => r,
+                // A failure inside generation (the grammar engine refusing a token, say) concerns
+                // this pair only: it is recorded with the judgment and the run goes on.
+                Err(e) => {
+                    let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                    return Ok(Completions {
+                        choices: vec![Completion {
+                            text: String::new(),
+                            tokens: vec![],
+                            truncated: false,
+                            error: Some(format!("generation failed: {first}")),
+                        }],
+                        prompt_tokens: 0,
+                        completion_tokens: 0,
+                        prompt_secs: None,
+                        completion_secs: None,
+                    });
+                }
+            };
             // mistral.rs reports base-10 logs; everything downstream speaks natural logs.
             let ln10 = std::f64::consts::LN_10;
             let choices = response
@@ -125,6 +182,7 @@ impl Backend for LocalBackend {
                         text: c.message.content.unwrap_or_default(),
                         tokens,
                         truncated: c.finish_reason == "length",
+                        error: None,
                     }
                 })
                 .collect();

@@ -76,7 +76,13 @@ impl Teacher {
             Mode::Cot => 320,
             Mode::Score => 8,
         });
-        Teacher { backend, prompt, scale, samples: config.samples.max(1), max_tokens }
+        Teacher {
+            backend,
+            prompt,
+            scale,
+            samples: config.samples.max(1),
+            max_tokens,
+        }
     }
 
     pub fn model_name(&self) -> &str {
@@ -122,7 +128,11 @@ impl Teacher {
             dist_source: "none",
             confidence: None,
             rationale: None,
-            raw_output: out.choices.first().map(|c| c.text.clone()).unwrap_or_default(),
+            raw_output: out
+                .choices
+                .first()
+                .map(|c| c.text.clone())
+                .unwrap_or_default(),
             parse_error: None,
             truncated: out.choices.iter().any(|c| c.truncated),
             item_truncated: pp.item_truncated,
@@ -145,8 +155,11 @@ impl Teacher {
                 let (best, share) = j.distribution.argmax();
                 j.confidence = Some(share);
                 let key = self.scale.labels[best].key.clone();
-                if let Some((c, r)) =
-                    out.choices.iter().zip(&readings).find(|(_, r)| r.label.as_deref() == Some(key.as_str()))
+                if let Some((c, r)) = out
+                    .choices
+                    .iter()
+                    .zip(&readings)
+                    .find(|(_, r)| r.label.as_deref() == Some(key.as_str()))
                 {
                     j.raw_output = c.text.clone();
                     j.rationale = r.rationale.clone();
@@ -174,15 +187,44 @@ impl Teacher {
     }
 
     fn read(&self, c: &Completion) -> Reading {
-        let cut = |e: String| if c.truncated { format!("{e} (output hit the {}-token limit)", self.max_tokens) } else { e };
+        if let Some(e) = &c.error {
+            return Reading {
+                label: None,
+                rationale: None,
+                error: Some(e.clone()),
+            };
+        }
+        let cut = |e: String| {
+            if c.truncated {
+                format!("{e} (output hit the {}-token limit)", self.max_tokens)
+            } else {
+                e
+            }
+        };
         match self.prompt.mode {
             Mode::Cot => match parse::parse_rationale(&c.text, &self.scale) {
-                Ok(r) => Reading { label: Some(r.label.clone()), rationale: Some(r), error: None },
-                Err(e) => Reading { label: None, rationale: None, error: Some(cut(e)) },
+                Ok(r) => Reading {
+                    label: Some(r.label.clone()),
+                    rationale: Some(r),
+                    error: None,
+                },
+                Err(e) => Reading {
+                    label: None,
+                    rationale: None,
+                    error: Some(cut(e)),
+                },
             },
             Mode::Score => match parse::parse_label(&c.text, &self.scale) {
-                Ok(l) => Reading { label: Some(l), rationale: None, error: None },
-                Err(e) => Reading { label: None, rationale: None, error: Some(cut(e)) },
+                Ok(l) => Reading {
+                    label: Some(l),
+                    rationale: None,
+                    error: None,
+                },
+                Err(e) => Reading {
+                    label: None,
+                    rationale: None,
+                    error: Some(cut(e)),
+                },
             },
         }
     }

@@ -35,7 +35,8 @@ struct RawDimension {
 /// what is wrong, for storing beside the raw output.
 pub fn parse_rationale(text: &str, scale: &LabelScale) -> Result<Rationale, String> {
     let body = json_object_span(text).ok_or_else(|| "no JSON object in the output".to_string())?;
-    let raw: RawRationale = serde_json::from_str(body).map_err(|e| format!("not a rationale: {e}"))?;
+    let raw: RawRationale =
+        serde_json::from_str(body).map_err(|e| format!("not a rationale: {e}"))?;
     let label = scale
         .resolve(&raw.label)
         .ok_or_else(|| format!("label {:?} is not on the {} scale", raw.label, scale.name))?
@@ -45,9 +46,16 @@ pub fn parse_rationale(text: &str, scale: &LabelScale) -> Result<Rationale, Stri
         .dimensions
         .into_iter()
         .map(|d| {
-            let verdict = Verdict::parse(&d.verdict)
-                .ok_or_else(|| format!("dimension {:?}: unknown verdict {:?}", d.name, d.verdict))?;
-            Ok(Dimension { name: d.name, query_value: d.query_value, item_value: d.item_value, verdict, note: d.note })
+            let verdict = Verdict::parse(&d.verdict).ok_or_else(|| {
+                format!("dimension {:?}: unknown verdict {:?}", d.name, d.verdict)
+            })?;
+            Ok(Dimension {
+                name: d.name,
+                query_value: d.query_value,
+                item_value: d.item_value,
+                verdict,
+                note: d.note,
+            })
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Rationale {
@@ -67,11 +75,18 @@ pub fn parse_label(text: &str, scale: &LabelScale) -> Result<String, String> {
     }
     if let Some(body) = json_object_span(text)
         && let Ok(v) = serde_json::from_str::<serde_json::Value>(body)
-        && let Some(l) = v.get("label").and_then(|l| l.as_str()).and_then(|l| scale.resolve(l))
+        && let Some(l) = v
+            .get("label")
+            .and_then(|l| l.as_str())
+            .and_then(|l| scale.resolve(l))
     {
         return Ok(l.key.clone());
     }
-    Err(format!("{:?} is not a label of the {} scale", text.trim(), scale.name))
+    Err(format!(
+        "{:?} is not a label of the {} scale",
+        text.trim(),
+        scale.name
+    ))
 }
 
 fn json_object_span(text: &str) -> Option<&str> {
@@ -117,11 +132,15 @@ pub fn label_distribution(tokens: &[TokenLogprob], scale: &LabelScale) -> Option
             continue;
         }
         seen.push(tok);
-        let piece = tok.trim_start_matches([' ', '"', ':', '\t', '\n']).to_lowercase();
+        let piece = tok
+            .trim_start_matches([' ', '"', ':', '\t', '\n'])
+            .to_lowercase();
         if piece.is_empty() {
             continue;
         }
-        let hits: Vec<usize> = (0..names.len()).filter(|&i| names[i].starts_with(&piece)).collect();
+        let hits: Vec<usize> = (0..names.len())
+            .filter(|&i| names[i].starts_with(&piece))
+            .collect();
         for &i in &hits {
             weights[i] += lp.exp() / hits.len() as f64;
         }
@@ -134,7 +153,11 @@ mod tests {
     use super::*;
 
     fn tok(token: &str, logprob: f64, top: &[(&str, f64)]) -> TokenLogprob {
-        TokenLogprob { token: token.into(), logprob, top: top.iter().map(|(t, l)| (t.to_string(), *l)).collect() }
+        TokenLogprob {
+            token: token.into(),
+            logprob,
+            top: top.iter().map(|(t, l)| (t.to_string(), *l)).collect(),
+        }
     }
 
     #[test]
@@ -148,12 +171,24 @@ mod tests {
     #[test]
     fn unparseable_output_says_why() {
         let s = LabelScale::esci();
-        assert!(parse_rationale("I think it is exact", &s).unwrap_err().contains("no JSON object"));
-        assert!(parse_rationale(r#"{"label":"Maybe"}"#, &s).unwrap_err().contains("not on the esci scale"));
+        assert!(
+            parse_rationale("I think it is exact", &s)
+                .unwrap_err()
+                .contains("no JSON object")
+        );
+        assert!(
+            parse_rationale(r#"{"label":"Maybe"}"#, &s)
+                .unwrap_err()
+                .contains("not on the esci scale")
+        );
         let cut = r#"{"query_analysis":"a mouse","item_analysis":"a mo"#;
         assert!(parse_rationale(cut, &s).is_err());
         let bad_verdict = r#"{"dimensions":[{"name":"brand","verdict":"yes"}],"label":"Exact"}"#;
-        assert!(parse_rationale(bad_verdict, &s).unwrap_err().contains("unknown verdict"));
+        assert!(
+            parse_rationale(bad_verdict, &s)
+                .unwrap_err()
+                .contains("unknown verdict")
+        );
     }
 
     #[test]
@@ -172,7 +207,17 @@ mod tests {
             tok("label", ln(1.0), &[]),
             tok("\":", ln(1.0), &[]),
             tok(" \"", ln(1.0), &[]),
-            tok("Ex", ln(0.5), &[("Ex", ln(0.5)), ("E", ln(0.2)), ("Subst", ln(0.1)), ("Com", ln(0.1)), ("{", ln(0.1))]),
+            tok(
+                "Ex",
+                ln(0.5),
+                &[
+                    ("Ex", ln(0.5)),
+                    ("E", ln(0.2)),
+                    ("Subst", ln(0.1)),
+                    ("Com", ln(0.1)),
+                    ("{", ln(0.1)),
+                ],
+            ),
             tok("act", ln(1.0), &[]),
         ];
         let d = label_distribution(&tokens, &LabelScale::esci()).unwrap();
@@ -184,7 +229,14 @@ mod tests {
 
     #[test]
     fn score_mode_label_is_the_first_word_token() {
-        let tokens = vec![tok("Ir", (0.6f64).ln(), &[("Ir", (0.6f64).ln()), ("Sub", (0.3f64).ln())]), tok("relevant", 0.0, &[])];
+        let tokens = vec![
+            tok(
+                "Ir",
+                (0.6f64).ln(),
+                &[("Ir", (0.6f64).ln()), ("Sub", (0.3f64).ln())],
+            ),
+            tok("relevant", 0.0, &[]),
+        ];
         let d = label_distribution(&tokens, &LabelScale::esci()).unwrap();
         assert!((d.probs[3] - 2.0 / 3.0).abs() < 1e-9);
         assert!(label_distribution(&[tok("{", 0.0, &[])], &LabelScale::esci()).is_none());

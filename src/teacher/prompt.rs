@@ -19,7 +19,15 @@ const EXAMPLES: &str = include_str!("../../prompts/examples.json");
 pub const ITEM_DETAIL_CHARS: usize = 300;
 
 /// Dimensions the teacher may judge, in the order the prompt lists them.
-pub const DIMENSIONS: [&str; 7] = ["category", "brand", "model", "color", "size", "material", "compatibility"];
+pub const DIMENSIONS: [&str; 7] = [
+    "category",
+    "brand",
+    "model",
+    "color",
+    "size",
+    "material",
+    "compatibility",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -94,12 +102,22 @@ impl Prompt {
             .join("\n");
         let label_names: Vec<String> = scale.labels.iter().map(|l| l.name.clone()).collect();
         let (system, schema) = match mode {
-            Mode::Cot => (SYSTEM.replace("{{labels}}", &labels), cot_schema(&label_names)),
-            Mode::Score => (SCORE_SYSTEM.replace("{{labels}}", &labels), json!({"enum": label_names})),
+            Mode::Cot => (
+                SYSTEM.replace("{{labels}}", &labels),
+                cot_schema(&label_names),
+            ),
+            Mode::Score => (
+                SCORE_SYSTEM.replace("{{labels}}", &labels),
+                json!({"enum": label_names}),
+            ),
         };
-        let mut prefix = vec![Message { role: Role::System, text: system.trim_end().to_string() }];
+        let mut prefix = vec![Message {
+            role: Role::System,
+            text: system.trim_end().to_string(),
+        }];
         if with_examples && mode == Mode::Cot {
-            let examples: Vec<Example> = serde_json::from_str(EXAMPLES).expect("prompts/examples.json is valid");
+            let examples: Vec<Example> =
+                serde_json::from_str(EXAMPLES).expect("prompts/examples.json is valid");
             for ex in examples {
                 let item = Item {
                     ext_id: String::new(),
@@ -108,8 +126,13 @@ impl Prompt {
                     brand: ex.item.brand,
                     attributes: ex.item.attributes,
                 };
-                let Some(rationale) = example_in_scale(ex.rationale, scale) else { continue };
-                prefix.push(Message { role: Role::User, text: render_user(&ex.query, &item).0 });
+                let Some(rationale) = example_in_scale(ex.rationale, scale) else {
+                    continue;
+                };
+                prefix.push(Message {
+                    role: Role::User,
+                    text: render_user(&ex.query, &item).0,
+                });
                 prefix.push(Message {
                     role: Role::Assistant,
                     text: serde_json::to_string(&example_json(&rationale)).expect("serialisable"),
@@ -127,14 +150,26 @@ impl Prompt {
         hasher.update(schema.to_string().as_bytes());
         hasher.update(ITEM_DETAIL_CHARS.to_le_bytes());
         let hash = hex::encode(&hasher.finalize()[..6]);
-        Prompt { mode, prefix, schema, label_names, hash }
+        Prompt {
+            mode,
+            prefix,
+            schema,
+            label_names,
+            hash,
+        }
     }
 
     pub fn for_pair(&self, pair: &Pair) -> PairPrompt {
         let (text, item_truncated) = render_user(&pair.query.text, &pair.item);
         let mut messages = self.prefix.clone();
-        messages.push(Message { role: Role::User, text });
-        PairPrompt { messages, item_truncated }
+        messages.push(Message {
+            role: Role::User,
+            text,
+        });
+        PairPrompt {
+            messages,
+            item_truncated,
+        }
     }
 }
 
@@ -220,7 +255,13 @@ pub fn render_item(item: &Item) -> (String, bool) {
 
 fn render_user(query: &str, item: &Item) -> (String, bool) {
     let (item_text, cut) = render_item(item);
-    (USER.replace("{{query}}", query.trim()).replace("{{item}}", &item_text).trim_end().to_string(), cut)
+    (
+        USER.replace("{{query}}", query.trim())
+            .replace("{{item}}", &item_text)
+            .trim_end()
+            .to_string(),
+        cut,
+    )
 }
 
 /// Cuts `text` to at most `max` characters at a word boundary, marking the cut with "…".
@@ -228,9 +269,16 @@ pub fn cut_at_word(text: &str, max: usize) -> (String, bool) {
     if text.chars().count() <= max {
         return (text.to_string(), false);
     }
-    let end = text.char_indices().nth(max).map(|(i, _)| i).unwrap_or(text.len());
+    let end = text
+        .char_indices()
+        .nth(max)
+        .map(|(i, _)| i)
+        .unwrap_or(text.len());
     let head = &text[..end];
-    let head = head.rfind(char::is_whitespace).map(|i| &head[..i]).unwrap_or(head);
+    let head = head
+        .rfind(char::is_whitespace)
+        .map(|i| &head[..i])
+        .unwrap_or(head);
     (format!("{}…", head.trim_end()), true)
 }
 
@@ -242,7 +290,10 @@ mod tests {
     fn pair(description: &str) -> Pair {
         Pair {
             id: 1,
-            query: Query { ext_id: "q".into(), text: "wireless mouse".into() },
+            query: Query {
+                ext_id: "q".into(),
+                text: "wireless mouse".into(),
+            },
             item: Item {
                 ext_id: "i".into(),
                 title: "Logitech M185 Wireless Mouse".into(),
@@ -271,13 +322,29 @@ mod tests {
     #[test]
     fn hash_depends_on_scale_mode_and_examples_only() {
         let esci = Prompt::new(&LabelScale::esci(), Mode::Cot, true);
-        assert_eq!(esci.hash, Prompt::new(&LabelScale::esci(), Mode::Cot, true).hash);
-        assert_ne!(esci.hash, Prompt::new(&LabelScale::esci(), Mode::Cot, false).hash);
-        assert_ne!(esci.hash, Prompt::new(&LabelScale::esci(), Mode::Score, true).hash);
-        assert_ne!(esci.hash, Prompt::new(&LabelScale::wands(), Mode::Cot, true).hash);
+        assert_eq!(
+            esci.hash,
+            Prompt::new(&LabelScale::esci(), Mode::Cot, true).hash
+        );
+        assert_ne!(
+            esci.hash,
+            Prompt::new(&LabelScale::esci(), Mode::Cot, false).hash
+        );
+        assert_ne!(
+            esci.hash,
+            Prompt::new(&LabelScale::esci(), Mode::Score, true).hash
+        );
+        assert_ne!(
+            esci.hash,
+            Prompt::new(&LabelScale::wands(), Mode::Cot, true).hash
+        );
         // two few-shot examples: system + 2 × (user, assistant) + the pair
         assert_eq!(esci.for_pair(&pair("")).messages.len(), 6);
-        assert!(esci.for_pair(&pair("")).messages[0].text.contains("- Exact: the item is what the shopper"));
+        assert!(
+            esci.for_pair(&pair("")).messages[0]
+                .text
+                .contains("- Exact: the item is what the shopper")
+        );
     }
 
     #[test]

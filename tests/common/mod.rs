@@ -19,7 +19,11 @@ pub fn dev_file() -> PathBuf {
 
 pub fn teacher_model() -> PathBuf {
     let p = root().join("models/teacher/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(p.exists(), "{} is missing: run scripts/fetch-models.sh first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/fetch-models.sh first",
+        p.display()
+    );
     p
 }
 
