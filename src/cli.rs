@@ -48,6 +48,9 @@ pub enum Command {
     Teach(TeachArgs),
     /// One pair: its text, the teacher's rationale step by step and the distribution.
     Show(ShowArgs),
+    /// Write CoT + score data for student distillation (cot, margin_mse, soft_labels,
+    /// distill_kl, sft), split by query, atomically, with a manifest.
+    Export(ExportArgs),
     /// Measure throughput (import, teacher) on generated or fixture data.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -155,6 +158,53 @@ pub struct TeachArgs {
     /// Leave the few-shot examples out of the prompt (shorter prompts, faster on small models).
     #[arg(long)]
     pub no_examples: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The directory to write: OUT/{train,dev,test}/FORMAT.jsonl and OUT/manifest.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Comma-separated formats, or all: cot (one row per pair, the rationale step by step),
+    /// margin_mse (query, positive, negative, label = score margin), soft_labels (query,
+    /// passage, label in [0,1]), distill_kl (query, positive, negative_1..n, label = scores),
+    /// sft (chat messages with the corrected rationale).
+    #[arg(long, default_value = "all", value_name = "F,...|all")]
+    pub format: String,
+
+    /// How to split: by query, so no query is in two splits.
+    #[arg(long, default_value = "by-query:80/10/10")]
+    pub split: String,
+
+    /// The seed for splits and pair sampling; the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Whose label wins: human-first (annotator, then imported gold, then teacher), teacher,
+    /// or human-only (pairs without a human label are left out).
+    #[arg(
+        long,
+        default_value = "human-first",
+        value_name = "human-first|teacher|human-only"
+    )]
+    pub source: String,
+
+    /// Most margin_mse rows per query.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_pairs_per_query: usize,
+
+    /// Negatives per distill_kl row.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub negatives: usize,
+
+    /// Include pairs made by `workbench augment`.
+    #[arg(long)]
+    pub include_augmented: bool,
+
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod commands;
 pub mod domain;
+pub mod export;
 pub mod ingest;
 pub mod store;
 pub mod teacher;

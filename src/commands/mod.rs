@@ -2,6 +2,7 @@
 //! model layers, and prints; `main.rs` only dispatches here.
 
 mod bench;
+mod export;
 mod import;
 mod init;
 mod show;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Command::Stats(args) => stats::run(&cli.db, args).await,
             Command::Teach(args) => teach::run(&cli.db, args).await,
             Command::Show(args) => show::run(&cli.db, args).await,
+            Command::Export(args) => export::run(&cli.db, args).await,
             Command::Bench(BenchCommand::Import { rows, dir }) => bench::import(rows, &dir).await,
             Command::Bench(BenchCommand::Teacher {
                 pairs,

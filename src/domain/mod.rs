@@ -3,6 +3,7 @@
 mod label;
 mod pair;
 mod rationale;
+pub mod review;
 mod score;
 
 pub use label::{Label, LabelScale, ScaleError};

@@ -1,6 +1,8 @@
 //! The SQLite store: the only module that writes SQL. Opening applies the migrations in
 //! `migrations/`; a database written by a newer workbench is refused and left untouched.
 
+mod annotations;
+mod export_rows;
 mod imports;
 mod judgments;
 mod pairs;
@@ -18,6 +20,7 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::domain::LabelScale;
 
+pub use export_rows::{ExportJudgment, ExportRow};
 pub use imports::{ImportBatch, ImportCounts, ImportRow};
 pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec};
 pub use pairs::{PairFilter, PairRow};

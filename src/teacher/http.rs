@@ -54,7 +54,9 @@ struct Logprobs {
 #[derive(Deserialize)]
 struct TokenEntry {
     token: String,
-    logprob: f64,
+    /// null stands for -inf (JSON has no infinities).
+    #[serde(default)]
+    logprob: Option<f64>,
     #[serde(default)]
     top_logprobs: Vec<TopEntry>,
 }
@@ -64,7 +66,8 @@ struct TokenEntry {
 #[derive(Deserialize)]
 struct TopEntry {
     token: Value,
-    logprob: f64,
+    #[serde(default)]
+    logprob: Option<f64>,
     #[serde(default)]
     bytes: Option<Value>,
 }
@@ -210,11 +213,13 @@ impl Backend for HttpBackend {
                         .into_iter()
                         .map(|t| TokenLogprob {
                             token: t.token,
-                            logprob: t.logprob * scale,
+                            logprob: t.logprob.map_or(f64::NEG_INFINITY, |l| l * scale),
                             top: t
                                 .top_logprobs
                                 .iter()
-                                .map(|a| (a.text(), a.logprob * scale))
+                                .map(|a| {
+                                    (a.text(), a.logprob.map_or(f64::NEG_INFINITY, |l| l * scale))
+                                })
                                 .collect(),
                         })
                         .collect(),

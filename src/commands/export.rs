@@ -1,0 +1,51 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::ExportArgs;
+use crate::export::{ExportOptions, Format, LabelSource, SplitSpec, export};
+use crate::store::Store;
+
+/// Writes the distillation files and prints what went where.
+pub async fn run(db: &Path, args: ExportArgs) -> Result<ExitCode> {
+    let options = ExportOptions {
+        out: args.out.clone(),
+        formats: Format::parse_list(&args.format)?,
+        split: SplitSpec::parse(&args.split)?,
+        seed: args.seed,
+        source: LabelSource::parse(&args.source)?,
+        force: args.force,
+        max_pairs_per_query: args.max_pairs_per_query,
+        negatives: args.negatives,
+        include_augmented: args.include_augmented,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let store = Store::open(db).await?;
+    let total = store.count_pairs(args.include_augmented).await?;
+    let bar = crate::ui::progress(
+        total as u64,
+        "{spinner} exporting {pos}/{len} pairs {wide_bar} {per_sec} eta {eta}",
+    );
+    let manifest = export(&store, &options, &bar).await?;
+    bar.finish_and_clear();
+    store.close().await;
+    println!(
+        "{}: {} pairs ({} human-corrected)",
+        args.out.display(),
+        manifest["pairs"],
+        manifest["human_corrected"]
+    );
+    if let Some(rows) = manifest["rows"].as_object() {
+        for (file, splits) in rows {
+            let parts: Vec<String> = splits
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect();
+            println!("  {file:<20} {}", parts.join(" · "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

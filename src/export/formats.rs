@@ -1,0 +1,240 @@
+//! The rows of each export file, built from one query's pairs.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde_json::{Value, json};
+
+use super::labels::Decided;
+use crate::domain::review::Reviewed;
+use crate::domain::{LabelScale, Pair};
+use crate::store::ExportRow;
+use crate::teacher::prompt::{Prompt, Role, render_item};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Format {
+    Cot,
+    MarginMse,
+    SoftLabels,
+    DistillKl,
+    Sft,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Cot,
+        Format::MarginMse,
+        Format::SoftLabels,
+        Format::DistillKl,
+        Format::Sft,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Cot => "cot",
+            Format::MarginMse => "margin_mse",
+            Format::SoftLabels => "soft_labels",
+            Format::DistillKl => "distill_kl",
+            Format::Sft => "sft",
+        }
+    }
+
+    pub fn file(self) -> String {
+        format!("{}.jsonl", self.name())
+    }
+
+    pub fn parse_list(spec: &str) -> anyhow::Result<Vec<Format>> {
+        if spec == "all" {
+            return Ok(Self::ALL.to_vec());
+        }
+        let mut out = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let f = Self::ALL
+                .into_iter()
+                .find(|f| f.name() == part)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--format {part}: unknown format; formats are {} or all",
+                        Self::ALL.map(|f| f.name()).join(", ")
+                    )
+                })?;
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// One pair ready to write: its row, its review, its decided label.
+pub struct Entry<'a> {
+    pub row: &'a ExportRow,
+    pub reviewed: Reviewed,
+    pub decided: Option<Decided>,
+}
+
+/// The text a student reads for an item: the same rendering the teacher reads.
+pub fn passage(pair: &Pair) -> String {
+    render_item(&pair.item).0.replace('\n', " | ")
+}
+
+pub fn cot_row(e: &Entry, scale: &LabelScale, split: &str) -> Option<Value> {
+    let decided = e.decided.as_ref()?;
+    let row = e.row;
+    let j = row.judgment.as_ref();
+    let r = &e.reviewed;
+    let steps: Vec<Value> = match &r.rationale {
+        None => Vec::new(),
+        Some(rat) => {
+            let text = |name: &str, text: &str| json!({"step": name, "text": text, "source": r.source_of(name), "verified": r.verified(name)});
+            let mut steps = vec![
+                text("query_analysis", &rat.query_analysis),
+                text("item_analysis", &rat.item_analysis),
+            ];
+            for d in &rat.dimensions {
+                let key = format!("dimension:{}", d.name);
+                steps.push(json!({
+                    "step": "dimension", "name": d.name, "query_value": d.query_value, "item_value": d.item_value,
+                    "verdict": d.verdict, "note": d.note, "source": r.source_of(&key), "verified": r.verified(&key),
+                }));
+            }
+            steps.push(text("conclusion", &rat.conclusion));
+            steps
+        }
+    };
+    Some(json!({
+        "query_id": row.pair.query.ext_id,
+        "product_id": row.pair.item.ext_id,
+        "split": split,
+        "origin": row.pair.origin,
+        "query": row.pair.query.text,
+        "item": {
+            "title": row.pair.item.title, "brand": row.pair.item.brand,
+            "description": row.pair.item.description, "attributes": row.pair.item.attributes,
+        },
+        "teacher": j.map(|j| json!({
+            "model": j.model, "prompt_hash": j.prompt_hash, "label": j.label,
+            "distribution": j.distribution.by_key(scale), "expected_gain": j.distribution.expected_gain(scale),
+        })),
+        "steps": steps,
+        "gold_label": row.pair.gold_label,
+        "label": decided.label,
+        "label_source": decided.from,
+        "human_verified": r.accepted || r.human_label.is_some(),
+        "human_corrected": !r.human_steps.is_empty(),
+        "annotators": r.annotators,
+        "updated_at": r.updated_at,
+    }))
+}
+
+pub fn soft_label_row(e: &Entry) -> Option<Value> {
+    let d = e.decided.as_ref()?;
+    Some(json!({"query": e.row.pair.query.text, "passage": passage(&e.row.pair), "label": d.score}))
+}
+
+fn rng_for(seed: u64, query_key: i64) -> rand::rngs::StdRng {
+    rand::rngs::StdRng::seed_from_u64(seed ^ (query_key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// (query, positive, negative, label = score margin) for every pair of items of the query whose
+/// scores differ, a seeded sample of at most `max_pairs` of them.
+pub fn margin_rows(group: &[Entry], max_pairs: usize, seed: u64) -> Vec<Value> {
+    let scored: Vec<(&Entry, f64)> = group
+        .iter()
+        .filter_map(|e| e.decided.as_ref().map(|d| (e, d.score)))
+        .collect();
+    let mut pairs = Vec::new();
+    for (i, (a, sa)) in scored.iter().enumerate() {
+        for (b, sb) in scored.iter().skip(i + 1) {
+            if (sa - sb).abs() > 1e-12 {
+                let (pos, neg, m) = if sa > sb {
+                    (a, b, sa - sb)
+                } else {
+                    (b, a, sb - sa)
+                };
+                pairs.push((*pos, *neg, m));
+            }
+        }
+    }
+    let Some(first) = group.first() else {
+        return Vec::new();
+    };
+    pairs.shuffle(&mut rng_for(seed, first.row.query_key));
+    pairs.truncate(max_pairs);
+    pairs
+        .into_iter()
+        .map(|(p, n, m)| {
+            json!({
+                "query": p.row.pair.query.text, "positive": passage(&p.row.pair), "negative": passage(&n.row.pair), "label": m,
+            })
+        })
+        .collect()
+}
+
+/// (query, positive, negative_1..n, label = [scores]): the best-scored item against n others.
+/// A query with fewer than n + 1 scored items gives no row (every row has the same columns).
+pub fn distill_kl_row(group: &[Entry], negatives: usize, seed: u64) -> Option<Value> {
+    let mut scored: Vec<(&Entry, f64)> = group
+        .iter()
+        .filter_map(|e| e.decided.as_ref().map(|d| (e, d.score)))
+        .collect();
+    if scored.len() < negatives + 1 {
+        return None;
+    }
+    let best = scored
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, s)| if s.1 > scored[b].1 { i } else { b });
+    let (pos, pos_score) = scored.remove(best);
+    scored.shuffle(&mut rng_for(seed, pos.row.query_key));
+    let mut row = serde_json::Map::new();
+    row.insert("query".into(), pos.row.pair.query.text.clone().into());
+    row.insert("positive".into(), passage(&pos.row.pair).into());
+    let mut labels = vec![pos_score];
+    for (i, (n, s)) in scored.iter().take(negatives).enumerate() {
+        row.insert(format!("negative_{}", i + 1), passage(&n.row.pair).into());
+        labels.push(*s);
+    }
+    row.insert("label".into(), json!(labels));
+    Some(Value::Object(row))
+}
+
+/// Chat messages for fine-tuning the teacher on the rationale as it should have been written.
+/// Left out: pairs without a rationale, rejected ones, and ones whose rationale's label is not
+/// the decided label (a human disagreed and nobody corrected the steps to match).
+pub fn sft_row(e: &Entry, prompt: &Prompt, scale: &LabelScale) -> Option<Value> {
+    let d = e.decided.as_ref()?;
+    let rat = e.reviewed.rationale.as_ref()?;
+    if e.reviewed.rejected || rat.label != d.label {
+        return None;
+    }
+    let name = scale
+        .labels
+        .iter()
+        .find(|l| l.key == rat.label)
+        .map(|l| l.name.clone())?;
+    let assistant = json!({
+        "query_analysis": rat.query_analysis,
+        "item_analysis": rat.item_analysis,
+        "dimensions": rat.dimensions.iter().map(|d| json!({
+            "name": d.name, "query_value": d.query_value, "item_value": d.item_value, "verdict": d.verdict,
+        })).collect::<Vec<_>>(),
+        "conclusion": rat.conclusion,
+        "label": name,
+    });
+    let mut messages: Vec<Value> = prompt
+        .for_pair(&e.row.pair)
+        .messages
+        .into_iter()
+        .map(|m| {
+            let role = match m.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            json!({"role": role, "content": m.text})
+        })
+        .collect();
+    messages.push(json!({"role": "assistant", "content": assistant.to_string()}));
+    Some(json!({"messages": messages}))
+}

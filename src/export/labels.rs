@@ -1,0 +1,83 @@
+//! Which label and score a pair carries in an export, by `--source`.
+
+use crate::domain::LabelScale;
+use crate::domain::review::Reviewed;
+use crate::store::ExportRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelSource {
+    /// An annotator's label, else the imported gold label, else the teacher's.
+    HumanFirst,
+    /// The teacher's label and distribution only.
+    Teacher,
+    /// Only pairs a human labelled (annotator or gold); the rest are left out.
+    HumanOnly,
+}
+
+impl LabelSource {
+    pub fn parse(s: &str) -> anyhow::Result<LabelSource> {
+        match s {
+            "human-first" => Ok(LabelSource::HumanFirst),
+            "teacher" => Ok(LabelSource::Teacher),
+            "human-only" => Ok(LabelSource::HumanOnly),
+            other => anyhow::bail!("--source {other}: expected human-first, teacher or human-only"),
+        }
+    }
+}
+
+/// The label and graded score a pair exports with, and where they came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub label: String,
+    /// Relevance in [0, 1]: the label's gain over the scale's top gain, or for the teacher the
+    /// expected gain of its distribution over the same.
+    pub score: f64,
+    /// `annotator`, `gold` or `teacher`.
+    pub from: &'static str,
+}
+
+pub fn decide(
+    row: &ExportRow,
+    reviewed: &Reviewed,
+    scale: &LabelScale,
+    source: LabelSource,
+) -> Option<Decided> {
+    let top = scale
+        .labels
+        .iter()
+        .map(|l| l.gain)
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let human = || {
+        reviewed
+            .human_label
+            .as_ref()
+            .map(|l| (l.clone(), "annotator"))
+            .or_else(|| row.pair.gold_label.as_ref().map(|l| (l.clone(), "gold")))
+    };
+    let from_label = |(label, from): (String, &'static str)| {
+        let gain = scale.gain_of(&label)?;
+        Some(Decided {
+            label,
+            score: gain / top,
+            from,
+        })
+    };
+    let teacher = || {
+        if reviewed.rejected {
+            return None;
+        }
+        let j = row.judgment.as_ref()?;
+        let label = j.label.clone()?;
+        Some(Decided {
+            label,
+            score: j.distribution.expected_gain(scale) / top,
+            from: "teacher",
+        })
+    };
+    match source {
+        LabelSource::HumanFirst => human().and_then(from_label).or_else(teacher),
+        LabelSource::Teacher => teacher(),
+        LabelSource::HumanOnly => human().and_then(from_label),
+    }
+}

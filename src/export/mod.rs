@@ -1,0 +1,215 @@
+//! `workbench export`: CoT + score data for student distillation, in the shapes the usual
+//! trainers load unchanged (sentence-transformers, Hugging Face `datasets`). Streams the store
+//! one query at a time; writes atomically.
+
+mod formats;
+mod labels;
+mod split;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use futures::StreamExt;
+use serde_json::json;
+
+pub use formats::Format;
+pub use labels::LabelSource;
+pub use split::SplitSpec;
+
+use crate::domain::review;
+use crate::store::{ExportRow, Store};
+use crate::teacher::{Mode, Prompt};
+use formats::Entry;
+use writer::ExportDir;
+
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub out: PathBuf,
+    pub formats: Vec<Format>,
+    pub split: SplitSpec,
+    pub seed: u64,
+    pub source: LabelSource,
+    pub force: bool,
+    pub max_pairs_per_query: usize,
+    pub negatives: usize,
+    pub include_augmented: bool,
+    /// The command line, recorded in the manifest.
+    pub command: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    pairs: u64,
+    human_corrected: u64,
+    augmented: u64,
+    labels: BTreeMap<String, u64>,
+    label_sources: BTreeMap<String, u64>,
+}
+
+/// Writes the export and returns its manifest.
+pub async fn export(
+    store: &Store,
+    opts: &ExportOptions,
+    bar: &indicatif::ProgressBar,
+) -> Result<serde_json::Value> {
+    if store.count_judgments().await? == 0 && opts.source != LabelSource::HumanOnly {
+        bail!(
+            "{}: nothing to export: no teacher judgments yet (run `workbench teach`, or export human labels with --source human-only)",
+            store.path().display()
+        );
+    }
+    let scale = store.scale().await?;
+    let splits = opts.split.assign(&store.query_ext_ids().await?, opts.seed);
+    let sft_prompt = Prompt::new(&scale, Mode::Cot, false);
+    let mut dir = ExportDir::create(&opts.out, opts.force)?;
+    let mut tally = Tally::default();
+    let mut rows = Box::pin(store.export_rows(opts.include_augmented));
+    let mut group: Vec<ExportRow> = Vec::new();
+    loop {
+        let next = rows.next().await.transpose()?;
+        let boundary = match (&next, group.last()) {
+            (Some(n), Some(last)) => n.query_key != last.query_key,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if boundary {
+            write_group(
+                &mut dir,
+                &group,
+                &splits,
+                &scale,
+                &sft_prompt,
+                opts,
+                &mut tally,
+            )?;
+            bar.inc(group.len() as u64);
+            group.clear();
+        }
+        match next {
+            Some(r) => group.push(r),
+            None => break,
+        }
+    }
+    drop(rows);
+    if tally.pairs == 0 {
+        bail!(
+            "{}: nothing to export: no pair has a label from the chosen --source",
+            store.path().display()
+        );
+    }
+    let files = dir.finish(|files| manifest(store, opts, &scale.name, files, &tally))?;
+    Ok(manifest(store, opts, &scale.name, &files, &tally))
+}
+
+fn write_group(
+    dir: &mut ExportDir,
+    group: &[ExportRow],
+    splits: &std::collections::HashMap<String, &'static str>,
+    scale: &crate::domain::LabelScale,
+    sft_prompt: &Prompt,
+    opts: &ExportOptions,
+    tally: &mut Tally,
+) -> Result<()> {
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    let split = splits
+        .get(&first.pair.query.ext_id)
+        .copied()
+        .unwrap_or("train");
+    let entries: Vec<Entry> = group
+        .iter()
+        .map(|row| {
+            let reviewed = review::derive(
+                row.judgment.as_ref().and_then(|j| j.rationale.as_ref()),
+                &row.annotations,
+            );
+            let decided = labels::decide(row, &reviewed, scale, opts.source);
+            Entry {
+                row,
+                reviewed,
+                decided,
+            }
+        })
+        .collect();
+    for e in &entries {
+        if let Some(d) = &e.decided {
+            tally.pairs += 1;
+            tally.human_corrected += u64::from(e.reviewed.is_reviewed());
+            tally.augmented += u64::from(e.row.pair.origin.starts_with("augmented"));
+            *tally.labels.entry(d.label.clone()).or_default() += 1;
+            *tally.label_sources.entry(d.from.to_string()).or_default() += 1;
+        }
+    }
+    let path = |f: Format| format!("{split}/{}", f.file());
+    for &f in &opts.formats {
+        match f {
+            Format::Cot => {
+                for e in &entries {
+                    if let Some(row) = formats::cot_row(e, scale, split) {
+                        dir.write(&path(f), &row)?;
+                    }
+                }
+            }
+            Format::SoftLabels => {
+                for e in &entries {
+                    if let Some(row) = formats::soft_label_row(e) {
+                        dir.write(&path(f), &row)?;
+                    }
+                }
+            }
+            Format::MarginMse => {
+                for row in formats::margin_rows(&entries, opts.max_pairs_per_query, opts.seed) {
+                    dir.write(&path(f), &row)?;
+                }
+            }
+            Format::DistillKl => {
+                if let Some(row) = formats::distill_kl_row(&entries, opts.negatives, opts.seed) {
+                    dir.write(&path(f), &row)?;
+                }
+            }
+            Format::Sft => {
+                for e in &entries {
+                    if let Some(row) = formats::sft_row(e, sft_prompt, scale) {
+                        dir.write(&path(f), &row)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn manifest(
+    store: &Store,
+    opts: &ExportOptions,
+    scale: &str,
+    files: &BTreeMap<String, (u64, String)>,
+    tally: &Tally,
+) -> serde_json::Value {
+    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (rel, (rows, _)) in files {
+        let (split, file) = rel.split_once('/').unwrap_or(("", rel));
+        counts
+            .entry(file.to_string())
+            .or_default()
+            .insert(split.to_string(), *rows);
+    }
+    json!({
+        "source_database": store.path().display().to_string(),
+        "scale": scale,
+        "command": opts.command,
+        "seed": opts.seed,
+        "split": format!("by-query:{}", opts.split.weights.iter().map(u32::to_string).collect::<Vec<_>>().join("/")),
+        "label_source": format!("{:?}", opts.source),
+        "pairs": tally.pairs,
+        "human_corrected": tally.human_corrected,
+        "augmented": tally.augmented,
+        "labels": tally.labels,
+        "label_sources": tally.label_sources,
+        "rows": counts,
+        "files": files.iter().map(|(rel, (rows, sha))| (rel.clone(), json!({"rows": rows, "sha256": sha}))).collect::<serde_json::Map<_, _>>(),
+    })
+}

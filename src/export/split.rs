@@ -1,0 +1,99 @@
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+/// `by-query:80/10/10`: every query, with all its pairs, goes to exactly one split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitSpec {
+    pub names: Vec<&'static str>,
+    pub weights: Vec<u32>,
+}
+
+const NAMES: [&str; 3] = ["train", "dev", "test"];
+
+impl SplitSpec {
+    pub fn parse(spec: &str) -> Result<SplitSpec> {
+        let Some(parts) = spec.strip_prefix("by-query:") else {
+            bail!("--split {spec}: expected by-query:TRAIN/DEV/TEST, e.g. by-query:80/10/10");
+        };
+        let weights: Vec<u32> = parts
+            .split('/')
+            .map(|p| {
+                p.trim()
+                    .parse::<u32>()
+                    .with_context(|| format!("--split {spec}: {p:?} is not a whole number"))
+            })
+            .collect::<Result<_>>()?;
+        if weights.is_empty() || weights.len() > 3 || weights.iter().sum::<u32>() == 0 {
+            bail!(
+                "--split {spec}: give one to three weights (train/dev/test) that do not all be zero"
+            );
+        }
+        Ok(SplitSpec {
+            names: NAMES[..weights.len()].to_vec(),
+            weights,
+        })
+    }
+
+    /// Assigns each query id to a split: queries ordered by a hash of (seed, id), then cut by the
+    /// weights. Deterministic for a seed, and close to the asked proportions.
+    pub fn assign(&self, query_ids: &[String], seed: u64) -> HashMap<String, &'static str> {
+        let mut keyed: Vec<([u8; 8], &String)> = query_ids
+            .iter()
+            .map(|q| {
+                let mut h = Sha256::new();
+                h.update(seed.to_le_bytes());
+                h.update(q.as_bytes());
+                let d = h.finalize();
+                (d[..8].try_into().expect("8 bytes"), q)
+            })
+            .collect();
+        keyed.sort();
+        let total: u32 = self.weights.iter().sum();
+        let n = keyed.len();
+        let mut out = HashMap::with_capacity(n);
+        let mut start = 0;
+        let mut cum = 0;
+        for (name, w) in self.names.iter().zip(&self.weights) {
+            cum += w;
+            let end = (n as u64 * cum as u64 / total as u64) as usize;
+            for (_, q) in &keyed[start..end] {
+                out.insert((*q).clone(), *name);
+            }
+            start = end;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_split_in_proportion_and_deterministically() {
+        let ids: Vec<String> = (0..100).map(|i| format!("q{i}")).collect();
+        let s = SplitSpec::parse("by-query:80/10/10").unwrap();
+        let a = s.assign(&ids, 7);
+        let count = |n: &str| a.values().filter(|v| **v == n).count();
+        assert_eq!((count("train"), count("dev"), count("test")), (80, 10, 10));
+        assert_eq!(a, s.assign(&ids, 7));
+        assert_ne!(a, s.assign(&ids, 8));
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_expected() {
+        assert!(
+            SplitSpec::parse("random:80/20")
+                .unwrap_err()
+                .to_string()
+                .contains("by-query:TRAIN/DEV/TEST")
+        );
+        assert!(SplitSpec::parse("by-query:80/x").is_err());
+        assert_eq!(
+            SplitSpec::parse("by-query:90/10").unwrap().names,
+            ["train", "dev"]
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! Files written into a temporary directory beside the destination and renamed into place at
+//! the end: a reader never sees half an export, and a failed one (disk full) leaves nothing.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+struct Sink {
+    file: BufWriter<File>,
+    hasher: Sha256,
+    rows: u64,
+}
+
+pub struct ExportDir {
+    out: PathBuf,
+    tmp: PathBuf,
+    sinks: BTreeMap<String, Sink>,
+    done: bool,
+}
+
+impl ExportDir {
+    /// Refuses an existing destination unless `force`; nothing is touched until `finish`.
+    pub fn create(out: &Path, force: bool) -> Result<ExportDir> {
+        if out.exists() && !force {
+            bail!(
+                "{}: already exists; pass --force to replace it",
+                out.display()
+            );
+        }
+        let name = out
+            .file_name()
+            .with_context(|| format!("{}: not a directory name", out.display()))?;
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".partial-{}", std::process::id()));
+        let tmp = parent.join(tmp_name);
+        std::fs::create_dir_all(&tmp)
+            .with_context(|| format!("{}: cannot write the export here", out.display()))?;
+        Ok(ExportDir {
+            out: out.to_path_buf(),
+            tmp,
+            sinks: BTreeMap::new(),
+            done: false,
+        })
+    }
+
+    /// Appends one JSON line to `rel` (e.g. `train/cot.jsonl`).
+    pub fn write(&mut self, rel: &str, line: &serde_json::Value) -> Result<()> {
+        if !self.sinks.contains_key(rel) {
+            let path = self.tmp.join(rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let file =
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            self.sinks.insert(
+                rel.to_string(),
+                Sink {
+                    file: BufWriter::with_capacity(1 << 20, file),
+                    hasher: Sha256::new(),
+                    rows: 0,
+                },
+            );
+        }
+        let sink = self.sinks.get_mut(rel).expect("inserted above");
+        let mut bytes = serde_json::to_vec(line)?;
+        bytes.push(b'\n');
+        sink.hasher.update(&bytes);
+        sink.file
+            .write_all(&bytes)
+            .with_context(|| format!("writing {}", self.out.join(rel).display()))?;
+        sink.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes and syncs every file, writes the manifest the caller builds from the per-file
+    /// rows and hashes, and renames the directory into place.
+    pub fn finish(
+        mut self,
+        manifest: impl FnOnce(&BTreeMap<String, (u64, String)>) -> serde_json::Value,
+    ) -> Result<BTreeMap<String, (u64, String)>> {
+        let mut files = BTreeMap::new();
+        for (rel, sink) in std::mem::take(&mut self.sinks) {
+            let mut file = sink.file;
+            file.flush()
+                .with_context(|| format!("writing {}", self.out.join(&rel).display()))?;
+            file.get_ref()
+                .sync_all()
+                .with_context(|| format!("writing {}", self.out.join(&rel).display()))?;
+            files.insert(rel, (sink.rows, hex::encode(sink.hasher.finalize())));
+        }
+        let m = manifest(&files);
+        let path = self.tmp.join("manifest.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&m)? + "\n")
+            .with_context(|| format!("writing {}", self.out.join("manifest.json").display()))?;
+        if self.out.exists() {
+            let mut old = self.tmp.clone().into_os_string();
+            old.push(".old");
+            std::fs::rename(&self.out, &old)
+                .with_context(|| format!("moving the old {} aside", self.out.display()))?;
+            std::fs::rename(&self.tmp, &self.out)
+                .with_context(|| format!("renaming into {}", self.out.display()))?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&self.tmp, &self.out)
+                .with_context(|| format!("renaming into {}", self.out.display()))?;
+        }
+        self.done = true;
+        Ok(files)
+    }
+}
+
+impl Drop for ExportDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+use anyhow::{Context, Result};
+use sqlx::Row;
+
+use super::Store;
+use crate::domain::review::{Annotation, Change};
+
+impl Store {
+    /// Appends one human change; returns its id. Annotations are never updated or deleted.
+    pub async fn annotate(
+        &self,
+        pair_id: i64,
+        judgment_id: Option<i64>,
+        annotator: &str,
+        change: &Change,
+    ) -> Result<i64> {
+        let (field, before, after, undoes) = columns(change);
+        let id = sqlx::query_scalar(
+            "INSERT INTO annotations (pair_id, judgment_id, annotator, action, field, before, after, undoes) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(pair_id)
+        .bind(judgment_id)
+        .bind(annotator)
+        .bind(change.action())
+        .bind(field)
+        .bind(before)
+        .bind(after)
+        .bind(undoes)
+        .fetch_one(&self.pool)
+        .await
+        .with_context(|| format!("saving a {} annotation on pair {pair_id}", change.action()))?;
+        Ok(id)
+    }
+
+    /// Every annotation of a pair, oldest first.
+    pub async fn annotations_of(&self, pair_id: i64) -> Result<Vec<Annotation>> {
+        let rows = sqlx::query(
+            "SELECT id, pair_id, judgment_id, annotator, action, field, before, after, undoes, created_at \
+             FROM annotations WHERE pair_id = ? ORDER BY id",
+        )
+        .bind(pair_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(annotation_from_row).collect()
+    }
+}
+
+/// (field, before, after, undoes) as stored: the change itself is kept whole in `after` as JSON,
+/// with `field` and `before` filled for people reading the table with sqlite3.
+fn columns(change: &Change) -> (Option<String>, Option<String>, String, Option<i64>) {
+    let whole = serde_json::to_string(change).expect("changes serialise");
+    match change {
+        Change::SetLabel { before, .. } => (Some("label".into()), before.clone(), whole, None),
+        Change::SetVerdict {
+            dimension, before, ..
+        } => (
+            Some(format!("dimension:{dimension}")),
+            Some(before.as_str().into()),
+            whole,
+            None,
+        ),
+        Change::EditStep { step, before, .. } => (
+            Some(step.as_str().into()),
+            Some(before.clone()),
+            whole,
+            None,
+        ),
+        Change::EditDimension {
+            dimension,
+            field,
+            before,
+            ..
+        } => (
+            Some(format!("dimension:{dimension}.{field}")),
+            Some(before.clone()),
+            whole,
+            None,
+        ),
+        Change::AddDimension { dimension } | Change::RemoveDimension { dimension } => (
+            Some(format!("dimension:{}", dimension.name)),
+            None,
+            whole,
+            None,
+        ),
+        Change::Undo { target } => (None, None, whole, Some(*target)),
+        Change::Accept | Change::Reject | Change::Note { .. } => (None, None, whole, None),
+    }
+}
+
+pub(super) fn annotation_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Annotation> {
+    let after: String = r.try_get(7)?;
+    let id: i64 = r.try_get(0)?;
+    Ok(Annotation {
+        id,
+        pair_id: r.try_get(1)?,
+        judgment_id: r.try_get(2)?,
+        annotator: r.try_get(3)?,
+        created_at: r.try_get(9)?,
+        change: serde_json::from_str(&after)
+            .with_context(|| format!("annotation {id}: unreadable change"))?,
+    })
+}

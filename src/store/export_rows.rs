@@ -1,0 +1,131 @@
+use anyhow::Result;
+use futures::{Stream, StreamExt};
+use sqlx::Row;
+
+use super::Store;
+use crate::domain::review::Annotation;
+use crate::domain::{Item, Pair, Query, Rationale, ScoreDist};
+
+/// The teacher judgment an export uses for a pair: the newest one with a rationale, else the
+/// newest one.
+#[derive(Debug, Clone)]
+pub struct ExportJudgment {
+    pub model: String,
+    pub prompt_hash: String,
+    pub label: Option<String>,
+    pub distribution: ScoreDist,
+    pub rationale: Option<Rationale>,
+}
+
+/// Everything an export needs about one pair, read in one pass.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub pair: Pair,
+    pub query_key: i64,
+    pub judgment: Option<ExportJudgment>,
+    pub annotations: Vec<Annotation>,
+}
+
+const SQL: &str = "SELECT p.id, p.gold_label, p.split, p.origin, q.ext_id, q.text, i.ext_id, i.title, i.description, \
+     i.brand, i.attributes, p.query_id, j.model, j.prompt_hash, j.label, j.distribution, j.rationale, \
+     (SELECT json_group_array(json_object('id', a.id, 'judgment_id', a.judgment_id, 'annotator', a.annotator, \
+        'created_at', a.created_at, 'change', json(a.after))) FROM annotations a WHERE a.pair_id = p.id) \
+     FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
+     LEFT JOIN judgments j ON j.id = (SELECT id FROM judgments WHERE pair_id = p.id \
+        ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1) \
+     WHERE (? OR p.origin NOT LIKE 'augmented%') \
+     ORDER BY p.query_id, p.item_id";
+
+impl Store {
+    /// Every pair with its chosen judgment and its annotations, grouped by query (all pairs of a
+    /// query are adjacent), streamed: memory stays flat in the number of pairs.
+    pub fn export_rows(
+        &self,
+        include_augmented: bool,
+    ) -> impl Stream<Item = Result<ExportRow>> + '_ {
+        sqlx::query(SQL)
+            .bind(include_augmented)
+            .fetch(&self.pool)
+            .map(|row| {
+                let r = row?;
+                let attributes: String = r.try_get(10)?;
+                let model: Option<String> = r.try_get(12)?;
+                let judgment = match model {
+                    None => None,
+                    Some(model) => {
+                        let dist: String = r.try_get(15)?;
+                        let rationale: Option<String> = r.try_get(16)?;
+                        Some(ExportJudgment {
+                            model,
+                            prompt_hash: r.try_get(13)?,
+                            label: r.try_get(14)?,
+                            distribution: ScoreDist {
+                                probs: serde_json::from_str(&dist)?,
+                            },
+                            rationale: rationale.map(|t| serde_json::from_str(&t)).transpose()?,
+                        })
+                    }
+                };
+                let annotations: Option<String> = r.try_get(17)?;
+                let annotations: Vec<Annotation> = match annotations.as_deref() {
+                    None | Some("[]") => Vec::new(),
+                    Some(t) => {
+                        let mut v: Vec<serde_json::Value> = serde_json::from_str(t)?;
+                        v.iter_mut()
+                            .map(|a| {
+                                a["pair_id"] = r.try_get::<i64, _>(0)?.into();
+                                Ok(serde_json::from_value(a.take())?)
+                            })
+                            .collect::<Result<_>>()?
+                    }
+                };
+                Ok(ExportRow {
+                    pair: Pair {
+                        id: r.try_get(0)?,
+                        gold_label: r.try_get(1)?,
+                        split: r.try_get(2)?,
+                        origin: r.try_get(3)?,
+                        query: Query {
+                            ext_id: r.try_get(4)?,
+                            text: r.try_get(5)?,
+                        },
+                        item: Item {
+                            ext_id: r.try_get(6)?,
+                            title: r.try_get(7)?,
+                            description: r.try_get(8)?,
+                            brand: r.try_get(9)?,
+                            attributes: serde_json::from_str(&attributes)
+                                .unwrap_or(serde_json::Value::Null),
+                        },
+                    },
+                    query_key: r.try_get(11)?,
+                    judgment,
+                    annotations,
+                })
+            })
+    }
+
+    /// Query ids in the store (imported ids), for assigning splits.
+    pub async fn query_ext_ids(&self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT ext_id FROM queries ORDER BY ext_id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn count_judgments(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM judgments")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn count_pairs(&self, include_augmented: bool) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM pairs WHERE (? OR origin NOT LIKE 'augmented%')",
+        )
+        .bind(include_augmented)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,48 @@
+"""Loads every export file with Hugging Face `datasets` and checks the columns and types that
+sentence-transformers' MarginMSELoss, DistillKLDivLoss and CrossEncoder BCE training read:
+inputs first, then `label`. Usage: python3 check_datasets.py EXPORT_DIR"""
+import sys
+from pathlib import Path
+
+from datasets import load_dataset, Value, Sequence
+
+out = Path(sys.argv[1])
+
+
+def load(name):
+    files = {s: str(out / s / f"{name}.jsonl") for s in ("train", "dev", "test") if (out / s / f"{name}.jsonl").exists()}
+    assert files, f"no {name}.jsonl"
+    return load_dataset("json", data_files=files)
+
+
+def columns(ds):
+    split = next(iter(ds.values()))
+    return list(split.features), split.features
+
+
+cols, f = columns(load("soft_labels"))
+assert cols == ["query", "passage", "label"], cols
+assert f["query"] == Value("string") and f["label"].dtype in ("float64", "float32"), f
+print("soft_labels ok")
+
+cols, f = columns(load("margin_mse"))
+assert cols == ["query", "positive", "negative", "label"], cols
+assert f["label"].dtype in ("float64", "float32"), f
+print("margin_mse ok")
+
+cols, f = columns(load("distill_kl"))
+assert cols[:2] == ["query", "positive"] and cols[-1] == "label", cols
+assert all(c.startswith("negative_") for c in cols[2:-1]) and len(cols) > 3, cols
+assert isinstance(f["label"], (Sequence, list)) or "List" in type(f["label"]).__name__, f
+print("distill_kl ok")
+
+ds = load("sft")
+cols, f = columns(ds)
+assert cols == ["messages"], cols
+row = next(iter(ds.values()))[0]
+assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"], row
+print("sft ok")
+
+cols, f = columns(load("cot"))
+assert cols[:2] == ["query_id", "product_id"] and "steps" in cols and "label" in cols, cols
+print("cot ok")
