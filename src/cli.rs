@@ -227,6 +227,16 @@ pub enum BenchCommand {
         /// Where to write the generated file and database.
         #[arg(long, default_value = "bench-data")]
         dir: PathBuf,
+        /// Short rows (query, title, brand, colour; ~250 bytes) instead of the fixture's full
+        /// product text (~1.8 KB a row), to separate per-row cost from bytes written.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Export throughput on the database `bench import` made (synthetic judgments are added):
+    /// soft_labels alone and all formats, rows/s and peak memory.
+    Export {
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
     },
     /// Teacher throughput on fixture pairs: prompt and generation tokens/s, CoT pairs/min,
     /// score-only pairs/s, with and without the shared-prefix cache.

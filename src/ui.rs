@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Logs go to stderr, quiet unless `RUST_LOG` asks (mistral.rs is chatty at info).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,mistralrs_core=error,mistralrs=error")
+        tracing_subscriber::EnvFilter::new("warn,mistralrs_core=error,mistralrs=error,sqlx=error")
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -23,7 +23,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// Writes `rows` JSONL rows shaped like the ESCI fixture (its real text, cycled, with fresh
 /// ids: 10 products per query), unless the file is already there.
-fn generate(rows: u64, path: &Path) -> Result<()> {
+fn generate(rows: u64, path: &Path, compact: bool) -> Result<()> {
     if path.exists() {
         return Ok(());
     }
@@ -41,6 +41,11 @@ fn generate(rows: u64, path: &Path) -> Result<()> {
         row["query_id"] = format!("gq{}", i / 10).into();
         row["query"] = format!("{} {}", row["query"].as_str().unwrap_or(""), i / 2000).into();
         row["product_id"] = format!("gp{i}").into();
+        if compact {
+            row["description"] = "".into();
+            let color = row["attributes"]["color"].clone();
+            row["attributes"] = serde_json::json!({ "color": color });
+        }
         serde_json::to_writer(&mut w, &row)?;
         w.write_all(b"\n")?;
     }
@@ -49,11 +54,14 @@ fn generate(rows: u64, path: &Path) -> Result<()> {
     Ok(())
 }
 
-pub async fn import(rows: u64, dir: &Path) -> Result<ExitCode> {
+pub async fn import(rows: u64, dir: &Path, compact: bool) -> Result<ExitCode> {
     std::fs::create_dir_all(dir)?;
-    let file = dir.join(format!("pairs-{rows}.jsonl"));
+    let file = dir.join(format!(
+        "pairs-{rows}{}.jsonl",
+        if compact { "-compact" } else { "" }
+    ));
     eprintln!("generating {} …", file.display());
-    generate(rows, &file)?;
+    generate(rows, &file, compact)?;
     let bytes = std::fs::metadata(&file)?.len();
     let db = dir.join("import-bench.db");
     for suffix in ["", "-wal", "-shm"] {
@@ -89,6 +97,46 @@ pub async fn import(rows: u64, dir: &Path) -> Result<ExitCode> {
         "  peak RSS       {:.0} MiB (before import {rss_before:.0} MiB)",
         peak_rss_mib().unwrap_or(0.0)
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exports the import benchmark's database: soft_labels alone, then every format.
+pub async fn export(dir: &Path) -> Result<ExitCode> {
+    let db = dir.join("import-bench.db");
+    anyhow::ensure!(
+        db.exists(),
+        "{}: run `workbench bench import` first",
+        db.display()
+    );
+    let store = Store::open(&db).await?;
+    let added = store.add_synthetic_judgments().await?;
+    let pairs = store.count_pairs(false).await?;
+    println!("export benchmark: {pairs} pairs ({added} synthetic judgments added)");
+    for (label, formats) in [("soft_labels", "soft_labels"), ("all formats", "all")] {
+        let options = crate::export::ExportOptions {
+            out: dir.join("export-bench"),
+            formats: crate::export::Format::parse_list(formats)?,
+            split: crate::export::SplitSpec::parse("by-query:80/10/10")?,
+            seed: 42,
+            source: crate::export::LabelSource::Teacher,
+            force: true,
+            max_pairs_per_query: 20,
+            negatives: 3,
+            include_augmented: false,
+            command: format!("workbench bench export ({label})"),
+        };
+        let started = Instant::now();
+        let manifest =
+            crate::export::export(&store, &options, &indicatif::ProgressBar::hidden()).await?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "  {label:<12} {secs:>6.1} s   {:>9.0} pairs/s   {} pairs   peak RSS {:.0} MiB",
+            pairs as f64 / secs,
+            manifest["pairs"],
+            peak_rss_mib().unwrap_or(0.0)
+        );
+    }
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

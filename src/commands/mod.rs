@@ -30,7 +30,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Command::Teach(args) => teach::run(&cli.db, args).await,
             Command::Show(args) => show::run(&cli.db, args).await,
             Command::Export(args) => export::run(&cli.db, args).await,
-            Command::Bench(BenchCommand::Import { rows, dir }) => bench::import(rows, &dir).await,
+            Command::Bench(BenchCommand::Import { rows, dir, compact }) => {
+                bench::import(rows, &dir, compact).await
+            }
+            Command::Bench(BenchCommand::Export { dir }) => bench::export(&dir).await,
             Command::Bench(BenchCommand::Teacher {
                 pairs,
                 model,

@@ -8,7 +8,7 @@ use super::labels::Decided;
 use crate::domain::review::Reviewed;
 use crate::domain::{LabelScale, Pair};
 use crate::store::ExportRow;
-use crate::teacher::prompt::{Prompt, Role, render_item};
+use crate::teacher::prompt::{Prompt, render_item};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
@@ -226,14 +226,7 @@ pub fn sft_row(e: &Entry, prompt: &Prompt, scale: &LabelScale) -> Option<Value> 
         .for_pair(&e.row.pair)
         .messages
         .into_iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({"role": role, "content": m.text})
-        })
+        .map(|m| json!({"role": m.role.as_str(), "content": m.text}))
         .collect();
     messages.push(json!({"role": "assistant", "content": assistant.to_string()}));
     Some(json!({"messages": messages}))

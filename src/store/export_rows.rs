@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::Store;
 use crate::domain::review::Annotation;
-use crate::domain::{Item, Pair, Query, Rationale, ScoreDist};
+use crate::domain::{Pair, Rationale, ScoreDist};
 
 /// The teacher judgment an export uses for a pair: the newest one with a rationale, else the
 /// newest one.
@@ -48,7 +48,6 @@ impl Store {
             .fetch(&self.pool)
             .map(|row| {
                 let r = row?;
-                let attributes: String = r.try_get(10)?;
                 let model: Option<String> = r.try_get(12)?;
                 let judgment = match model {
                     None => None,
@@ -80,24 +79,7 @@ impl Store {
                     }
                 };
                 Ok(ExportRow {
-                    pair: Pair {
-                        id: r.try_get(0)?,
-                        gold_label: r.try_get(1)?,
-                        split: r.try_get(2)?,
-                        origin: r.try_get(3)?,
-                        query: Query {
-                            ext_id: r.try_get(4)?,
-                            text: r.try_get(5)?,
-                        },
-                        item: Item {
-                            ext_id: r.try_get(6)?,
-                            title: r.try_get(7)?,
-                            description: r.try_get(8)?,
-                            brand: r.try_get(9)?,
-                            attributes: serde_json::from_str(&attributes)
-                                .unwrap_or(serde_json::Value::Null),
-                        },
-                    },
+                    pair: super::pairs::pair_from_row(&r)?,
                     query_key: r.try_get(11)?,
                     judgment,
                     annotations,
@@ -127,5 +109,22 @@ impl Store {
         .bind(include_augmented)
         .fetch_one(&self.pool)
         .await?)
+    }
+}
+
+impl Store {
+    /// For `workbench bench export` only: one synthetic score-mode judgment per pair, so that an
+    /// export of a generated million-pair database has teacher distributions to write.
+    pub async fn add_synthetic_judgments(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO judgments (pair_id, model, prompt_hash, mode, label, distribution, dist_source, raw_output) \
+             SELECT id, 'synthetic', 'bench', 'score', \
+               CASE id % 4 WHEN 0 THEN 'E' WHEN 1 THEN 'S' WHEN 2 THEN 'C' ELSE 'I' END, \
+               CASE id % 4 WHEN 0 THEN '[0.7,0.2,0.05,0.05]' WHEN 1 THEN '[0.2,0.6,0.1,0.1]' \
+                 WHEN 2 THEN '[0.1,0.2,0.6,0.1]' ELSE '[0.05,0.05,0.1,0.8]' END, 'logprobs', '' FROM pairs",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -63,7 +63,7 @@ impl ImportBatch {
             .collect();
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO queries (ext_id, text) ");
         q.push_values(queries, |mut b, r| {
-            b.push_bind(r.query_id.clone()).push_bind(r.query.clone());
+            b.push_bind(r.query_id.as_str()).push_bind(r.query.as_str());
         });
         q.push(" ON CONFLICT (ext_id) DO NOTHING");
         q.build()
@@ -80,11 +80,11 @@ impl ImportBatch {
             "INSERT INTO items (ext_id, title, description, brand, attributes) ",
         );
         q.push_values(items, |mut b, r| {
-            b.push_bind(r.product_id.clone())
-                .push_bind(r.title.clone())
-                .push_bind(r.description.clone())
-                .push_bind(r.brand.clone())
-                .push_bind(r.attributes.clone());
+            b.push_bind(r.product_id.as_str())
+                .push_bind(r.title.as_str())
+                .push_bind(r.description.as_str())
+                .push_bind(r.brand.as_str())
+                .push_bind(r.attributes.as_str());
         });
         q.push(" ON CONFLICT (ext_id) DO NOTHING");
         q.build()
@@ -97,10 +97,10 @@ impl ImportBatch {
              SELECT q.id, i.id, v.column3, v.column4 FROM (",
         );
         q.push_values(rows, |mut b, r| {
-            b.push_bind(r.query_id.clone())
-                .push_bind(r.product_id.clone())
-                .push_bind(r.label.clone())
-                .push_bind(r.split.clone());
+            b.push_bind(r.query_id.as_str())
+                .push_bind(r.product_id.as_str())
+                .push_bind(r.label.as_deref())
+                .push_bind(r.split.as_deref());
         });
         q.push(
             ") AS v JOIN queries q ON q.ext_id = v.column1 JOIN items i ON i.ext_id = v.column2 WHERE true \

@@ -25,7 +25,8 @@ const PAIR_COLUMNS: &str = "p.id, p.gold_label, p.split, p.origin, q.ext_id, q.t
      i.ext_id, i.title, i.description, i.brand, i.attributes \
      FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id";
 
-fn pair_from_row(r: &SqliteRow) -> Result<Pair> {
+/// Reads the first eleven columns of a row in `PAIR_COLUMNS` order.
+pub(super) fn pair_from_row(r: &SqliteRow) -> Result<Pair> {
     let attributes: String = r.try_get(10)?;
     Ok(Pair {
         id: r.try_get(0)?,

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use super::backend::{
     Backend, ChatRequest, Completion, Completions, OutputConstraint, TokenLogprob,
 };
-use super::prompt::Role;
 
 /// The environment variable holding the API key, if the server wants one.
 pub const API_KEY_ENV: &str = "WORKBENCH_API_KEY";
@@ -121,14 +120,7 @@ impl HttpBackend {
         let messages: Vec<Value> = req
             .messages
             .iter()
-            .map(|m| {
-                let role = match m.role {
-                    Role::System => "system",
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                };
-                json!({"role": role, "content": m.text})
-            })
+            .map(|m| json!({"role": m.role.as_str(), "content": m.text}))
             .collect();
         let schema = match &req.constraint {
             OutputConstraint::JsonSchema(s) => s.clone(),

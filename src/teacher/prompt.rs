@@ -74,6 +74,17 @@ pub enum Role {
     Assistant,
 }
 
+impl Role {
+    /// The role's name in OpenAI-style chat messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
 /// A prompt ready for pairs: the shared prefix (system text and examples) is built once, so
 /// every request starts with the same tokens and the backend's prefix cache can reuse them.
 #[derive(Debug, Clone)]
