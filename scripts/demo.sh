@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/fetch-models.sh
 # --all-targets: the same feature set as `cargo test`, so mistral.rs is compiled once for both.
 cargo build --all-targets
-wb=target/debug/workbench
+wb="${CARGO_TARGET_DIR:-target}/debug/workbench"
 $wb init
 $wb import fixtures/esci-fixture.jsonl
 $wb teach --limit "${DEMO_PAIRS:-10}"
