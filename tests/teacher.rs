@@ -205,13 +205,11 @@ fn score_mode_and_self_consistency_give_distributions() {
     let voted = js.iter().find(|j| j["mode"] == "cot").unwrap();
     assert_well_formed(voted, "SmolLM2-135M-Instruct.Q4_1", "cot");
     if voted["dist_source"] == "votes" {
-        // Three votes: every share is a multiple of 1/3, and the agreement is the largest.
+        // Up to three votes (a sample that does not parse does not vote): every share is a
+        // multiple of 1/k for the k samples that voted, and the agreement is the largest share.
         let p = probs(voted);
-        assert!(
-            p.iter()
-                .all(|x| ((x * 3.0) - (x * 3.0).round()).abs() < 1e-9),
-            "{p:?}"
-        );
+        let whole = |k: f64| p.iter().all(|x| ((x * k) - (x * k).round()).abs() < 1e-9);
+        assert!(whole(1.0) || whole(2.0) || whole(3.0), "{p:?}");
         let max = p.iter().cloned().fold(0.0, f64::max);
         assert!((voted["confidence"].as_f64().unwrap() - max).abs() < 1e-9);
     } else {
