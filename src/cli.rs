@@ -17,7 +17,9 @@ const AFTER: &str = "Start here:
   workbench import fixtures/esci-fixture.jsonl  200 real, human-labelled ESCI pairs
   workbench teach --limit 10                    judge 10 pairs with the local teacher
   workbench stats                               what the database holds
-  workbench show 73232 B097SWY976               one pair, its rationale and distribution";
+  workbench show 73232 B097SWY976               one pair, its rationale and distribution
+  workbench review --annotator ana              review and correct judgments (? for keys)
+  workbench export --out dist                   distillation data for students";
 
 #[derive(Debug, Parser)]
 #[command(name = "workbench", version, about = ABOUT, after_help = AFTER, max_term_width = 100)]
@@ -32,8 +34,9 @@ pub struct Cli {
     )]
     pub db: PathBuf,
 
+    /// Without a command, `workbench` opens the review app (`workbench review`).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +51,8 @@ pub enum Command {
     Teach(TeachArgs),
     /// One pair: its text, the teacher's rationale step by step and the distribution.
     Show(ShowArgs),
+    /// Review and correct the teacher's judgments in a keyboard-driven terminal app (`?` for keys).
+    Review(ReviewArgs),
     /// Write CoT + score data for student distillation (cot, margin_mse, soft_labels,
     /// distill_kl, sft), split by query, atomically, with a manifest.
     Export(ExportArgs),
@@ -158,6 +163,13 @@ pub struct TeachArgs {
     /// Leave the few-shot examples out of the prompt (shorter prompts, faster on small models).
     #[arg(long)]
     pub no_examples: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ReviewArgs {
+    /// Who is reviewing: every change is recorded under this name.
+    #[arg(long, env = "WORKBENCH_ANNOTATOR", value_name = "NAME")]
+    pub annotator: Option<String>,
 }
 
 #[derive(Debug, Args)]

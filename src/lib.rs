@@ -9,4 +9,5 @@ pub mod export;
 pub mod ingest;
 pub mod store;
 pub mod teacher;
+pub mod tui;
 pub mod ui;

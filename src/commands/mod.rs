@@ -5,6 +5,7 @@ mod bench;
 mod export;
 mod import;
 mod init;
+mod review;
 mod show;
 mod stats;
 mod teach;
@@ -23,13 +24,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        match cli.command {
+        let command = cli.command.unwrap_or(Command::Review(Default::default()));
+        match command {
             Command::Init(args) => init::run(&cli.db, args).await,
             Command::Import(args) => import::run(&cli.db, args).await,
             Command::Stats(args) => stats::run(&cli.db, args).await,
             Command::Teach(args) => teach::run(&cli.db, args).await,
             Command::Show(args) => show::run(&cli.db, args).await,
             Command::Export(args) => export::run(&cli.db, args).await,
+            Command::Review(args) => review::run(&cli.db, args).await,
             Command::Bench(BenchCommand::Import { rows, dir, compact }) => {
                 bench::import(rows, &dir, compact).await
             }

@@ -6,6 +6,7 @@ mod export_rows;
 mod imports;
 mod judgments;
 mod pairs;
+mod queue;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use export_rows::{ExportJudgment, ExportRow};
 pub use imports::{ImportBatch, ImportCounts, ImportRow};
 pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec};
 pub use pairs::{PairFilter, PairRow};
+pub use queue::{QueueFilter, QueueRow};
 pub use stats::Stats;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

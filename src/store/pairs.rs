@@ -21,7 +21,7 @@ pub enum PairFilter {
     Keys(Vec<PairKey>),
 }
 
-const PAIR_COLUMNS: &str = "p.id, p.gold_label, p.split, p.origin, q.ext_id, q.text, \
+pub(super) const PAIR_COLUMNS: &str = "p.id, p.gold_label, p.split, p.origin, q.ext_id, q.text, \
      i.ext_id, i.title, i.description, i.brand, i.attributes \
      FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id";
 

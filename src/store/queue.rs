@@ -1,0 +1,157 @@
+use anyhow::Result;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::Store;
+use crate::domain::ScoreDist;
+
+/// Which pairs the review queue shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueFilter {
+    #[default]
+    All,
+    /// No annotation yet.
+    Unreviewed,
+    /// The teacher's label differs from the gold label.
+    Disagree,
+    /// The teacher's top label has less than half the mass.
+    LowConfidence,
+    /// The teacher's output did not parse.
+    ParseError,
+    /// An audit finding points at the pair.
+    Flagged,
+}
+
+impl QueueFilter {
+    pub const ALL: [QueueFilter; 6] = [
+        QueueFilter::All,
+        QueueFilter::Unreviewed,
+        QueueFilter::Disagree,
+        QueueFilter::LowConfidence,
+        QueueFilter::ParseError,
+        QueueFilter::Flagged,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueFilter::All => "all",
+            QueueFilter::Unreviewed => "unreviewed",
+            QueueFilter::Disagree => "teacher ≠ gold",
+            QueueFilter::LowConfidence => "low confidence",
+            QueueFilter::ParseError => "parse error",
+            QueueFilter::Flagged => "flagged by audit",
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            QueueFilter::All => "1",
+            QueueFilter::Unreviewed => {
+                "NOT EXISTS (SELECT 1 FROM annotations a WHERE a.pair_id = p.id)"
+            }
+            QueueFilter::Disagree => {
+                "j.label IS NOT NULL AND p.gold_label IS NOT NULL AND j.label <> p.gold_label"
+            }
+            QueueFilter::LowConfidence => {
+                "(SELECT max(value) FROM json_each(j.distribution)) < 0.5"
+            }
+            QueueFilter::ParseError => "j.parse_error IS NOT NULL",
+            QueueFilter::Flagged => {
+                "EXISTS (SELECT 1 FROM audit_findings f WHERE f.pair_id = p.id)"
+            }
+        }
+    }
+}
+
+/// One line of the review queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    pub pair_id: i64,
+    pub query: String,
+    pub title: String,
+    pub gold_label: Option<String>,
+    pub teacher_label: Option<String>,
+    pub teacher_dist: Option<ScoreDist>,
+    pub parse_error: bool,
+    pub reviewed: bool,
+    pub findings: i64,
+}
+
+/// The judgment the queue and the detail view show for a pair: the newest with a rationale,
+/// else the newest (the `judgments_pick` index answers it).
+const PICK: &str = "LEFT JOIN judgments j ON j.id = (SELECT id FROM judgments WHERE pair_id = p.id \
+     ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1)";
+
+impl Store {
+    /// A page of the queue by keyset: `limit` rows after (or, `backwards`, before) pair id
+    /// `from`, in pair id order. Constant time at any depth: no OFFSET.
+    pub async fn queue_page(
+        &self,
+        filter: QueueFilter,
+        from: i64,
+        backwards: bool,
+        limit: usize,
+    ) -> Result<Vec<QueueRow>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT p.id, q.text, i.title, p.gold_label, j.label, j.distribution, j.parse_error IS NOT NULL, \
+             EXISTS (SELECT 1 FROM annotations a WHERE a.pair_id = p.id), \
+             (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id) \
+             FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id {PICK} WHERE {} AND p.id ",
+            filter.sql()
+        ));
+        q.push(if backwards { "< " } else { "> " }).push_bind(from);
+        q.push(if backwards {
+            " ORDER BY p.id DESC LIMIT "
+        } else {
+            " ORDER BY p.id LIMIT "
+        })
+        .push_bind(limit as i64);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut out: Vec<QueueRow> = rows
+            .iter()
+            .map(|r| {
+                let dist: Option<String> = r.try_get(5)?;
+                Ok(QueueRow {
+                    pair_id: r.try_get(0)?,
+                    query: r.try_get(1)?,
+                    title: r.try_get(2)?,
+                    gold_label: r.try_get(3)?,
+                    teacher_label: r.try_get(4)?,
+                    teacher_dist: dist
+                        .and_then(|d| serde_json::from_str(&d).ok())
+                        .map(|probs| ScoreDist { probs }),
+                    parse_error: r.try_get::<Option<bool>, _>(6)?.unwrap_or(false),
+                    reviewed: r.try_get(7)?,
+                    findings: r.try_get(8)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        if backwards {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    /// How many pairs pass a filter, and how many of all pairs are reviewed.
+    pub async fn queue_counts(&self, filter: QueueFilter) -> Result<(i64, i64)> {
+        let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM pairs p {PICK} WHERE {}",
+            filter.sql()
+        )))
+        .fetch_one(&self.pool)
+        .await?;
+        let reviewed = sqlx::query_scalar("SELECT count(DISTINCT pair_id) FROM annotations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((total, reviewed))
+    }
+
+    /// The pair ids of a pair, by its database id.
+    pub async fn pair_by_id(&self, id: i64) -> Result<Option<crate::domain::Pair>> {
+        let sql = format!("SELECT {} WHERE p.id = ?", super::pairs::PAIR_COLUMNS);
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(super::pairs::pair_from_row).transpose()
+    }
+}

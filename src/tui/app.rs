@@ -1,0 +1,460 @@
+//! The review app's state and `update`: actions in, state changed, every human change written
+//! to the store at once as an annotation. Drawing only reads this state.
+
+use anyhow::Result;
+use ratatui_textarea::TextArea;
+
+use super::keys::Action;
+use crate::domain::review::{self, Annotation, Change, Reviewed, TextStep};
+use crate::domain::{LabelScale, Pair};
+use crate::store::{JudgmentRecord, QueueFilter, QueueRow, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Queue,
+    Detail,
+}
+
+/// One selectable row of the detail view's rationale.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepRef {
+    Text(TextStep),
+    Dimension(String),
+}
+
+pub struct Detail {
+    pub pair: Pair,
+    pub judgment: Option<JudgmentRecord>,
+    pub annotations: Vec<Annotation>,
+    pub reviewed: Reviewed,
+    pub cursor: usize,
+    pub editor: Option<(TextStep, TextArea<'static>)>,
+}
+
+impl Detail {
+    /// The rows the cursor moves over: query analysis, item analysis, each dimension, conclusion.
+    pub fn steps(&self) -> Vec<StepRef> {
+        let mut steps = vec![
+            StepRef::Text(TextStep::QueryAnalysis),
+            StepRef::Text(TextStep::ItemAnalysis),
+        ];
+        if let Some(r) = &self.reviewed.rationale {
+            steps.extend(
+                r.dimensions
+                    .iter()
+                    .map(|d| StepRef::Dimension(d.name.clone())),
+            );
+        }
+        steps.push(StepRef::Text(TextStep::Conclusion));
+        steps
+    }
+}
+
+pub struct App {
+    pub store: Store,
+    pub annotator: String,
+    pub scale: LabelScale,
+    pub view: View,
+    pub show_help: bool,
+    pub filter: QueueFilter,
+    pub rows: Vec<QueueRow>,
+    pub selected: usize,
+    pub page_size: usize,
+    pub total: i64,
+    pub reviewed_total: i64,
+    pub all_pairs: i64,
+    pub detail: Option<Detail>,
+    pub status: String,
+    pub quit: bool,
+    /// Undo annotations of this session that a redo may cancel, newest last.
+    redo: Vec<i64>,
+}
+
+impl App {
+    pub async fn new(store: Store, annotator: &str) -> Result<App> {
+        let scale = store.scale().await?;
+        let mut app = App {
+            store,
+            annotator: annotator.to_string(),
+            scale,
+            view: View::Queue,
+            show_help: false,
+            filter: QueueFilter::All,
+            rows: Vec::new(),
+            selected: 0,
+            page_size: 50,
+            total: 0,
+            reviewed_total: 0,
+            all_pairs: 0,
+            detail: None,
+            status: "? for help".into(),
+            quit: false,
+            redo: Vec::new(),
+        };
+        app.load_from(0, false).await?;
+        Ok(app)
+    }
+
+    pub fn selected_row(&self) -> Option<&QueueRow> {
+        self.rows.get(self.selected)
+    }
+
+    async fn counts(&mut self) -> Result<()> {
+        (self.total, self.reviewed_total) = self.store.queue_counts(self.filter).await?;
+        self.all_pairs = self.store.queue_counts(QueueFilter::All).await?.0;
+        Ok(())
+    }
+
+    /// Loads a page after (or before) a pair id; keeps the current page when there is none.
+    async fn load_from(&mut self, from: i64, backwards: bool) -> Result<bool> {
+        let page = self
+            .store
+            .queue_page(self.filter, from, backwards, self.page_size)
+            .await?;
+        self.counts().await?;
+        if page.is_empty() {
+            if self.rows.is_empty() || from == 0 {
+                self.rows = page;
+                self.selected = 0;
+            }
+            return Ok(false);
+        }
+        self.selected = if backwards { page.len() - 1 } else { 0 };
+        self.rows = page;
+        Ok(true)
+    }
+
+    /// Reloads the current page in place: new judgments and reviews show up.
+    pub async fn refresh(&mut self) -> Result<()> {
+        let keep = self.selected;
+        let from = self.rows.first().map(|r| r.pair_id - 1).unwrap_or(0);
+        self.load_from(from, false).await?;
+        self.selected = keep.min(self.rows.len().saturating_sub(1));
+        if let Some(d) = &self.detail {
+            let id = d.pair.id;
+            self.open(id).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn open(&mut self, pair_id: i64) -> Result<()> {
+        let Some(pair) = self.store.pair_by_id(pair_id).await? else {
+            return Ok(());
+        };
+        let judgments = self.store.judgments_of(pair_id).await?;
+        let judgment = judgments
+            .iter()
+            .find(|j| j.rationale.is_some())
+            .or(judgments.first())
+            .cloned();
+        let annotations = self.store.annotations_of(pair_id).await?;
+        let reviewed = review::derive(
+            judgment.as_ref().and_then(|j| j.rationale.as_ref()),
+            &annotations,
+        );
+        let cursor = self
+            .detail
+            .as_ref()
+            .filter(|d| d.pair.id == pair_id)
+            .map(|d| d.cursor)
+            .unwrap_or(0);
+        let mut detail = Detail {
+            pair,
+            judgment,
+            annotations,
+            reviewed,
+            cursor,
+            editor: None,
+        };
+        detail.cursor = detail.cursor.min(detail.steps().len() - 1);
+        self.detail = Some(detail);
+        self.view = View::Detail;
+        Ok(())
+    }
+
+    /// Writes one change for the open pair and re-derives its state.
+    async fn change(&mut self, change: Change) -> Result<()> {
+        let Some(d) = &self.detail else { return Ok(()) };
+        let (pair_id, judgment_id) = (d.pair.id, d.judgment.as_ref().map(|j| j.id));
+        let what = change.action().replace('_', " ");
+        let id = self
+            .store
+            .annotate(pair_id, judgment_id, &self.annotator, &change)
+            .await?;
+        if !matches!(change, Change::Undo { .. }) {
+            self.redo.clear();
+        }
+        self.open(pair_id).await?;
+        self.counts().await?;
+        self.status = format!("saved: {what} (#{id})");
+        Ok(())
+    }
+
+    pub async fn update(&mut self, action: Action) -> Result<()> {
+        if self.show_help {
+            self.show_help = false;
+            if action == Action::Help || action == Action::Back || action == Action::Quit {
+                return Ok(());
+            }
+        }
+        match (self.view, action) {
+            (_, Action::Help) => self.show_help = true,
+            (View::Queue, Action::Quit) => self.quit = true,
+            (View::Detail, Action::Quit) | (View::Detail, Action::Back) => {
+                self.view = View::Queue;
+                self.detail = None;
+                self.refresh().await?;
+            }
+            (View::Queue, Action::Down) => {
+                if self.selected + 1 < self.rows.len() {
+                    self.selected += 1;
+                } else if let Some(last) = self.rows.last().map(|r| r.pair_id) {
+                    self.load_from(last, false).await?;
+                }
+            }
+            (View::Queue, Action::Up) => {
+                if self.selected > 0 {
+                    self.selected -= 1;
+                } else if let Some(first) = self.rows.first().map(|r| r.pair_id) {
+                    self.load_from(first, true).await?;
+                }
+            }
+            (View::Queue, Action::PageDown) => {
+                if let Some(last) = self.rows.last().map(|r| r.pair_id)
+                    && !self.load_from(last, false).await?
+                {
+                    self.selected = self.rows.len().saturating_sub(1);
+                }
+            }
+            (View::Queue, Action::PageUp) => {
+                if let Some(first) = self.rows.first().map(|r| r.pair_id)
+                    && self.load_from(first, true).await?
+                {
+                    // keyset pages going back end at the row before: show a whole page
+                    let top = self.rows.first().map(|r| r.pair_id - 1).unwrap_or(0);
+                    self.load_from(top, false).await?;
+                } else {
+                    self.selected = 0;
+                }
+            }
+            (View::Queue, Action::Top) => {
+                self.load_from(0, false).await?;
+            }
+            (View::Queue, Action::Bottom) => {
+                self.load_from(i64::MAX, true).await?;
+            }
+            (View::Queue, Action::Open) => {
+                if let Some(id) = self.selected_row().map(|r| r.pair_id) {
+                    self.open(id).await?;
+                }
+            }
+            (View::Queue, Action::NextFilter) => {
+                let i = QueueFilter::ALL
+                    .iter()
+                    .position(|f| *f == self.filter)
+                    .unwrap_or(0);
+                self.filter = QueueFilter::ALL[(i + 1) % QueueFilter::ALL.len()];
+                self.load_from(0, false).await?;
+                self.status = format!("filter: {} ({} pairs)", self.filter.name(), self.total);
+            }
+            (View::Queue, Action::Refresh) => {
+                self.refresh().await?;
+                self.status = "reloaded".into();
+            }
+            (_, Action::NextUnreviewed) => self.next_unreviewed().await?,
+            (View::Detail, Action::Down) => {
+                if let Some(d) = &mut self.detail {
+                    d.cursor = (d.cursor + 1).min(d.steps().len() - 1);
+                }
+            }
+            (View::Detail, Action::Up) => {
+                if let Some(d) = &mut self.detail {
+                    d.cursor = d.cursor.saturating_sub(1);
+                }
+            }
+            (View::Detail, Action::CycleVerdict) => self.cycle_verdict().await?,
+            (View::Detail, Action::SetLabel(i)) => {
+                let Some(label) = self.scale.labels.get(i).map(|l| l.key.clone()) else {
+                    self.status = format!(
+                        "the {} scale has {} labels",
+                        self.scale.name,
+                        self.scale.len()
+                    );
+                    return Ok(());
+                };
+                let before = self
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.reviewed.rationale.as_ref().map(|r| r.label.clone()));
+                self.change(Change::SetLabel {
+                    before,
+                    after: label,
+                })
+                .await?;
+            }
+            (View::Detail, Action::Accept) => self.change(Change::Accept).await?,
+            (View::Detail, Action::AcceptAndNext) => {
+                self.change(Change::Accept).await?;
+                self.next_unreviewed().await?;
+            }
+            (View::Detail, Action::Reject) => self.change(Change::Reject).await?,
+            (View::Detail, Action::Edit) => self.start_edit(),
+            (View::Detail, Action::Undo) => self.undo().await?,
+            (View::Detail, Action::Redo) => self.redo().await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn next_unreviewed(&mut self) -> Result<()> {
+        let from = self
+            .detail
+            .as_ref()
+            .map(|d| d.pair.id)
+            .or(self.selected_row().map(|r| r.pair_id))
+            .unwrap_or(0);
+        let mut next = self
+            .store
+            .queue_page(QueueFilter::Unreviewed, from, false, 1)
+            .await?;
+        if next.is_empty() {
+            next = self
+                .store
+                .queue_page(QueueFilter::Unreviewed, 0, false, 1)
+                .await?;
+        }
+        match next.first() {
+            Some(r) => {
+                let id = r.pair_id;
+                self.open(id).await?;
+            }
+            None => self.status = "every pair is reviewed".into(),
+        }
+        Ok(())
+    }
+
+    async fn cycle_verdict(&mut self) -> Result<()> {
+        let Some(d) = &self.detail else { return Ok(()) };
+        let Some(StepRef::Dimension(name)) = d.steps().get(d.cursor).cloned() else {
+            self.status = "select a dimension (j/k) to change its verdict".into();
+            return Ok(());
+        };
+        let Some(dim) = d
+            .reviewed
+            .rationale
+            .as_ref()
+            .and_then(|r| r.dimensions.iter().find(|x| x.name == name))
+        else {
+            return Ok(());
+        };
+        let (before, after) = (dim.verdict, dim.verdict.cycle());
+        self.change(Change::SetVerdict {
+            dimension: name,
+            before,
+            after,
+        })
+        .await
+    }
+
+    fn start_edit(&mut self) {
+        let Some(d) = &mut self.detail else { return };
+        let Some(StepRef::Text(step)) = d.steps().get(d.cursor).cloned() else {
+            self.status = "select query, item or conclusion (j/k) to edit it".into();
+            return;
+        };
+        let Some(r) = &d.reviewed.rationale else {
+            self.status = "no rationale to edit".into();
+            return;
+        };
+        let text = match step {
+            TextStep::QueryAnalysis => &r.query_analysis,
+            TextStep::ItemAnalysis => &r.item_analysis,
+            TextStep::Conclusion => &r.conclusion,
+        };
+        d.editor = Some((
+            step,
+            TextArea::new(text.lines().map(str::to_string).collect()),
+        ));
+        self.status = "editing: ^s saves, Esc cancels".into();
+    }
+
+    /// Keys go to the editor while one is open. Returns false when no editor is open.
+    pub async fn edit_key(&mut self, key: crossterm::event::KeyEvent) -> Result<bool> {
+        use crossterm::event::{KeyCode, KeyModifiers};
+        let Some(d) = &mut self.detail else {
+            return Ok(false);
+        };
+        let Some((step, area)) = &mut d.editor else {
+            return Ok(false);
+        };
+        match key.code {
+            KeyCode::Esc => {
+                d.editor = None;
+                self.status = "edit cancelled".into();
+            }
+            KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                let (step, after) = (*step, area.lines().join("\n"));
+                let before = d.reviewed.rationale.as_ref().map(|r| match step {
+                    TextStep::QueryAnalysis => r.query_analysis.clone(),
+                    TextStep::ItemAnalysis => r.item_analysis.clone(),
+                    TextStep::Conclusion => r.conclusion.clone(),
+                });
+                d.editor = None;
+                if before.as_deref() != Some(after.as_str()) {
+                    self.change(Change::EditStep {
+                        step,
+                        before: before.unwrap_or_default(),
+                        after,
+                    })
+                    .await?;
+                }
+            }
+            _ => {
+                area.input(key);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn undo(&mut self) -> Result<()> {
+        let Some(d) = &self.detail else { return Ok(()) };
+        let active = review::active_ids(&d.annotations);
+        let target = d
+            .annotations
+            .iter()
+            .rev()
+            .find(|a| {
+                active.contains(&a.id)
+                    && a.annotator == self.annotator
+                    && !matches!(a.change, Change::Undo { .. })
+            })
+            .map(|a| a.id);
+        match target {
+            None => self.status = "nothing of yours to undo on this pair".into(),
+            Some(target) => {
+                self.change(Change::Undo { target }).await?;
+                if let Some(undo) = self
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.annotations.last())
+                    .map(|a| a.id)
+                {
+                    self.redo.push(undo);
+                }
+                self.status = format!("undone #{target}");
+            }
+        }
+        Ok(())
+    }
+
+    async fn redo(&mut self) -> Result<()> {
+        match self.redo.pop() {
+            None => self.status = "nothing to redo".into(),
+            Some(undo) => {
+                self.change(Change::Undo { target: undo }).await?;
+                self.status = format!("redone (cancelled undo #{undo})");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::app::{App, Detail, StepRef};
+use super::theme::Theme;
+use crate::domain::review::TextStep;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let Some(d) = &app.detail else { return };
+    let parts = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(8),
+            Constraint::Min(6),
+            Constraint::Length(app.scale.len() as u16 + 2),
+        ])
+        .split(area);
+    draw_pair(frame, parts[0], d, theme);
+    draw_rationale(frame, parts[1], app, d, theme);
+    draw_distribution(frame, parts[2], app, d, theme);
+    if let Some((step, area)) = &d.editor {
+        let popup = centered(parts[1], 80, 50);
+        frame.render_widget(ratatui::widgets::Clear, popup);
+        let mut area = area.clone();
+        area.set_block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" edit {} · ^s save · Esc cancel ", step.as_str())),
+        );
+        frame.render_widget(&area, popup);
+    }
+}
+
+fn centered(r: Rect, w: u16, h: u16) -> Rect {
+    let width = r.width * w / 100;
+    let height = (r.height * h / 100).max(5);
+    Rect {
+        x: r.x + (r.width - width) / 2,
+        y: r.y + (r.height.saturating_sub(height)) / 2,
+        width,
+        height,
+    }
+}
+
+fn draw_pair(frame: &mut Frame, area: Rect, d: &Detail, theme: Theme) {
+    let item = &d.pair.item;
+    let (text, _) = crate::teacher::prompt::render_item(item);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("query ", theme.title()),
+            Span::raw(d.pair.query.text.clone()),
+        ]),
+        Line::from(vec![
+            Span::styled("gold  ", theme.title()),
+            Span::raw(d.pair.gold_label.clone().unwrap_or_else(|| "—".into())),
+            Span::styled(
+                format!("   {} / {}", d.pair.query.ext_id, item.ext_id),
+                theme.dim(),
+            ),
+        ]),
+    ];
+    for (i, l) in text.lines().enumerate() {
+        let head = if i == 0 { "item  " } else { "      " };
+        lines.push(Line::from(vec![
+            Span::styled(head, theme.title()),
+            Span::raw(l.to_string()),
+        ]));
+    }
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .block(Block::default().borders(Borders::ALL).title(" pair "));
+    frame.render_widget(p, area);
+}
+
+fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: Theme) {
+    let r = &d.reviewed;
+    let mut lines: Vec<Line> = Vec::new();
+    match &d.judgment {
+        None => lines.push(Line::from(
+            "no teacher judgment yet: `workbench teach --only QUERY_ID/PRODUCT_ID`",
+        )),
+        Some(j) => {
+            lines.push(Line::styled(
+                format!(
+                    "teacher {} · prompt {} · {}",
+                    j.model, j.prompt_hash, j.mode
+                ),
+                theme.dim(),
+            ));
+            if let Some(e) = &j.parse_error {
+                lines.push(Line::styled(format!("did not parse: {e}"), theme.error()));
+                lines.push(Line::raw(format!("raw: {}", j.raw_output)));
+            }
+        }
+    }
+    let label_name = |k: &str| {
+        app.scale
+            .labels
+            .iter()
+            .find(|l| l.key == k)
+            .map(|l| l.name.clone())
+            .unwrap_or(k.into())
+    };
+    if let Some(rat) = &r.rationale {
+        for (i, step) in d.steps().iter().enumerate() {
+            let cursor = if i == d.cursor { "▶ " } else { "  " };
+            let line = match step {
+                StepRef::Text(t) => {
+                    let key = t.as_str();
+                    let text = match t {
+                        TextStep::QueryAnalysis => &rat.query_analysis,
+                        TextStep::ItemAnalysis => &rat.item_analysis,
+                        TextStep::Conclusion => &rat.conclusion,
+                    };
+                    let who = if r.source_of(key) == crate::domain::review::Source::Human {
+                        "✎ "
+                    } else {
+                        ""
+                    };
+                    Line::from(vec![
+                        Span::raw(cursor),
+                        Span::styled(format!("{:<16}", key.replace('_', " ")), theme.title()),
+                        Span::styled(who, theme.human()),
+                        Span::raw(text.clone()),
+                    ])
+                }
+                StepRef::Dimension(name) => {
+                    let Some(dim) = rat.dimensions.iter().find(|x| &x.name == name) else {
+                        continue;
+                    };
+                    let who = if r.source_of(&format!("dimension:{name}"))
+                        == crate::domain::review::Source::Human
+                    {
+                        "✎ "
+                    } else {
+                        ""
+                    };
+                    Line::from(vec![
+                        Span::raw(cursor),
+                        Span::styled(format!("{:<16}", dim.name), theme.title()),
+                        Span::styled(who, theme.human()),
+                        Span::styled(
+                            format!("{:<14}", dim.verdict.as_str()),
+                            theme.verdict(dim.verdict),
+                        ),
+                        Span::raw(format!(
+                            "query {:?} · item {:?}",
+                            dim.query_value, dim.item_value
+                        )),
+                    ])
+                }
+            };
+            let line = if i == d.cursor {
+                line.style(theme.selected())
+            } else {
+                line
+            };
+            lines.push(line);
+        }
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            Span::styled(format!("{:<16}", "label"), theme.title()),
+            Span::raw(label_name(&rat.label)),
+            Span::styled(
+                if r.human_label.is_some() {
+                    " ✎ human"
+                } else {
+                    ""
+                },
+                theme.human(),
+            ),
+        ]));
+    } else if let Some(l) = &r.human_label {
+        lines.push(Line::from(format!("human label: {}", label_name(l))));
+    }
+    let mut state = Vec::new();
+    if r.accepted {
+        state.push("accepted".to_string());
+    }
+    if r.rejected {
+        state.push("rejected".to_string());
+    }
+    if !r.annotators.is_empty() {
+        state.push(format!("reviewed by {}", r.annotators.join(", ")));
+    }
+    for n in &r.notes {
+        state.push(format!("note: {n}"));
+    }
+    if !state.is_empty() {
+        lines.push(Line::styled(state.join(" · "), theme.human()));
+    }
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(Block::default().borders(Borders::ALL).title(" rationale "));
+    frame.render_widget(p, area);
+}
+
+fn draw_distribution(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: Theme) {
+    let lines: Vec<Line> = match &d.judgment {
+        None => vec![Line::from("—")],
+        Some(j) => app
+            .scale
+            .labels
+            .iter()
+            .zip(&j.distribution.probs)
+            .map(|(l, p)| {
+                Line::from(vec![
+                    Span::styled(format!("{:<12}", l.name), theme.title()),
+                    Span::raw(crate::ui::bar(*p, 30)),
+                    Span::raw(format!(" {:>5.1}%", p * 100.0)),
+                ])
+            })
+            .collect(),
+    };
+    let source = d
+        .judgment
+        .as_ref()
+        .map(|j| format!(" teacher distribution ({}) ", j.dist_source))
+        .unwrap_or_default();
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(source)),
+        area,
+    );
+}

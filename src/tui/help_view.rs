@@ -1,0 +1,39 @@
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::keys::{BINDINGS, Context};
+use super::theme::Theme;
+
+/// The key table, drawn from the same `BINDINGS` the keyboard uses.
+pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
+    let mut lines = Vec::new();
+    for (title, ctx) in [
+        ("anywhere", Context::Anywhere),
+        ("queue", Context::Queue),
+        ("pair", Context::Detail),
+    ] {
+        lines.push(Line::styled(title, theme.title()));
+        for b in BINDINGS.iter().filter(|b| b.context == ctx) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<10}", b.keys), theme.human()),
+                Span::raw(b.help),
+            ]));
+        }
+    }
+    lines.push(Line::styled("any key closes this help", theme.dim()));
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let w = area.width.min(90);
+    let popup = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" keys ")),
+        popup,
+    );
+}

@@ -1,0 +1,110 @@
+//! The review app: a ratatui + crossterm terminal UI over the store. Keys become `Action`s
+//! (keys.rs), `App::update` changes state and writes annotations (app.rs), and the views only
+//! draw that state (one file each).
+
+pub mod app;
+mod detail_view;
+mod help_view;
+pub mod keys;
+mod queue_view;
+mod status_bar;
+mod theme;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use crossterm::event::{self, Event, KeyEventKind, MouseEventKind};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout};
+
+pub use app::{App, View};
+pub use keys::{Action, Context};
+pub use theme::Theme;
+
+use crate::store::Store;
+
+/// Draws the whole screen from the app's state.
+pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
+    let parts = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Min(3), Constraint::Length(1)])
+        .split(frame.area());
+    match app.view {
+        View::Queue => queue_view::draw(frame, parts[0], app, theme),
+        View::Detail => detail_view::draw(frame, parts[0], app, theme),
+    }
+    status_bar::draw(frame, parts[1], app, theme);
+    if app.show_help {
+        help_view::draw(frame, parts[0], theme);
+    }
+}
+
+/// Feeds one terminal event to the app.
+pub async fn handle_event(app: &mut App, ev: Event) -> Result<()> {
+    match ev {
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            if app.edit_key(key).await? {
+                return Ok(());
+            }
+            let context = if app.view == View::Detail {
+                Context::Detail
+            } else {
+                Context::Queue
+            };
+            if let Some(action) = keys::action_for(key, context) {
+                app.update(action).await?;
+            }
+        }
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollDown => app.update(Action::Down).await?,
+            MouseEventKind::ScrollUp => app.update(Action::Up).await?,
+            MouseEventKind::Down(_) if app.view == View::Queue => {
+                // rows start below the border and the header
+                let row = m.row.saturating_sub(2) as usize;
+                if row < app.rows.len() {
+                    if app.selected == row {
+                        app.update(Action::Open).await?;
+                    } else {
+                        app.selected = row;
+                    }
+                }
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Runs the app in the terminal until the user quits. Every change was written when it was
+/// made, so quitting (or a crash, or a kill) loses nothing already shown as saved.
+pub async fn run(store: Store, annotator: &str) -> Result<()> {
+    let mut app = App::new(store, annotator).await?;
+    let theme = Theme {
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let mut terminal = ratatui::init();
+    crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+    let result = async {
+        let mut last_refresh = Instant::now();
+        while !app.quit {
+            let height = terminal.size()?.height;
+            app.page_size = (height.saturating_sub(4) as usize).max(1);
+            terminal.draw(|f| draw(f, &app, theme))?;
+            // Poll in short slices so other tasks run; refresh the queue every few seconds so
+            // judgments written by a `teach` in another terminal appear.
+            if event::poll(Duration::from_millis(250))? {
+                let ev = event::read()?;
+                handle_event(&mut app, ev).await?;
+            } else if app.view == View::Queue && last_refresh.elapsed() > Duration::from_secs(5) {
+                app.refresh().await?;
+                last_refresh = Instant::now();
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    ratatui::restore();
+    result
+}

@@ -1,0 +1,63 @@
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::widgets::{Block, Borders, Cell, Row, Table};
+
+use super::app::App;
+use super::theme::Theme;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let header =
+        Row::new(["query", "item", "gold", "teacher", "p", "", "flags", "✓"]).style(theme.title());
+    let rows = app.rows.iter().enumerate().map(|(i, r)| {
+        let (p, bar) = match &r.teacher_dist {
+            Some(d) => {
+                let (_, p) = d.argmax();
+                (format!("{:.2}", p), crate::ui::bar(p, 8))
+            }
+            None => (String::new(), String::new()),
+        };
+        let teacher = if r.parse_error {
+            "parse error".to_string()
+        } else {
+            r.teacher_label.clone().unwrap_or_else(|| "—".into())
+        };
+        let flags = if r.findings > 0 {
+            format!("⚑{}", r.findings)
+        } else {
+            String::new()
+        };
+        let row = Row::new(vec![
+            Cell::from(r.query.clone()),
+            Cell::from(r.title.clone()),
+            Cell::from(r.gold_label.clone().unwrap_or_else(|| "—".into())),
+            Cell::from(teacher),
+            Cell::from(p),
+            Cell::from(bar),
+            Cell::from(flags),
+            Cell::from(if r.reviewed { "✓" } else { "" }),
+        ]);
+        if i == app.selected {
+            row.style(theme.selected())
+        } else {
+            row
+        }
+    });
+    let widths = [
+        Constraint::Percentage(24),
+        Constraint::Percentage(46),
+        Constraint::Length(5),
+        Constraint::Length(11),
+        Constraint::Length(4),
+        Constraint::Length(8),
+        Constraint::Length(5),
+        Constraint::Length(1),
+    ];
+    let title = format!(" queue · {} · {} pairs ", app.filter.name(), app.total);
+    let table = Table::new(rows, widths).header(header).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(title)
+            .title_style(theme.title()),
+    );
+    frame.render_widget(table, area);
+}

@@ -1,0 +1,38 @@
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::widgets::{Gauge, Paragraph};
+
+use super::app::{App, View};
+use super::theme::Theme;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let parts = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Min(30), Constraint::Length(34)])
+        .split(area);
+    let position = match (&app.view, &app.detail) {
+        (View::Detail, Some(d)) => format!("pair {}", d.pair.id),
+        _ => app
+            .selected_row()
+            .map(|r| format!("pair {}", r.pair_id))
+            .unwrap_or_else(|| "empty".into()),
+    };
+    let text = format!(
+        " {} · {} · filter: {} · {}",
+        app.annotator,
+        position,
+        app.filter.name(),
+        app.status
+    );
+    frame.render_widget(Paragraph::new(text).style(theme.dim()), parts[0]);
+    let ratio = if app.all_pairs > 0 {
+        app.reviewed_total as f64 / app.all_pairs as f64
+    } else {
+        0.0
+    };
+    let gauge = Gauge::default()
+        .ratio(ratio.clamp(0.0, 1.0))
+        .label(format!("reviewed {}/{}", app.reviewed_total, app.all_pairs))
+        .gauge_style(theme.human());
+    frame.render_widget(gauge, parts[1]);
+}

@@ -1,0 +1,338 @@
+//! The review app: driven with actions and keys over a real SQLite file and rendered through
+//! ratatui's TestBackend; then the real binary in tmux, checked through the annotation rows.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use workbench::store::{QueueFilter, Store};
+use workbench::tui::{self, Action, App, Theme, View};
+
+fn screen(app: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(140, 44)).unwrap();
+    t.draw(|f| tui::draw(f, app, Theme { color: false }))
+        .unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn key(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn ctrl(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn annotation_actions(db: &Path) -> Vec<(String, Option<String>, Option<i64>)> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "SELECT action, field, undoes FROM annotations WHERE annotator = 'ana' ORDER BY id",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+    })
+}
+
+#[test]
+fn queue_pages_by_keyset_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let mut app = App::new(store, "ana").await.unwrap();
+        app.page_size = 30;
+        app.update(Action::Top).await.unwrap();
+        assert_eq!(app.rows.len(), 30);
+        let s = screen(&app);
+        assert!(s.contains("queue · all · 200 pairs"), "{s}");
+        assert!(s.contains("newborn hospital essentials"));
+        assert!(s.contains("ana · pair 1 · filter: all"));
+        assert!(s.contains("reviewed 0/200"));
+        app.update(Action::PageDown).await.unwrap();
+        assert_eq!(app.rows.first().unwrap().pair_id, 31);
+        app.update(Action::Up).await.unwrap();
+        assert_eq!(
+            app.selected_row().unwrap().pair_id,
+            30,
+            "Up from a page's top row pages back by keyset"
+        );
+        app.update(Action::Bottom).await.unwrap();
+        assert_eq!(app.selected_row().unwrap().pair_id, 200);
+        assert!(screen(&app).contains("wireless thermostat without"));
+        app.update(Action::Down).await.unwrap();
+        assert_eq!(
+            app.selected_row().unwrap().pair_id,
+            200,
+            "Down at the end stays"
+        );
+        app.update(Action::Top).await.unwrap();
+        assert_eq!(app.selected_row().unwrap().pair_id, 1);
+        // Filters: nothing is judged, so "parse error" is empty; "unreviewed" is everything.
+        while app.filter != QueueFilter::ParseError {
+            app.update(Action::NextFilter).await.unwrap();
+        }
+        assert_eq!(app.total, 0);
+        assert!(screen(&app).contains("queue · parse error · 0 pairs"));
+        app.update(Action::Help).await.unwrap();
+        let help = screen(&app);
+        assert!(
+            help.contains("cycle the verdict of the selected dimension")
+                && help.contains("next page"),
+            "{help}"
+        );
+        app.update(Action::Down).await.unwrap();
+        assert!(!app.show_help);
+        app.update(Action::Quit).await.unwrap();
+        assert!(app.quit);
+    });
+}
+
+/// One real teacher judgment of pair 1 (73232/B07N6VYKD3), then the detail view: verdicts,
+/// label, an in-place edit, undo and redo — each checked on screen and in the annotation rows.
+#[test]
+fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
+    let model = teacher_model();
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    ok(
+        dir.path(),
+        &db,
+        &[
+            "teach",
+            "--only",
+            "73232/B07N6VYKD3",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    );
+    let tmux_db = dir.path().join("tmux.db");
+    std::fs::copy(&db, &tmux_db).unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let mut app = App::new(store, "ana").await.unwrap();
+        tui::handle_event(
+            &mut app,
+            Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(app.view, View::Detail);
+        let s = screen(&app);
+        assert!(s.contains("teacher SmolLM2-135M-Instruct.Q4_1"), "{s}");
+        assert!(
+            s.contains("query analysis") && s.contains("conclusion") && s.contains("Irrelevant"),
+            "{s}"
+        );
+        assert!(s.contains("teacher distribution (logprobs)"));
+        let d = app.detail.as_ref().unwrap();
+        let rat = d
+            .reviewed
+            .rationale
+            .clone()
+            .expect("the constrained output parses");
+        let dim = rat.dimensions[0].clone();
+
+        // j j: onto the first dimension; v cycles its verdict.
+        for e in [key('j'), key('j'), key('v')] {
+            tui::handle_event(&mut app, e).await.unwrap();
+        }
+        let now = &app
+            .detail
+            .as_ref()
+            .unwrap()
+            .reviewed
+            .rationale
+            .as_ref()
+            .unwrap()
+            .dimensions[0];
+        assert_eq!(now.verdict, dim.verdict.cycle());
+        assert!(screen(&app).contains(&format!("✎ {}", dim.verdict.cycle().as_str())));
+        // 2 sets Substitute.
+        tui::handle_event(&mut app, key('2')).await.unwrap();
+        assert_eq!(
+            app.detail.as_ref().unwrap().reviewed.human_label.as_deref(),
+            Some("S")
+        );
+        assert!(screen(&app).contains("Substitute ✎ human"));
+        // Edit the conclusion in place.
+        for e in [key('j'), key('j'), key('j'), key('j'), key('j')] {
+            tui::handle_event(&mut app, e).await.unwrap();
+        }
+        tui::handle_event(&mut app, key('e')).await.unwrap();
+        assert!(screen(&app).contains("edit conclusion"));
+        tui::handle_event(&mut app, ctrl('a')).await.unwrap(); // to line start (emacs keys)
+        for c in "Not for a newborn. ".chars() {
+            tui::handle_event(&mut app, key(c)).await.unwrap();
+        }
+        tui::handle_event(&mut app, ctrl('s')).await.unwrap();
+        let conclusion = app
+            .detail
+            .as_ref()
+            .unwrap()
+            .reviewed
+            .rationale
+            .as_ref()
+            .unwrap()
+            .conclusion
+            .clone();
+        assert!(
+            conclusion.starts_with("Not for a newborn. "),
+            "{conclusion}"
+        );
+        // Undo takes the edit back, redo restores it.
+        tui::handle_event(&mut app, key('u')).await.unwrap();
+        let after_undo = app
+            .detail
+            .as_ref()
+            .unwrap()
+            .reviewed
+            .rationale
+            .as_ref()
+            .unwrap()
+            .conclusion
+            .clone();
+        assert_eq!(after_undo, rat.conclusion);
+        tui::handle_event(&mut app, ctrl('r')).await.unwrap();
+        let after_redo = app
+            .detail
+            .as_ref()
+            .unwrap()
+            .reviewed
+            .rationale
+            .as_ref()
+            .unwrap()
+            .conclusion
+            .clone();
+        assert_eq!(after_redo, conclusion);
+        assert!(screen(&app).contains("reviewed 1/200"));
+        // Back in the queue the pair is marked reviewed and leaves the unreviewed filter.
+        app.update(Action::Back).await.unwrap();
+        assert!(app.rows[0].reviewed);
+        app.update(Action::NextFilter).await.unwrap();
+        assert_eq!(app.filter, QueueFilter::Unreviewed);
+        assert_eq!(app.rows[0].pair_id, 2);
+    });
+    let actions = annotation_actions(&db);
+    let names: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["set_verdict", "set_label", "edit_step", "undo", "undo"]
+    );
+    assert_eq!(actions[2].1.as_deref(), Some("conclusion"));
+
+    tmux_session(&tmux_db);
+}
+
+/// The real binary in tmux: open, filter, open a pair, change a verdict, set a label, undo the
+/// label, quit; then the annotation rows say exactly that.
+fn tmux_session(db: &Path) {
+    let name = format!("wb-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        let out = Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux is installed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let cmd = format!(
+        "NO_COLOR=1 {} --db {} review --annotator ana",
+        env!("CARGO_BIN_EXE_workbench"),
+        db.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "130",
+        "-y",
+        "40",
+        &cmd,
+    ]);
+    let wait_for = |text: &str| {
+        for _ in 0..50 {
+            let pane = tmux(&["capture-pane", "-t", &name, "-p"]);
+            if pane.contains(text) {
+                return pane;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{text:?} never appeared:\n{}",
+            tmux(&["capture-pane", "-t", &name, "-p"])
+        );
+    };
+    wait_for("queue · all · 200 pairs");
+    tmux(&["send-keys", "-t", &name, "f"]);
+    wait_for("queue · unreviewed · 200 pairs");
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    wait_for("teacher SmolLM2-135M-Instruct.Q4_1");
+    tmux(&["send-keys", "-t", &name, "j", "j", "v"]);
+    wait_for("saved: set verdict");
+    tmux(&["send-keys", "-t", &name, "4"]);
+    wait_for("saved: set label");
+    tmux(&["send-keys", "-t", &name, "u"]);
+    wait_for("undone #");
+    tmux(&["send-keys", "-t", &name, "q"]);
+    wait_for("queue · unreviewed");
+    tmux(&["send-keys", "-t", &name, "q"]);
+    for _ in 0..50 {
+        if !tmux(&["list-sessions"]).contains(&name) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &name])
+        .output();
+    let actions = annotation_actions(db);
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    assert_eq!(
+        (
+            actions[0].0.as_str(),
+            actions[1].0.as_str(),
+            actions[2].0.as_str()
+        ),
+        ("set_verdict", "set_label", "undo")
+    );
+    assert!(actions[0].1.as_deref().unwrap().starts_with("dimension:"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let undone = rt.block_on(async {
+        let store = Store::open(db).await.unwrap();
+        let a = store.annotations_of(1).await.unwrap();
+        store.close().await;
+        a
+    });
+    assert_eq!(
+        actions[2].2,
+        Some(undone[1].id),
+        "the undo points at the label change"
+    );
+}
