@@ -250,6 +250,15 @@ pub enum BenchCommand {
         #[arg(long, default_value = "bench-data")]
         dir: PathBuf,
     },
+    /// Review app latency on the database `bench import` made: key press to frame drawn
+    /// (median, p99) for scrolling, paging, filtering and opening a pair, and memory.
+    Review {
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        /// Key presses per measurement.
+        #[arg(long, default_value_t = 200)]
+        presses: usize,
+    },
     /// Teacher throughput on fixture pairs: prompt and generation tokens/s, CoT pairs/min,
     /// score-only pairs/s, with and without the shared-prefix cache.
     Teacher {

@@ -140,6 +140,67 @@ pub async fn export(dir: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Times key press → frame drawn in the review app over a big database (drawn to ratatui's
+/// TestBackend at 140×44: the work of a real frame without a terminal's IO).
+pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
+    use crate::tui::{Action, App, Theme};
+    let db = dir.join("import-bench.db");
+    anyhow::ensure!(
+        db.exists(),
+        "{}: run `workbench bench import` first",
+        db.display()
+    );
+    let store = Store::open(&db).await?;
+    let opened = Instant::now();
+    let mut app = App::new(store.clone(), "bench").await?;
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 44))?;
+    app.page_size = 40;
+    app.update(Action::Top).await?;
+    terminal.draw(|f| crate::tui::draw(f, &app, Theme { color: true }))?;
+    println!(
+        "review benchmark: {} pairs; open to first frame {:.0} ms",
+        app.all_pairs,
+        opened.elapsed().as_secs_f64() * 1e3
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>10}",
+        "action", "median ms", "p99 ms", "max ms"
+    );
+    let scenarios: [(&str, Vec<Action>); 5] = [
+        ("scroll (j)", vec![Action::Down]),
+        ("page (PgDn)", vec![Action::PageDown]),
+        ("filter (f, cycling all 6)", vec![Action::NextFilter]),
+        ("open a pair (⏎ then Esc)", vec![Action::Open, Action::Back]),
+        ("jump to the end (G, g)", vec![Action::Bottom, Action::Top]),
+    ];
+    for (name, actions) in scenarios {
+        app.update(Action::Top).await?;
+        let mut times = Vec::with_capacity(presses * actions.len());
+        for _ in 0..presses {
+            for a in &actions {
+                let t = Instant::now();
+                app.update(*a).await?;
+                terminal.draw(|f| crate::tui::draw(f, &app, Theme { color: true }))?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "{name:<28} {:>10.2} {:>10.2} {:>10.2}",
+            pct(0.5),
+            pct(0.99),
+            times[times.len() - 1]
+        );
+        while app.filter != crate::store::QueueFilter::All {
+            app.update(Action::NextFilter).await?;
+        }
+    }
+    println!("peak RSS {:.0} MiB", peak_rss_mib().unwrap_or(0.0));
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Judges `n` fixture pairs in each configuration and prints tokens/s and pairs/min.
 pub async fn teacher(n: usize, model: Option<PathBuf>, fixture: &Path) -> Result<ExitCode> {
     let dir = tempfile_dir()?;

@@ -37,6 +37,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 bench::import(rows, &dir, compact).await
             }
             Command::Bench(BenchCommand::Export { dir }) => bench::export(&dir).await,
+            Command::Bench(BenchCommand::Review { dir, presses }) => {
+                bench::review(&dir, presses).await
+            }
             Command::Bench(BenchCommand::Teacher {
                 pairs,
                 model,

@@ -42,6 +42,11 @@ impl QueueFilter {
         }
     }
 
+    /// Whether the filter reads the picked judgment (and so needs its join to count).
+    fn needs_judgment(self) -> bool {
+        self.sql().contains("j.")
+    }
+
     fn sql(self) -> &'static str {
         match self {
             QueueFilter::All => "1",
@@ -133,8 +138,9 @@ impl Store {
 
     /// How many pairs pass a filter, and how many of all pairs are reviewed.
     pub async fn queue_counts(&self, filter: QueueFilter) -> Result<(i64, i64)> {
+        let pick = if filter.needs_judgment() { PICK } else { "" };
         let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM pairs p {PICK} WHERE {}",
+            "SELECT count(*) FROM pairs p {pick} WHERE {}",
             filter.sql()
         )))
         .fetch_one(&self.pool)

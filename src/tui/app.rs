@@ -92,6 +92,7 @@ impl App {
             redo: Vec::new(),
         };
         app.load_from(0, false).await?;
+        app.counts().await?;
         Ok(app)
     }
 
@@ -99,9 +100,15 @@ impl App {
         self.rows.get(self.selected)
     }
 
+    /// Counts for the title and the status bar: on open, filter change, refresh and after a
+    /// change, never on scrolling (a count over a million pairs costs more than a frame).
     async fn counts(&mut self) -> Result<()> {
         (self.total, self.reviewed_total) = self.store.queue_counts(self.filter).await?;
-        self.all_pairs = self.store.queue_counts(QueueFilter::All).await?.0;
+        self.all_pairs = if self.filter == QueueFilter::All {
+            self.total
+        } else {
+            self.store.queue_counts(QueueFilter::All).await?.0
+        };
         Ok(())
     }
 
@@ -129,6 +136,7 @@ impl App {
         let keep = self.selected;
         let from = self.rows.first().map(|r| r.pair_id - 1).unwrap_or(0);
         self.load_from(from, false).await?;
+        self.counts().await?;
         self.selected = keep.min(self.rows.len().saturating_sub(1));
         if let Some(d) = &self.detail {
             let id = d.pair.id;
@@ -255,6 +263,7 @@ impl App {
                     .unwrap_or(0);
                 self.filter = QueueFilter::ALL[(i + 1) % QueueFilter::ALL.len()];
                 self.load_from(0, false).await?;
+                self.counts().await?;
                 self.status = format!("filter: {} ({} pairs)", self.filter.name(), self.total);
             }
             (View::Queue, Action::Refresh) => {
