@@ -29,6 +29,16 @@ fn screen(app: &App) -> String {
     out
 }
 
+fn conclusion_of(app: &App) -> String {
+    let d = app.detail.as_ref().expect("a pair is open");
+    d.reviewed
+        .rationale
+        .as_ref()
+        .expect("it has a rationale")
+        .conclusion
+        .clone()
+}
+
 fn key(c: char) -> Event {
     Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
 }
@@ -191,44 +201,17 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
             tui::handle_event(&mut app, key(c)).await.unwrap();
         }
         tui::handle_event(&mut app, ctrl('s')).await.unwrap();
-        let conclusion = app
-            .detail
-            .as_ref()
-            .unwrap()
-            .reviewed
-            .rationale
-            .as_ref()
-            .unwrap()
-            .conclusion
-            .clone();
+        let conclusion = conclusion_of(&app);
         assert!(
             conclusion.starts_with("Not for a newborn. "),
             "{conclusion}"
         );
         // Undo takes the edit back, redo restores it.
         tui::handle_event(&mut app, key('u')).await.unwrap();
-        let after_undo = app
-            .detail
-            .as_ref()
-            .unwrap()
-            .reviewed
-            .rationale
-            .as_ref()
-            .unwrap()
-            .conclusion
-            .clone();
+        let after_undo = conclusion_of(&app);
         assert_eq!(after_undo, rat.conclusion);
         tui::handle_event(&mut app, ctrl('r')).await.unwrap();
-        let after_redo = app
-            .detail
-            .as_ref()
-            .unwrap()
-            .reviewed
-            .rationale
-            .as_ref()
-            .unwrap()
-            .conclusion
-            .clone();
+        let after_redo = conclusion_of(&app);
         assert_eq!(after_redo, conclusion);
         assert!(screen(&app).contains("reviewed 1/200"));
         // Back in the queue the pair is marked reviewed and leaves the unreviewed filter.
