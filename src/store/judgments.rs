@@ -118,7 +118,26 @@ impl Store {
         .execute(&self.pool)
         .await
         .with_context(|| format!("saving the judgment of pair {}", j.pair_id))?;
+        if done.rows_affected() == 1 {
+            self.update_queue_columns(j.pair_id).await?;
+        }
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Copies the picked judgment's label, top probability and parse state onto the pair, where
+    /// the review queue filters on them (migrations/0003).
+    pub(super) async fn update_queue_columns(&self, pair_id: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE pairs SET teacher_label = j.label, \
+               teacher_p = (SELECT max(value) FROM json_each(j.distribution)), \
+               teacher_parse_error = j.parse_error IS NOT NULL \
+             FROM judgments j WHERE pairs.id = ? AND j.id = (SELECT id FROM judgments WHERE pair_id = pairs.id \
+               ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1)",
+        )
+        .bind(pair_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Every judgment of a pair, newest first.

@@ -42,27 +42,16 @@ impl QueueFilter {
         }
     }
 
-    /// Whether the filter reads the picked judgment (and so needs its join to count).
-    fn needs_judgment(self) -> bool {
-        self.sql().contains("j.")
-    }
-
+    /// Conditions match the partial indexes of migrations/0003 word for word, so SQLite walks
+    /// the index instead of the table.
     fn sql(self) -> &'static str {
         match self {
             QueueFilter::All => "1",
-            QueueFilter::Unreviewed => {
-                "NOT EXISTS (SELECT 1 FROM annotations a WHERE a.pair_id = p.id)"
-            }
-            QueueFilter::Disagree => {
-                "j.label IS NOT NULL AND p.gold_label IS NOT NULL AND j.label <> p.gold_label"
-            }
-            QueueFilter::LowConfidence => {
-                "(SELECT max(value) FROM json_each(j.distribution)) < 0.5"
-            }
-            QueueFilter::ParseError => "j.parse_error IS NOT NULL",
-            QueueFilter::Flagged => {
-                "EXISTS (SELECT 1 FROM audit_findings f WHERE f.pair_id = p.id)"
-            }
+            QueueFilter::Unreviewed => "reviewed = 0",
+            QueueFilter::Disagree => "teacher_label <> gold_label",
+            QueueFilter::LowConfidence => "teacher_p < 0.5",
+            QueueFilter::ParseError => "teacher_parse_error = 1",
+            QueueFilter::Flagged => "id IN (SELECT pair_id FROM audit_findings)",
         }
     }
 }
@@ -98,18 +87,23 @@ impl Store {
     ) -> Result<Vec<QueueRow>> {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT p.id, q.text, i.title, p.gold_label, j.label, j.distribution, j.parse_error IS NOT NULL, \
-             EXISTS (SELECT 1 FROM annotations a WHERE a.pair_id = p.id), \
-             (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id) \
-             FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id {PICK} WHERE {} AND p.id ",
+             p.reviewed, (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id) \
+             FROM (SELECT id, query_id, item_id, gold_label, reviewed FROM pairs p WHERE {} AND id ",
             filter.sql()
         ));
         q.push(if backwards { "< " } else { "> " }).push_bind(from);
         q.push(if backwards {
-            " ORDER BY p.id DESC LIMIT "
+            " ORDER BY id DESC LIMIT "
         } else {
-            " ORDER BY p.id LIMIT "
+            " ORDER BY id LIMIT "
         })
         .push_bind(limit as i64);
+        // The page is chosen on `pairs` alone (through a partial index when filtered); only its
+        // rows are joined with their text and judgment.
+        q.push(format!(
+            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id {PICK} ORDER BY p.id{}",
+            if backwards { " DESC" } else { "" }
+        ));
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut out: Vec<QueueRow> = rows
             .iter()
@@ -138,9 +132,8 @@ impl Store {
 
     /// How many pairs pass a filter, and how many of all pairs are reviewed.
     pub async fn queue_counts(&self, filter: QueueFilter) -> Result<(i64, i64)> {
-        let pick = if filter.needs_judgment() { PICK } else { "" };
         let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM pairs p {pick} WHERE {}",
+            "SELECT count(*) FROM pairs p WHERE {}",
             filter.sql()
         )))
         .fetch_one(&self.pool)
