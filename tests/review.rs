@@ -11,7 +11,8 @@ use common::*;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use workbench::store::{QueueFilter, Store};
+use workbench::domain::ScoreDist;
+use workbench::store::{NewJudgment, QueueFilter, Store};
 use workbench::tui::{self, Action, App, Theme, View};
 
 fn screen(app: &App) -> String {
@@ -101,12 +102,68 @@ fn queue_pages_by_keyset_and_filters() {
         );
         app.update(Action::Top).await.unwrap();
         assert_eq!(app.selected_row().unwrap().pair_id, 1);
-        // Filters: nothing is judged, so "parse error" is empty; "unreviewed" is everything.
+        // Filters read what the store keeps on the pair when a judgment is saved: pair 1 judged
+        // Exact at p = 0.4 (gold is Irrelevant), pair 2's output did not parse.
+        let judgment =
+            |pair_id: i64, label: Option<&str>, probs: Vec<f64>, error: Option<&str>| NewJudgment {
+                pair_id,
+                run_id: None,
+                model: "hand-written".into(),
+                prompt_hash: "test".into(),
+                mode: "cot".into(),
+                label: label.map(str::to_string),
+                distribution: ScoreDist { probs },
+                dist_source: "logprobs".into(),
+                confidence: None,
+                rationale: None,
+                raw_output: "{".into(),
+                parse_error: error.map(str::to_string),
+                truncated: false,
+                item_truncated: false,
+                prompt_tokens: None,
+                completion_tokens: None,
+                elapsed_ms: 0,
+            };
+        app.store
+            .save_judgment(&judgment(1, Some("E"), vec![0.4, 0.3, 0.2, 0.1], None))
+            .await
+            .unwrap();
+        app.store
+            .save_judgment(&judgment(2, None, vec![0.25; 4], Some("no JSON object")))
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..QueueFilter::ALL.len() {
+            app.update(Action::NextFilter).await.unwrap();
+            seen.push((
+                app.filter,
+                app.total,
+                app.rows
+                    .iter()
+                    .map(|r| r.pair_id)
+                    .take(3)
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (QueueFilter::Unreviewed, 200, vec![1, 2, 3]),
+                (QueueFilter::Disagree, 1, vec![1]),
+                (QueueFilter::LowConfidence, 2, vec![1, 2]),
+                (QueueFilter::ParseError, 1, vec![2]),
+                (QueueFilter::Flagged, 0, vec![]),
+                (QueueFilter::All, 200, vec![1, 2, 3]),
+            ]
+        );
         while app.filter != QueueFilter::ParseError {
             app.update(Action::NextFilter).await.unwrap();
         }
-        assert_eq!(app.total, 0);
-        assert!(screen(&app).contains("queue · parse error · 0 pairs"));
+        let s = screen(&app);
+        assert!(
+            s.contains("queue · parse error · 1 pair ") && s.contains("parse error"),
+            "{s}"
+        );
         app.update(Action::Help).await.unwrap();
         let help = screen(&app);
         assert!(

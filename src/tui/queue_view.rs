@@ -52,7 +52,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Constraint::Length(5),
         Constraint::Length(1),
     ];
-    let title = format!(" queue · {} · {} pairs ", app.filter.name(), app.total);
+    let plural = if app.total == 1 { "" } else { "s" };
+    let title = format!(
+        " queue · {} · {} pair{plural} ",
+        app.filter.name(),
+        app.total
+    );
     let table = Table::new(rows, widths).header(header).block(
         Block::default()
             .borders(Borders::ALL)
