@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+
+/// Pairs read from the store at a time.
+const PAGE: usize = 256;
 
 use crate::cli::{TeachArgs, TeachMode};
 use crate::domain::{Pair, PairKey};
@@ -150,14 +153,14 @@ pub async fn teach(
     let mode = options.config.mode.as_str();
     let model = teacher.model_name().to_string();
     let hash = teacher.prompt().hash.clone();
-    let pairs = store
-        .pairs_to_judge(&model, &hash, mode, &options.filter, options.limit)
-        .await?;
+    let run = (model.as_str(), hash.as_str(), mode);
+    let to_judge = store.count_to_judge(run, &options.filter).await?;
+    let asked = options.limit.map_or(to_judge, |l| to_judge.min(l as u64)) as usize;
     let mut report = TeachReport {
-        asked: pairs.len(),
+        asked,
         ..Default::default()
     };
-    if pairs.is_empty() {
+    if asked == 0 {
         return Ok(report);
     }
     let run_id = store
@@ -175,7 +178,7 @@ pub async fn teach(
         .await?;
     let bar = if options.show_progress {
         crate::ui::progress(
-            pairs.len() as u64,
+            asked as u64,
             "{spinner} judging {pos}/{len} {wide_bar} {per_sec} eta {eta} {msg}",
         )
     } else {
@@ -186,21 +189,47 @@ pub async fn teach(
         .unwrap_or_else(|| backend.default_concurrency())
         .max(1);
     let started = Instant::now();
-    let mut judged = futures::stream::iter(pairs.into_iter().map(|pair: Pair| {
-        let teacher = teacher.clone();
+    // Pairs come in keyset pages while the teacher works: memory stays flat however many.
+    let pages = futures::stream::try_unfold(0i64, |after| {
+        let (store, filter, model, hash) = (
+            store.clone(),
+            options.filter.clone(),
+            model.clone(),
+            hash.clone(),
+        );
         async move {
-            let j = teacher.judge(&pair).await;
-            (pair, j)
+            let page = store
+                .pairs_to_judge((&model, &hash, mode), &filter, after, PAGE)
+                .await?;
+            let next = page.last().map(|p| p.id);
+            anyhow::Ok(next.map(|next| {
+                (
+                    futures::stream::iter(page.into_iter().map(anyhow::Ok)),
+                    next,
+                )
+            }))
         }
-    }))
-    .buffer_unordered(concurrency);
+    });
+    let mut judged = Box::pin(pages)
+        .try_flatten()
+        .take(asked)
+        .map(|pair: Result<Pair>| {
+            let teacher = teacher.clone();
+            async move {
+                let pair = pair?;
+                let j = teacher.judge(&pair).await;
+                anyhow::Ok((pair, j))
+            }
+        })
+        .buffer_unordered(concurrency);
     let mut stop = Box::pin(stop_signal());
     loop {
         let next = tokio::select! {
             n = judged.next() => n,
             _ = &mut stop => { report.interrupted = true; None }
         };
-        let Some((pair, judgment)) = next else { break };
+        let Some(next) = next else { break };
+        let (pair, judgment) = next?;
         let j = judgment
             .with_context(|| format!("judging pair {}/{}", pair.query.ext_id, pair.item.ext_id))?;
         store

@@ -47,57 +47,79 @@ pub(super) fn pair_from_row(r: &SqliteRow) -> Result<Pair> {
     })
 }
 
-impl Store {
-    /// Pairs a teacher run should judge, in import order, skipping what this model, prompt and
-    /// mode already judged: this is what makes a killed run resume without duplicates.
-    pub async fn pairs_to_judge(
-        &self,
-        model: &str,
-        prompt_hash: &str,
-        mode: &str,
-        filter: &PairFilter,
-        limit: Option<usize>,
-    ) -> Result<Vec<Pair>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {PAIR_COLUMNS} WHERE "));
-        match filter {
-            PairFilter::Unjudged => {
-                q.push("NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id)");
-            }
-            PairFilter::All | PairFilter::Augmented | PairFilter::Keys(_) => {
-                q.push(
-                    "NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id AND j.model = ",
-                )
+/// The condition of "still to judge by this (model, prompt hash, mode)" under a filter.
+fn push_to_judge(
+    q: &mut QueryBuilder<Sqlite>,
+    (model, prompt_hash, mode): (&str, &str, &str),
+    filter: &PairFilter,
+) {
+    match filter {
+        PairFilter::Unjudged => {
+            q.push("NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id)");
+        }
+        PairFilter::All | PairFilter::Augmented | PairFilter::Keys(_) => {
+            q.push("NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id AND j.model = ")
                 .push_bind(model.to_string())
                 .push(" AND j.prompt_hash = ")
                 .push_bind(prompt_hash.to_string())
                 .push(" AND j.mode = ")
                 .push_bind(mode.to_string())
                 .push(")");
-            }
         }
-        match filter {
-            PairFilter::Augmented => {
-                q.push(" AND p.origin LIKE 'augmented%'");
-            }
-            PairFilter::Keys(keys) => {
-                q.push(" AND (q.ext_id, i.ext_id) IN (VALUES ");
-                let mut sep = q.separated(", ");
-                for k in keys {
-                    sep.push("(").push_bind_unseparated(k.query_id.clone());
-                    sep.push_unseparated(", ")
-                        .push_bind_unseparated(k.product_id.clone())
-                        .push_unseparated(")");
-                }
-                q.push(")");
-            }
-            _ => {}
+    }
+    match filter {
+        PairFilter::Augmented => {
+            q.push(" AND p.origin LIKE 'augmented%'");
         }
-        q.push(" ORDER BY p.id");
-        if let Some(n) = limit {
-            q.push(" LIMIT ").push_bind(n as i64);
+        PairFilter::Keys(keys) => {
+            q.push(" AND (q.ext_id, i.ext_id) IN (VALUES ");
+            let mut sep = q.separated(", ");
+            for k in keys {
+                sep.push("(").push_bind_unseparated(k.query_id.clone());
+                sep.push_unseparated(", ")
+                    .push_bind_unseparated(k.product_id.clone())
+                    .push_unseparated(")");
+            }
+            q.push(")");
         }
+        PairFilter::Unjudged | PairFilter::All => {}
+    }
+}
+
+impl Store {
+    /// A page of the pairs a teacher run should judge: up to `limit` after pair id `after`, in
+    /// import order, skipping what this model, prompt and mode already judged. Paging by keyset
+    /// keeps a run over millions of pairs flat in memory; skipping is what makes a killed run
+    /// resume without duplicates.
+    pub async fn pairs_to_judge(
+        &self,
+        run: (&str, &str, &str),
+        filter: &PairFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Pair>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {PAIR_COLUMNS} WHERE "));
+        push_to_judge(&mut q, run, filter);
+        q.push(" AND p.id > ")
+            .push_bind(after)
+            .push(" ORDER BY p.id LIMIT ")
+            .push_bind(limit as i64);
         let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(pair_from_row).collect()
+    }
+
+    /// How many pairs `pairs_to_judge` would page through.
+    pub async fn count_to_judge(
+        &self,
+        run: (&str, &str, &str),
+        filter: &PairFilter,
+    ) -> Result<u64> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT count(*) FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id WHERE ",
+        );
+        push_to_judge(&mut q, run, filter);
+        let n: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(n as u64)
     }
 
     /// A pair by the ids it was imported with.
