@@ -99,8 +99,7 @@ pub async fn export(
             store.path().display()
         );
     }
-    let files = dir.finish(|files| manifest(store, opts, &scale.name, files, &tally))?;
-    Ok(manifest(store, opts, &scale.name, &files, &tally))
+    dir.finish(|files| manifest(store, opts, &scale.name, files, &tally))
 }
 
 fn write_group(

@@ -87,7 +87,7 @@ impl ExportDir {
     pub fn finish(
         mut self,
         manifest: impl FnOnce(&BTreeMap<String, (u64, String)>) -> serde_json::Value,
-    ) -> Result<BTreeMap<String, (u64, String)>> {
+    ) -> Result<serde_json::Value> {
         let mut files = BTreeMap::new();
         for (rel, sink) in std::mem::take(&mut self.sinks) {
             let mut file = sink.file;
@@ -115,7 +115,7 @@ impl ExportDir {
                 .with_context(|| format!("renaming into {}", self.out.display()))?;
         }
         self.done = true;
-        Ok(files)
+        Ok(m)
     }
 }
 

@@ -2,7 +2,7 @@ use anyhow::Result;
 use futures::{Stream, StreamExt};
 use sqlx::Row;
 
-use super::Store;
+use super::{PICKED_JUDGMENT, Store};
 use crate::domain::review::Annotation;
 use crate::domain::{Pair, Rationale, ScoreDist};
 
@@ -26,15 +26,18 @@ pub struct ExportRow {
     pub annotations: Vec<Annotation>,
 }
 
-const SQL: &str = "SELECT p.id, p.gold_label, p.split, p.origin, q.ext_id, q.text, i.ext_id, i.title, i.description, \
+fn sql() -> String {
+    format!(
+        "SELECT p.id, p.gold_label, p.split, p.origin, q.ext_id, q.text, i.ext_id, i.title, i.description, \
      i.brand, i.attributes, p.query_id, j.model, j.prompt_hash, j.label, j.distribution, j.rationale, \
      (SELECT json_group_array(json_object('id', a.id, 'judgment_id', a.judgment_id, 'annotator', a.annotator, \
         'created_at', a.created_at, 'change', json(a.after))) FROM annotations a WHERE a.pair_id = p.id) \
      FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
-     LEFT JOIN judgments j ON j.id = (SELECT id FROM judgments WHERE pair_id = p.id \
-        ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1) \
+     LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} \
      WHERE (? OR p.origin NOT LIKE 'augmented%') \
-     ORDER BY p.query_id, p.item_id";
+     ORDER BY p.query_id, p.item_id"
+    )
+}
 
 impl Store {
     /// Every pair with its chosen judgment and its annotations, grouped by query (all pairs of a
@@ -43,7 +46,7 @@ impl Store {
         &self,
         include_augmented: bool,
     ) -> impl Stream<Item = Result<ExportRow>> + '_ {
-        sqlx::query(SQL)
+        sqlx::query(sqlx::AssertSqlSafe(sql()))
             .bind(include_augmented)
             .fetch(&self.pool)
             .map(|row| {

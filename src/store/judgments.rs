@@ -2,7 +2,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::Store;
+use super::{PICKED_JUDGMENT, Store};
 use crate::domain::{Rationale, ScoreDist};
 
 /// What a teacher run is: recorded once per `workbench teach`.
@@ -58,6 +58,15 @@ pub struct JudgmentRecord {
     pub completion_tokens: Option<i64>,
     pub elapsed_ms: Option<i64>,
     pub created_at: String,
+}
+
+/// The judgment that stands for a pair among its judgments (newest first, as `judgments_of`
+/// returns them): the rule of `PICKED_JUDGMENT`, over rows already read.
+pub fn pick(judgments: &[JudgmentRecord]) -> Option<&JudgmentRecord> {
+    judgments
+        .iter()
+        .find(|j| j.rationale.is_some())
+        .or(judgments.first())
 }
 
 impl Store {
@@ -127,13 +136,12 @@ impl Store {
     /// Copies the picked judgment's label, top probability and parse state onto the pair, where
     /// the review queue filters on them (migrations/0003).
     pub(super) async fn update_queue_columns(&self, pair_id: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE pairs SET teacher_label = j.label, \
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE pairs AS p SET teacher_label = j.label, \
                teacher_p = (SELECT max(value) FROM json_each(j.distribution)), \
                teacher_parse_error = j.parse_error IS NOT NULL \
-             FROM judgments j WHERE pairs.id = ? AND j.id = (SELECT id FROM judgments WHERE pair_id = pairs.id \
-               ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1)",
-        )
+             FROM judgments j WHERE p.id = ? AND j.id = {PICKED_JUDGMENT}"
+        )))
         .bind(pair_id)
         .execute(&self.pool)
         .await?;

@@ -23,10 +23,16 @@ use crate::domain::LabelScale;
 
 pub use export_rows::{ExportJudgment, ExportRow};
 pub use imports::{ImportBatch, ImportCounts, ImportRow};
-pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec};
-pub use pairs::{PairFilter, PairRow};
+pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec, pick as pick_judgment};
+pub use pairs::PairFilter;
 pub use queue::{QueueFilter, QueueRow};
 pub use stats::Stats;
+
+/// The judgment that stands for pair `p` wherever one is shown or exported: the newest with a
+/// rationale, else the newest. The index `judgments_pick` (migrations/0002) answers it;
+/// `judgments::pick` is the same rule over judgments already read.
+const PICKED_JUDGMENT: &str = "(SELECT id FROM judgments WHERE pair_id = p.id \
+     ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1)";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -5,9 +5,6 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::Store;
 use crate::domain::{Item, Pair, PairKey, Query};
 
-/// A pair as stored, with its query and item.
-pub type PairRow = Pair;
-
 /// Which pairs a teacher run takes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PairFilter {

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::Store;
+use super::{PICKED_JUDGMENT, Store};
 use crate::domain::ScoreDist;
 
 /// Which pairs the review queue shows.
@@ -70,11 +70,6 @@ pub struct QueueRow {
     pub findings: i64,
 }
 
-/// The judgment the queue and the detail view show for a pair: the newest with a rationale,
-/// else the newest (the `judgments_pick` index answers it).
-const PICK: &str = "LEFT JOIN judgments j ON j.id = (SELECT id FROM judgments WHERE pair_id = p.id \
-     ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1)";
-
 impl Store {
     /// A page of the queue by keyset: `limit` rows after (or, `backwards`, before) pair id
     /// `from`, in pair id order. Constant time at any depth: no OFFSET.
@@ -101,7 +96,7 @@ impl Store {
         // The page is chosen on `pairs` alone (through a partial index when filtered); only its
         // rows are joined with their text and judgment.
         q.push(format!(
-            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id {PICK} ORDER BY p.id{}",
+            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} ORDER BY p.id{}",
             if backwards { " DESC" } else { "" }
         ));
         let rows = q.build().fetch_all(&self.pool).await?;

@@ -150,11 +150,7 @@ impl App {
             return Ok(());
         };
         let judgments = self.store.judgments_of(pair_id).await?;
-        let judgment = judgments
-            .iter()
-            .find(|j| j.rationale.is_some())
-            .or(judgments.first())
-            .cloned();
+        let judgment = crate::store::pick_judgment(&judgments).cloned();
         let annotations = self.store.annotations_of(pair_id).await?;
         let reviewed = review::derive(
             judgment.as_ref().and_then(|j| j.rationale.as_ref()),
