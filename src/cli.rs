@@ -56,6 +56,14 @@ pub enum Command {
     /// Write CoT + score data for student distillation (cot, margin_mse, soft_labels,
     /// distill_kl, sft), split by query, atomically, with a manifest.
     Export(ExportArgs),
+    /// Check every judgment against rules (label vs dimensions, grounding, confidence,
+    /// disagreement, parse failures, prompt injection) and store the findings for review.
+    Audit(AuditArgs),
+    /// Agreement of the teacher with gold labels and annotators: accuracy, macro-F1, kappa,
+    /// confusion matrix, calibration, corrections per dimension, inter-annotator agreement.
+    Metrics(MetricsArgs),
+    /// Write one self-contained HTML report (plots, findings, the worst pairs' text).
+    Report(ReportArgs),
     /// Measure throughput (import, teacher) on generated or fixture data.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -93,6 +101,77 @@ pub struct StatsArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Rules (name · group):
+  category-mismatch-top-label  label       category mismatch, yet labelled Exact
+  all-match-bottom-label       label       every dimension matches, yet labelled Irrelevant
+  conclusion-other-label       label       the conclusion names another label
+  ungrounded-item-value        grounding   a quoted item value is not in the item text
+  ungrounded-query-value       grounding   a quoted query value is not in the query
+  high-entropy                 confidence  the distribution is close to uniform
+  samples-disagree             confidence  self-consistency samples disagree
+  teacher-vs-gold              disagreement
+  teacher-vs-annotator         disagreement
+  teacher-vs-student           disagreement  scores differ by more than --student-margin
+  parse-failure                output
+  truncated-output             output
+  injection                    injection   item text that tries to instruct the model
+
+Re-running replaces the findings of the rules run; review them with `workbench review`
+(filter `f` → flagged by audit).")]
+pub struct AuditArgs {
+    /// Rules or groups to run, comma-separated; `all` runs every rule.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "all",
+        value_name = "RULE|GROUP,..."
+    )]
+    pub rules: Vec<String>,
+
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print the agreement metrics after the audit (as `workbench metrics` does).
+    #[arg(long)]
+    pub metrics: bool,
+
+    /// The student to compare against (default: the newest one, if any).
+    #[arg(long, value_name = "NAME")]
+    pub student: Option<String>,
+
+    /// Entropy, as a share of its maximum, above which a distribution is flagged.
+    #[arg(long, default_value_t = 0.9, value_name = "0..1")]
+    pub max_entropy: f64,
+
+    /// Difference of teacher expected gain and student score above which they disagree.
+    #[arg(long, default_value_t = 0.5, value_name = "0..1")]
+    pub student_margin: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The student to plot against the teacher (default: the newest one, if any).
+    #[arg(long, value_name = "NAME")]
+    pub student: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write.
+    #[arg(long, default_value = "report.html", value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// The student to plot against the teacher (default: the newest one, if any).
+    #[arg(long, value_name = "NAME")]
+    pub student: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

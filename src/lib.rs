@@ -2,11 +2,14 @@
 //!
 //! Layers, arrows pointing down only: `cli` → `commands` → (`teacher`, `ingest`) → `store` → `domain`.
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod domain;
 pub mod export;
 pub mod ingest;
+pub mod metrics;
+pub mod report;
 pub mod store;
 pub mod teacher;
 pub mod tui;

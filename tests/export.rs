@@ -315,7 +315,7 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
     let check = root().join("tests/check_datasets.py");
     let py = std::process::Command::new("python3")
         .arg(&check)
-        .arg(&a.parent().unwrap().join("b"))
+        .arg(a.parent().unwrap().join("b"))
         .output()
         .unwrap();
     assert!(

@@ -9,25 +9,12 @@ use std::time::Duration;
 
 use common::*;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use workbench::domain::ScoreDist;
 use workbench::store::{NewJudgment, QueueFilter, Store};
-use workbench::tui::{self, Action, App, Theme, View};
+use workbench::tui::{self, Action, App, View};
 
 fn screen(app: &App) -> String {
-    let mut t = Terminal::new(TestBackend::new(140, 44)).unwrap();
-    t.draw(|f| tui::draw(f, app, Theme { color: false }))
-        .unwrap();
-    let buf = t.backend().buffer().clone();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
+    screen_of(app, 140, 44)
 }
 
 fn conclusion_of(app: &App) -> String {

@@ -1,6 +1,7 @@
 //! One function per command. Each opens what it needs, does its job through the store and the
 //! model layers, and prints; `main.rs` only dispatches here.
 
+mod audit;
 mod bench;
 mod export;
 mod import;
@@ -33,6 +34,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Command::Show(args) => show::run(&cli.db, args).await,
             Command::Export(args) => export::run(&cli.db, args).await,
             Command::Review(args) => review::run(&cli.db, args).await,
+            Command::Audit(args) => audit::run(&cli.db, args).await,
+            Command::Metrics(args) => audit::metrics(&cli.db, args).await,
+            Command::Report(args) => audit::report(&cli.db, args).await,
             Command::Bench(BenchCommand::Import { rows, dir, compact }) => {
                 bench::import(rows, &dir, compact).await
             }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::labels::Decided;
 use crate::domain::review::Reviewed;
 use crate::domain::{LabelScale, Pair};
-use crate::store::ExportRow;
+use crate::store::PairRecord;
 use crate::teacher::prompt::{Prompt, render_item};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,7 +68,7 @@ impl Format {
 
 /// One pair ready to write: its row, its review, its decided label.
 pub struct Entry<'a> {
-    pub row: &'a ExportRow,
+    pub row: &'a PairRecord,
     pub reviewed: Reviewed,
     pub decided: Option<Decided>,
 }

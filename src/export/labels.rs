@@ -2,7 +2,7 @@
 
 use crate::domain::LabelScale;
 use crate::domain::review::Reviewed;
-use crate::store::ExportRow;
+use crate::store::PairRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LabelSource {
@@ -37,7 +37,7 @@ pub struct Decided {
 }
 
 pub fn decide(
-    row: &ExportRow,
+    row: &PairRecord,
     reviewed: &Reviewed,
     scale: &LabelScale,
     source: LabelSource,

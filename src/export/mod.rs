@@ -19,7 +19,7 @@ pub use labels::LabelSource;
 pub use split::SplitSpec;
 
 use crate::domain::review;
-use crate::store::{ExportRow, Store};
+use crate::store::{PairRecord, Store};
 use crate::teacher::{Mode, Prompt};
 use formats::Entry;
 use writer::ExportDir;
@@ -65,8 +65,8 @@ pub async fn export(
     let sft_prompt = Prompt::new(&scale, Mode::Cot, false);
     let mut dir = ExportDir::create(&opts.out, opts.force)?;
     let mut tally = Tally::default();
-    let mut rows = Box::pin(store.export_rows(opts.include_augmented));
-    let mut group: Vec<ExportRow> = Vec::new();
+    let mut rows = Box::pin(store.pair_records(opts.include_augmented, None));
+    let mut group: Vec<PairRecord> = Vec::new();
     loop {
         let next = rows.next().await.transpose()?;
         let boundary = match (&next, group.last()) {
@@ -104,7 +104,7 @@ pub async fn export(
 
 fn write_group(
     dir: &mut ExportDir,
-    group: &[ExportRow],
+    group: &[PairRecord],
     splits: &std::collections::HashMap<String, &'static str>,
     scale: &crate::domain::LabelScale,
     sft_prompt: &Prompt,

@@ -43,7 +43,7 @@ pub(super) fn rows(
             };
             line += 1;
             read += n as u64;
-            if line % 1024 == 0 {
+            if line.is_multiple_of(1024) {
                 progress.store(read, Ordering::Relaxed);
             }
             let text = match std::str::from_utf8(&buf) {

@@ -2,12 +2,14 @@
 //! `migrations/`; a database written by a newer workbench is refused and left untouched.
 
 mod annotations;
-mod export_rows;
+mod findings;
 mod imports;
 mod judgments;
 mod pairs;
 mod queue;
+mod records;
 mod stats;
+mod students;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -21,12 +23,14 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::domain::LabelScale;
 
-pub use export_rows::{ExportJudgment, ExportRow};
+pub use findings::{FindingsWriter, StoredFinding};
 pub use imports::{ImportBatch, ImportCounts, ImportRow};
 pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec, pick as pick_judgment};
 pub use pairs::PairFilter;
 pub use queue::{QueueFilter, QueueRow};
+pub use records::{PairRecord, PickedJudgment};
 pub use stats::Stats;
+pub use students::StudentModel;
 
 /// The judgment that stands for pair `p` wherever one is shown or exported: the newest with a
 /// rationale, else the newest. The index `judgments_pick` (migrations/0002) answers it;

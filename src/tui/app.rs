@@ -7,7 +7,7 @@ use ratatui_textarea::TextArea;
 use super::keys::Action;
 use crate::domain::review::{self, Annotation, Change, Reviewed, TextStep};
 use crate::domain::{LabelScale, Pair};
-use crate::store::{JudgmentRecord, QueueFilter, QueueRow, Store};
+use crate::store::{JudgmentRecord, QueueFilter, QueueRow, Store, StoredFinding};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -27,6 +27,8 @@ pub struct Detail {
     pub judgment: Option<JudgmentRecord>,
     pub annotations: Vec<Annotation>,
     pub reviewed: Reviewed,
+    /// What `workbench audit` found on this pair, worst first.
+    pub findings: Vec<StoredFinding>,
     pub cursor: usize,
     pub editor: Option<(TextStep, TextArea<'static>)>,
 }
@@ -152,6 +154,7 @@ impl App {
         let judgments = self.store.judgments_of(pair_id).await?;
         let judgment = crate::store::pick_judgment(&judgments).cloned();
         let annotations = self.store.annotations_of(pair_id).await?;
+        let findings = self.store.findings_of(pair_id).await?;
         let reviewed = review::derive(
             judgment.as_ref().and_then(|j| j.rationale.as_ref()),
             &annotations,
@@ -167,6 +170,7 @@ impl App {
             judgment,
             annotations,
             reviewed,
+            findings,
             cursor,
             editor: None,
         };

@@ -191,6 +191,17 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
     if !state.is_empty() {
         lines.push(Line::styled(state.join(" · "), theme.human()));
     }
+    for f in &d.findings {
+        let style = if f.severity == "error" {
+            theme.error()
+        } else {
+            theme.dim()
+        };
+        lines.push(Line::styled(
+            format!("⚑ {} {}: {}", f.severity, f.rule, f.detail),
+            style,
+        ));
+    }
     let p = Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .block(Block::default().borders(Borders::ALL).title(" rationale "));

@@ -64,3 +64,20 @@ pub fn fixture_db(dir: &Path) -> PathBuf {
     ok(dir, &db, &["import", fixture().to_str().unwrap()]);
     db
 }
+
+/// The review app drawn through ratatui's TestBackend (no colour), as text.
+pub fn screen_of(app: &workbench::tui::App, width: u16, height: u16) -> String {
+    use ratatui::{Terminal, backend::TestBackend};
+    let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
+    t.draw(|f| workbench::tui::draw(f, app, workbench::tui::Theme { color: false }))
+        .unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}

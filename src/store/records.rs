@@ -1,29 +1,40 @@
 use anyhow::Result;
 use futures::{Stream, StreamExt};
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::{PICKED_JUDGMENT, Store};
 use crate::domain::review::Annotation;
 use crate::domain::{Pair, Rationale, ScoreDist};
 
-/// The teacher judgment an export uses for a pair: the newest one with a rationale, else the
-/// newest one.
+/// The teacher judgment that stands for a pair: the newest one with a rationale, else the newest
+/// one (`PICKED_JUDGMENT`).
 #[derive(Debug, Clone)]
-pub struct ExportJudgment {
+pub struct PickedJudgment {
+    pub id: i64,
     pub model: String,
     pub prompt_hash: String,
+    pub mode: String,
     pub label: Option<String>,
     pub distribution: ScoreDist,
+    /// `logprobs`, `votes` (self-consistency samples) or `parsed`.
+    pub dist_source: String,
+    /// With votes: the share of samples that agree with the majority label.
+    pub confidence: Option<f64>,
     pub rationale: Option<Rationale>,
+    pub parse_error: Option<String>,
+    pub truncated: bool,
 }
 
-/// Everything an export needs about one pair, read in one pass.
+/// Everything the export, the audit and the metrics need about one pair, read in one pass.
 #[derive(Debug, Clone)]
-pub struct ExportRow {
+pub struct PairRecord {
     pub pair: Pair,
     pub query_key: i64,
-    pub judgment: Option<ExportJudgment>,
+    pub judgment: Option<PickedJudgment>,
     pub annotations: Vec<Annotation>,
+    /// The score of the student asked for, when it scored this pair.
+    pub student_score: Option<f64>,
 }
 
 fn sql() -> String {
@@ -31,63 +42,76 @@ fn sql() -> String {
         "SELECT p.id, p.gold_label, p.split, p.origin, q.ext_id, q.text, i.ext_id, i.title, i.description, \
      i.brand, i.attributes, p.query_id, j.model, j.prompt_hash, j.label, j.distribution, j.rationale, \
      (SELECT json_group_array(json_object('id', a.id, 'judgment_id', a.judgment_id, 'annotator', a.annotator, \
-        'created_at', a.created_at, 'change', json(a.after))) FROM annotations a WHERE a.pair_id = p.id) \
+        'created_at', a.created_at, 'change', json(a.after))) FROM annotations a WHERE a.pair_id = p.id), \
+     j.id, j.mode, j.dist_source, j.confidence, j.parse_error, j.truncated, s.score \
      FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
      LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} \
+     LEFT JOIN student_scores s ON s.model_id = ? AND s.pair_id = p.id \
      WHERE (? OR p.origin NOT LIKE 'augmented%') \
      ORDER BY p.query_id, p.item_id"
     )
 }
 
+fn record_from_row(r: &SqliteRow) -> Result<PairRecord> {
+    let model: Option<String> = r.try_get(12)?;
+    let judgment = match model {
+        None => None,
+        Some(model) => {
+            let dist: String = r.try_get(15)?;
+            let rationale: Option<String> = r.try_get(16)?;
+            Some(PickedJudgment {
+                id: r.try_get(18)?,
+                model,
+                prompt_hash: r.try_get(13)?,
+                mode: r.try_get(19)?,
+                label: r.try_get(14)?,
+                distribution: ScoreDist {
+                    probs: serde_json::from_str(&dist)?,
+                },
+                dist_source: r.try_get(20)?,
+                confidence: r.try_get(21)?,
+                rationale: rationale.map(|t| serde_json::from_str(&t)).transpose()?,
+                parse_error: r.try_get(22)?,
+                truncated: r.try_get(23)?,
+            })
+        }
+    };
+    let annotations: Option<String> = r.try_get(17)?;
+    let annotations: Vec<Annotation> = match annotations.as_deref() {
+        None | Some("[]") => Vec::new(),
+        Some(t) => {
+            let mut v: Vec<serde_json::Value> = serde_json::from_str(t)?;
+            v.iter_mut()
+                .map(|a| {
+                    a["pair_id"] = r.try_get::<i64, _>(0)?.into();
+                    Ok(serde_json::from_value(a.take())?)
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+    Ok(PairRecord {
+        pair: super::pairs::pair_from_row(r)?,
+        query_key: r.try_get(11)?,
+        judgment,
+        annotations,
+        student_score: r.try_get(24)?,
+    })
+}
+
 impl Store {
-    /// Every pair with its chosen judgment and its annotations, grouped by query (all pairs of a
-    /// query are adjacent), streamed: memory stays flat in the number of pairs.
-    pub fn export_rows(
+    /// Every pair with its picked judgment, its annotations and (when `student` names a student
+    /// model) that student's score, grouped by query (all pairs of a query are adjacent),
+    /// streamed: memory stays flat in the number of pairs.
+    pub fn pair_records(
         &self,
         include_augmented: bool,
-    ) -> impl Stream<Item = Result<ExportRow>> + '_ {
+        student: Option<i64>,
+    ) -> impl Stream<Item = Result<PairRecord>> + '_ {
         sqlx::query(sqlx::AssertSqlSafe(sql()))
+            .bind(student)
             .bind(include_augmented)
             .fetch(&self.pool)
-            .map(|row| {
-                let r = row?;
-                let model: Option<String> = r.try_get(12)?;
-                let judgment = match model {
-                    None => None,
-                    Some(model) => {
-                        let dist: String = r.try_get(15)?;
-                        let rationale: Option<String> = r.try_get(16)?;
-                        Some(ExportJudgment {
-                            model,
-                            prompt_hash: r.try_get(13)?,
-                            label: r.try_get(14)?,
-                            distribution: ScoreDist {
-                                probs: serde_json::from_str(&dist)?,
-                            },
-                            rationale: rationale.map(|t| serde_json::from_str(&t)).transpose()?,
-                        })
-                    }
-                };
-                let annotations: Option<String> = r.try_get(17)?;
-                let annotations: Vec<Annotation> = match annotations.as_deref() {
-                    None | Some("[]") => Vec::new(),
-                    Some(t) => {
-                        let mut v: Vec<serde_json::Value> = serde_json::from_str(t)?;
-                        v.iter_mut()
-                            .map(|a| {
-                                a["pair_id"] = r.try_get::<i64, _>(0)?.into();
-                                Ok(serde_json::from_value(a.take())?)
-                            })
-                            .collect::<Result<_>>()?
-                    }
-                };
-                Ok(ExportRow {
-                    pair: super::pairs::pair_from_row(&r)?,
-                    query_key: r.try_get(11)?,
-                    judgment,
-                    annotations,
-                })
-            })
+            .map(|row| record_from_row(&row?))
     }
 
     /// Query ids in the store (imported ids), for assigning splits.

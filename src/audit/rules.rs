@@ -1,0 +1,477 @@
+//! The audit rules: each reads one pair's record and says what is wrong with its judgment.
+
+use serde::Serialize;
+
+use super::text;
+use crate::domain::review::derive;
+use crate::domain::{LabelScale, Verdict};
+use crate::store::PairRecord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warn => "warn",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// Every rule the audit knows, in the order they are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Rule {
+    CategoryMismatchTopLabel,
+    AllMatchBottomLabel,
+    ConclusionNamesOtherLabel,
+    UngroundedItemValue,
+    UngroundedQueryValue,
+    HighEntropy,
+    SamplesDisagree,
+    TeacherVsGold,
+    TeacherVsAnnotator,
+    TeacherVsStudent,
+    ParseFailure,
+    TruncatedOutput,
+    Injection,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 13] = [
+        Rule::CategoryMismatchTopLabel,
+        Rule::AllMatchBottomLabel,
+        Rule::ConclusionNamesOtherLabel,
+        Rule::UngroundedItemValue,
+        Rule::UngroundedQueryValue,
+        Rule::HighEntropy,
+        Rule::SamplesDisagree,
+        Rule::TeacherVsGold,
+        Rule::TeacherVsAnnotator,
+        Rule::TeacherVsStudent,
+        Rule::ParseFailure,
+        Rule::TruncatedOutput,
+        Rule::Injection,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::CategoryMismatchTopLabel => "category-mismatch-top-label",
+            Rule::AllMatchBottomLabel => "all-match-bottom-label",
+            Rule::ConclusionNamesOtherLabel => "conclusion-other-label",
+            Rule::UngroundedItemValue => "ungrounded-item-value",
+            Rule::UngroundedQueryValue => "ungrounded-query-value",
+            Rule::HighEntropy => "high-entropy",
+            Rule::SamplesDisagree => "samples-disagree",
+            Rule::TeacherVsGold => "teacher-vs-gold",
+            Rule::TeacherVsAnnotator => "teacher-vs-annotator",
+            Rule::TeacherVsStudent => "teacher-vs-student",
+            Rule::ParseFailure => "parse-failure",
+            Rule::TruncatedOutput => "truncated-output",
+            Rule::Injection => "injection",
+        }
+    }
+
+    /// The group a rule belongs to; `--rules` accepts groups as well as names.
+    pub fn group(self) -> &'static str {
+        match self {
+            Rule::CategoryMismatchTopLabel
+            | Rule::AllMatchBottomLabel
+            | Rule::ConclusionNamesOtherLabel => "label",
+            Rule::UngroundedItemValue | Rule::UngroundedQueryValue => "grounding",
+            Rule::HighEntropy | Rule::SamplesDisagree => "confidence",
+            Rule::TeacherVsGold | Rule::TeacherVsAnnotator | Rule::TeacherVsStudent => {
+                "disagreement"
+            }
+            Rule::ParseFailure | Rule::TruncatedOutput => "output",
+            Rule::Injection => "injection",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Rule::CategoryMismatchTopLabel => {
+                "the category dimension is a mismatch, yet the label is the scale's best (Exact)"
+            }
+            Rule::AllMatchBottomLabel => {
+                "every dimension matches, yet the label is the scale's worst (Irrelevant)"
+            }
+            Rule::ConclusionNamesOtherLabel => {
+                "the conclusion names another label than the label field"
+            }
+            Rule::UngroundedItemValue => {
+                "an item value the rationale quotes is not in the item's text"
+            }
+            Rule::UngroundedQueryValue => "a query value the rationale quotes is not in the query",
+            Rule::HighEntropy => "the score distribution is close to uniform",
+            Rule::SamplesDisagree => "self-consistency samples disagree on the label",
+            Rule::TeacherVsGold => "the teacher's label differs from the imported human label",
+            Rule::TeacherVsAnnotator => "the teacher's label differs from an annotator's label",
+            Rule::TeacherVsStudent => "teacher and student scores differ by more than the margin",
+            Rule::ParseFailure => "the teacher's output did not parse",
+            Rule::TruncatedOutput => "the teacher's output hit the token limit",
+            Rule::Injection => "the item text addresses the model (prompt injection)",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Rule> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Rules named by a `--rules` list of names and groups (`all` for every rule).
+    pub fn select(list: &[String]) -> Result<Vec<Rule>, String> {
+        let mut out = Vec::new();
+        for item in list {
+            let item = item.trim();
+            let found: Vec<Rule> = match item {
+                "all" => Self::ALL.to_vec(),
+                _ => match Rule::parse(item) {
+                    Some(r) => vec![r],
+                    None => Self::ALL
+                        .into_iter()
+                        .filter(|r| r.group() == item)
+                        .collect(),
+                },
+            };
+            if found.is_empty() {
+                return Err(format!(
+                    "unknown rule or group `{item}`; see `workbench audit --list-rules`"
+                ));
+            }
+            out.extend(found);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// What a rule found on one pair.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub pair_id: i64,
+    pub judgment_id: Option<i64>,
+    pub rule: Rule,
+    pub severity: Severity,
+    pub detail: String,
+}
+
+/// Thresholds of the rules that need one.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    /// Entropy over ln(number of labels) above which a distribution counts as uncertain.
+    pub max_entropy: f64,
+    /// |teacher expected gain − student score| above which they disagree.
+    pub student_margin: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_entropy: 0.9,
+            student_margin: 0.5,
+        }
+    }
+}
+
+/// Runs `rules` over one pair.
+pub fn check(
+    record: &PairRecord,
+    scale: &LabelScale,
+    rules: &[Rule],
+    limits: Thresholds,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let judgment = record.judgment.as_ref();
+    let mut found = |rule: Rule, severity: Severity, detail: String| {
+        out.push(Finding {
+            pair_id: record.pair.id,
+            judgment_id: judgment.map(|j| j.id),
+            rule,
+            severity,
+            detail,
+        })
+    };
+    let name_of = |key: &str| {
+        scale
+            .labels
+            .iter()
+            .find(|l| l.key == key)
+            .map_or(key.to_string(), |l| l.name.clone())
+    };
+    let best = scale
+        .labels
+        .iter()
+        .max_by(|a, b| a.gain.total_cmp(&b.gain))
+        .map(|l| l.key.as_str());
+    let worst = scale
+        .labels
+        .iter()
+        .min_by(|a, b| a.gain.total_cmp(&b.gain))
+        .map(|l| l.key.as_str());
+    let label = judgment.and_then(|j| j.label.as_deref());
+    let rationale = judgment.and_then(|j| j.rationale.as_ref());
+    let item_text = item_text(record);
+
+    for &rule in rules {
+        match rule {
+            Rule::CategoryMismatchTopLabel => {
+                let Some(r) = rationale else { continue };
+                let category = r.dimensions.iter().find(|d| {
+                    matches!(
+                        d.name.to_lowercase().as_str(),
+                        "category" | "product type" | "type"
+                    )
+                });
+                if let Some(d) = category
+                    && d.verdict == Verdict::Mismatch
+                    && label.is_some()
+                    && label == best
+                {
+                    found(
+                        rule,
+                        Severity::Error,
+                        format!(
+                            "category is a mismatch (query \"{}\", item \"{}\") but the label is {}",
+                            d.query_value,
+                            d.item_value,
+                            name_of(label.unwrap_or_default())
+                        ),
+                    );
+                }
+            }
+            Rule::AllMatchBottomLabel => {
+                let Some(r) = rationale else { continue };
+                if !r.dimensions.is_empty()
+                    && r.dimensions.iter().all(|d| d.verdict == Verdict::Match)
+                    && label.is_some()
+                    && label == worst
+                {
+                    found(
+                        rule,
+                        Severity::Error,
+                        format!(
+                            "all {} dimensions match but the label is {}",
+                            r.dimensions.len(),
+                            name_of(label.unwrap_or_default())
+                        ),
+                    );
+                }
+            }
+            Rule::ConclusionNamesOtherLabel => {
+                let (Some(r), Some(label)) = (rationale, label) else {
+                    continue;
+                };
+                let words = format!(" {} ", text::normalise(&r.conclusion));
+                let named: Vec<&str> = scale
+                    .labels
+                    .iter()
+                    .filter(|l| words.contains(&format!(" {} ", text::normalise(&l.name))))
+                    .map(|l| l.key.as_str())
+                    .collect();
+                if !named.is_empty() && !named.contains(&label) {
+                    let names: Vec<String> = named.iter().map(|k| name_of(k)).collect();
+                    found(
+                        rule,
+                        Severity::Warn,
+                        format!(
+                            "the conclusion says {} but the label is {}",
+                            names.join(" / "),
+                            name_of(label)
+                        ),
+                    );
+                }
+            }
+            Rule::UngroundedItemValue => {
+                let Some(r) = rationale else { continue };
+                for d in &r.dimensions {
+                    if !text::grounded(&d.item_value, &item_text) {
+                        found(
+                            rule,
+                            Severity::Warn,
+                            format!(
+                                "{}: item value \"{}\" is not in the item's text",
+                                d.name, d.item_value
+                            ),
+                        );
+                    }
+                }
+            }
+            Rule::UngroundedQueryValue => {
+                let Some(r) = rationale else { continue };
+                for d in &r.dimensions {
+                    if !text::grounded(&d.query_value, &record.pair.query.text) {
+                        found(
+                            rule,
+                            Severity::Warn,
+                            format!(
+                                "{}: query value \"{}\" is not in the query",
+                                d.name, d.query_value
+                            ),
+                        );
+                    }
+                }
+            }
+            Rule::HighEntropy => {
+                let Some(j) = judgment else { continue };
+                let n = j.distribution.probs.len();
+                if n < 2 || j.parse_error.is_some() && j.label.is_none() {
+                    continue;
+                }
+                let relative = j.distribution.entropy() / (n as f64).ln();
+                if relative > limits.max_entropy {
+                    found(
+                        rule,
+                        Severity::Info,
+                        format!(
+                            "entropy is {:.0}% of the maximum (limit {:.0}%)",
+                            relative * 100.0,
+                            limits.max_entropy * 100.0
+                        ),
+                    );
+                }
+            }
+            Rule::SamplesDisagree => {
+                let Some(j) = judgment else { continue };
+                if j.dist_source == "votes"
+                    && let Some(share) = j.confidence
+                    && share < 1.0
+                {
+                    let votes: Vec<String> = scale
+                        .labels
+                        .iter()
+                        .zip(&j.distribution.probs)
+                        .filter(|(_, p)| **p > 0.0)
+                        .map(|(l, p)| format!("{} {:.0}%", l.key, p * 100.0))
+                        .collect();
+                    let severity = if share <= 0.5 {
+                        Severity::Warn
+                    } else {
+                        Severity::Info
+                    };
+                    found(
+                        rule,
+                        severity,
+                        format!("samples split: {}", votes.join(", ")),
+                    );
+                }
+            }
+            Rule::TeacherVsGold => {
+                if let (Some(label), Some(gold)) = (label, record.pair.gold_label.as_deref())
+                    && label != gold
+                {
+                    found(
+                        rule,
+                        severity_of_gap(scale, label, gold),
+                        format!(
+                            "teacher says {}, the imported label is {}",
+                            name_of(label),
+                            name_of(gold)
+                        ),
+                    );
+                }
+            }
+            Rule::TeacherVsAnnotator => {
+                let Some(label) = label else { continue };
+                let reviewed = derive(rationale, &record.annotations);
+                if let Some(human) = reviewed.human_label.as_deref()
+                    && human != label
+                {
+                    found(
+                        rule,
+                        severity_of_gap(scale, label, human),
+                        format!(
+                            "teacher says {}, {} set {}",
+                            name_of(label),
+                            reviewed.annotators.join(", "),
+                            name_of(human)
+                        ),
+                    );
+                }
+            }
+            Rule::TeacherVsStudent => {
+                let (Some(j), Some(student)) = (judgment, record.student_score) else {
+                    continue;
+                };
+                if j.label.is_none() {
+                    continue;
+                }
+                let teacher = j.distribution.expected_gain(scale) / max_gain(scale);
+                if (teacher - student).abs() > limits.student_margin {
+                    found(
+                        rule,
+                        Severity::Warn,
+                        format!("teacher score {teacher:.2}, student score {student:.2}"),
+                    );
+                }
+            }
+            Rule::ParseFailure => {
+                if let Some(j) = judgment
+                    && let Some(error) = &j.parse_error
+                {
+                    found(rule, Severity::Error, error.clone());
+                }
+            }
+            Rule::TruncatedOutput => {
+                if judgment.is_some_and(|j| j.truncated) {
+                    found(
+                        rule,
+                        Severity::Warn,
+                        "the output stopped at the token limit".into(),
+                    );
+                }
+            }
+            Rule::Injection => {
+                if let Some(phrase) = text::injection(&item_text) {
+                    found(
+                        rule,
+                        Severity::Warn,
+                        format!(
+                            "item text says \"{phrase}\"; the teacher labelled it {}",
+                            label.map_or("nothing".into(), name_of)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// All the text of the item the teacher saw: title, brand, description and attributes.
+fn item_text(record: &PairRecord) -> String {
+    let item = &record.pair.item;
+    let mut text = format!("{}\n{}\n{}", item.title, item.brand, item.description);
+    for (k, v) in item.attribute_lines() {
+        text.push('\n');
+        text.push_str(&k);
+        text.push_str(": ");
+        text.push_str(&v);
+    }
+    text
+}
+
+fn max_gain(scale: &LabelScale) -> f64 {
+    scale
+        .labels
+        .iter()
+        .map(|l| l.gain)
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE)
+}
+
+/// Two labels far apart on the scale (by gain) are an error, neighbours a warning.
+fn severity_of_gap(scale: &LabelScale, a: &str, b: &str) -> Severity {
+    let gap = (scale.gain_of(a).unwrap_or(0.0) - scale.gain_of(b).unwrap_or(0.0)).abs();
+    if gap >= 0.5 * max_gain(scale) {
+        Severity::Error
+    } else {
+        Severity::Warn
+    }
+}

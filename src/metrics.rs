@@ -1,0 +1,250 @@
+//! Agreement and ranking statistics over labels of one scale: confusion matrix, accuracy,
+//! macro-F1, Cohen's kappa, calibration (ECE with a reliability table) and NDCG. Pure functions,
+//! shared by `workbench metrics`, `workbench compare` and the report.
+
+use serde::Serialize;
+
+/// Counts of (reference label, predicted label) over a scale of `n` labels. Rows are the
+/// reference (a human), columns the prediction (the teacher or a student).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Confusion {
+    pub labels: Vec<String>,
+    pub counts: Vec<Vec<u64>>,
+}
+
+/// The usual summary of a confusion matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agreement {
+    pub n: u64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub kappa: f64,
+    pub confusion: Confusion,
+}
+
+impl Confusion {
+    pub fn new(labels: Vec<String>) -> Self {
+        let n = labels.len();
+        Confusion {
+            labels,
+            counts: vec![vec![0; n]; n],
+        }
+    }
+
+    pub fn add(&mut self, reference: usize, predicted: usize) {
+        self.counts[reference][predicted] += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().sum()
+    }
+
+    fn diagonal(&self) -> u64 {
+        (0..self.labels.len()).map(|i| self.counts[i][i]).sum()
+    }
+
+    fn row_sum(&self, i: usize) -> u64 {
+        self.counts[i].iter().sum()
+    }
+
+    fn col_sum(&self, j: usize) -> u64 {
+        self.counts.iter().map(|r| r[j]).sum()
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        ratio(self.diagonal() as f64, self.total() as f64)
+    }
+
+    /// Per-label F1 (0 where precision + recall is 0), averaged over the labels that occur in
+    /// the reference or the prediction (scikit-learn's `f1_score(average="macro")`).
+    pub fn macro_f1(&self) -> f64 {
+        let present: Vec<usize> = (0..self.labels.len())
+            .filter(|&i| self.row_sum(i) + self.col_sum(i) > 0)
+            .collect();
+        if present.is_empty() {
+            return 0.0;
+        }
+        let f1 = |i: usize| {
+            let tp = self.counts[i][i] as f64;
+            let precision = ratio(tp, self.col_sum(i) as f64);
+            let recall = ratio(tp, self.row_sum(i) as f64);
+            ratio(2.0 * precision * recall, precision + recall)
+        };
+        present.iter().map(|&i| f1(i)).sum::<f64>() / present.len() as f64
+    }
+
+    /// Cohen's kappa: agreement beyond what the two marginal distributions give by chance.
+    pub fn kappa(&self) -> f64 {
+        let total = self.total() as f64;
+        if total == 0.0 {
+            return 0.0;
+        }
+        let observed = self.diagonal() as f64 / total;
+        let expected: f64 = (0..self.labels.len())
+            .map(|i| (self.row_sum(i) as f64 / total) * (self.col_sum(i) as f64 / total))
+            .sum();
+        if (1.0 - expected).abs() < 1e-12 {
+            return if observed >= 1.0 { 1.0 } else { 0.0 };
+        }
+        (observed - expected) / (1.0 - expected)
+    }
+
+    pub fn agreement(self) -> Agreement {
+        Agreement {
+            n: self.total(),
+            accuracy: self.accuracy(),
+            macro_f1: self.macro_f1(),
+            kappa: self.kappa(),
+            confusion: self,
+        }
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
+}
+
+/// One bin of a reliability table: predictions whose confidence fell in [lo, hi).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrationBin {
+    pub lo: f64,
+    pub hi: f64,
+    pub count: u64,
+    pub mean_confidence: f64,
+    pub accuracy: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calibration {
+    /// Expected calibration error: the count-weighted mean of |accuracy − confidence| per bin.
+    pub ece: f64,
+    pub bins: Vec<CalibrationBin>,
+}
+
+/// Calibration of (confidence of the predicted label, whether it was right) over `bins` equal
+/// bins of [0, 1]; a confidence of exactly 1 falls in the last bin.
+pub fn calibration(samples: &[(f64, bool)], bins: usize) -> Calibration {
+    let bins = bins.max(1);
+    let mut sums = vec![(0u64, 0.0f64, 0u64); bins];
+    for &(confidence, correct) in samples {
+        let b = ((confidence.clamp(0.0, 1.0) * bins as f64) as usize).min(bins - 1);
+        sums[b].0 += 1;
+        sums[b].1 += confidence;
+        sums[b].2 += correct as u64;
+    }
+    let total = samples.len() as f64;
+    let mut ece = 0.0;
+    let bins = sums
+        .iter()
+        .enumerate()
+        .map(|(i, &(count, conf, right))| {
+            let mean_confidence = ratio(conf, count as f64);
+            let accuracy = ratio(right as f64, count as f64);
+            ece += ratio(count as f64, total) * (accuracy - mean_confidence).abs();
+            CalibrationBin {
+                lo: i as f64 / bins as f64,
+                hi: (i + 1) as f64 / bins as f64,
+                count,
+                mean_confidence,
+                accuracy,
+            }
+        })
+        .collect();
+    Calibration { ece, bins }
+}
+
+/// NDCG@k of one query's items, ranked by `score` (descending, ties keep input order), with
+/// `gain` the human relevance gain of each item. None when no item has a gain above 0.
+pub fn ndcg_at(items: &[(f64, f64)], k: usize) -> Option<f64> {
+    let dcg = |gains: &[f64]| -> f64 {
+        gains
+            .iter()
+            .take(k)
+            .enumerate()
+            .map(|(i, g)| g / ((i + 2) as f64).log2())
+            .sum()
+    };
+    let mut ranked: Vec<(f64, f64)> = items.to_vec();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let got: Vec<f64> = ranked.iter().map(|x| x.1).collect();
+    let mut ideal: Vec<f64> = items.iter().map(|x| x.1).collect();
+    ideal.sort_by(|a, b| b.total_cmp(a));
+    let best = dcg(&ideal);
+    (best > 0.0).then(|| dcg(&got) / best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn confusion(pairs: &[(usize, usize)]) -> Confusion {
+        let mut c = Confusion::new(vec!["E".into(), "S".into(), "C".into(), "I".into()]);
+        for &(r, p) in pairs {
+            c.add(r, p);
+        }
+        c
+    }
+
+    /// Computed by hand: reference E E E S S I I I I C, predicted E E S S I I I E I E.
+    /// Diagonal 6 of 10. F1: E p=2/4 r=2/3 → 4/7; S p=1/2 r=1/2 → 1/2; C 0; I p=3/4 r=3/4 → 3/4.
+    /// Macro = (4/7 + 1/2 + 0 + 3/4)/4. Kappa: po = 0.6; pe = .3·.4 + .2·.2 + .1·0 + .4·.4 = .32.
+    #[test]
+    fn metrics_match_a_table_computed_by_hand() {
+        let c = confusion(&[
+            (0, 0),
+            (0, 0),
+            (0, 1),
+            (1, 1),
+            (1, 3),
+            (3, 3),
+            (3, 3),
+            (3, 0),
+            (3, 3),
+            (2, 0),
+        ]);
+        assert_eq!(c.total(), 10);
+        assert!((c.accuracy() - 0.6).abs() < 1e-12);
+        let macro_f1 = (4.0 / 7.0 + 0.5 + 0.0 + 0.75) / 4.0;
+        assert!((c.macro_f1() - macro_f1).abs() < 1e-12, "{}", c.macro_f1());
+        let kappa = (0.6 - 0.32) / (1.0 - 0.32);
+        assert!((c.kappa() - kappa).abs() < 1e-12, "{}", c.kappa());
+    }
+
+    #[test]
+    fn perfect_and_empty_tables() {
+        let c = confusion(&[(0, 0), (3, 3), (1, 1)]);
+        assert_eq!(c.accuracy(), 1.0);
+        assert_eq!(c.macro_f1(), 1.0);
+        assert_eq!(c.kappa(), 1.0);
+        let empty = confusion(&[]);
+        assert_eq!(empty.accuracy(), 0.0);
+        assert_eq!(empty.macro_f1(), 0.0);
+        // One label only on both sides: chance agreement is total.
+        assert_eq!(confusion(&[(0, 0), (0, 0)]).kappa(), 1.0);
+    }
+
+    /// Bins of 0.5: [0.9 right, 0.8 wrong, 0.7 right] → conf .8, acc 2/3; [0.2 wrong] → .2, 0.
+    /// ECE = 3/4·|2/3 − .8| + 1/4·|0 − .2| = 0.1 + 0.05.
+    #[test]
+    fn calibration_by_hand() {
+        let c = calibration(&[(0.9, true), (0.8, false), (0.7, true), (0.2, false)], 2);
+        assert_eq!(c.bins[0].count, 1);
+        assert_eq!(c.bins[1].count, 3);
+        assert!((c.bins[1].mean_confidence - 0.8).abs() < 1e-12);
+        assert!((c.ece - 0.15).abs() < 1e-12, "{}", c.ece);
+        let top = calibration(&[(1.0, true)], 10);
+        assert_eq!(top.bins[9].count, 1);
+        assert_eq!(top.ece, 0.0);
+    }
+
+    #[test]
+    fn ndcg_by_hand() {
+        // Ranked: gains 0, 1 → dcg = 1/log2(3); ideal 1/log2(2) = 1.
+        let got = ndcg_at(&[(0.9, 0.0), (0.5, 1.0)], 10).unwrap();
+        assert!((got - 1.0 / 3f64.log2()).abs() < 1e-12);
+        assert_eq!(ndcg_at(&[(0.9, 1.0), (0.5, 0.1)], 10), Some(1.0));
+        assert_eq!(ndcg_at(&[(0.9, 0.0)], 10), None);
+        // Cut at k: the relevant item at rank 2 does not count at k = 1.
+        assert_eq!(ndcg_at(&[(0.9, 0.0), (0.5, 1.0)], 1), Some(0.0));
+    }
+}
