@@ -64,6 +64,13 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// Write one self-contained HTML report (plots, findings, the worst pairs' text).
     Report(ReportArgs),
+    /// Distil the teacher into a small student (MiniLM cross- or bi-encoder), score pairs with
+    /// it, or import a student's predictions.
+    #[command(subcommand)]
+    Student(StudentCommand),
+    /// Teacher vs student vs human on the same pairs: accuracy, macro-F1, kappa, NDCG@10,
+    /// agreement, and the pairs where teacher and student differ most.
+    Compare(CompareArgs),
     /// Measure throughput (import, teacher) on generated or fixture data.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -172,6 +179,125 @@ pub struct ReportArgs {
     /// The student to plot against the teacher (default: the newest one, if any).
     #[arg(long, value_name = "NAME")]
     pub student: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StudentCommand {
+    /// Fine-tune all-MiniLM-L6-v2 on the teacher's judgments and the human labels (train split).
+    Train(StudentTrainArgs),
+    /// Score every pair with a trained student into the store (resumable, batched).
+    Score(StudentScoreArgs),
+    /// Import a student's predictions from a JSONL or CSV file of query_id, product_id and
+    /// score (0..1) and/or distribution (a list over the scale, or an object by label key).
+    Import(StudentImportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StudentKindArg {
+    /// Interaction-based: query and item read together (more accurate).
+    Cross,
+    /// Representation-based: query and item embedded apart, cosine score (items can be
+    /// embedded once, ahead of time).
+    Bi,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Losses (--losses, all on by default):
+  kl          KL divergence to the teacher's distribution over the scale, softened by --temperature
+  margin-mse  Walmart's Margin-MSE: the student's score margin between two items of one query
+              against the teacher's
+  cot         MKD's CoT heads: predict the rationale's verdict per dimension (category, brand …)
+  Human labels (annotator, else imported gold) add a cross-entropy term of weight --human-weight;
+  0 trains on the teacher alone.
+
+Example:
+  workbench student train --kind cross --epochs 3 --out students/cross
+  workbench student score --name cross && workbench compare --student cross --split test")]
+pub struct StudentTrainArgs {
+    #[arg(long, value_enum, default_value = "cross")]
+    pub kind: StudentKindArg,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Read training data from this database or export directory (default: --db).
+    #[arg(long, value_name = "DB|EXPORT_DIR")]
+    pub from: Option<PathBuf>,
+    /// Where the model goes (student.json, model.safetensors, tokenizer.json, checkpoint/).
+    /// Default: students/KIND.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The name the student is known by in the database. Default: the --out folder's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kl,margin-mse,cot",
+        value_name = "LOSS,..."
+    )]
+    pub losses: Vec<String>,
+    #[arg(long, default_value_t = 2.0)]
+    pub human_weight: f64,
+    #[arg(long, default_value_t = 2.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    pub learning_rate: f64,
+    /// Stop after this many steps in all.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Tokens per input (the cross-encoder's query and item together).
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Splits by query, as `workbench export` makes them; the student trains on `train`.
+    #[arg(long, default_value = "by-query:80/10/10")]
+    pub split: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Train on augmented pairs too.
+    #[arg(long)]
+    pub include_augmented: bool,
+    /// Start over instead of resuming from --out's checkpoint.
+    #[arg(long)]
+    pub restart: bool,
+    /// The base encoder (model.safetensors, tokenizer.json, config.json).
+    #[arg(long, default_value = "models/student-base", value_name = "DIR")]
+    pub base: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StudentScoreArgs {
+    /// The student to score with, by name (default: the newest trained student).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Or a student directory (registered under --name, else the folder's name).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct StudentImportArgs {
+    pub file: PathBuf,
+    /// The name the student is known by (importing again under a name replaces its scores).
+    #[arg(long)]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The student (default: the newest one).
+    #[arg(long)]
+    pub student: Option<String>,
+    /// Compare on one split (train, dev, test: the student's own split) or all pairs.
+    #[arg(long, default_value = "all")]
+    pub split: String,
+    /// How many of the most different pairs to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

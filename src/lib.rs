@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod report;
 pub mod store;
+pub mod student;
 pub mod teacher;
 pub mod tui;
 pub mod ui;

@@ -65,6 +65,7 @@ fn record(label: &str, dist: &[f64], r: Option<Rationale>) -> PairRecord {
         }),
         annotations: Vec::new(),
         student_score: None,
+        student_distribution: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod init;
 mod review;
 mod show;
 mod stats;
+mod student;
 mod teach;
 
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Command::Show(args) => show::run(&cli.db, args).await,
             Command::Export(args) => export::run(&cli.db, args).await,
             Command::Review(args) => review::run(&cli.db, args).await,
+            Command::Student(c) => student::run(&cli.db, c).await,
+            Command::Compare(args) => student::compare(&cli.db, args).await,
             Command::Audit(args) => audit::run(&cli.db, args).await,
             Command::Metrics(args) => audit::metrics(&cli.db, args).await,
             Command::Report(args) => audit::report(&cli.db, args).await,

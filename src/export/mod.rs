@@ -14,7 +14,7 @@ use anyhow::{Result, bail};
 use futures::StreamExt;
 use serde_json::json;
 
-pub use formats::Format;
+pub use formats::{Format, passage};
 pub use labels::LabelSource;
 pub use split::SplitSpec;
 

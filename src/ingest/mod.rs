@@ -4,6 +4,7 @@
 mod csv_rows;
 mod jsonl;
 mod mapping;
+pub mod predictions;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -30,7 +30,7 @@ pub use pairs::PairFilter;
 pub use queue::{QueueFilter, QueueRow};
 pub use records::{PairRecord, PickedJudgment};
 pub use stats::Stats;
-pub use students::StudentModel;
+pub use students::{StudentModel, StudentScore};
 
 /// The judgment that stands for pair `p` wherever one is shown or exported: the newest with a
 /// rationale, else the newest. The index `judgments_pick` (migrations/0002) answers it;

@@ -33,8 +33,10 @@ pub struct PairRecord {
     pub query_key: i64,
     pub judgment: Option<PickedJudgment>,
     pub annotations: Vec<Annotation>,
-    /// The score of the student asked for, when it scored this pair.
+    /// The score of the student asked for, when it scored this pair, and its distribution
+    /// over the scale when it gave one.
     pub student_score: Option<f64>,
+    pub student_distribution: Option<Vec<f64>>,
 }
 
 fn sql() -> String {
@@ -43,7 +45,7 @@ fn sql() -> String {
      i.brand, i.attributes, p.query_id, j.model, j.prompt_hash, j.label, j.distribution, j.rationale, \
      (SELECT json_group_array(json_object('id', a.id, 'judgment_id', a.judgment_id, 'annotator', a.annotator, \
         'created_at', a.created_at, 'change', json(a.after))) FROM annotations a WHERE a.pair_id = p.id), \
-     j.id, j.mode, j.dist_source, j.confidence, j.parse_error, j.truncated, s.score \
+     j.id, j.mode, j.dist_source, j.confidence, j.parse_error, j.truncated, s.score, s.distribution \
      FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
      LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} \
      LEFT JOIN student_scores s ON s.model_id = ? AND s.pair_id = p.id \
@@ -95,6 +97,10 @@ fn record_from_row(r: &SqliteRow) -> Result<PairRecord> {
         judgment,
         annotations,
         student_score: r.try_get(24)?,
+        student_distribution: r
+            .try_get::<Option<String>, _>(25)?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()?,
     })
 }
 

@@ -57,3 +57,157 @@ impl Store {
         }
     }
 }
+
+/// One student prediction to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudentScore {
+    pub pair_id: i64,
+    pub score: f64,
+    pub distribution: Option<Vec<f64>>,
+}
+
+impl Store {
+    /// Records a student under `name`. A student trained or imported again under the same name
+    /// replaces the old one and forgets its scores.
+    pub async fn register_student(
+        &self,
+        name: &str,
+        kind: &str,
+        path: Option<&str>,
+        config: &serde_json::Value,
+    ) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let old: Option<i64> = sqlx::query_scalar("SELECT id FROM student_models WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(id) = old {
+            sqlx::query("DELETE FROM student_scores WHERE model_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM student_models WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let id = sqlx::query_scalar(
+            "INSERT INTO student_models (name, kind, path, config) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(kind)
+        .bind(path)
+        .bind(config.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The JSON configuration a student was registered with.
+    pub async fn student_config(&self, model_id: i64) -> Result<String> {
+        Ok(
+            sqlx::query_scalar("SELECT config FROM student_models WHERE id = ?")
+                .bind(model_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Pairs the student has not scored yet, after pair id `after`, in id order.
+    pub async fn pairs_unscored(
+        &self,
+        model_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::domain::Pair>> {
+        let sql = format!(
+            "SELECT {} WHERE p.id > ? AND NOT EXISTS \
+             (SELECT 1 FROM student_scores s WHERE s.model_id = ? AND s.pair_id = p.id) \
+             ORDER BY p.id LIMIT ?",
+            super::pairs::PAIR_COLUMNS
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(model_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(super::pairs::pair_from_row).collect()
+    }
+
+    pub async fn count_unscored(&self, model_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM pairs p WHERE NOT EXISTS \
+             (SELECT 1 FROM student_scores s WHERE s.model_id = ? AND s.pair_id = p.id)",
+        )
+        .bind(model_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Stores scores in one transaction (a re-scored pair is replaced).
+    pub async fn save_student_scores(&self, model_id: i64, scores: &[StudentScore]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in scores.chunks(200) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT OR REPLACE INTO student_scores (model_id, pair_id, score, distribution) ",
+            );
+            q.push_values(chunk, |mut b, s| {
+                b.push_bind(model_id)
+                    .push_bind(s.pair_id)
+                    .push_bind(s.score)
+                    .push_bind(
+                        s.distribution
+                            .as_ref()
+                            .map(|d| serde_json::to_string(d).expect("numbers serialise")),
+                    );
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The scores of one student, by pair id.
+    pub async fn student_scores(&self, model_id: i64) -> Result<Vec<StudentScore>> {
+        let rows = sqlx::query(
+            "SELECT pair_id, score, distribution FROM student_scores WHERE model_id = ? ORDER BY pair_id",
+        )
+        .bind(model_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let d: Option<String> = r.try_get(2)?;
+                Ok(StudentScore {
+                    pair_id: r.try_get(0)?,
+                    score: r.try_get(1)?,
+                    distribution: d.map(|t| serde_json::from_str(&t)).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Pair ids by (query id, product id) for the given keys; unknown keys are left out.
+    pub async fn pair_ids(
+        &self,
+        keys: &[crate::domain::PairKey],
+    ) -> Result<std::collections::HashMap<crate::domain::PairKey, i64>> {
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        for k in keys {
+            let id: Option<i64> = sqlx::query_scalar(
+                "SELECT p.id FROM pairs p JOIN queries q ON q.id = p.query_id \
+                 JOIN items i ON i.id = p.item_id WHERE q.ext_id = ? AND i.ext_id = ?",
+            )
+            .bind(&k.query_id)
+            .bind(&k.product_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(id) = id {
+                out.insert(k.clone(), id);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,369 @@
+//! `workbench student train|score|import` and `workbench compare`.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::cli::{
+    CompareArgs, StudentCommand, StudentImportArgs, StudentKindArg, StudentScoreArgs,
+    StudentTrainArgs,
+};
+use crate::domain::PairKey;
+use crate::export::SplitSpec;
+use crate::ingest::predictions;
+use crate::metrics::Agreement;
+use crate::store::{Store, StudentScore};
+use crate::student::compare::Comparison;
+use crate::student::{self, Kind, Losses, Student, TrainOptions};
+
+pub async fn run(db: &Path, command: StudentCommand) -> Result<ExitCode> {
+    match command {
+        StudentCommand::Train(args) => train(db, args).await,
+        StudentCommand::Score(args) => score(db, args).await,
+        StudentCommand::Import(args) => import(db, args).await,
+    }
+}
+
+fn losses_of(args: &StudentTrainArgs) -> Result<Losses> {
+    let mut losses = Losses {
+        kl: false,
+        margin_mse: false,
+        cot: false,
+        human_weight: args.human_weight,
+        temperature: args.temperature,
+    };
+    for name in &args.losses {
+        match name.trim() {
+            "kl" => losses.kl = true,
+            "margin-mse" | "margin_mse" => losses.margin_mse = true,
+            "cot" => losses.cot = true,
+            "none" => {}
+            other => bail!("--losses: unknown loss `{other}`; choose from kl, margin-mse, cot"),
+        }
+    }
+    if !(losses.kl || losses.margin_mse || losses.cot) && losses.human_weight <= 0.0 {
+        bail!("nothing to learn from: every loss is off and --human-weight is 0");
+    }
+    if args.temperature <= 0.0 {
+        bail!("--temperature must be above 0");
+    }
+    Ok(losses)
+}
+
+async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
+    let kind = match args.kind {
+        StudentKindArg::Cross => Kind::Cross,
+        StudentKindArg::Bi => Kind::Bi,
+    };
+    let losses = losses_of(&args)?;
+    let split = SplitSpec::parse(&args.split)?;
+    if args.batch_size == 0 || args.epochs == 0 {
+        bail!("--batch-size and --epochs must be at least 1");
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("students").join(kind.as_str()));
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("--out {}: give --name too", out.display()))?,
+    };
+    let source = args.from.clone().unwrap_or_else(|| db.to_path_buf());
+    let store = Store::open(db).await?;
+    let scale = store.scale().await?;
+    let config = student::new_config(
+        kind,
+        &scale,
+        losses,
+        args.max_tokens,
+        &args.split,
+        args.seed,
+    );
+    let examples = if source.is_dir() {
+        student::data::from_export(&source, &scale, &config.dimensions, args.include_augmented)?
+    } else {
+        let from = if source == db {
+            None
+        } else {
+            Some(Store::open(&source).await?)
+        };
+        let s = from.as_ref().unwrap_or(&store);
+        let ex = student::data::from_store(
+            s,
+            &scale,
+            &config.dimensions,
+            &split,
+            args.seed,
+            args.include_augmented,
+        )
+        .await?;
+        if let Some(f) = from {
+            f.close().await;
+        }
+        ex
+    };
+    let in_train = examples.iter().filter(|e| e.split == "train").count();
+    let judged = examples
+        .iter()
+        .filter(|e| e.split == "train" && e.teacher.is_some())
+        .count();
+    eprintln!(
+        "training a {} student on {in_train} pairs ({judged} judged by the teacher) from {}",
+        kind.as_str(),
+        source.display()
+    );
+    let opts = TrainOptions {
+        out: out.clone(),
+        base: args.base.clone(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        max_steps: args.max_steps,
+        restart: args.restart,
+    };
+    let bar = crate::ui::progress(0, "{spinner} step {pos}/{len} {wide_bar} {msg} eta {eta}");
+    let (trained, state) = tokio::task::block_in_place(|| {
+        student::train(&examples, config, &opts, |step, total, loss| {
+            bar.set_length(total as u64);
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {loss:.4}"));
+        })
+    })?;
+    bar.finish_and_clear();
+    let path = std::fs::canonicalize(&out).unwrap_or(out.clone());
+    store
+        .register_student(
+            &name,
+            kind.as_str(),
+            Some(&path.display().to_string()),
+            &serde_json::to_value(&trained.config)?,
+        )
+        .await?;
+    store.close().await;
+    if let Some(e) = state.resumed_at_epoch {
+        println!(
+            "resumed after epoch {e} from {}",
+            out.join("checkpoint").display()
+        );
+    }
+    println!(
+        "{name}: {} steps over {} epochs on {} pairs in {:.0} s; saved to {}",
+        state.steps_done,
+        state.epochs_done,
+        state.examples,
+        state.seconds,
+        out.display()
+    );
+    for (i, l) in state.epoch_losses.iter().enumerate() {
+        println!("  epoch {:>2}  mean loss {l:.4}", i + 1);
+    }
+    if let (Some(first), Some(last)) = (state.step_losses.first(), state.step_losses.last()) {
+        println!("  step loss {first:.4} → {last:.4}");
+    }
+    println!("next: workbench student score --name {name}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
+    let store = Store::open(db).await?;
+    let (dir, id, name) = match (&args.model, &args.name) {
+        (Some(dir), name) => {
+            let student = Student::load(dir)?;
+            let name = match name {
+                Some(n) => n.clone(),
+                None => dir
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_owned)
+                    .context("give --name")?,
+            };
+            let path = std::fs::canonicalize(dir)?.display().to_string();
+            let known = store.student_model(Some(&name)).await.ok().flatten();
+            let id = match known {
+                Some(m) if m.path.as_deref() == Some(path.as_str()) => m.id,
+                _ => {
+                    store
+                        .register_student(
+                            &name,
+                            student.config.kind.as_str(),
+                            Some(&path),
+                            &serde_json::to_value(&student.config)?,
+                        )
+                        .await?
+                }
+            };
+            (dir.clone(), id, name)
+        }
+        (None, name) => {
+            let m = store.student_model(name.as_deref()).await?.ok_or_else(|| {
+                anyhow!("no student yet: train one with `workbench student train`")
+            })?;
+            let dir = m.path.clone().map(PathBuf::from).ok_or_else(|| {
+                anyhow!(
+                    "student `{}` was imported: its scores are already stored",
+                    m.name
+                )
+            })?;
+            (dir, m.id, m.name)
+        }
+    };
+    let student = Student::load(&dir)?;
+    let todo = store.count_unscored(id).await?;
+    let bar = crate::ui::progress(
+        todo as u64,
+        "{spinner} scoring {pos}/{len} pairs {wide_bar} {per_sec} eta {eta}",
+    );
+    let started = std::time::Instant::now();
+    let mut after = 0;
+    let mut done = 0u64;
+    loop {
+        let pairs = store.pairs_unscored(id, after, 256).await?;
+        let Some(last) = pairs.last() else { break };
+        after = last.id;
+        let passages: Vec<String> = pairs.iter().map(crate::export::passage).collect();
+        let mut scores = Vec::with_capacity(pairs.len());
+        for (chunk, texts) in pairs
+            .chunks(args.batch_size.max(1))
+            .zip(passages.chunks(args.batch_size.max(1)))
+        {
+            let inputs: Vec<(&str, &str)> = chunk
+                .iter()
+                .zip(texts)
+                .map(|(p, t)| (p.query.text.as_str(), t.as_str()))
+                .collect();
+            let predicted = tokio::task::block_in_place(|| student.predict(&inputs))?;
+            for (p, (dist, score)) in chunk.iter().zip(predicted) {
+                scores.push(StudentScore {
+                    pair_id: p.id,
+                    score,
+                    distribution: Some(dist.iter().map(|x| *x as f64).collect()),
+                });
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        store.save_student_scores(id, &scores).await?;
+        done += scores.len() as u64;
+    }
+    bar.finish_and_clear();
+    store.close().await;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{name}: scored {done} pairs in {secs:.1} s ({:.1} pairs/s); {} were already scored",
+        done as f64 / secs.max(1e-9),
+        todo as u64 - done.min(todo as u64)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import(db: &Path, args: StudentImportArgs) -> Result<ExitCode> {
+    let store = Store::open(db).await?;
+    let scale = store.scale().await?;
+    let rows = predictions::read(&args.file, &scale)?;
+    let keys: Vec<PairKey> = rows.iter().map(|r| r.key.clone()).collect();
+    let ids = store.pair_ids(&keys).await?;
+    let mut scores = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let Some(id) = ids.get(&r.key) else {
+            bail!(
+                "{}:{}: query_id/product_id: no pair {}/{} in {}; import the pairs first",
+                args.file.display(),
+                r.line,
+                r.key.query_id,
+                r.key.product_id,
+                db.display()
+            );
+        };
+        scores.push(StudentScore {
+            pair_id: *id,
+            score: r.score,
+            distribution: r.distribution.clone(),
+        });
+    }
+    let config = serde_json::json!({"imported_from": args.file.display().to_string()});
+    let id = store
+        .register_student(&args.name, "imported", None, &config)
+        .await?;
+    store.save_student_scores(id, &scores).await?;
+    store.close().await;
+    println!(
+        "{}: {} predictions imported from {}",
+        args.name,
+        scores.len(),
+        args.file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn compare(db: &Path, args: CompareArgs) -> Result<ExitCode> {
+    if !["all", "train", "dev", "test"].contains(&args.split.as_str()) {
+        bail!("--split {}: choose all, train, dev or test", args.split);
+    }
+    let store = Store::open(db).await?;
+    let scale = store.scale().await?;
+    let student = store
+        .student_model(args.student.as_deref())
+        .await?
+        .ok_or_else(|| anyhow!("no student yet: `workbench student train` or `student import`"))?;
+    let c = student::compare::compare(&store, &scale, &student, &args.split, args.top).await?;
+    store.close().await;
+    if args.json {
+        let mut v = serde_json::to_value(&c)?;
+        v.as_object_mut().map(|o| o.remove("points"));
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render(&c));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "student {} vs teacher on {} pairs ({} split), {} queries with human labels\n",
+        c.student, c.pairs, c.split, c.queries
+    );
+    let _ = writeln!(out, "                     pairs  accuracy  macro-F1  kappa");
+    let row = |out: &mut String, name: &str, a: &Agreement| {
+        let _ = writeln!(
+            out,
+            "{name:<20} {:>5}  {:>8.3}  {:>8.3}  {:>5.3}",
+            a.n, a.accuracy, a.macro_f1, a.kappa
+        );
+    };
+    row(&mut out, "teacher vs human", &c.teacher_vs_human);
+    row(&mut out, "student vs human", &c.student_vs_human);
+    row(&mut out, "teacher vs student", &c.teacher_vs_student);
+    let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    let _ = writeln!(
+        out,
+        "\nNDCG@10 (human gains): teacher {}, student {}; score correlation (Pearson) {}",
+        f(c.ndcg10_teacher),
+        f(c.ndcg10_student),
+        f(c.score_pearson)
+    );
+    if !c.disagreements.is_empty() {
+        let _ = writeln!(out, "\nwhere they differ most:");
+        for d in &c.disagreements {
+            let title: String = d.title.chars().take(50).collect();
+            let _ = writeln!(
+                out,
+                "  {:>5.2} vs {:<5.2} teacher {} student {} human {}  {} | {}",
+                d.teacher_score,
+                d.student_score,
+                d.teacher,
+                d.student,
+                d.human.as_deref().unwrap_or("-"),
+                d.query,
+                title
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,218 @@
+//! Teacher vs student vs human on the same pairs: label agreement with the humans, NDCG@10 per
+//! query, agreement between teacher and student, and the pairs where they differ most.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Result;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::domain::LabelScale;
+use crate::domain::review::derive;
+use crate::export::SplitSpec;
+use crate::metrics::{Agreement, Confusion, ndcg_at};
+use crate::store::{Store, StudentModel};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Disagreement {
+    pub pair_id: i64,
+    pub query_id: String,
+    pub product_id: String,
+    pub query: String,
+    pub title: String,
+    pub human: Option<String>,
+    pub teacher: String,
+    pub teacher_score: f64,
+    pub student: String,
+    pub student_score: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub student: String,
+    pub split: String,
+    /// Pairs with both a teacher label and a student score.
+    pub pairs: u64,
+    pub teacher_vs_human: Agreement,
+    pub student_vs_human: Agreement,
+    pub teacher_vs_student: Agreement,
+    pub score_pearson: Option<f64>,
+    /// Mean NDCG@10 over queries with a relevant item, ranking by each one's score, gains from
+    /// the human labels.
+    pub ndcg10_teacher: Option<f64>,
+    pub ndcg10_student: Option<f64>,
+    pub queries: u64,
+    /// (teacher score, student score) of every compared pair, for the scatter plot.
+    pub points: Vec<(f64, f64)>,
+    pub disagreements: Vec<Disagreement>,
+}
+
+/// Which split a pair is in for the comparison: the student's own split when it was trained
+/// here (same spec and seed as its training), else the split column of the import.
+async fn splits_of(
+    store: &Store,
+    student: &StudentModel,
+) -> Result<Option<HashMap<String, String>>> {
+    let config: serde_json::Value = serde_json::from_str(&store.student_config(student.id).await?)?;
+    let (Some(spec), Some(seed)) = (config["split"].as_str(), config["seed"].as_u64()) else {
+        return Ok(None);
+    };
+    let spec = SplitSpec::parse(spec)?;
+    Ok(Some(
+        spec.assign(&store.query_ext_ids().await?, seed)
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect(),
+    ))
+}
+
+pub async fn compare(
+    store: &Store,
+    scale: &LabelScale,
+    student: &StudentModel,
+    split: &str,
+    top: usize,
+) -> Result<Comparison> {
+    let splits = splits_of(store, student).await?;
+    let keys: Vec<String> = scale.keys().map(str::to_owned).collect();
+    let top_gain = scale
+        .labels
+        .iter()
+        .map(|l| l.gain)
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let mut vs_teacher = Confusion::new(keys.clone());
+    let mut vs_student = Confusion::new(keys.clone());
+    let mut between = Confusion::new(keys);
+    let mut points = Vec::new();
+    let mut per_query: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    let mut all: Vec<Disagreement> = Vec::new();
+    let mut records = Box::pin(store.pair_records(false, Some(student.id)));
+    while let Some(r) = records.next().await {
+        let r = r?;
+        if split != "all" {
+            let in_split = match &splits {
+                Some(map) => map.get(&r.pair.query.ext_id).map(String::as_str),
+                None => r.pair.split.as_deref(),
+            };
+            if in_split != Some(split) {
+                continue;
+            }
+        }
+        let (Some(j), Some(s)) = (r.judgment.as_ref(), r.student_score) else {
+            continue;
+        };
+        let Some(t_label) = j.label.as_deref().and_then(|l| scale.index_of_key(l)) else {
+            continue;
+        };
+        let s_label = match &r.student_distribution {
+            Some(d) if d.len() == scale.len() => {
+                crate::domain::ScoreDist { probs: d.clone() }.argmax().0
+            }
+            _ => nearest_label(scale, s * top_gain),
+        };
+        let t_score = j.distribution.expected_gain(scale) / top_gain;
+        let reviewed = derive(j.rationale.as_ref(), &r.annotations);
+        let human = reviewed
+            .human_label
+            .as_deref()
+            .or(r.pair.gold_label.as_deref())
+            .and_then(|l| scale.index_of_key(l));
+        if let Some(h) = human {
+            vs_teacher.add(h, t_label);
+            vs_student.add(h, s_label);
+            per_query
+                .entry(r.pair.query.ext_id.clone())
+                .or_default()
+                .push((t_score, s, scale.labels[h].gain));
+        }
+        between.add(t_label, s_label);
+        points.push((t_score, s));
+        all.push(Disagreement {
+            pair_id: r.pair.id,
+            query_id: r.pair.query.ext_id.clone(),
+            product_id: r.pair.item.ext_id.clone(),
+            query: r.pair.query.text.clone(),
+            title: r.pair.item.title.clone(),
+            human: human.map(|h| scale.labels[h].key.clone()),
+            teacher: scale.labels[t_label].key.clone(),
+            teacher_score: t_score,
+            student: scale.labels[s_label].key.clone(),
+            student_score: s,
+        });
+    }
+    all.sort_by(|a, b| {
+        (b.teacher_score - b.student_score)
+            .abs()
+            .total_cmp(&(a.teacher_score - a.student_score).abs())
+    });
+    all.truncate(top);
+    let ndcg = |pick: fn(&(f64, f64, f64)) -> f64| -> Option<f64> {
+        let values: Vec<f64> = per_query
+            .values()
+            .filter_map(|items| {
+                let ranked: Vec<(f64, f64)> = items.iter().map(|x| (pick(x), x.2)).collect();
+                ndcg_at(&ranked, 10)
+            })
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    Ok(Comparison {
+        student: student.name.clone(),
+        split: split.to_string(),
+        pairs: points.len() as u64,
+        teacher_vs_human: vs_teacher.agreement(),
+        student_vs_human: vs_student.agreement(),
+        teacher_vs_student: between.agreement(),
+        score_pearson: pearson(&points),
+        ndcg10_teacher: ndcg(|x| x.0),
+        ndcg10_student: ndcg(|x| x.1),
+        queries: per_query.len() as u64,
+        points,
+        disagreements: all,
+    })
+}
+
+/// The label whose gain is closest to `gain` (for students that give a score only).
+fn nearest_label(scale: &LabelScale, gain: f64) -> usize {
+    scale
+        .labels
+        .iter()
+        .enumerate()
+        .min_by(|a, b| (a.1.gain - gain).abs().total_cmp(&(b.1.gain - gain).abs()))
+        .map_or(0, |x| x.0)
+}
+
+pub fn pearson(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return None;
+    }
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in points {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx).powi(2);
+        syy += (y - my).powi(2);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx.sqrt() * syy.sqrt()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pearson_and_nearest_label() {
+        assert!((pearson(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]).unwrap() - 1.0).abs() < 1e-12);
+        assert!((pearson(&[(0.0, 1.0), (1.0, 0.0)]).unwrap() + 1.0).abs() < 1e-12);
+        assert_eq!(pearson(&[(1.0, 1.0), (1.0, 2.0)]), None);
+        let esci = LabelScale::esci();
+        assert_eq!(nearest_label(&esci, 0.9), 0);
+        assert_eq!(nearest_label(&esci, 0.12), 1);
+        assert_eq!(nearest_label(&esci, 0.0), 3);
+    }
+}

@@ -1,0 +1,50 @@
+//! Students: all-MiniLM-L6-v2 fine-tuned with candle into a cross-encoder or a bi-encoder that
+//! learns the teacher's distribution (KL), its score margins (Margin-MSE), its per-dimension
+//! verdicts (CoT heads) and the human labels.
+
+mod bert;
+pub mod compare;
+pub mod data;
+pub mod model;
+pub mod train;
+
+pub use data::Example;
+pub use model::{Kind, Losses, Student, StudentConfig};
+pub use train::{TrainOptions, TrainState, train};
+
+use crate::domain::LabelScale;
+
+/// The configuration of a new student over `scale`, before training fills in the encoder's.
+pub fn new_config(
+    kind: Kind,
+    scale: &LabelScale,
+    losses: Losses,
+    max_tokens: usize,
+    split: &str,
+    seed: u64,
+) -> StudentConfig {
+    StudentConfig {
+        kind,
+        labels: scale.labels.iter().map(|l| l.key.clone()).collect(),
+        gains: scale.labels.iter().map(|l| l.gain).collect(),
+        dimensions: crate::teacher::prompt::DIMENSIONS
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+        max_tokens,
+        bert: bert::BertConfig {
+            vocab_size: 0,
+            hidden_size: 0,
+            num_hidden_layers: 0,
+            num_attention_heads: 0,
+            intermediate_size: 0,
+            max_position_embeddings: 0,
+            type_vocab_size: 0,
+            layer_norm_eps: 1e-12,
+        },
+        losses,
+        split: split.to_string(),
+        seed,
+        trained: serde_json::Value::Null,
+    }
+}

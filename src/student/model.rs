@@ -1,0 +1,357 @@
+//! A student: the MiniLM encoder with a label head (a distribution over the scale) and CoT
+//! heads (one verdict per rationale dimension), as a cross-encoder or a two-tower bi-encoder.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use candle_core::{D, DType, Device, Module, Tensor};
+use candle_nn::{Init, Linear, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::bert::{Bert, BertConfig, mean_pool};
+use crate::domain::Verdict;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Interaction-based: query and item in one sequence.
+    Cross,
+    /// Representation-based: two towers with shared weights, scored by cosine.
+    Bi,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Cross => "cross",
+            Kind::Bi => "bi",
+        }
+    }
+}
+
+/// Which losses train the student, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Losses {
+    /// KL divergence to the teacher's distribution over the scale.
+    pub kl: bool,
+    /// Walmart's Margin-MSE on the score margins of two items of one query.
+    pub margin_mse: bool,
+    /// MKD's CoT heads: cross-entropy on the rationale's verdict per dimension.
+    pub cot: bool,
+    /// Weight of the human label's cross-entropy (annotator, else gold); 0 trains on the teacher
+    /// alone.
+    pub human_weight: f64,
+    /// Softening temperature of the KL term.
+    pub temperature: f64,
+}
+
+/// What `student.json` records beside the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudentConfig {
+    pub kind: Kind,
+    /// Scale keys and gains, in the scale's order.
+    pub labels: Vec<String>,
+    pub gains: Vec<f64>,
+    /// The dimensions the CoT heads predict a verdict for.
+    pub dimensions: Vec<String>,
+    pub max_tokens: usize,
+    pub bert: BertConfig,
+    pub losses: Losses,
+    pub split: String,
+    pub seed: u64,
+    #[serde(default)]
+    pub trained: serde_json::Value,
+}
+
+impl StudentConfig {
+    /// A pair's relevance in [0, 1]: the expected gain of a distribution over the top gain.
+    pub fn score_of(&self, probs: &[f32]) -> f64 {
+        let top = self
+            .gains
+            .iter()
+            .copied()
+            .fold(0.0, f64::max)
+            .max(f64::MIN_POSITIVE);
+        probs
+            .iter()
+            .zip(&self.gains)
+            .map(|(p, g)| *p as f64 * g)
+            .sum::<f64>()
+            / top
+    }
+}
+
+/// A tokenised batch for the encoder.
+pub struct Encoded {
+    pub ids: Tensor,
+    pub types: Tensor,
+    pub mask: Tensor,
+}
+
+/// Logits of a batch: labels [B, L] and verdicts [B, dimensions, 4].
+pub struct Output {
+    pub labels: Tensor,
+    pub verdicts: Tensor,
+}
+
+pub struct Student {
+    pub config: StudentConfig,
+    pub tokenizer: Tokenizer,
+    pub varmap: VarMap,
+    bert: Bert,
+    /// Cross-encoder only: pooled state → label logits.
+    label_head: Option<Linear>,
+    verdict_head: Linear,
+    /// Bi-encoder only: per-label slope and offset on the cosine.
+    cosine_scale: Option<(Tensor, Tensor)>,
+    device: Device,
+}
+
+pub const BASE_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
+
+impl Student {
+    /// A new student from the base encoder in `base` (model.safetensors, tokenizer.json,
+    /// config.json), with fresh heads.
+    pub fn from_base(base: &Path, mut config: StudentConfig) -> Result<Student> {
+        for f in BASE_FILES {
+            let p = base.join(f);
+            if !p.exists() {
+                bail!(
+                    "{} is missing: the student base model is fetched by scripts/fetch-models.sh",
+                    p.display()
+                );
+            }
+        }
+        let text = std::fs::read_to_string(base.join("config.json"))?;
+        config.bert = serde_json::from_str(&text).with_context(|| {
+            format!("{}: not a BERT config", base.join("config.json").display())
+        })?;
+        let weights = base.join("model.safetensors");
+        Student::build(config, &base.join("tokenizer.json"), |varmap, bert_only| {
+            if bert_only {
+                varmap.load(&weights).map_err(|e| {
+                    anyhow!("{}: not the student base's weights: {e}", weights.display())
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A trained student saved by `save`.
+    pub fn load(dir: &Path) -> Result<Student> {
+        let config_path = dir.join("student.json");
+        let text = std::fs::read_to_string(&config_path).with_context(|| {
+            format!(
+                "reading {}: not a student directory (`workbench student train --out DIR` writes one)",
+                config_path.display()
+            )
+        })?;
+        let config: StudentConfig = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a student config", config_path.display()))?;
+        Student::load_weights(
+            config,
+            &dir.join("tokenizer.json"),
+            &dir.join("model.safetensors"),
+        )
+    }
+
+    /// A student of `config` with the weights of a saved model or checkpoint.
+    pub fn load_weights(
+        config: StudentConfig,
+        tokenizer: &Path,
+        weights: &Path,
+    ) -> Result<Student> {
+        Student::build(config, tokenizer, |varmap, bert_only| {
+            if !bert_only {
+                varmap.load(weights).map_err(|e| {
+                    anyhow!("{}: weights do not fit the student: {e}", weights.display())
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Builds the encoder (calling `fill(varmap, true)` once its variables exist), then the
+    /// heads (calling `fill(varmap, false)` once every variable exists).
+    fn build(
+        config: StudentConfig,
+        tokenizer: &Path,
+        fill: impl Fn(&mut VarMap, bool) -> Result<()>,
+    ) -> Result<Student> {
+        let device = Device::Cpu;
+        let mut varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let bert = Bert::load(vb.clone(), &config.bert)?;
+        fill(&mut varmap, true)?;
+        let h = config.bert.hidden_size;
+        let n_labels = config.labels.len();
+        let n_verdicts = config.dimensions.len() * Verdict::ALL.len();
+        let heads = vb.pp("student");
+        // Heads start at zero: deterministic, and the first steps do not undo the encoder.
+        let zero = |vb: VarBuilder, i: usize, o: usize| -> Result<Linear> {
+            let w = vb.get_with_hints((o, i), "weight", Init::Const(0.0))?;
+            let b = vb.get_with_hints(o, "bias", Init::Const(0.0))?;
+            Ok(Linear::new(w, Some(b)))
+        };
+        let (label_head, verdict_head, cosine_scale) = match config.kind {
+            Kind::Cross => (
+                Some(zero(heads.pp("label"), h, n_labels)?),
+                zero(heads.pp("verdict"), h, n_verdicts)?,
+                None,
+            ),
+            Kind::Bi => {
+                // Slopes start along the gains, so that a higher cosine already means a better label.
+                let mean = config.gains.iter().sum::<f64>() / n_labels as f64;
+                let init: Vec<f32> = config
+                    .gains
+                    .iter()
+                    .map(|g| (4.0 * (g - mean)) as f32)
+                    .collect();
+                let slope = heads.get_with_hints(n_labels, "cos_slope", Init::Const(0.0))?;
+                let offset = heads.get_with_hints(n_labels, "cos_offset", Init::Const(0.0))?;
+                if let Some(var) = varmap
+                    .data()
+                    .lock()
+                    .expect("varmap")
+                    .get("student.cos_slope")
+                {
+                    var.set(&Tensor::new(init.as_slice(), &device)?)?;
+                }
+                (
+                    None,
+                    zero(heads.pp("verdict"), 4 * h, n_verdicts)?,
+                    Some((slope, offset)),
+                )
+            }
+        };
+        fill(&mut varmap, false)?;
+        let mut tokenizer =
+            Tokenizer::from_file(tokenizer).map_err(|e| anyhow!("{}: {e}", tokenizer.display()))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: config.max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| anyhow!("tokenizer truncation: {e}"))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
+        Ok(Student {
+            config,
+            tokenizer,
+            varmap,
+            bert,
+            label_head,
+            verdict_head,
+            cosine_scale,
+            device,
+        })
+    }
+
+    /// Writes `student.json`, `model.safetensors` and `tokenizer.json` into `dir`, each through
+    /// a temporary file renamed into place.
+    pub fn save(&self, dir: &Path, tokenizer_src: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = dir.join("model.safetensors.partial");
+        self.varmap
+            .save(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("model.safetensors"))?;
+        if tokenizer_src != dir.join("tokenizer.json") {
+            std::fs::copy(tokenizer_src, dir.join("tokenizer.json"))
+                .with_context(|| format!("copying {}", tokenizer_src.display()))?;
+        }
+        let tmp = dir.join("student.json.partial");
+        std::fs::write(&tmp, serde_json::to_string_pretty(&self.config)?)?;
+        std::fs::rename(&tmp, dir.join("student.json"))?;
+        Ok(())
+    }
+
+    fn encode(&self, texts: Vec<tokenizers::EncodeInput>) -> Result<Encoded> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts, true)
+            .map_err(|e| anyhow!("tokenizing: {e}"))?;
+        let rows = encodings.len();
+        let cols = encodings.first().map_or(0, |e| e.len());
+        let gather = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Result<Tensor> {
+            let flat: Vec<u32> = encodings.iter().flat_map(|e| f(e).to_vec()).collect();
+            Ok(Tensor::from_vec(flat, (rows, cols), &self.device)?)
+        };
+        Ok(Encoded {
+            ids: gather(&|e| e.get_ids())?,
+            types: gather(&|e| e.get_type_ids())?,
+            mask: gather(&|e| e.get_attention_mask())?,
+        })
+    }
+
+    /// Label and verdict logits for a batch of (query, item text) pairs.
+    pub fn forward(&self, pairs: &[(&str, &str)]) -> Result<Output> {
+        let b = pairs.len();
+        let (labels, features) = match self.config.kind {
+            Kind::Cross => {
+                let enc = self.encode(
+                    pairs
+                        .iter()
+                        .map(|(q, i)| (q.to_string(), i.to_string()).into())
+                        .collect(),
+                )?;
+                let pooled = mean_pool(
+                    &self.bert.forward(&enc.ids, &enc.types, &enc.mask)?,
+                    &enc.mask,
+                )?;
+                let head = self.label_head.as_ref().expect("cross-encoder head");
+                (head.forward(&pooled)?, pooled)
+            }
+            Kind::Bi => {
+                let tower = |texts: Vec<String>| -> Result<Tensor> {
+                    let enc = self.encode(texts.into_iter().map(Into::into).collect())?;
+                    let pooled = mean_pool(
+                        &self.bert.forward(&enc.ids, &enc.types, &enc.mask)?,
+                        &enc.mask,
+                    )?;
+                    let norm = pooled
+                        .sqr()?
+                        .sum_keepdim(1)?
+                        .sqrt()?
+                        .clamp(1e-6, f64::MAX)?;
+                    Ok(pooled.broadcast_div(&norm)?)
+                };
+                let u = tower(pairs.iter().map(|p| p.0.to_string()).collect())?;
+                let v = tower(pairs.iter().map(|p| p.1.to_string()).collect())?;
+                let cosine = (&u * &v)?.sum_keepdim(1)?;
+                let (slope, offset) = self.cosine_scale.as_ref().expect("bi-encoder heads");
+                let labels = cosine
+                    .broadcast_mul(&slope.unsqueeze(0)?)?
+                    .broadcast_add(&offset.unsqueeze(0)?)?;
+                let features = Tensor::cat(&[&u, &v, &(&u - &v)?.abs()?, &(&u * &v)?], 1)?;
+                (labels, features)
+            }
+        };
+        let verdicts = self.verdict_head.forward(&features)?.reshape((
+            b,
+            self.config.dimensions.len(),
+            Verdict::ALL.len(),
+        ))?;
+        Ok(Output { labels, verdicts })
+    }
+
+    /// The distribution over the scale and the score in [0, 1] of each pair.
+    pub fn predict(&self, pairs: &[(&str, &str)]) -> Result<Vec<(Vec<f32>, f64)>> {
+        let out = self.forward(pairs)?;
+        let probs: Vec<Vec<f32>> = candle_nn::ops::softmax(&out.labels, D::Minus1)?.to_vec2()?;
+        Ok(probs
+            .into_iter()
+            .map(|p| {
+                let s = self.config.score_of(&p);
+                (p, s)
+            })
+            .collect())
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}

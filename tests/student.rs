@@ -1,0 +1,252 @@
+//! Students end to end: the real MiniLM base fine-tuned with candle on real teacher judgments
+//! (cross- and bi-encoder), loss going down, scores stored, a saved model re-scoring the same,
+//! a killed-and-resumed run, `student import` good and bad, and `compare`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use workbench::store::Store;
+
+fn student_base() -> PathBuf {
+    let p = root().join("models/student-base");
+    assert!(
+        p.join("model.safetensors").exists(),
+        "{} is missing: run scripts/fetch-models.sh first",
+        p.display()
+    );
+    p
+}
+
+/// The first 48 fixture pairs (5 queries), with real CoT judgments of the first four.
+fn small_db(dir: &Path) -> PathBuf {
+    let db = dir.join("wb.db");
+    let lines: Vec<String> = std::fs::read_to_string(fixture())
+        .unwrap()
+        .lines()
+        .take(48)
+        .map(str::to_owned)
+        .collect();
+    let file = dir.join("small.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    ok(dir, &db, &["init"]);
+    ok(dir, &db, &["import", file.to_str().unwrap()]);
+    ok(
+        dir,
+        &db,
+        &[
+            "teach",
+            "--limit",
+            "4",
+            "--model",
+            teacher_model().to_str().unwrap(),
+        ],
+    );
+    db
+}
+
+fn scores(db: &Path, name: &str) -> Vec<(i64, f64, String)> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(db).await.unwrap();
+        let rows = sqlx::query_as(
+            "SELECT s.pair_id, s.score, s.distribution FROM student_scores s \
+             JOIN student_models m ON m.id = s.model_id WHERE m.name = ? ORDER BY s.pair_id",
+        )
+        .bind(name)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+        rows
+    })
+}
+
+fn train_args<'a>(kind: &'a str, out: &'a str, epochs: &'a str, base: &'a str) -> Vec<&'a str> {
+    vec![
+        "student",
+        "train",
+        "--kind",
+        kind,
+        "--out",
+        out,
+        "--epochs",
+        epochs,
+        "--split",
+        "by-query:100",
+        "--batch-size",
+        "16",
+        "--max-tokens",
+        "64",
+        "--learning-rate",
+        "1e-4",
+        "--base",
+        base,
+    ]
+}
+
+#[test]
+fn cross_and_bi_students_learn_score_reload_and_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = small_db(d);
+    let base = student_base();
+    let base = base.to_str().unwrap();
+
+    for kind in ["cross", "bi"] {
+        let out = d.join(format!("students/{kind}"));
+        let out_s = out.to_str().unwrap();
+        // Two epochs, then a re-run asking for three resumes from the checkpoint of epoch 2.
+        ok(d, &db, &train_args(kind, out_s, "2", base));
+        let text = ok(d, &db, &train_args(kind, out_s, "3", base));
+        assert!(text.contains("resumed after epoch 2"), "{text}");
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("student.json")).unwrap())
+                .unwrap();
+        let trained = &config["trained"];
+        assert_eq!(trained["epochs_done"], 3);
+        assert_eq!(
+            trained["steps_done"], 9,
+            "48 pairs in batches of 16, three epochs"
+        );
+        assert_eq!(trained["step_losses"].as_array().unwrap().len(), 9);
+        let epochs: Vec<f64> = trained["epoch_losses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            epochs[2] < epochs[0],
+            "{kind}: the training loss goes down over epochs: {epochs:?}"
+        );
+
+        let text = ok(d, &db, &["student", "score", "--name", kind]);
+        assert!(text.contains("scored 48 pairs"), "{text}");
+        let first = scores(&db, kind);
+        assert_eq!(first.len(), 48);
+        for (_, score, dist) in &first {
+            assert!((0.0..=1.0).contains(score));
+            let d: Vec<f64> = serde_json::from_str(dist).unwrap();
+            assert_eq!(d.len(), 4);
+            assert!((d.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+        }
+        let distinct: std::collections::BTreeSet<String> =
+            first.iter().map(|s| format!("{:.6}", s.1)).collect();
+        assert!(distinct.len() > 10, "{kind}: scores vary over pairs");
+        // Scoring again adds nothing; the saved model, reloaded under another name, scores the same.
+        let text = ok(d, &db, &["student", "score", "--name", kind]);
+        assert!(text.contains("scored 0 pairs"), "{text}");
+        let copy = format!("{kind}-reloaded");
+        ok(
+            d,
+            &db,
+            &["student", "score", "--model", out_s, "--name", &copy],
+        );
+        let again = scores(&db, &copy);
+        assert_eq!(again.len(), first.len());
+        for (a, b) in first.iter().zip(&again) {
+            assert_eq!(a.0, b.0);
+            assert!((a.1 - b.1).abs() < 1e-6, "{kind}: {a:?} vs {b:?}");
+        }
+    }
+
+    let c: serde_json::Value =
+        serde_json::from_str(&ok(d, &db, &["compare", "--student", "cross", "--json"])).unwrap();
+    assert_eq!(c["pairs"], 4, "the four pairs the teacher judged");
+    assert_eq!(c["teacher_vs_human"]["n"], 4);
+    assert_eq!(c["student_vs_human"]["n"], 4);
+    assert!(c["ndcg10_student"].as_f64().is_some());
+    assert_eq!(c["disagreements"].as_array().unwrap().len(), 4);
+    let text = ok(d, &db, &["compare", "--student", "bi"]);
+    assert!(
+        text.contains("student vs human") && text.contains("NDCG@10"),
+        "{text}"
+    );
+}
+
+#[test]
+fn student_import_takes_a_good_file_and_names_the_line_of_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    let good = d.join("preds.jsonl");
+    std::fs::write(
+        &good,
+        concat!(
+            r#"{"query_id": "73232", "product_id": "B07N6VYKD3", "score": 0.2}"#, "\n",
+            r#"{"query_id": "43675", "product_id": "B005QLJC1Q", "distribution": {"E": 0.7, "S": 0.2, "C": 0.05, "I": 0.05}}"#, "\n",
+            r#"{"query_id": "56674", "product_id": "B07XSGLYBS", "score": 0.9, "distribution": [0.9, 0.1, 0, 0]}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let text = ok(
+        d,
+        &db,
+        &[
+            "student",
+            "import",
+            good.to_str().unwrap(),
+            "--name",
+            "external",
+        ],
+    );
+    assert!(text.contains("3 predictions"), "{text}");
+    let s = scores(&db, "external");
+    assert_eq!(s.len(), 3);
+    assert!(
+        (s[1].1 - (0.7 + 0.2 * 0.1 + 0.05 * 0.01)).abs() < 1e-9,
+        "{s:?}"
+    );
+
+    let csv = d.join("preds.csv");
+    std::fs::write(
+        &csv,
+        "query_id,product_id,score\n73232,B07N6VYKD3,0.4\n40834,B00GWP0WUK,0.6\n",
+    )
+    .unwrap();
+    ok(
+        d,
+        &db,
+        &[
+            "student",
+            "import",
+            csv.to_str().unwrap(),
+            "--name",
+            "from-csv",
+        ],
+    );
+    assert_eq!(scores(&db, "from-csv").len(), 2);
+
+    for (body, line, field) in [
+        (
+            "{\"query_id\": \"73232\", \"product_id\": \"B07N6VYKD3\", \"score\": 0.2}\n{\"query_id\": \"73232\", \"product_id\": \"NOPE\", \"score\": 0.2}\n",
+            2,
+            "no pair 73232/NOPE",
+        ),
+        (
+            "{\"query_id\": \"73232\", \"product_id\": \"B07N6VYKD3\", \"score\": 0.2}\n\n{\"query_id\": \"73232\", \"product_id\": \"B07N6VYKD3\", \"score\": \"high\"}\n",
+            3,
+            "score: not a number",
+        ),
+    ] {
+        let bad = d.join("bad.jsonl");
+        std::fs::write(&bad, body).unwrap();
+        let out = workbench(
+            d,
+            &db,
+            &["student", "import", bad.to_str().unwrap(), "--name", "bad"],
+        );
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("bad.jsonl:{line}:")) && err.contains(field),
+            "{err}"
+        );
+        assert!(
+            scores(&db, "bad").is_empty(),
+            "nothing of a bad file is stored"
+        );
+    }
+}
