@@ -123,7 +123,7 @@ pub fn from_export(
             let row: serde_json::Value =
                 serde_json::from_str(&line).with_context(|| format!("{}: not JSON", at()))?;
             if let Some(e) = example_from_cot(&row, scale, dimensions)
-                .with_context(|| at())?
+                .with_context(at)?
                 .filter(|e| include_augmented || !e.augmented)
             {
                 out.push(e);

@@ -111,10 +111,10 @@ pub fn train(
         )?;
     }
 
-    let (heads, encoder): (Vec<(String, Var)>, Vec<(String, Var)>) = {
+    type Named = Vec<(String, Var)>;
+    let (heads, encoder): (Named, Named) = {
         let data = student.varmap.data().lock().expect("varmap");
-        let mut all: Vec<(String, Var)> =
-            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut all: Named = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all.into_iter()
             .partition(|(k, _)| k.starts_with("student."))
