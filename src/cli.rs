@@ -56,6 +56,9 @@ pub enum Command {
     /// Write CoT + score data for student distillation (cot, margin_mse, soft_labels,
     /// distill_kl, sft), split by query, atomically, with a manifest.
     Export(ExportArgs),
+    /// Grow the data beyond the human labels: new (query, item) pairs from the catalog in the
+    /// store (bm25 matches, other queries' items, random items) for the teacher to label.
+    Augment(AugmentArgs),
     /// Check every judgment against rules (label vs dimensions, grounding, confidence,
     /// disagreement, parse failures, prompt injection) and store the findings for review.
     Audit(AuditArgs),
@@ -179,6 +182,38 @@ pub struct ReportArgs {
     /// The student to plot against the teacher (default: the newest one, if any).
     #[arg(long, value_name = "NAME")]
     pub student: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Strategies:
+  lexical      items ranking high for the query by bm25 over title and brand (SQLite FTS5):
+               near misses and hard negatives
+  cross-query  items imported with other queries: in-domain negatives
+  random       any item of the catalog: easy negatives
+--per-query is shared out over the strategies; a strategy short of candidates passes its rest on.
+Only the catalog, the imported pairs and the seed decide the choice: running again adds only
+what is missing.
+
+Then label and use them:
+  workbench teach --only augmented --mode score
+  workbench export --out dist --include-augmented
+  workbench student train --include-augmented")]
+pub struct AugmentArgs {
+    /// New pairs per query.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub per_query: usize,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "lexical,cross-query,random",
+        value_name = "STRATEGY,..."
+    )]
+    pub strategy: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 //! Layers, arrows pointing down only: `cli` → `commands` → (`teacher`, `ingest`) → `store` → `domain`.
 
 pub mod audit;
+pub mod augment;
 pub mod cli;
 pub mod commands;
 pub mod domain;

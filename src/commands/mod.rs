@@ -2,6 +2,7 @@
 //! model layers, and prints; `main.rs` only dispatches here.
 
 mod audit;
+mod augment;
 mod bench;
 mod export;
 mod import;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Command::Review(args) => review::run(&cli.db, args).await,
             Command::Student(c) => student::run(&cli.db, c).await,
             Command::Compare(args) => student::compare(&cli.db, args).await,
+            Command::Augment(args) => augment::run(&cli.db, args).await,
             Command::Audit(args) => audit::run(&cli.db, args).await,
             Command::Metrics(args) => audit::metrics(&cli.db, args).await,
             Command::Report(args) => audit::report(&cli.db, args).await,

@@ -37,7 +37,12 @@ fn render(s: &Stats) -> String {
         s.pairs, s.queries, s.items
     );
     for (origin, n) in &s.origins {
-        out += &format!("  {origin:<20} {n}\n");
+        let labelled = s
+            .teacher_labelled_by_origin
+            .get(origin)
+            .copied()
+            .unwrap_or(0);
+        out += &format!("  {origin:<22} {n:>8}  ({labelled} teacher-labelled)\n");
     }
     out += "gold labels\n";
     let max = s.labels.values().copied().max().unwrap_or(0).max(1);

@@ -2,6 +2,7 @@
 //! `migrations/`; a database written by a newer workbench is refused and left untouched.
 
 mod annotations;
+mod augment;
 mod findings;
 mod imports;
 mod judgments;
@@ -23,6 +24,7 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::domain::LabelScale;
 
+pub use augment::QueryItems;
 pub use findings::{FindingsWriter, StoredFinding};
 pub use imports::{ImportBatch, ImportCounts, ImportRow};
 pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec, pick as pick_judgment};

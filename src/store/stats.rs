@@ -20,6 +20,8 @@ pub struct Stats {
     pub unlabelled: i64,
     /// Pairs by origin: `import`, `augmented:lexical`, …
     pub origins: BTreeMap<String, i64>,
+    /// Pairs with a teacher label (a judgment that parsed), by origin.
+    pub teacher_labelled_by_origin: BTreeMap<String, i64>,
     /// Pairs with at least one teacher judgment, and how many judgments failed to parse.
     pub judged: i64,
     pub judgments: i64,
@@ -76,6 +78,11 @@ impl Store {
             label_order: scale.keys().map(str::to_string).collect(),
             unlabelled: count(self, "SELECT count(*) FROM pairs WHERE gold_label IS NULL").await?,
             origins: grouped(self, "SELECT origin, count(*) FROM pairs GROUP BY origin").await?,
+            teacher_labelled_by_origin: grouped(
+                self,
+                "SELECT origin, count(*) FROM pairs WHERE teacher_label IS NOT NULL GROUP BY origin",
+            )
+            .await?,
             judged: count(self, "SELECT count(DISTINCT pair_id) FROM judgments").await?,
             judgments: count(self, "SELECT count(*) FROM judgments").await?,
             parse_errors: count(

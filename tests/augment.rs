@@ -1,0 +1,178 @@
+//! Augmentation on the fixture: the asked number of pairs per query, no duplicates, the same
+//! pairs for the same seed, lexical candidates that share words with their query; then the
+//! real teacher labels some in score mode, and stats and export count them.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use common::*;
+use workbench::audit::text::normalise;
+use workbench::augment::query_terms;
+use workbench::store::Store;
+
+type Row = (String, String, String, String, String);
+
+/// (query ext id, item ext id, origin, query text, item title + brand) of augmented pairs.
+fn augmented(db: &Path) -> Vec<Row> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(db).await.unwrap();
+        let rows = sqlx::query_as(
+            "SELECT q.ext_id, i.ext_id, p.origin, q.text, i.title || ' ' || i.brand FROM pairs p \
+             JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
+             WHERE p.origin LIKE 'augmented:%' ORDER BY q.ext_id, i.ext_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+        rows
+    })
+}
+
+#[test]
+fn augmentation_is_exact_deterministic_and_feeds_teacher_stats_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    let report: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &db,
+        &["augment", "--per-query", "6", "--seed", "7", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(report["queries"], 20);
+    assert_eq!(report["short_queries"], 0);
+    let rows = augmented(&db);
+    assert_eq!(rows.len(), 120, "6 per query over 20 queries");
+    let mut per_query: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &rows {
+        *per_query.entry(&r.0).or_default() += 1;
+    }
+    assert!(per_query.values().all(|n| *n == 6), "{per_query:?}");
+    let pairs: BTreeSet<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    assert_eq!(pairs.len(), rows.len(), "no pair twice");
+    let strategies: BTreeSet<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(
+        strategies,
+        BTreeSet::from([
+            "augmented:cross-query",
+            "augmented:lexical",
+            "augmented:random"
+        ])
+    );
+    // Lexical candidates share a word with their query.
+    let lexical: Vec<&Row> = rows.iter().filter(|r| r.2 == "augmented:lexical").collect();
+    assert!(!lexical.is_empty());
+    for r in &lexical {
+        let words: BTreeSet<String> = normalise(&r.4).split(' ').map(str::to_owned).collect();
+        assert!(
+            query_terms(&r.3).iter().any(|t| words.contains(t)),
+            "{:?} shares no word with {:?}",
+            r.4,
+            r.3
+        );
+    }
+    // Stats count imported vs augmented.
+    let s = stats(d, &db);
+    assert_eq!(s["origins"]["import"], 200);
+    assert_eq!(s["pairs"], 320);
+
+    // Running again adds nothing; the same seed on another database chooses the same pairs, and
+    // another seed other pairs.
+    let again: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &db,
+        &["augment", "--per-query", "6", "--seed", "7", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(again["existing"], 120);
+    assert_eq!(augmented(&db), rows);
+    let other_dir = tempfile::tempdir().unwrap();
+    let db2 = fixture_db(other_dir.path());
+    ok(
+        other_dir.path(),
+        &db2,
+        &["augment", "--per-query", "6", "--seed", "7"],
+    );
+    assert_eq!(augmented(&db2), rows, "same seed, same pairs");
+    let db3 = other_dir.path().join("seed8.db");
+    ok(other_dir.path(), &db3, &["init"]);
+    ok(
+        other_dir.path(),
+        &db3,
+        &["import", fixture().to_str().unwrap()],
+    );
+    ok(
+        other_dir.path(),
+        &db3,
+        &["augment", "--per-query", "6", "--seed", "8"],
+    );
+    assert_ne!(augmented(&db3), rows, "another seed, other pairs");
+
+    // The teacher labels augmented pairs in score mode; stats and the export count them.
+    ok(
+        d,
+        &db,
+        &[
+            "teach",
+            "--only",
+            "augmented",
+            "--mode",
+            "score",
+            "--limit",
+            "3",
+            "--model",
+            teacher_model().to_str().unwrap(),
+        ],
+    );
+    let s = stats(d, &db);
+    let labelled: i64 = s["teacher_labelled_by_origin"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("augmented"))
+        .map(|(_, v)| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(labelled, 3);
+    assert_eq!(s["teacher_labelled_by_origin"].get("import"), None);
+    let text = ok(d, &db, &["stats"]);
+    assert!(text.contains("teacher-labelled"), "{text}");
+
+    let with = d.join("with");
+    let manifest = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+    };
+    ok(
+        d,
+        &db,
+        &[
+            "export",
+            "--out",
+            with.to_str().unwrap(),
+            "--format",
+            "soft_labels",
+            "--include-augmented",
+        ],
+    );
+    assert_eq!(
+        manifest(&with)["augmented"],
+        3,
+        "the three teacher-labelled augmented pairs"
+    );
+    let without = d.join("without");
+    ok(
+        d,
+        &db,
+        &[
+            "export",
+            "--out",
+            without.to_str().unwrap(),
+            "--format",
+            "soft_labels",
+        ],
+    );
+    assert_eq!(manifest(&without)["augmented"], 0);
+}
