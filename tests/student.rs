@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use workbench::store::Store;
+use workbench::tui::{Action, App, View};
 
 fn student_base() -> PathBuf {
     let p = root().join("models/student-base");
@@ -164,6 +165,39 @@ fn cross_and_bi_students_learn_score_reload_and_compare() {
         text.contains("student vs human") && text.contains("NDCG@10"),
         "{text}"
     );
+
+    // The review app's compare view: the newest student (the reloaded bi-encoder) against the
+    // teacher, with the scatter, the figures and the largest differences; ⏎ opens a pair and
+    // Esc comes back.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let mut app = App::new(store, "ana").await.unwrap();
+        app.update(Action::Compare).await.unwrap();
+        assert_eq!(app.view, View::Compare);
+        let s = screen_of(&app, 160, 44);
+        assert!(
+            s.contains("teacher vs student `bi-reloaded` · 4 pairs")
+                && s.contains("student vs human")
+                && s.contains("largest differences")
+                && s.contains("scores"),
+            "{s}"
+        );
+        let braille = s
+            .chars()
+            .filter(|c| ('\u{2801}'..='\u{28ff}').contains(c))
+            .count();
+        assert!(braille > 0, "the scatter is drawn: {s}");
+        app.update(Action::Down).await.unwrap();
+        let second = app.compare.as_ref().unwrap().data.disagreements[1].pair_id;
+        app.update(Action::Open).await.unwrap();
+        assert_eq!(app.view, View::Detail);
+        assert_eq!(app.detail.as_ref().unwrap().pair.id, second);
+        app.update(Action::Back).await.unwrap();
+        assert_eq!(app.view, View::Compare);
+        app.update(Action::Back).await.unwrap();
+        assert_eq!(app.view, View::Queue);
+    });
 }
 
 #[test]

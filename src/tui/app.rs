@@ -13,6 +13,13 @@ use crate::store::{JudgmentRecord, QueueFilter, QueueRow, Store, StoredFinding};
 pub enum View {
     Queue,
     Detail,
+    Compare,
+}
+
+/// The compare view: teacher against the newest student.
+pub struct CompareState {
+    pub data: crate::student::compare::Comparison,
+    pub selected: usize,
 }
 
 /// One selectable row of the detail view's rationale.
@@ -66,6 +73,7 @@ pub struct App {
     pub reviewed_total: i64,
     pub all_pairs: i64,
     pub detail: Option<Detail>,
+    pub compare: Option<CompareState>,
     pub status: String,
     pub quit: bool,
     /// Undo annotations of this session that a redo may cancel, newest last.
@@ -89,6 +97,7 @@ impl App {
             reviewed_total: 0,
             all_pairs: 0,
             detail: None,
+            compare: None,
             status: "? for help".into(),
             quit: false,
             redo: Vec::new(),
@@ -96,6 +105,19 @@ impl App {
         app.load_from(0, false).await?;
         app.counts().await?;
         Ok(app)
+    }
+
+    /// Compares the teacher with the newest student over every pair, for the compare view.
+    pub async fn open_compare(&mut self) -> Result<()> {
+        let Some(student) = self.store.student_model(None).await? else {
+            self.status = "no student yet: `workbench student train` or `student import`".into();
+            return Ok(());
+        };
+        let data = crate::student::compare::compare(&self.store, &self.scale, &student, "all", 200)
+            .await?;
+        self.compare = Some(CompareState { data, selected: 0 });
+        self.view = View::Compare;
+        Ok(())
     }
 
     pub fn selected_row(&self) -> Option<&QueueRow> {
@@ -209,9 +231,41 @@ impl App {
             (_, Action::Help) => self.show_help = true,
             (View::Queue, Action::Quit) => self.quit = true,
             (View::Detail, Action::Quit) | (View::Detail, Action::Back) => {
-                self.view = View::Queue;
                 self.detail = None;
+                if self.compare.is_some() {
+                    self.view = View::Compare;
+                } else {
+                    self.view = View::Queue;
+                    self.refresh().await?;
+                }
+            }
+            (View::Queue, Action::Compare) => self.open_compare().await?,
+            (View::Compare, Action::Quit) | (View::Compare, Action::Back) => {
+                self.compare = None;
+                self.view = View::Queue;
                 self.refresh().await?;
+            }
+            (View::Compare, Action::Down) => {
+                if let Some(c) = self.compare.as_mut()
+                    && c.selected + 1 < c.data.disagreements.len()
+                {
+                    c.selected += 1;
+                }
+            }
+            (View::Compare, Action::Up) => {
+                if let Some(c) = self.compare.as_mut() {
+                    c.selected = c.selected.saturating_sub(1);
+                }
+            }
+            (View::Compare, Action::Open) => {
+                let id = self
+                    .compare
+                    .as_ref()
+                    .and_then(|c| c.data.disagreements.get(c.selected))
+                    .map(|d| d.pair_id);
+                if let Some(id) = id {
+                    self.open(id).await?;
+                }
             }
             (View::Queue, Action::Down) => {
                 if self.selected + 1 < self.rows.len() {

@@ -13,6 +13,7 @@ pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
         ("anywhere", Context::Anywhere),
         ("queue", Context::Queue),
         ("pair", Context::Detail),
+        ("compare", Context::Compare),
     ] {
         lines.push(Line::styled(title, theme.title()));
         for b in BINDINGS.iter().filter(|b| b.context == ctx) {

@@ -26,6 +26,7 @@ pub enum Action {
     Edit,
     Undo,
     Redo,
+    Compare,
 }
 
 /// Where a binding applies.
@@ -34,6 +35,7 @@ pub enum Context {
     Anywhere,
     Queue,
     Detail,
+    Compare,
 }
 
 pub struct Binding {
@@ -137,6 +139,19 @@ pub const BINDINGS: &[Binding] = &[
         Action::Back,
         "back to the queue",
     ),
+    b(
+        "c",
+        Context::Queue,
+        Action::Compare,
+        "compare teacher and student: scatter, agreement, largest differences",
+    ),
+    b(
+        "⏎ l",
+        Context::Compare,
+        Action::Open,
+        "open the selected pair",
+    ),
+    b("Esc q", Context::Compare, Action::Back, "back to the queue"),
     b("?", Context::Anywhere, Action::Help, "this help"),
     b(
         "q ^c",
@@ -150,6 +165,7 @@ pub const BINDINGS: &[Binding] = &[
 pub fn action_for(key: KeyEvent, context: Context) -> Option<Action> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     let detail = context == Context::Detail;
+    let compare = context == Context::Compare;
     Some(match key.code {
         KeyCode::Char('c') if ctrl => Action::Quit,
         KeyCode::Char('d') if ctrl => Action::PageDown,
@@ -167,6 +183,8 @@ pub fn action_for(key: KeyEvent, context: Context) -> Option<Action> {
         KeyCode::Enter | KeyCode::Char('l') => Action::Open,
         KeyCode::Esc | KeyCode::Char('h') if detail => Action::Back,
         KeyCode::Char('q') if detail => Action::Back,
+        KeyCode::Char('q') | KeyCode::Esc if compare => Action::Back,
+        KeyCode::Char('c') if !detail => Action::Compare,
         KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
         KeyCode::Char('f') => Action::NextFilter,
         KeyCode::Char('r') => Action::Refresh,

@@ -3,6 +3,7 @@
 //! draw that state (one file each).
 
 pub mod app;
+mod compare_view;
 mod detail_view;
 mod help_view;
 pub mod keys;
@@ -32,6 +33,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     match app.view {
         View::Queue => queue_view::draw(frame, parts[0], app, theme),
         View::Detail => detail_view::draw(frame, parts[0], app, theme),
+        View::Compare => compare_view::draw(frame, parts[0], app, theme),
     }
     status_bar::draw(frame, parts[1], app, theme);
     if app.show_help {
@@ -46,10 +48,10 @@ pub async fn handle_event(app: &mut App, ev: Event) -> Result<()> {
             if app.edit_key(key).await? {
                 return Ok(());
             }
-            let context = if app.view == View::Detail {
-                Context::Detail
-            } else {
-                Context::Queue
+            let context = match app.view {
+                View::Detail => Context::Detail,
+                View::Compare => Context::Compare,
+                View::Queue => Context::Queue,
             };
             if let Some(action) = keys::action_for(key, context) {
                 app.update(action).await?;

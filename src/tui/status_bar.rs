@@ -12,6 +12,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .split(area);
     let position = match (&app.view, &app.detail) {
         (View::Detail, Some(d)) => format!("pair {}", d.pair.id),
+        (View::Compare, _) => "compare".into(),
         _ => app
             .selected_row()
             .map(|r| format!("pair {}", r.pair_id))
