@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    workbench::ui::quiet_broken_pipe();
     let cli = workbench::cli::Cli::parse();
     workbench::ui::init_tracing();
     match workbench::commands::run(cli) {

@@ -39,6 +39,15 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// `workbench stats | head` ends quietly, as Unix tools do, instead of panicking on a closed pipe.
+pub fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// A progress bar over a known amount of work, drawn on stderr only when it is a terminal.
 pub fn progress(len: u64, template: &str) -> ProgressBar {
     let bar = if std::io::stderr().is_terminal() {

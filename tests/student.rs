@@ -20,13 +20,13 @@ fn student_base() -> PathBuf {
     p
 }
 
-/// The first 48 fixture pairs (5 queries), with real CoT judgments of the first four.
+/// The first 24 fixture pairs (3 queries), with real CoT judgments of the first two.
 fn small_db(dir: &Path) -> PathBuf {
     let db = dir.join("wb.db");
     let lines: Vec<String> = std::fs::read_to_string(fixture())
         .unwrap()
         .lines()
-        .take(48)
+        .take(24)
         .map(str::to_owned)
         .collect();
     let file = dir.join("small.jsonl");
@@ -39,7 +39,7 @@ fn small_db(dir: &Path) -> PathBuf {
         &[
             "teach",
             "--limit",
-            "4",
+            "2",
             "--model",
             teacher_model().to_str().unwrap(),
         ],
@@ -77,9 +77,9 @@ fn train_args<'a>(kind: &'a str, out: &'a str, epochs: &'a str, base: &'a str) -
         "--split",
         "by-query:100",
         "--batch-size",
-        "16",
+        "8",
         "--max-tokens",
-        "64",
+        "48",
         "--learning-rate",
         "1e-4",
         "--base",
@@ -109,7 +109,7 @@ fn cross_and_bi_students_learn_score_reload_and_compare() {
         assert_eq!(trained["epochs_done"], 3);
         assert_eq!(
             trained["steps_done"], 9,
-            "48 pairs in batches of 16, three epochs"
+            "24 pairs in batches of 8, three epochs"
         );
         assert_eq!(trained["step_losses"].as_array().unwrap().len(), 9);
         let epochs: Vec<f64> = trained["epoch_losses"]
@@ -124,9 +124,9 @@ fn cross_and_bi_students_learn_score_reload_and_compare() {
         );
 
         let text = ok(d, &db, &["student", "score", "--name", kind]);
-        assert!(text.contains("scored 48 pairs"), "{text}");
+        assert!(text.contains("scored 24 pairs"), "{text}");
         let first = scores(&db, kind);
-        assert_eq!(first.len(), 48);
+        assert_eq!(first.len(), 24);
         for (_, score, dist) in &first {
             assert!((0.0..=1.0).contains(score));
             let d: Vec<f64> = serde_json::from_str(dist).unwrap();
@@ -155,11 +155,11 @@ fn cross_and_bi_students_learn_score_reload_and_compare() {
 
     let c: serde_json::Value =
         serde_json::from_str(&ok(d, &db, &["compare", "--student", "cross", "--json"])).unwrap();
-    assert_eq!(c["pairs"], 4, "the four pairs the teacher judged");
-    assert_eq!(c["teacher_vs_human"]["n"], 4);
-    assert_eq!(c["student_vs_human"]["n"], 4);
+    assert_eq!(c["pairs"], 2, "the two pairs the teacher judged");
+    assert_eq!(c["teacher_vs_human"]["n"], 2);
+    assert_eq!(c["student_vs_human"]["n"], 2);
     assert!(c["ndcg10_student"].as_f64().is_some());
-    assert_eq!(c["disagreements"].as_array().unwrap().len(), 4);
+    assert_eq!(c["disagreements"].as_array().unwrap().len(), 2);
     let text = ok(d, &db, &["compare", "--student", "bi"]);
     assert!(
         text.contains("student vs human") && text.contains("NDCG@10"),
@@ -177,7 +177,7 @@ fn cross_and_bi_students_learn_score_reload_and_compare() {
         assert_eq!(app.view, View::Compare);
         let s = screen_of(&app, 160, 44);
         assert!(
-            s.contains("teacher vs student `bi-reloaded` · 4 pairs")
+            s.contains("teacher vs student `bi-reloaded` · 2 pairs")
                 && s.contains("student vs human")
                 && s.contains("largest differences")
                 && s.contains("scores"),

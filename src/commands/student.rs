@@ -53,6 +53,7 @@ fn losses_of(args: &StudentTrainArgs) -> Result<Losses> {
 }
 
 async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
+    student::keep_freed_memory();
     let kind = match args.kind {
         StudentKindArg::Cross => Kind::Cross,
         StudentKindArg::Bi => Kind::Bi,
@@ -171,6 +172,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
 }
 
 async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
+    student::keep_freed_memory();
     let store = Store::open(db).await?;
     let (dir, id, name) = match (&args.model, &args.name) {
         (Some(dir), name) => {

@@ -48,3 +48,15 @@ pub fn new_config(
         trained: serde_json::Value::Null,
     }
 }
+
+/// Keeps freed tensor buffers inside the process: glibc otherwise hands every large buffer back
+/// to the kernel and the next tensor of the same size pays for fresh zeroed pages (measured: 15%
+/// of scoring time in the kernel's page clearing, 10% faster scoring without it).
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before the model allocates.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
