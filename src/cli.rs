@@ -19,7 +19,11 @@ const AFTER: &str = "Start here:
   workbench stats                               what the database holds
   workbench show 73232 B097SWY976               one pair, its rationale and distribution
   workbench review --annotator ana              review and correct judgments (? for keys)
-  workbench export --out dist                   distillation data for students";
+  workbench audit && workbench report           rule findings, agreement figures, report.html
+  workbench augment --per-query 10              more pairs from the catalog for the teacher
+  workbench student train --kind cross          distil the teacher into a MiniLM student
+  workbench compare --split test                teacher vs student vs human
+  workbench export --out dist                   distillation data for other trainers";
 
 #[derive(Debug, Parser)]
 #[command(name = "workbench", version, about = ABOUT, after_help = AFTER, max_term_width = 100)]
