@@ -100,6 +100,22 @@ impl Confusion {
     }
 }
 
+/// Rows of agreement figures as aligned text, a header first.
+pub fn agreement_table(rows: &[(&str, &Agreement)]) -> Vec<String> {
+    let width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let mut out = vec![format!(
+        "{:<width$}  {:>6}  {:>8}  {:>8}  {:>6}",
+        "", "pairs", "accuracy", "macro-F1", "kappa"
+    )];
+    for (name, a) in rows {
+        out.push(format!(
+            "{name:<width$}  {:>6}  {:>8.3}  {:>8.3}  {:>6.3}",
+            a.n, a.accuracy, a.macro_f1, a.kappa
+        ));
+    }
+    out
+}
+
 fn ratio(a: f64, b: f64) -> f64 {
     if b == 0.0 { 0.0 } else { a / b }
 }

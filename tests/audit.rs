@@ -19,18 +19,10 @@ fn screen(app: &App) -> String {
 }
 
 fn stored_findings(db: &Path) -> Vec<(i64, String, String)> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = Store::open(db).await.unwrap();
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT pair_id, rule, severity FROM audit_findings ORDER BY pair_id, rule, id",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-        store.close().await;
-        rows
-    })
+    query_rows(
+        db,
+        "SELECT pair_id, rule, severity FROM audit_findings ORDER BY pair_id, rule, id",
+    )
 }
 
 #[test]

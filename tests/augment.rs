@@ -10,26 +10,17 @@ use std::path::Path;
 use common::*;
 use workbench::audit::text::normalise;
 use workbench::augment::query_terms;
-use workbench::store::Store;
 
 type Row = (String, String, String, String, String);
 
 /// (query ext id, item ext id, origin, query text, item title + brand) of augmented pairs.
 fn augmented(db: &Path) -> Vec<Row> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = Store::open(db).await.unwrap();
-        let rows = sqlx::query_as(
-            "SELECT q.ext_id, i.ext_id, p.origin, q.text, i.title || ' ' || i.brand FROM pairs p \
-             JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
-             WHERE p.origin LIKE 'augmented:%' ORDER BY q.ext_id, i.ext_id",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-        store.close().await;
-        rows
-    })
+    query_rows(
+        db,
+        "SELECT q.ext_id, i.ext_id, p.origin, q.text, i.title || ' ' || i.brand FROM pairs p \
+         JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
+         WHERE p.origin LIKE 'augmented:%' ORDER BY q.ext_id, i.ext_id",
+    )
 }
 
 #[test]

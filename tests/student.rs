@@ -48,20 +48,13 @@ fn small_db(dir: &Path) -> PathBuf {
 }
 
 fn scores(db: &Path, name: &str) -> Vec<(i64, f64, String)> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = Store::open(db).await.unwrap();
-        let rows = sqlx::query_as(
-            "SELECT s.pair_id, s.score, s.distribution FROM student_scores s \
-             JOIN student_models m ON m.id = s.model_id WHERE m.name = ? ORDER BY s.pair_id",
-        )
-        .bind(name)
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-        store.close().await;
-        rows
-    })
+    query_rows(
+        db,
+        &format!(
+            "SELECT s.pair_id, s.score, coalesce(s.distribution, '[]') FROM student_scores s \
+             JOIN student_models m ON m.id = s.model_id WHERE m.name = '{name}' ORDER BY s.pair_id"
+        ),
+    )
 }
 
 fn train_args<'a>(kind: &'a str, out: &'a str, epochs: &'a str, base: &'a str) -> Vec<&'a str> {

@@ -201,8 +201,7 @@ impl<'a> Accumulator<'a> {
             }
         }
         if let (Some(sums), Some(s)) = (self.student.as_mut(), record.student_score) {
-            let max_gain = scale.labels.iter().map(|l| l.gain).fold(0.0, f64::max);
-            let t = j.distribution.expected_gain(scale) / max_gain.max(f64::MIN_POSITIVE);
+            let t = j.distribution.expected_gain(scale) / scale.top_gain();
             sums.scored += 1;
             sums.moments.add(t, s);
             if sums.points.len() < SCATTER_POINTS {

@@ -402,7 +402,7 @@ pub fn check(
                 if j.label.is_none() {
                     continue;
                 }
-                let teacher = j.distribution.expected_gain(scale) / max_gain(scale);
+                let teacher = j.distribution.expected_gain(scale) / scale.top_gain();
                 if (teacher - student).abs() > limits.student_margin {
                     found(
                         rule,
@@ -457,19 +457,10 @@ fn item_text(record: &PairRecord) -> String {
     text
 }
 
-fn max_gain(scale: &LabelScale) -> f64 {
-    scale
-        .labels
-        .iter()
-        .map(|l| l.gain)
-        .fold(0.0, f64::max)
-        .max(f64::MIN_POSITIVE)
-}
-
 /// Two labels far apart on the scale (by gain) are an error, neighbours a warning.
 fn severity_of_gap(scale: &LabelScale, a: &str, b: &str) -> Severity {
     let gap = (scale.gain_of(a).unwrap_or(0.0) - scale.gain_of(b).unwrap_or(0.0)).abs();
-    if gap >= 0.5 * max_gain(scale) {
+    if gap >= 0.5 * scale.top_gain() {
         Severity::Error
     } else {
         Severity::Warn

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::audit::{self, Metrics, Rule, Thresholds};
 use crate::cli::{AuditArgs, MetricsArgs, ReportArgs};
-use crate::metrics::Agreement;
+use crate::metrics::agreement_table;
 use crate::report::{self, ReportInput};
 use crate::store::Store;
 
@@ -170,24 +170,14 @@ fn render_metrics(m: &Metrics) -> String {
         "{} pairs, {} judged by the teacher, {} reviewed",
         m.pairs, m.judged, m.reviewed_pairs
     );
-    let _ = writeln!(
-        out,
-        "\n                          pairs  accuracy  macro-F1  kappa"
-    );
-    let row = |out: &mut String, name: &str, a: &Agreement| {
-        let _ = writeln!(
-            out,
-            "{name:<24} {:>6}  {:>8.3}  {:>8.3}  {:>5.3}",
-            a.n, a.accuracy, a.macro_f1, a.kappa
-        );
-    };
-    row(&mut out, "teacher vs gold", &m.teacher_vs_gold);
-    row(&mut out, "teacher vs annotators", &m.teacher_vs_annotators);
-    row(
-        &mut out,
-        "annotator vs annotator",
-        &m.inter_annotator.agreement,
-    );
+    out.push('\n');
+    for line in agreement_table(&[
+        ("teacher vs gold", &m.teacher_vs_gold),
+        ("teacher vs annotators", &m.teacher_vs_annotators),
+        ("annotator vs annotator", &m.inter_annotator.agreement),
+    ]) {
+        let _ = writeln!(out, "{line}");
+    }
 
     let c = &m.teacher_vs_gold.confusion;
     if c.total() > 0 {

@@ -13,7 +13,7 @@ use crate::cli::{
 use crate::domain::PairKey;
 use crate::export::SplitSpec;
 use crate::ingest::predictions;
-use crate::metrics::Agreement;
+use crate::metrics::agreement_table;
 use crate::store::{Store, StudentScore};
 use crate::student::compare::Comparison;
 use crate::student::{self, Kind, Losses, Student, TrainOptions};
@@ -331,17 +331,13 @@ fn render(c: &Comparison) -> String {
         "student {} vs teacher on {} pairs ({} split), {} queries with human labels\n",
         c.student, c.pairs, c.split, c.queries
     );
-    let _ = writeln!(out, "                     pairs  accuracy  macro-F1  kappa");
-    let row = |out: &mut String, name: &str, a: &Agreement| {
-        let _ = writeln!(
-            out,
-            "{name:<20} {:>5}  {:>8.3}  {:>8.3}  {:>5.3}",
-            a.n, a.accuracy, a.macro_f1, a.kappa
-        );
-    };
-    row(&mut out, "teacher vs human", &c.teacher_vs_human);
-    row(&mut out, "student vs human", &c.student_vs_human);
-    row(&mut out, "teacher vs student", &c.teacher_vs_student);
+    for line in agreement_table(&[
+        ("teacher vs human", &c.teacher_vs_human),
+        ("student vs human", &c.student_vs_human),
+        ("teacher vs student", &c.teacher_vs_student),
+    ]) {
+        let _ = writeln!(out, "{line}");
+    }
     let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
     let _ = writeln!(
         out,

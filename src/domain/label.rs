@@ -195,6 +195,15 @@ impl LabelScale {
             .or_else(|| self.labels.iter().find(|l| l.name.eq_ignore_ascii_case(t)))
     }
 
+    /// The largest gain of the scale (never 0), for scores in [0, 1]: expected gain over it.
+    pub fn top_gain(&self) -> f64 {
+        self.labels
+            .iter()
+            .map(|l| l.gain)
+            .fold(0.0, f64::max)
+            .max(f64::MIN_POSITIVE)
+    }
+
     pub fn gain_of(&self, key: &str) -> Option<f64> {
         self.labels.iter().find(|l| l.key == key).map(|l| l.gain)
     }

@@ -42,12 +42,7 @@ pub fn decide(
     scale: &LabelScale,
     source: LabelSource,
 ) -> Option<Decided> {
-    let top = scale
-        .labels
-        .iter()
-        .map(|l| l.gain)
-        .fold(0.0, f64::max)
-        .max(f64::MIN_POSITIVE);
+    let top = scale.top_gain();
     let human = || {
         reviewed
             .human_label

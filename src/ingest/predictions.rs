@@ -99,12 +99,7 @@ fn prediction(line: u64, v: &Value, scale: &LabelScale) -> Result<Prediction> {
         )?),
         d => Some(distribution(d, scale)?),
     };
-    let top = scale
-        .labels
-        .iter()
-        .map(|l| l.gain)
-        .fold(0.0, f64::max)
-        .max(f64::MIN_POSITIVE);
+    let top = scale.top_gain();
     let score = match (&v["score"], &distribution) {
         (Value::Null, Some(d)) => {
             d.iter()

@@ -75,12 +75,7 @@ pub async fn compare(
 ) -> Result<Comparison> {
     let splits = splits_of(store, student).await?;
     let keys: Vec<String> = scale.keys().map(str::to_owned).collect();
-    let top_gain = scale
-        .labels
-        .iter()
-        .map(|l| l.gain)
-        .fold(0.0, f64::max)
-        .max(f64::MIN_POSITIVE);
+    let top_gain = scale.top_gain();
     let mut vs_teacher = Confusion::new(keys.clone());
     let mut vs_student = Confusion::new(keys.clone());
     let mut between = Confusion::new(keys);

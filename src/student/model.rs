@@ -65,14 +65,17 @@ pub struct StudentConfig {
 }
 
 impl StudentConfig {
-    /// A pair's relevance in [0, 1]: the expected gain of a distribution over the top gain.
-    pub fn score_of(&self, probs: &[f32]) -> f64 {
-        let top = self
-            .gains
+    pub fn top_gain(&self) -> f64 {
+        self.gains
             .iter()
             .copied()
             .fold(0.0, f64::max)
-            .max(f64::MIN_POSITIVE);
+            .max(f64::MIN_POSITIVE)
+    }
+
+    /// A pair's relevance in [0, 1]: the expected gain of a distribution over the top gain.
+    pub fn score_of(&self, probs: &[f32]) -> f64 {
+        let top = self.top_gain();
         probs
             .iter()
             .zip(&self.gains)

@@ -281,12 +281,7 @@ fn batch_loss(student: &Student, batch: &[&Example]) -> Result<Tensor> {
             }
         }
         if !margins.is_empty() {
-            let top = cfg
-                .gains
-                .iter()
-                .copied()
-                .fold(0.0, f64::max)
-                .max(f64::MIN_POSITIVE);
+            let top = cfg.top_gain();
             let gains: Vec<f32> = cfg.gains.iter().map(|g| (g / top) as f32).collect();
             let gains = Tensor::from_vec(gains, (n, 1), device)?;
             let scores = candle_nn::ops::softmax(&out.labels, D::Minus1)?

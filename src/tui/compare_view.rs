@@ -11,7 +11,7 @@ use ratatui::widgets::{
 
 use super::app::App;
 use super::theme::Theme;
-use crate::metrics::Agreement;
+use crate::metrics::agreement_table;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let Some(state) = &app.compare else { return };
@@ -21,30 +21,28 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .constraints([Constraint::Length(7), Constraint::Min(8)])
         .split(area);
     let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
-    let line = |name: &str, a: &Agreement| {
-        format!(
-            "{name:<20} {:>6}  {:>8.3}  {:>8.3}  {:>6.3}",
-            a.n, a.accuracy, a.macro_f1, a.kappa
-        )
-    };
-    let figures = vec![
-        Line::styled(
-            format!(
-                "{:<20} {:>6}  {:>8}  {:>8}  {:>6}",
-                "", "pairs", "accuracy", "macro-F1", "kappa"
-            ),
-            theme.title(),
-        ),
-        Line::from(line("teacher vs human", &c.teacher_vs_human)),
-        Line::from(line("student vs human", &c.student_vs_human)),
-        Line::from(line("teacher vs student", &c.teacher_vs_student)),
-        Line::from(format!(
-            "NDCG@10 teacher {} · student {} · score correlation {}",
-            fmt(c.ndcg10_teacher),
-            fmt(c.ndcg10_student),
-            fmt(c.score_pearson)
-        )),
-    ];
+    let table = agreement_table(&[
+        ("teacher vs human", &c.teacher_vs_human),
+        ("student vs human", &c.student_vs_human),
+        ("teacher vs student", &c.teacher_vs_student),
+    ]);
+    let mut figures: Vec<Line> = table
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                Line::styled(l, theme.title())
+            } else {
+                Line::from(l)
+            }
+        })
+        .collect();
+    figures.push(Line::from(format!(
+        "NDCG@10 teacher {} · student {} · score correlation {}",
+        fmt(c.ndcg10_teacher),
+        fmt(c.ndcg10_student),
+        fmt(c.score_pearson)
+    )));
     frame.render_widget(
         Paragraph::new(figures).block(Block::default().borders(Borders::ALL).title(format!(
             " teacher vs student `{}` · {} pairs ",

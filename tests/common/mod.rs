@@ -81,3 +81,20 @@ pub fn screen_of(app: &workbench::tui::App, width: u16, height: u16) -> String {
     }
     out
 }
+
+/// Rows of a read-only SQL query on the database, through the store's own pool.
+pub fn query_rows<T>(db: &Path, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = workbench::store::Store::open(db).await.unwrap();
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+        rows
+    })
+}
