@@ -160,6 +160,52 @@ fn queue_pages_by_keyset_and_filters() {
         );
         app.update(Action::Down).await.unwrap();
         assert!(!app.show_help);
+
+        // `/` searches item titles (FTS5, word prefixes) and query text, within the filter.
+        while app.filter != QueueFilter::All {
+            app.update(Action::NextFilter).await.unwrap();
+        }
+        let type_in = |text: &str| {
+            let mut events = vec![key('/')];
+            events.extend(text.chars().map(key));
+            events.push(Event::Key(KeyEvent::new(
+                KeyCode::Enter,
+                KeyModifiers::NONE,
+            )));
+            events
+        };
+        for e in type_in("fleece jack") {
+            tui::handle_event(&mut app, e).await.unwrap();
+        }
+        assert!(app.total >= 1);
+        assert!(
+            app.rows.iter().all(|r| {
+                let t = r.title.to_lowercase();
+                t.contains("fleece") && t.contains("jack")
+            }),
+            "{:?}",
+            app.rows.iter().map(|r| &r.title).collect::<Vec<_>>()
+        );
+        assert!(app.rows.iter().any(|r| r.pair_id == 1));
+        let s = screen(&app);
+        assert!(s.contains("\"fleece jack\""), "{s}");
+        for e in type_in("wireless thermostat") {
+            tui::handle_event(&mut app, e).await.unwrap();
+        }
+        assert_eq!(
+            app.total, 10,
+            "the ten pairs of the query 'wireless thermostat without c wire'"
+        );
+        // An empty search clears it.
+        tui::handle_event(&mut app, key('/')).await.unwrap();
+        tui::handle_event(
+            &mut app,
+            Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(app.total, 200);
+
         app.update(Action::Quit).await.unwrap();
         assert!(app.quit);
     });

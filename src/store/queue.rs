@@ -70,6 +70,34 @@ pub struct QueueRow {
     pub findings: i64,
 }
 
+/// Words of a search as an FTS5 expression: every word must match, each as a prefix.
+fn fts_expression(search: &str) -> String {
+    search
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\"*"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// `/` in the review app: pairs whose item title or brand has every word (FTS5, prefixes), or
+/// whose query contains the text.
+fn push_search(q: &mut QueryBuilder<Sqlite>, search: Option<&str>) {
+    let Some(text) = search.map(str::trim).filter(|s| !s.is_empty()) else {
+        return;
+    };
+    let expr = fts_expression(text);
+    q.push(" AND (");
+    if !expr.is_empty() {
+        q.push("p.item_id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ")
+            .push_bind(expr)
+            .push(") OR ");
+    }
+    q.push("p.query_id IN (SELECT id FROM queries WHERE text LIKE ")
+        .push_bind(format!("%{}%", text.replace(['%', '_'], "")))
+        .push("))");
+}
+
 impl Store {
     /// A page of the queue by keyset: `limit` rows after (or, `backwards`, before) pair id
     /// `from`, in pair id order. Constant time at any depth: no OFFSET.
@@ -79,13 +107,16 @@ impl Store {
         from: i64,
         backwards: bool,
         limit: usize,
+        search: Option<&str>,
     ) -> Result<Vec<QueueRow>> {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT p.id, q.text, i.title, p.gold_label, j.label, j.distribution, j.parse_error IS NOT NULL, \
              p.reviewed, (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id) \
-             FROM (SELECT id, query_id, item_id, gold_label, reviewed FROM pairs p WHERE {} AND id ",
+             FROM (SELECT id, query_id, item_id, gold_label, reviewed FROM pairs p WHERE {}",
             filter.sql()
         ));
+        push_search(&mut q, search);
+        q.push(" AND id ");
         q.push(if backwards { "< " } else { "> " }).push_bind(from);
         q.push(if backwards {
             " ORDER BY id DESC LIMIT "
@@ -126,13 +157,17 @@ impl Store {
     }
 
     /// How many pairs pass a filter, and how many of all pairs are reviewed.
-    pub async fn queue_counts(&self, filter: QueueFilter) -> Result<(i64, i64)> {
-        let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+    pub async fn queue_counts(
+        &self,
+        filter: QueueFilter,
+        search: Option<&str>,
+    ) -> Result<(i64, i64)> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT count(*) FROM pairs p WHERE {}",
             filter.sql()
-        )))
-        .fetch_one(&self.pool)
-        .await?;
+        ));
+        push_search(&mut q, search);
+        let total: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
         let reviewed = sqlx::query_scalar("SELECT count(DISTINCT pair_id) FROM annotations")
             .fetch_one(&self.pool)
             .await?;

@@ -74,6 +74,9 @@ pub struct App {
     pub all_pairs: i64,
     pub detail: Option<Detail>,
     pub compare: Option<CompareState>,
+    /// The search in force (`/`), and the one being typed.
+    pub search: Option<String>,
+    pub search_input: Option<String>,
     pub status: String,
     pub quit: bool,
     /// Undo annotations of this session that a redo may cancel, newest last.
@@ -98,6 +101,8 @@ impl App {
             all_pairs: 0,
             detail: None,
             compare: None,
+            search: None,
+            search_input: None,
             status: "? for help".into(),
             quit: false,
             redo: Vec::new(),
@@ -127,11 +132,14 @@ impl App {
     /// Counts for the title and the status bar: on open, filter change, refresh and after a
     /// change, never on scrolling (a count over a million pairs costs more than a frame).
     async fn counts(&mut self) -> Result<()> {
-        (self.total, self.reviewed_total) = self.store.queue_counts(self.filter).await?;
+        (self.total, self.reviewed_total) = self
+            .store
+            .queue_counts(self.filter, self.search.as_deref())
+            .await?;
         self.all_pairs = if self.filter == QueueFilter::All {
             self.total
         } else {
-            self.store.queue_counts(QueueFilter::All).await?.0
+            self.store.queue_counts(QueueFilter::All, None).await?.0
         };
         Ok(())
     }
@@ -140,7 +148,13 @@ impl App {
     async fn load_from(&mut self, from: i64, backwards: bool) -> Result<bool> {
         let page = self
             .store
-            .queue_page(self.filter, from, backwards, self.page_size)
+            .queue_page(
+                self.filter,
+                from,
+                backwards,
+                self.page_size,
+                self.search.as_deref(),
+            )
             .await?;
         self.counts().await?;
         if page.is_empty() {
@@ -240,6 +254,9 @@ impl App {
                 }
             }
             (View::Queue, Action::Compare) => self.open_compare().await?,
+            (View::Queue, Action::Search) => {
+                self.search_input = Some(String::new());
+            }
             (View::Compare, Action::Quit) | (View::Compare, Action::Back) => {
                 self.compare = None;
                 self.view = View::Queue;
@@ -378,12 +395,12 @@ impl App {
             .unwrap_or(0);
         let mut next = self
             .store
-            .queue_page(QueueFilter::Unreviewed, from, false, 1)
+            .queue_page(QueueFilter::Unreviewed, from, false, 1, None)
             .await?;
         if next.is_empty() {
             next = self
                 .store
-                .queue_page(QueueFilter::Unreviewed, 0, false, 1)
+                .queue_page(QueueFilter::Unreviewed, 0, false, 1, None)
                 .await?;
         }
         match next.first() {
@@ -444,6 +461,28 @@ impl App {
     /// Keys go to the editor while one is open. Returns false when no editor is open.
     pub async fn edit_key(&mut self, key: crossterm::event::KeyEvent) -> Result<bool> {
         use crossterm::event::{KeyCode, KeyModifiers};
+        if let Some(input) = &mut self.search_input {
+            match key.code {
+                KeyCode::Esc => self.search_input = None,
+                KeyCode::Enter => {
+                    let text = input.trim().to_string();
+                    self.search_input = None;
+                    self.search = (!text.is_empty()).then_some(text);
+                    if self.search.is_some() {
+                        // Items imported since the last search join the index first.
+                        self.store.refresh_item_index().await?;
+                    }
+                    self.load_from(0, false).await?;
+                    self.counts().await?;
+                }
+                KeyCode::Backspace => {
+                    input.pop();
+                }
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.push(c),
+                _ => {}
+            }
+            return Ok(true);
+        }
         let Some(d) = &mut self.detail else {
             return Ok(false);
         };

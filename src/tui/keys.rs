@@ -27,6 +27,7 @@ pub enum Action {
     Undo,
     Redo,
     Compare,
+    Search,
 }
 
 /// Where a binding applies.
@@ -140,6 +141,12 @@ pub const BINDINGS: &[Binding] = &[
         "back to the queue",
     ),
     b(
+        "/",
+        Context::Queue,
+        Action::Search,
+        "search query and item text (⏎ applies, empty clears, Esc cancels)",
+    ),
+    b(
         "c",
         Context::Queue,
         Action::Compare,
@@ -185,6 +192,7 @@ pub fn action_for(key: KeyEvent, context: Context) -> Option<Action> {
         KeyCode::Char('q') if detail => Action::Back,
         KeyCode::Char('q') | KeyCode::Esc if compare => Action::Back,
         KeyCode::Char('c') if !detail => Action::Compare,
+        KeyCode::Char('/') if context == Context::Queue => Action::Search,
         KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
         KeyCode::Char('f') => Action::NextFilter,
         KeyCode::Char('r') => Action::Refresh,

@@ -53,8 +53,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Constraint::Length(1),
     ];
     let plural = if app.total == 1 { "" } else { "s" };
+    let search = match (&app.search_input, &app.search) {
+        (Some(typing), _) => format!(" · search: {typing}▏"),
+        (None, Some(s)) => format!(" · \"{s}\""),
+        (None, None) => String::new(),
+    };
     let title = format!(
-        " queue · {} · {} pair{plural} ",
+        " queue · {}{search} · {} pair{plural} ",
         app.filter.name(),
         app.total
     );
