@@ -113,8 +113,8 @@ pub async fn report(db: &Path, args: ReportArgs) -> Result<ExitCode> {
     for w in &m.worst {
         worst_findings.insert(w.pair_id, store.findings_of(w.pair_id).await?);
     }
+    let generated_at = store.now().await?;
     store.close().await;
-    let generated_at = chrono_free_now();
     let html = report::render(&ReportInput {
         database: &db.display().to_string(),
         scale: &scale.name,
@@ -137,30 +137,6 @@ pub async fn report(db: &Path, args: ReportArgs) -> Result<ExitCode> {
         m.worst.len()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// UTC now as an RFC 3339 timestamp, without a date crate.
-fn chrono_free_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 fn render_metrics(m: &Metrics) -> String {

@@ -174,7 +174,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
 async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
     student::keep_freed_memory();
     let store = Store::open(db).await?;
-    let (dir, id, name) = match (&args.model, &args.name) {
+    let (student, id, name) = match (&args.model, &args.name) {
         (Some(dir), name) => {
             let student = Student::load(dir)?;
             let name = match name {
@@ -200,7 +200,7 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
                         .await?
                 }
             };
-            (dir.clone(), id, name)
+            (student, id, name)
         }
         (None, name) => {
             let m = store.student_model(name.as_deref()).await?.ok_or_else(|| {
@@ -212,10 +212,9 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
                     m.name
                 )
             })?;
-            (dir, m.id, m.name)
+            (Student::load(&dir)?, m.id, m.name)
         }
     };
-    let student = Student::load(&dir)?;
     let todo = store.count_unscored(id).await?;
     let bar = crate::ui::progress(
         todo as u64,

@@ -83,6 +83,15 @@ impl Store {
         })
     }
 
+    /// The database clock, UTC, as the timestamps it writes (`2026-11-22T08:00:00Z`).
+    pub async fn now(&self) -> Result<String> {
+        Ok(
+            sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Findings per rule and severity, most frequent first.
     pub async fn finding_counts(&self) -> Result<Vec<(String, String, i64)>> {
         let rows = sqlx::query(
