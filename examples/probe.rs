@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let backend = Arc::new(
         LocalBackend::load(
             std::path::Path::new("models/teacher/SmolLM2-135M-Instruct.Q4_1.gguf"),
-            true,
+            Default::default(),
         )
         .await?,
     );

@@ -407,6 +407,18 @@ pub struct TeachArgs {
     /// Leave the few-shot examples out of the prompt (shorter prompts, faster on small models).
     #[arg(long)]
     pub no_examples: bool,
+
+    /// Characters of each item's description and bullet points the prompt keeps (title, brand,
+    /// colour and category are always whole). Default 300; fewer is faster.
+    #[arg(long, value_name = "N")]
+    pub detail_chars: Option<usize>,
+
+    /// The weight format the local teacher runs in, prepared once in a file beside the model
+    /// (NAME.prepared-FORMAT.gguf). Default: q8_0 for cot (decoding many tokens reads every
+    /// weight per token: the smaller the better), f32 for score (a long prompt and one token:
+    /// f32 matrices go through a blocked GEMM, measured 1.6× faster prompt processing).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub weights: Option<crate::teacher::gguf::Weights>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -511,7 +523,21 @@ pub enum BenchCommand {
         pairs: usize,
         #[arg(long, value_name = "PATH")]
         model: Option<PathBuf>,
+        /// JSONL pairs to judge (spread over the file); with gold labels the last column counts
+        /// agreement with them.
         #[arg(long, default_value = "fixtures/esci-fixture.jsonl")]
         fixture: PathBuf,
+        /// Configurations to measure, comma-separated. `before`: the GGUF as shipped with F16
+        /// activations; `q8`: requantised to Q8_0 with F32 activations (the default); `q8-f16`:
+        /// Q8_0 with F16 activations; `f32`: all weights f32; `nocache`: no prefix cache;
+        /// `noex`: no few-shot examples; `c4`: 4 requests in flight. Names: cot-before,
+        /// cot-q8-f16, cot-q8, cot-q8-nocache, cot-q8-noex, cot-q8-c4, cot-f32, score-before,
+        /// score-q8-f16, score-q8, score-q8-noex, score-q8-c4.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "cot-before,cot-q8,cot-q8-noex,score-before,score-q8,score-q8-noex"
+        )]
+        configs: Vec<String>,
     },
 }

@@ -11,6 +11,8 @@ use anyhow::{Context, Result};
 use crate::domain::LabelScale;
 use crate::ingest::FieldMap;
 use crate::store::Store;
+use crate::teacher::gguf::Weights;
+use crate::teacher::local::Activations;
 use crate::teacher::{Mode, Teacher, TeacherConfig};
 
 /// Peak resident memory of this process so far (VmHWM), in MiB.
@@ -200,68 +202,182 @@ pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Judges `n` fixture pairs in each configuration and prints tokens/s and pairs/min.
-pub async fn teacher(n: usize, model: Option<PathBuf>, fixture: &Path) -> Result<ExitCode> {
+/// One teacher configuration the benchmark measures.
+struct TeacherRow {
+    name: &'static str,
+    mode: Mode,
+    weights: Weights,
+    activations: Activations,
+    prefix_cache: bool,
+    examples: bool,
+    concurrency: usize,
+    detail_chars: Option<usize>,
+}
+
+const TEACHER_ROWS: [TeacherRow; 16] = {
+    const fn row(
+        name: &'static str,
+        mode: Mode,
+        (weights, activations): (Weights, Activations),
+        prefix_cache: bool,
+        examples: bool,
+        concurrency: usize,
+    ) -> TeacherRow {
+        TeacherRow {
+            name,
+            mode,
+            weights,
+            activations,
+            prefix_cache,
+            examples,
+            concurrency,
+            detail_chars: None,
+        }
+    }
+    const fn short(mut r: TeacherRow, detail_chars: usize) -> TeacherRow {
+        r.detail_chars = Some(detail_chars);
+        r
+    }
+    // "before": the file as shipped, F16 activations (what GgufModelBuilder picks on a CPU).
+    const BEFORE: (Weights, Activations) = (Weights::AsIs, Activations::F16);
+    const Q8: (Weights, Activations) = (Weights::Q8_0, Activations::F32);
+    const Q8_F16: (Weights, Activations) = (Weights::Q8_0, Activations::F16);
+    const F32: (Weights, Activations) = (Weights::F32, Activations::F32);
+    [
+        row("cot-before", Mode::Cot, BEFORE, true, true, 1),
+        row("cot-q8-f16", Mode::Cot, Q8_F16, true, true, 1),
+        row("cot-q8", Mode::Cot, Q8, true, true, 1),
+        row("cot-q8-nocache", Mode::Cot, Q8, false, true, 1),
+        row("cot-q8-noex", Mode::Cot, Q8, true, false, 1),
+        row("cot-q8-c4", Mode::Cot, Q8, true, true, 4),
+        row("cot-f32", Mode::Cot, F32, true, true, 1),
+        row("score-before", Mode::Score, BEFORE, true, true, 1),
+        row("score-q8-f16", Mode::Score, Q8_F16, true, true, 1),
+        row("score-q8", Mode::Score, Q8, true, true, 1),
+        row("score-q8-noex", Mode::Score, Q8, true, false, 1),
+        row("score-q8-c4", Mode::Score, Q8, true, true, 4),
+        row("score-f32", Mode::Score, F32, true, true, 1),
+        row("score-f32-c4", Mode::Score, F32, true, true, 4),
+        short(row("score-f32-d100", Mode::Score, F32, true, true, 1), 100),
+        short(row("score-f32-d0", Mode::Score, F32, true, true, 1), 0),
+    ]
+};
+
+/// The configuration names `bench teacher --configs` takes.
+pub fn teacher_row_names() -> Vec<&'static str> {
+    TEACHER_ROWS.iter().map(|r| r.name).collect()
+}
+
+/// Judges `n` pairs of `fixture` in each configuration named in `configs` and prints tokens/s,
+/// pairs/min, the parse rate and the agreement with the file's gold labels.
+pub async fn teacher(
+    n: usize,
+    model: Option<PathBuf>,
+    fixture: &Path,
+    configs: &[String],
+) -> Result<ExitCode> {
+    use futures::StreamExt;
+    let rows: Vec<&TeacherRow> = configs
+        .iter()
+        .map(|c| {
+            TEACHER_ROWS.iter().find(|r| r.name == c).with_context(|| {
+                format!(
+                    "--configs: unknown configuration {c:?}; known: {}",
+                    teacher_row_names().join(", ")
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
     let dir = tempfile_dir()?;
     let db = dir.join("teacher-bench.db");
     let store = Store::create(&db).await?;
     store.set_scale(&LabelScale::esci()).await?;
     super::import_file(&store, fixture, FieldMap::default(), false, false).await?;
-    // Every tenth pair: ten different queries, so prompts do not share more than the prefix.
-    let pairs: Vec<_> = store
-        .first_pairs(10 * n)
-        .await?
-        .into_iter()
-        .step_by(10)
-        .take(n)
-        .collect();
+    // Spread over the file: pairs of different queries share no more than the prompt's prefix.
+    let all = store.first_pairs(usize::MAX >> 1).await?;
+    let step = (all.len() / n.max(1)).max(1);
+    let pairs: Vec<_> = all.into_iter().step_by(step).take(n).collect();
     let scale = store.scale().await?;
     println!(
-        "teacher benchmark: {} fixture pairs per row, model {}",
+        "teacher benchmark: {} pairs of {}, model {}, {} threads",
         pairs.len(),
+        fixture.display(),
         model
             .as_deref()
             .unwrap_or(Path::new(crate::teacher::local::DEFAULT_MODEL))
-            .display()
+            .display(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:<34} {:>10} {:>10} {:>12} {:>10} {:>8}",
-        "configuration", "prompt t/s", "gen t/s", "pairs/min", "pairs/s", "parsed"
+        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>6}",
+        "configuration",
+        "prompt t/s",
+        "gen t/s",
+        "pairs/min",
+        "pairs/s",
+        "parsed",
+        "= gold",
+        "in tok",
+        "out tok",
+        "other"
     );
-    for (label, mode, cache) in [
-        ("cot, prefix cache", Mode::Cot, true),
-        ("cot, no prefix cache", Mode::Cot, false),
-        ("score-only, prefix cache", Mode::Score, true),
-    ] {
-        let backend = super::teach::open_backend(model.as_deref(), None, "", cache).await?;
+    for row in rows {
+        let local = crate::teacher::local::LocalOptions {
+            prefix_cache: row.prefix_cache,
+            weights: row.weights,
+            activations: row.activations,
+        };
+        let backend = super::teach::open_backend(model.as_deref(), None, "", local).await?;
         let config = TeacherConfig {
-            mode,
+            mode: row.mode,
             samples: 1,
-            max_tokens: None,
-            with_examples: true,
+            // Before issue 4, score mode decoded up to 8 tokens (the whole label name).
+            max_tokens: (row.name == "score-before").then_some(8),
+            with_examples: row.examples,
+            detail_chars: row.detail_chars,
         };
         let teacher = Teacher::new(backend, scale.clone(), &config);
         // One warm-up judgment fills the prefix cache the way a long run would.
         teacher.judge(&pairs[0]).await?;
-        let (mut pt, mut ps, mut ct, mut cs, mut parsed) = (0usize, 0f64, 0usize, 0f64, 0usize);
         let started = Instant::now();
-        for p in &pairs {
-            let j = teacher.judge(p).await?;
+        let judgments: Vec<_> = futures::stream::iter(&pairs)
+            .map(|p| teacher.judge(p))
+            .buffered(row.concurrency)
+            .collect()
+            .await;
+        let secs = started.elapsed().as_secs_f64();
+        let (mut pt, mut ps, mut ct, mut cs, mut parsed, mut gold) =
+            (0usize, 0f64, 0usize, 0f64, 0usize, 0usize);
+        for (p, j) in pairs.iter().zip(judgments) {
+            let j = j?;
             pt += j.prompt_tokens;
             ct += j.completion_tokens;
             ps += j.prompt_secs.unwrap_or(0.0);
             cs += j.completion_secs.unwrap_or(0.0);
             parsed += usize::from(j.parse_error.is_none());
+            gold += usize::from(j.label.is_some() && j.label == p.gold_label);
         }
-        let secs = started.elapsed().as_secs_f64();
+        let n = pairs.len() as f64;
         println!(
-            "{label:<34} {:>10.1} {:>10.1} {:>12.1} {:>10.2} {:>5}/{}",
-            pt as f64 / ps.max(1e-9),
-            ct as f64 / cs.max(1e-9),
+            "{:<16} {:>10.1} {:>10} {:>10.1} {:>10.2} {:>5}/{} {:>5}/{} {:>7.0} {:>7.0} {:>5.0}%",
+            row.name,
+            // One-token answers come back with no engine timings: the wall clock then counts.
+            pt as f64 / if ps > 0.01 * secs { ps } else { secs },
+            if cs > 0.0 {
+                format!("{:.1}", ct as f64 / cs)
+            } else {
+                "-".into()
+            },
             pairs.len() as f64 / secs * 60.0,
             pairs.len() as f64 / secs,
             parsed,
-            pairs.len()
+            pairs.len(),
+            gold,
+            pairs.len(),
+            pt as f64 / n,
+            ct as f64 / n,
+            // Time outside the engine's prompt and generation phases (scheduling, grammar, IO).
+            (1.0 - (ps + cs) / secs).max(0.0) * 100.0
         );
     }
     store.close().await;

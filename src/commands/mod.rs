@@ -53,7 +53,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 pairs,
                 model,
                 fixture,
-            }) => bench::teacher(pairs, model, &fixture).await,
+                configs,
+            }) => bench::teacher(pairs, model, &fixture, &configs).await,
         }
     })
 }

@@ -13,7 +13,8 @@ use crate::cli::{TeachArgs, TeachMode};
 use crate::domain::{Pair, PairKey};
 use crate::store::{NewJudgment, PairFilter, Store, TeacherRunSpec};
 use crate::teacher::http::HttpBackend;
-use crate::teacher::local::{DEFAULT_MODEL, LocalBackend};
+use crate::teacher::gguf::Weights;
+use crate::teacher::local::{DEFAULT_MODEL, LocalBackend, LocalOptions};
 use crate::teacher::{Backend, Mode, Teacher, TeacherConfig};
 
 /// What to judge and how.
@@ -60,7 +61,14 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
         args.model.as_deref(),
         args.endpoint.as_deref(),
         &args.api_model,
-        true,
+        LocalOptions {
+            prefix_cache: true,
+            weights: args.weights.unwrap_or(match args.mode {
+                TeachMode::Cot => Weights::Q8_0,
+                TeachMode::Score => Weights::F32,
+            }),
+            ..LocalOptions::default()
+        },
     )
     .await?;
     let options = TeachOptions {
@@ -74,6 +82,7 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
             samples: args.samples,
             max_tokens: args.max_tokens,
             with_examples: !args.no_examples,
+            detail_chars: args.detail_chars,
         },
         concurrency: args.concurrency,
         show_progress: true,
@@ -111,7 +120,7 @@ pub async fn open_backend(
     model: Option<&Path>,
     endpoint: Option<&str>,
     api_model: &str,
-    prefix_cache: bool,
+    local: LocalOptions,
 ) -> Result<Arc<dyn Backend>> {
     if let Some(url) = endpoint {
         return Ok(Arc::new(HttpBackend::new(url, api_model)?));
@@ -119,7 +128,7 @@ pub async fn open_backend(
     let path: PathBuf = model
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
-    Ok(Arc::new(LocalBackend::load(&path, prefix_cache).await?))
+    Ok(Arc::new(LocalBackend::load(&path, local).await?))
 }
 
 fn parse_only(only: &str) -> Result<PairFilter> {
@@ -173,6 +182,7 @@ pub async fn teach(
                 "samples": options.config.samples,
                 "max_tokens": teacher.max_tokens(),
                 "examples": options.config.with_examples,
+                "detail_chars": teacher.prompt().detail_chars,
             }),
         })
         .await?;

@@ -4,10 +4,10 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use candle_core::quantized::gguf_file;
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 
 /// What mistral.rs 0.8's GGUF loader can run.
 pub const SUPPORTED_ARCHITECTURES: [&str; 8] = [
@@ -99,4 +99,128 @@ pub fn inspect(path: &Path) -> Result<GgufInfo> {
         context_length,
         stop_token_ids,
     })
+}
+
+/// The weight format the local teacher runs in. candle 0.10's CPU kernels have no SIMD path for
+/// Q4_0/Q4_1/Q5_0/Q5_1 (their `vec_dot` is the scalar loop), so those files are converted once,
+/// next to the original, into a format that has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Weights {
+    /// Run the file as it is.
+    #[value(name = "as-is")]
+    AsIs,
+    /// Q4/Q5 block types requantised to Q8_0 (the default: measured fastest, same answers).
+    #[value(name = "q8_0")]
+    Q8_0,
+    /// Every matrix dequantised to f32 (candle then uses its gemm; large and slow to decode).
+    #[value(name = "f32")]
+    F32,
+}
+
+impl Weights {
+    fn dtype(self) -> Option<GgmlDType> {
+        match self {
+            Weights::AsIs => None,
+            Weights::Q8_0 => Some(GgmlDType::Q8_0),
+            Weights::F32 => Some(GgmlDType::F32),
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Weights::AsIs => "",
+            Weights::Q8_0 => "Q8_0",
+            Weights::F32 => "F32",
+        }
+    }
+}
+
+/// Block types candle's CPU kernels run without SIMD.
+fn slow_on_cpu(dtype: GgmlDType) -> bool {
+    matches!(
+        dtype,
+        GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
+    )
+}
+
+/// The file the teacher should load for `weights`: `path` itself when nothing needs converting,
+/// else a converted copy beside it (`NAME.prepared-Q8_0.gguf`), written once (to a temporary
+/// name, then renamed, so a killed conversion leaves nothing half-written behind). `note`
+/// receives one line when a conversion runs.
+pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    let Some(target) = weights.dtype() else {
+        return Ok(path.to_path_buf());
+    };
+    let file = File::open(path).with_context(|| {
+        format!(
+            "teacher model {}: cannot open it (fetch the default with scripts/fetch-models.sh)",
+            path.display()
+        )
+    })?;
+    let mut reader = BufReader::new(file);
+    let content = gguf_file::Content::read(&mut reader)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("teacher model {}: not a readable GGUF file", path.display()))?;
+    let convert = |d: GgmlDType| match weights {
+        Weights::F32 => d != GgmlDType::F32,
+        _ => slow_on_cpu(d),
+    };
+    if !content.tensor_infos.values().any(|t| convert(t.ggml_dtype)) {
+        return Ok(path.to_path_buf());
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let out = path.with_file_name(format!("{stem}.prepared-{}.gguf", weights.suffix()));
+    if out.exists() && inspect(&out).is_ok() {
+        return Ok(out);
+    }
+    let started = std::time::Instant::now();
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    let device = candle_core::Device::Cpu;
+    for name in names {
+        let info = &content.tensor_infos[name];
+        let q = content
+            .tensor(&mut reader, name, &device)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("teacher model {}: tensor {name}", path.display()))?;
+        let shape_ok = info.shape.dims().last().is_some_and(|d| d % target.block_size() == 0);
+        let q = if convert(info.ggml_dtype) && shape_ok {
+            let t = q.dequantize(&device).map_err(|e| anyhow::anyhow!("{e}"))?;
+            QTensor::quantize(&t, target).map_err(|e| anyhow::anyhow!("{e}"))?
+        } else {
+            q
+        };
+        tensors.push((name.as_str(), q));
+    }
+    let mut metadata: Vec<(&str, &gguf_file::Value)> =
+        content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    metadata.sort_by(|a, b| a.0.cmp(b.0));
+    let part = out.with_extension("gguf.part");
+    let written = (|| -> Result<()> {
+        let mut w = std::io::BufWriter::new(
+            File::create(&part).with_context(|| format!("creating {}", part.display()))?,
+        );
+        let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+        gguf_file::write(&mut w, &metadata, &refs).map_err(|e| anyhow::anyhow!("{e}"))?;
+        use std::io::Write;
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&part);
+        return Err(e.context(format!("writing the prepared teacher weights {}", out.display())));
+    }
+    std::fs::rename(&part, &out)?;
+    note(&format!(
+        "prepared the teacher's weights once for this CPU: {} → {} ({:.1} s)",
+        path.display(),
+        out.display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(out)
 }

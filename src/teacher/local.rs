@@ -6,18 +6,46 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use futures::future::BoxFuture;
 use mistralrs::{
-    Constraint, GgufModelBuilder, Model, RequestBuilder, SamplingParams, StopTokens,
+    Constraint, Model, RequestBuilder, SamplingParams, StopTokens,
     TextMessageRole, TokenSource,
 };
 
 use super::backend::{
     Backend, ChatRequest, Completion, Completions, OutputConstraint, TokenLogprob,
 };
-use super::gguf;
+use super::gguf::{self, Weights};
 use super::prompt::Role;
 
 /// Where `scripts/fetch-models.sh` puts the default teacher.
 pub const DEFAULT_MODEL: &str = "models/teacher/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// How the local teacher is loaded.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalOptions {
+    /// Keep the KV cache of shared prompt prefixes (the system prompt and few-shot examples).
+    pub prefix_cache: bool,
+    /// The weight format to run (see [`Weights`]): Q8_0 by default.
+    pub weights: Weights,
+    /// The dtype of activations and the KV cache.
+    pub activations: Activations,
+}
+
+/// The dtype mistral.rs computes activations and keeps the KV cache in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Activations {
+    F32,
+    F16,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            prefix_cache: true,
+            weights: Weights::Q8_0,
+            activations: Activations::F32,
+        }
+    }
+}
 
 pub struct LocalBackend {
     model: Model,
@@ -28,8 +56,15 @@ pub struct LocalBackend {
 impl LocalBackend {
     /// Loads a GGUF file after checking its header. Tokenizer and chat template come from the
     /// GGUF itself; `TokenSource::None` and a local directory mean no hub call is made.
-    pub async fn load(path: &Path, prefix_cache: bool) -> Result<LocalBackend> {
+    pub async fn load(path: &Path, options: LocalOptions) -> Result<LocalBackend> {
         let info = gguf::inspect(path)?;
+        // A folder that cannot take the converted copy costs speed, not the run.
+        let prepared = gguf::prepare(path, options.weights, &mut |line| eprintln!("{line}"))
+            .unwrap_or_else(|e| {
+                eprintln!("warning: {e:#}; running the weights as they are");
+                path.to_path_buf()
+            });
+        let path = prepared.as_path();
         let path = path
             .canonicalize()
             .with_context(|| format!("teacher model {}", path.display()))?;
@@ -42,12 +77,7 @@ impl LocalBackend {
             .context("model path has no file name")?
             .to_string_lossy()
             .to_string();
-        let mut builder = GgufModelBuilder::new(dir.to_string_lossy(), vec![file.clone()])
-            .with_force_cpu()
-            .with_token_source(TokenSource::None)
-            .with_max_num_seqs(16);
-        builder = builder.with_prefix_cache_n(if prefix_cache { Some(16) } else { None });
-        let model = builder.build().await.with_context(|| {
+        let model = build(&dir, &file, options).await.with_context(|| {
             format!(
                 "teacher model {}: mistral.rs could not load it",
                 path.display()
@@ -61,6 +91,57 @@ impl LocalBackend {
         })
     }
 }
+
+/// Builds the mistral.rs engine from mistral.rs's own loader, as `GgufModelBuilder` does, but
+/// with the activation dtype chosen here: the builder always asks for `Auto`, which on a CPU
+/// picks F16 (measured: "DType selected is F16"), so every quantised matmul converts its input
+/// and the CPU attention kernel converts every K and V element back to f32.
+async fn build(dir: &Path, file: &str, options: LocalOptions) -> Result<Model> {
+    use mistralrs::core::{
+        AutoDeviceMapParams, DeviceMapSetting, GGUFLoaderBuilder, GGUFSpecificConfig,
+        MistralRsBuilder,
+    };
+    use mistralrs::{DefaultSchedulerMethod, ModelDType, SchedulerConfig};
+    let loader = GGUFLoaderBuilder::new(
+        None,
+        None,
+        dir.to_string_lossy().to_string(),
+        vec![file.to_string()],
+        GGUFSpecificConfig { topology: None },
+        false,
+        None,
+    )
+    .build();
+    let dtype = match options.activations {
+        Activations::F32 => ModelDType::F32,
+        Activations::F16 => ModelDType::F16,
+    };
+    let pipeline = loader.load_model_from_hf(
+        None,
+        TokenSource::None,
+        &dtype,
+        &mistralrs::Device::Cpu,
+        true,
+        DeviceMapSetting::Auto(AutoDeviceMapParams::default_text()),
+        None,
+        None,
+    )?;
+    let scheduler = SchedulerConfig::DefaultScheduler {
+        method: DefaultSchedulerMethod::Fixed(MAX_SEQS.try_into()?),
+    };
+    let mut runner = MistralRsBuilder::new(pipeline, scheduler, false, None);
+    runner = if options.prefix_cache {
+        runner.with_prefix_cache_n(PREFIX_CACHE_SEQS)
+    } else {
+        runner.with_no_prefix_cache(true)
+    };
+    Ok(Model::new(runner.build().await))
+}
+
+/// Sequences the engine schedules at once.
+const MAX_SEQS: usize = 16;
+/// Prompt prefixes the engine keeps KV caches for.
+const PREFIX_CACHE_SEQS: usize = 16;
 
 /// mistral.rs's greedy sampler reads the logits as if they were probabilities (it takes their
 /// log10 for the reported log-probabilities); turning them into probabilities first keeps the

@@ -52,6 +52,8 @@ pub struct TeacherConfig {
     pub samples: usize,
     pub max_tokens: Option<usize>,
     pub with_examples: bool,
+    /// Characters of item details the prompt keeps (default: prompt::ITEM_DETAIL_CHARS).
+    pub detail_chars: Option<usize>,
 }
 
 pub struct Teacher {
@@ -71,10 +73,17 @@ struct Reading {
 
 impl Teacher {
     pub fn new(backend: Arc<dyn Backend>, scale: LabelScale, config: &TeacherConfig) -> Teacher {
-        let prompt = Prompt::new(&scale, config.mode, config.with_examples);
+        let prompt = Prompt::with_detail_chars(
+            &scale,
+            config.mode,
+            config.with_examples,
+            config.detail_chars.unwrap_or(prompt::ITEM_DETAIL_CHARS),
+        );
         let max_tokens = config.max_tokens.unwrap_or(match config.mode {
             Mode::Cot => 320,
-            Mode::Score => 8,
+            // The label's first token names it (see `parse::label_from_prefix`), and its
+            // alternatives at that position are the distribution: one decoding step is enough.
+            Mode::Score => 1,
         });
         Teacher {
             backend,
@@ -134,7 +143,8 @@ impl Teacher {
                 .map(|c| c.text.clone())
                 .unwrap_or_default(),
             parse_error: None,
-            truncated: out.choices.iter().any(|c| c.truncated),
+            // A score-mode answer stops after the label's first token by design.
+            truncated: out.choices.iter().any(|c| c.truncated) && self.prompt.mode == Mode::Cot,
             item_truncated: pp.item_truncated,
             prompt_tokens: out.prompt_tokens,
             completion_tokens: out.completion_tokens,
@@ -214,7 +224,11 @@ impl Teacher {
                     error: Some(cut(e)),
                 },
             },
-            Mode::Score => match parse::parse_label(&c.text, &self.scale) {
+            Mode::Score => match parse::parse_label(&c.text, &self.scale).or_else(|e| {
+                parse::label_from_prefix(&c.text, &self.scale)
+                    .filter(|_| c.truncated)
+                    .ok_or(e)
+            }) {
                 Ok(l) => Reading {
                     label: Some(l),
                     rationale: None,

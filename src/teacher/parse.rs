@@ -89,6 +89,23 @@ pub fn parse_label(text: &str, scale: &LabelScale) -> Result<String, String> {
     ))
 }
 
+/// The one label whose name starts with `text` (case aside), for score mode's one-token answers:
+/// the first token of the label is enough when no other label starts the same way.
+pub fn label_from_prefix(text: &str, scale: &LabelScale) -> Option<String> {
+    let t = text.trim().trim_matches('"').to_lowercase();
+    if t.is_empty() {
+        return None;
+    }
+    let mut hits = scale
+        .labels
+        .iter()
+        .filter(|l| l.name.to_lowercase().starts_with(&t));
+    match (hits.next(), hits.next()) {
+        (Some(l), None) => Some(l.key.clone()),
+        _ => None,
+    }
+}
+
 fn json_object_span(text: &str) -> Option<&str> {
     let start = text.find('{')?;
     let end = text.rfind('}')?;
@@ -158,6 +175,17 @@ mod tests {
             logprob,
             top: top.iter().map(|(t, l)| (t.to_string(), *l)).collect(),
         }
+    }
+
+    #[test]
+    fn a_unique_label_prefix_names_the_label() {
+        let esci = LabelScale::esci();
+        assert_eq!(label_from_prefix("Ex", &esci).as_deref(), Some("E"));
+        assert_eq!(label_from_prefix(" irr", &esci).as_deref(), Some("I"));
+        assert_eq!(label_from_prefix("", &esci), None);
+        assert_eq!(label_from_prefix("x", &esci), None);
+        let wands = LabelScale::wands();
+        assert_eq!(label_from_prefix("P", &wands).as_deref(), Some(wands.labels[1].key.as_str()));
     }
 
     #[test]

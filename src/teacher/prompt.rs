@@ -94,6 +94,8 @@ pub struct Prompt {
     pub schema: Value,
     pub label_names: Vec<String>,
     pub hash: String,
+    /// Characters of description and bullet points the pair's item keeps (ITEM_DETAIL_CHARS).
+    pub detail_chars: usize,
 }
 
 /// A rendered request for one pair.
@@ -105,6 +107,16 @@ pub struct PairPrompt {
 
 impl Prompt {
     pub fn new(scale: &LabelScale, mode: Mode, with_examples: bool) -> Prompt {
+        Prompt::with_detail_chars(scale, mode, with_examples, ITEM_DETAIL_CHARS)
+    }
+
+    /// As [`Prompt::new`], keeping `detail_chars` characters of each item's details.
+    pub fn with_detail_chars(
+        scale: &LabelScale,
+        mode: Mode,
+        with_examples: bool,
+        detail_chars: usize,
+    ) -> Prompt {
         let labels = scale
             .labels
             .iter()
@@ -142,7 +154,7 @@ impl Prompt {
                 };
                 prefix.push(Message {
                     role: Role::User,
-                    text: render_user(&ex.query, &item).0,
+                    text: render_user(&ex.query, &item, ITEM_DETAIL_CHARS).0,
                 });
                 prefix.push(Message {
                     role: Role::Assistant,
@@ -159,7 +171,7 @@ impl Prompt {
         hasher.update([0u8]);
         hasher.update(USER.as_bytes());
         hasher.update(schema.to_string().as_bytes());
-        hasher.update(ITEM_DETAIL_CHARS.to_le_bytes());
+        hasher.update(detail_chars.to_le_bytes());
         let hash = hex::encode(&hasher.finalize()[..6]);
         Prompt {
             mode,
@@ -167,11 +179,12 @@ impl Prompt {
             schema,
             label_names,
             hash,
+            detail_chars,
         }
     }
 
     pub fn for_pair(&self, pair: &Pair) -> PairPrompt {
-        let (text, item_truncated) = render_user(&pair.query.text, &pair.item);
+        let (text, item_truncated) = render_user(&pair.query.text, &pair.item, self.detail_chars);
         let mut messages = self.prefix.clone();
         messages.push(Message {
             role: Role::User,
@@ -205,13 +218,19 @@ fn example_json(r: &Rationale) -> Value {
 /// The Rationale JSON schema, bounded: unbounded strings and arrays let a small model loop
 /// until the token limit (measured: 2 of 3 outputs cut mid-string without bounds, 3 of 3 parsed
 /// with them).
+/// Longest analysis or conclusion the schema allows. Every character is decoded token by token,
+/// and the examples show these are enough.
+const ANALYSIS_CHARS: usize = 80;
+/// Longest query or item value of a dimension.
+const VALUE_CHARS: usize = 30;
+
 fn cot_schema(label_names: &[String]) -> Value {
     let text = |n: usize| json!({"type": "string", "maxLength": n});
     json!({
         "type": "object",
         "properties": {
-            "query_analysis": text(120),
-            "item_analysis": text(120),
+            "query_analysis": text(ANALYSIS_CHARS),
+            "item_analysis": text(ANALYSIS_CHARS),
             "dimensions": {
                 "type": "array",
                 "minItems": 1,
@@ -220,15 +239,15 @@ fn cot_schema(label_names: &[String]) -> Value {
                     "type": "object",
                     "properties": {
                         "name": {"enum": DIMENSIONS},
-                        "query_value": text(40),
-                        "item_value": text(40),
+                        "query_value": text(VALUE_CHARS),
+                        "item_value": text(VALUE_CHARS),
                         "verdict": {"enum": ["match", "partial", "mismatch", "not_mentioned"]}
                     },
                     "required": ["name", "query_value", "item_value", "verdict"],
                     "additionalProperties": false
                 }
             },
-            "conclusion": text(120),
+            "conclusion": text(ANALYSIS_CHARS),
             "label": {"enum": label_names}
         },
         "required": ["query_analysis", "item_analysis", "dimensions", "conclusion", "label"],
@@ -238,6 +257,11 @@ fn cot_schema(label_names: &[String]) -> Value {
 
 /// The item as the teacher reads it, and whether its details were cut (see ITEM_DETAIL_CHARS).
 pub fn render_item(item: &Item) -> (String, bool) {
+    render_item_cut(item, ITEM_DETAIL_CHARS)
+}
+
+/// The item with at most `detail_chars` characters of its details.
+pub fn render_item_cut(item: &Item, detail_chars: usize) -> (String, bool) {
     let mut out = item.title.trim().to_string();
     if !item.brand.trim().is_empty() {
         out += &format!("\nBrand: {}", item.brand.trim());
@@ -257,15 +281,15 @@ pub fn render_item(item: &Item) -> (String, bool) {
         }
         details += &b.replace('\n', "; ");
     }
-    let (details, cut) = cut_at_word(&details, ITEM_DETAIL_CHARS);
+    let (details, cut) = cut_at_word(&details, detail_chars);
     if !details.is_empty() {
         out += &format!("\nDetails: {details}");
     }
     (out, cut)
 }
 
-fn render_user(query: &str, item: &Item) -> (String, bool) {
-    let (item_text, cut) = render_item(item);
+fn render_user(query: &str, item: &Item, detail_chars: usize) -> (String, bool) {
+    let (item_text, cut) = render_item_cut(item, detail_chars);
     (
         USER.replace("{{query}}", query.trim())
             .replace("{{item}}", &item_text)
