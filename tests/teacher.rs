@@ -118,6 +118,16 @@ fn smollm2_through_mistralrs_judges_five_fixture_pairs() {
         "one-hot: {from_logprobs:?}"
     );
 
+    // The run records how the model ran: the shipped Q4_1 prepared once as Q8_0.
+    let params: Vec<(String,)> = query_rows(&db, "SELECT params FROM teacher_runs");
+    let params: Value = serde_json::from_str(&params[0].0).unwrap();
+    assert_eq!(params["backend"]["weights"], "q8_0", "{params}");
+    assert_eq!(
+        params["backend"]["file"],
+        "SmolLM2-135M-Instruct.Q4_1.prepared-Q8_0.gguf"
+    );
+    assert_eq!(params["backend"]["activations"], "f32");
+
     // show prints the pair, the steps and the bars; --json the same as one object.
     let first = &js[0];
     let pair_id = first["pair_id"].as_i64().unwrap();
@@ -304,6 +314,72 @@ fn bad_model_files_get_clear_errors() {
         "{err}"
     );
     assert_eq!(count_judgments(&db), 0);
+}
+
+/// The shipped Q4_1 file, prepared as Q8_0: every Q4_1 matrix becomes Q8_0 with the same shape
+/// and values within Q8_0's rounding; a second call reuses the file; a cut-off file is named.
+#[test]
+fn q4_1_weights_are_prepared_once_as_q8_0_with_the_same_values() {
+    use candle_core::quantized::{GgmlDType, gguf_file};
+    use workbench::teacher::gguf::{Weights, prepare};
+    let model = teacher_model();
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("teacher.gguf");
+    std::os::unix::fs::symlink(&model, &link).unwrap();
+    let mut notes = Vec::new();
+    let out = prepare(&link, Weights::Q8_0, &mut |l| notes.push(l.to_string())).unwrap();
+    assert_eq!(out, dir.path().join("teacher.prepared-Q8_0.gguf"));
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let read = |p: &Path| {
+        let mut r = std::io::BufReader::new(std::fs::File::open(p).unwrap());
+        let c = gguf_file::Content::read(&mut r).unwrap();
+        (c, r)
+    };
+    let (src, mut src_r) = read(&model);
+    let (dst, mut dst_r) = read(&out);
+    assert_eq!(src.tensor_infos.len(), dst.tensor_infos.len());
+    assert_eq!(src.metadata.len() + 1, dst.metadata.len()); // + the source's stamp
+    let mut converted = 0;
+    for (name, info) in &src.tensor_infos {
+        let d = &dst.tensor_infos[name];
+        assert_eq!(info.shape, d.shape, "{name}");
+        if info.ggml_dtype != GgmlDType::Q4_1 {
+            assert_eq!(info.ggml_dtype, d.ggml_dtype, "{name}");
+            continue;
+        }
+        assert_eq!(d.ggml_dtype, GgmlDType::Q8_0, "{name}");
+        converted += 1;
+        if converted > 4 {
+            continue; // the values of a few matrices are enough
+        }
+        let dev = candle_core::Device::Cpu;
+        let a = src.tensor(&mut src_r, name, &dev).unwrap().dequantize(&dev).unwrap();
+        let b = dst.tensor(&mut dst_r, name, &dev).unwrap().dequantize(&dev).unwrap();
+        let max = a.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff <= max / 100.0, "{name}: max diff {diff} of max {max}");
+    }
+    assert!(converted >= 100, "only {converted} Q4_1 tensors");
+    // Prepared once: the second call writes nothing.
+    let modified = std::fs::metadata(&out).unwrap().modified().unwrap();
+    let again = prepare(&link, Weights::Q8_0, &mut |l| notes.push(l.to_string())).unwrap();
+    assert_eq!(again, out);
+    assert_eq!(notes.len(), 1);
+    assert_eq!(std::fs::metadata(&out).unwrap().modified().unwrap(), modified);
+    // A different file under the same name is prepared again.
+    std::fs::remove_file(&link).unwrap();
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&link, &bytes).unwrap();
+    std::fs::OpenOptions::new().append(true).open(&link).unwrap().set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+    prepare(&link, Weights::Q8_0, &mut |l| notes.push(l.to_string())).unwrap();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    // A file cut off in its tensor data: the error names it, and nothing is left behind.
+    let cut = dir.path().join("cut.gguf");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = format!("{:#}", prepare(&cut, Weights::Q8_0, &mut |_| {}).unwrap_err());
+    assert!(err.contains("cut.gguf"), "{err}");
+    assert!(!dir.path().join("cut.prepared-Q8_0.gguf").exists());
+    assert!(!dir.path().join("cut.prepared-Q8_0.gguf.part").exists());
 }
 
 /// A minimal GGUF v3 file: no tensors, one metadata entry `general.architecture`.

@@ -183,6 +183,7 @@ pub async fn teach(
                 "max_tokens": teacher.max_tokens(),
                 "examples": options.config.with_examples,
                 "detail_chars": teacher.prompt().detail_chars,
+                "backend": backend.settings(),
             }),
         })
         .await?;

@@ -63,5 +63,9 @@ pub trait Backend: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Requests in flight at once that this backend serves best.
     fn default_concurrency(&self) -> usize;
+    /// How the backend runs the model (weight format, dtype, file), recorded with a run.
+    fn settings(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
     fn complete(&self, request: ChatRequest) -> BoxFuture<'_, anyhow::Result<Completions>>;
 }

@@ -173,7 +173,10 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
     let out = path.with_file_name(format!("{stem}.prepared-{}.gguf", weights.suffix()));
-    if out.exists() && inspect(&out).is_ok() {
+    // The copy names the source it was made from (size and modification time): a replaced
+    // source file is prepared again rather than answered with stale weights.
+    let source = source_stamp(path)?;
+    if prepared_from(&out).as_deref() == Some(source.as_str()) {
         return Ok(out);
     }
     let started = std::time::Instant::now();
@@ -196,8 +199,13 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
         };
         tensors.push((name.as_str(), q));
     }
-    let mut metadata: Vec<(&str, &gguf_file::Value)> =
-        content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let stamp = gguf_file::Value::String(source);
+    let mut metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .chain([(PREPARED_FROM, &stamp)])
+        .collect();
     metadata.sort_by(|a, b| a.0.cmp(b.0));
     let part = out.with_extension("gguf.part");
     let written = (|| -> Result<()> {
@@ -223,4 +231,28 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
         started.elapsed().as_secs_f64()
     ));
     Ok(out)
+}
+
+/// Metadata key of a prepared copy: the stamp of the file it was made from.
+const PREPARED_FROM: &str = "workbench.prepared_from";
+
+fn source_stamp(path: &Path) -> Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| format!("teacher model {}", path.display()))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok(format!("{} bytes, modified {modified}", meta.len()))
+}
+
+/// The source stamp a prepared copy carries, if it is a readable GGUF file with one.
+fn prepared_from(path: &Path) -> Option<String> {
+    let mut reader = BufReader::new(File::open(path).ok()?);
+    let content = gguf_file::Content::read(&mut reader).ok()?;
+    content
+        .metadata
+        .get(PREPARED_FROM)
+        .and_then(|v| v.to_string().ok())
+        .cloned()
 }

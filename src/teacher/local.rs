@@ -50,6 +50,7 @@ impl Default for LocalOptions {
 pub struct LocalBackend {
     model: Model,
     name: String,
+    settings: serde_json::Value,
     stop_token_ids: Vec<u32>,
 }
 
@@ -58,6 +59,12 @@ impl LocalBackend {
     /// GGUF itself; `TokenSource::None` and a local directory mean no hub call is made.
     pub async fn load(path: &Path, options: LocalOptions) -> Result<LocalBackend> {
         let info = gguf::inspect(path)?;
+        // Judgments name the model as shipped: the prepared copy holds the same weights in a
+        // faster format (recorded in the run's settings), so a run resumes across formats.
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
         // A folder that cannot take the converted copy costs speed, not the run.
         let prepared = gguf::prepare(path, options.weights, &mut |line| eprintln!("{line}"))
             .unwrap_or_else(|e| {
@@ -83,10 +90,16 @@ impl LocalBackend {
                 path.display()
             )
         })?;
-        let name = file.strip_suffix(".gguf").unwrap_or(&file).to_string();
+        let settings = serde_json::json!({
+            "file": file,
+            "weights": format!("{:?}", options.weights).to_lowercase(),
+            "activations": format!("{:?}", options.activations).to_lowercase(),
+            "prefix_cache": options.prefix_cache,
+        });
         Ok(LocalBackend {
             model,
             name,
+            settings,
             stop_token_ids: info.stop_token_ids,
         })
     }
@@ -169,6 +182,10 @@ impl Backend for LocalBackend {
 
     fn kind(&self) -> &'static str {
         "local"
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        self.settings.clone()
     }
 
     fn default_concurrency(&self) -> usize {
