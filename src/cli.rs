@@ -409,7 +409,8 @@ pub struct TeachArgs {
     pub no_examples: bool,
 
     /// Characters of each item's description and bullet points the prompt keeps (title, brand,
-    /// colour and category are always whole). Default 300; fewer is faster.
+    /// colour and category are always whole). Default 300; fewer is faster (score mode at 100:
+    /// 1.15× the pairs/s, agreement with ESCI labels within noise on 40 dev pairs).
     #[arg(long, value_name = "N")]
     pub detail_chars: Option<usize>,
 
@@ -532,7 +533,8 @@ pub enum BenchCommand {
         /// Q8_0 with F16 activations; `f32`: all weights f32; `nocache`: no prefix cache;
         /// `noex`: no few-shot examples; `c4`: 4 requests in flight. Names: cot-before,
         /// cot-q8-f16, cot-q8, cot-q8-nocache, cot-q8-noex, cot-q8-c4, cot-f32, score-before,
-        /// score-q8-f16, score-q8, score-q8-noex, score-q8-c4.
+        /// score-q8-f16, score-q8, score-q8-noex, score-q8-c4, score-f32 (the score default),
+        /// score-f32-c4, score-f32-d100 and score-f32-d0 (100 or 0 characters of item details).
         #[arg(
             long,
             value_delimiter = ',',

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use workbench::domain::ScoreDist;
-use workbench::store::{NewJudgment, QueueFilter, Store};
+use workbench::store::{NewJudgment, QueueFilter, QueueSort, Store};
 use workbench::tui::{self, Action, App, View};
 
 fn screen(app: &App) -> String {
@@ -122,6 +122,9 @@ fn queue_pages_by_keyset_and_filters() {
         let mut seen = Vec::new();
         for _ in 0..QueueFilter::ALL.len() {
             app.update(Action::NextFilter).await.unwrap();
+            // counts come from the background; keys never wait for them
+            app.settle().await.unwrap();
+            assert!(!screen(&app).contains("counting…"));
             seen.push((
                 app.filter,
                 app.total,
@@ -146,6 +149,8 @@ fn queue_pages_by_keyset_and_filters() {
         while app.filter != QueueFilter::ParseError {
             app.update(Action::NextFilter).await.unwrap();
         }
+        assert!(screen(&app).contains("queue · parse error · counting… "));
+        app.settle().await.unwrap();
         let s = screen(&app);
         assert!(
             s.contains("queue · parse error · 1 pair ") && s.contains("parse error"),
@@ -177,6 +182,7 @@ fn queue_pages_by_keyset_and_filters() {
         for e in type_in("fleece jack") {
             tui::handle_event(&mut app, e).await.unwrap();
         }
+        app.settle().await.unwrap();
         assert!(app.total >= 1);
         assert!(
             app.rows.iter().all(|r| {
@@ -192,6 +198,7 @@ fn queue_pages_by_keyset_and_filters() {
         for e in type_in("wireless thermostat") {
             tui::handle_event(&mut app, e).await.unwrap();
         }
+        app.settle().await.unwrap();
         assert_eq!(
             app.total, 10,
             "the ten pairs of the query 'wireless thermostat without c wire'"
@@ -204,7 +211,44 @@ fn queue_pages_by_keyset_and_filters() {
         )
         .await
         .unwrap();
+        app.settle().await.unwrap();
         assert_eq!(app.total, 200);
+
+        // s cycles the order; keyset pages walk every pair once, in key order, in each.
+        app.store
+            .save_judgment(&judgment(3, Some("I"), vec![0.05, 0.05, 0.1, 0.8], None))
+            .await
+            .unwrap();
+        for sort in [QueueSort::Confidence, QueueSort::Disagreement, QueueSort::Query] {
+            app.update(Action::NextSort).await.unwrap();
+            assert_eq!(app.sort, sort);
+            assert!(screen(&app).contains(&format!("by {}", sort.name())));
+            let mut seen: Vec<(f64, i64)> = Vec::new();
+            loop {
+                seen.extend(app.rows.iter().map(|r| (r.sort_key, r.pair_id)));
+                let last = app.rows.last().unwrap().pair_id;
+                app.update(Action::PageDown).await.unwrap();
+                if app.rows.last().unwrap().pair_id == last {
+                    break;
+                }
+            }
+            assert_eq!(seen.len(), 200, "{sort:?}");
+            assert!(seen.windows(2).all(|w| w[0] < w[1]), "{sort:?}: {seen:?}");
+            match sort {
+                // pair 2 (parse error, 0.25) before pair 1 (0.4) before pair 3 (0.8)
+                QueueSort::Confidence => {
+                    assert_eq!(seen.iter().take(3).map(|x| x.1).collect::<Vec<_>>(), [2, 1, 3])
+                }
+                // pair 1: teacher E, gold I
+                QueueSort::Disagreement => assert!(seen[0].0 < 0.0 && seen.iter().take(2).any(|x| x.1 == 1)),
+                _ => {}
+            }
+            // Back up by keyset too.
+            app.update(Action::PageUp).await.unwrap();
+            assert!(app.rows.windows(2).all(|w| (w[0].sort_key, w[0].pair_id) < (w[1].sort_key, w[1].pair_id)));
+        }
+        app.update(Action::NextSort).await.unwrap();
+        assert_eq!(app.sort, QueueSort::Pair);
 
         app.update(Action::Quit).await.unwrap();
         assert!(app.quit);
@@ -303,6 +347,34 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
         tui::handle_event(&mut app, ctrl('r')).await.unwrap();
         let after_redo = conclusion_of(&app);
         assert_eq!(after_redo, conclusion);
+        // + adds the first dimension the rationale lacks and selects it; - removes it again.
+        let dims = |app: &App| {
+            app.detail.as_ref().unwrap().reviewed.rationale.as_ref().unwrap().dimensions
+                .iter()
+                .map(|d| d.name.clone())
+                .collect::<Vec<_>>()
+        };
+        let before = dims(&app);
+        tui::handle_event(&mut app, key('+')).await.unwrap();
+        let added = dims(&app);
+        assert_eq!(added.len(), before.len() + 1, "{added:?}");
+        let new = added.iter().find(|n| !before.contains(n)).unwrap().clone();
+        assert!(screen(&app).contains(&new), "{}", screen(&app));
+        tui::handle_event(&mut app, key('-')).await.unwrap();
+        assert_eq!(dims(&app), before);
+        // N writes a note on the pair.
+        tui::handle_event(&mut app, key('N')).await.unwrap();
+        assert!(screen(&app).contains("edit note"));
+        for c in "check the size chart".chars() {
+            tui::handle_event(&mut app, key(c)).await.unwrap();
+        }
+        tui::handle_event(&mut app, ctrl('s')).await.unwrap();
+        assert_eq!(
+            app.detail.as_ref().unwrap().reviewed.notes,
+            ["check the size chart"]
+        );
+        assert!(screen(&app).contains("note: check the size chart"));
+        app.settle().await.unwrap();
         assert!(screen(&app).contains("reviewed 1/200"));
         // Back in the queue the pair is marked reviewed and leaves the unreviewed filter.
         app.update(Action::Back).await.unwrap();
@@ -315,7 +387,16 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
     let names: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
     assert_eq!(
         names,
-        ["set_verdict", "set_label", "edit_step", "undo", "undo"]
+        [
+            "set_verdict",
+            "set_label",
+            "edit_step",
+            "undo",
+            "undo",
+            "add_dimension",
+            "remove_dimension",
+            "note"
+        ]
     );
     assert_eq!(actions[2].1.as_deref(), Some("conclusion"));
 

@@ -56,6 +56,79 @@ impl QueueFilter {
     }
 }
 
+/// The order of the review queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueSort {
+    /// As imported.
+    #[default]
+    Pair,
+    /// The teacher's least confident judgments first (unjudged pairs last).
+    Confidence,
+    /// Pairs where the teacher contradicts the gold label first, the most confident first.
+    Disagreement,
+    /// Grouped by query.
+    Query,
+}
+
+impl QueueSort {
+    pub const ALL: [QueueSort; 4] = [
+        QueueSort::Pair,
+        QueueSort::Confidence,
+        QueueSort::Disagreement,
+        QueueSort::Query,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueSort::Pair => "pair",
+            QueueSort::Confidence => "confidence ↑",
+            QueueSort::Disagreement => "disagreement",
+            QueueSort::Query => "query",
+        }
+    }
+
+    /// The sort key over the columns of `pairs`; ties go by pair id. Each has an index on
+    /// `(key, id)` in migrations/0005, written the same way.
+    fn key(self) -> &'static str {
+        match self {
+            QueueSort::Pair => "0.0",
+            QueueSort::Confidence => "COALESCE(teacher_p, 2.0)",
+            QueueSort::Disagreement => {
+                "COALESCE(CASE WHEN teacher_label <> gold_label THEN -teacher_p END, 1.0)"
+            }
+            QueueSort::Query => "CAST(query_id AS REAL)",
+        }
+    }
+}
+
+/// A position in the queue for keyset paging: a sort key and a pair id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    pub key: f64,
+    pub id: i64,
+}
+
+impl Cursor {
+    /// Before every row.
+    pub const START: Cursor = Cursor {
+        key: f64::NEG_INFINITY,
+        id: 0,
+    };
+    /// After every row.
+    pub const END: Cursor = Cursor {
+        key: f64::INFINITY,
+        id: i64::MAX,
+    };
+
+    /// The position of `row`, or (`just_before`) the position right before it.
+    pub fn at(row: &QueueRow, just_before: bool) -> Cursor {
+        Cursor {
+            key: row.sort_key,
+            id: row.pair_id - i64::from(just_before),
+        }
+    }
+}
+
 /// One line of the review queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueRow {
@@ -68,6 +141,8 @@ pub struct QueueRow {
     pub parse_error: bool,
     pub reviewed: bool,
     pub findings: i64,
+    /// The row's key in the queue's sort order.
+    pub sort_key: f64,
 }
 
 /// Words of a search as an FTS5 expression: every word must match, each as a prefix.
@@ -99,36 +174,44 @@ fn push_search(q: &mut QueryBuilder<Sqlite>, search: Option<&str>) {
 }
 
 impl Store {
-    /// A page of the queue by keyset: `limit` rows after (or, `backwards`, before) pair id
-    /// `from`, in pair id order. Constant time at any depth: no OFFSET.
+    /// A page of the queue by keyset: `limit` rows after (or, `backwards`, before) `from` in
+    /// the `sort` order. No OFFSET: in pair order a page costs the same at any depth; the other
+    /// orders are chosen on the `pairs` table alone.
     pub async fn queue_page(
         &self,
         filter: QueueFilter,
-        from: i64,
+        sort: QueueSort,
+        from: Cursor,
         backwards: bool,
         limit: usize,
         search: Option<&str>,
     ) -> Result<Vec<QueueRow>> {
+        let key = sort.key();
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT p.id, q.text, i.title, p.gold_label, j.label, j.distribution, j.parse_error IS NOT NULL, \
-             p.reviewed, (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id) \
-             FROM (SELECT id, query_id, item_id, gold_label, reviewed FROM pairs p WHERE {}",
+             p.reviewed, (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id), p.k \
+             FROM (SELECT id, query_id, item_id, gold_label, reviewed, {key} AS k FROM pairs p WHERE {}",
             filter.sql()
         ));
         push_search(&mut q, search);
-        q.push(" AND id ");
-        q.push(if backwards { "< " } else { "> " }).push_bind(from);
-        q.push(if backwards {
-            " ORDER BY id DESC LIMIT "
+        let (cmp, dir) = if backwards { ("<", " DESC") } else { (">", "") };
+        if sort == QueueSort::Pair {
+            q.push(format!(" AND id {cmp} ")).push_bind(from.id);
+            q.push(format!(" ORDER BY id{dir} LIMIT "));
         } else {
-            " ORDER BY id LIMIT "
-        })
-        .push_bind(limit as i64);
+            // A row-value comparison, which SQLite turns into a range on the sort's index.
+            q.push(format!(" AND ({key}, id) {cmp} ("))
+                .push_bind(from.key)
+                .push(", ")
+                .push_bind(from.id)
+                .push(")");
+            q.push(format!(" ORDER BY {key}{dir}, id{dir} LIMIT "));
+        }
+        q.push_bind(limit as i64);
         // The page is chosen on `pairs` alone (through a partial index when filtered); only its
         // rows are joined with their text and judgment.
         q.push(format!(
-            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} ORDER BY p.id{}",
-            if backwards { " DESC" } else { "" }
+            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} ORDER BY p.k{dir}, p.id{dir}"
         ));
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut out: Vec<QueueRow> = rows
@@ -147,6 +230,7 @@ impl Store {
                     parse_error: r.try_get::<Option<bool>, _>(6)?.unwrap_or(false),
                     reviewed: r.try_get(7)?,
                     findings: r.try_get(8)?,
+                    sort_key: r.try_get(9)?,
                 })
             })
             .collect::<Result<_>>()?;

@@ -77,6 +77,9 @@ impl Teacher {
             &scale,
             config.mode,
             config.with_examples,
+            // Fewer characters are faster, but on 40 dev pairs 100 instead of 300 agreed with
+            // the ESCI labels less often in one sample (5/40 vs 7/40) and more in another
+            // (12/40 vs 10/40): the default stays where the agreement was measured.
             config.detail_chars.unwrap_or(prompt::ITEM_DETAIL_CHARS),
         );
         let max_tokens = config.max_tokens.unwrap_or(match config.mode {

@@ -2,12 +2,14 @@
 //! to the store at once as an annotation. Drawing only reads this state.
 
 use anyhow::Result;
+use futures::FutureExt;
 use ratatui_textarea::TextArea;
+use tokio::task::JoinHandle;
 
 use super::keys::Action;
 use crate::domain::review::{self, Annotation, Change, Reviewed, TextStep};
 use crate::domain::{LabelScale, Pair};
-use crate::store::{JudgmentRecord, QueueFilter, QueueRow, Store, StoredFinding};
+use crate::store::{Cursor, JudgmentRecord, QueueFilter, QueueRow, QueueSort, Store, StoredFinding};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -37,7 +39,24 @@ pub struct Detail {
     /// What `workbench audit` found on this pair, worst first.
     pub findings: Vec<StoredFinding>,
     pub cursor: usize,
-    pub editor: Option<(TextStep, TextArea<'static>)>,
+    pub editor: Option<(EditTarget, TextArea<'static>)>,
+}
+
+/// What the open editor writes on ^s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditTarget {
+    Step(TextStep),
+    /// A free note on the pair (`N`).
+    Note,
+}
+
+impl EditTarget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EditTarget::Step(s) => s.as_str(),
+            EditTarget::Note => "note",
+        }
+    }
 }
 
 impl Detail {
@@ -66,6 +85,7 @@ pub struct App {
     pub view: View,
     pub show_help: bool,
     pub filter: QueueFilter,
+    pub sort: QueueSort,
     pub rows: Vec<QueueRow>,
     pub selected: usize,
     pub page_size: usize,
@@ -81,6 +101,15 @@ pub struct App {
     pub quit: bool,
     /// Undo annotations of this session that a redo may cancel, newest last.
     redo: Vec<i64>,
+    /// Counts being worked out in the background.
+    counting: Option<JoinHandle<Result<Counts>>>,
+}
+
+/// What the title and the status bar count.
+struct Counts {
+    total: i64,
+    reviewed: i64,
+    all: i64,
 }
 
 impl App {
@@ -93,6 +122,7 @@ impl App {
             view: View::Queue,
             show_help: false,
             filter: QueueFilter::All,
+            sort: QueueSort::Pair,
             rows: Vec::new(),
             selected: 0,
             page_size: 50,
@@ -106,9 +136,11 @@ impl App {
             status: "? for help".into(),
             quit: false,
             redo: Vec::new(),
+            counting: None,
         };
-        app.load_from(0, false).await?;
-        app.counts().await?;
+        app.load_from(Cursor::START, false).await?;
+        app.start_counts();
+        app.settle().await?;
         Ok(app)
     }
 
@@ -129,36 +161,78 @@ impl App {
         self.rows.get(self.selected)
     }
 
-    /// Counts for the title and the status bar: on open, filter change, refresh and after a
-    /// change, never on scrolling (a count over a million pairs costs more than a frame).
-    async fn counts(&mut self) -> Result<()> {
-        (self.total, self.reviewed_total) = self
-            .store
-            .queue_counts(self.filter, self.search.as_deref())
-            .await?;
-        self.all_pairs = if self.filter == QueueFilter::All {
-            self.total
-        } else {
-            self.store.queue_counts(QueueFilter::All, None).await?.0
-        };
+    /// Starts counting for the title and the status bar, in the background: a count over a
+    /// million pairs costs more than a frame, so keys never wait for it. Started on open,
+    /// filter or search change, refresh and after a change; `poll_counts` picks it up.
+    fn start_counts(&mut self) {
+        if let Some(old) = self.counting.take() {
+            old.abort();
+        }
+        let (store, filter, search) = (self.store.clone(), self.filter, self.search.clone());
+        self.counting = Some(tokio::spawn(async move {
+            let (total, reviewed) = store.queue_counts(filter, search.as_deref()).await?;
+            let all = if filter == QueueFilter::All && search.is_none() {
+                total
+            } else {
+                store.queue_counts(QueueFilter::All, None).await?.0
+            };
+            Ok(Counts {
+                total,
+                reviewed,
+                all,
+            })
+        }));
+    }
+
+    /// Takes the counts if they are ready; true when the screen changed.
+    pub fn poll_counts(&mut self) -> Result<bool> {
+        match &self.counting {
+            Some(h) if h.is_finished() => {}
+            _ => return Ok(false),
+        }
+        let handle = self.counting.take().expect("checked above");
+        match handle.now_or_never() {
+            Some(done) => self.apply_counts(done?)?,
+            None => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Waits for the counts in flight (tests, benchmarks and the first frame).
+    pub async fn settle(&mut self) -> Result<()> {
+        if let Some(handle) = self.counting.take() {
+            let counts = handle.await?;
+            self.apply_counts(counts)?;
+        }
         Ok(())
     }
 
-    /// Loads a page after (or before) a pair id; keeps the current page when there is none.
-    async fn load_from(&mut self, from: i64, backwards: bool) -> Result<bool> {
+    /// Whether the counts shown are still being worked out.
+    pub fn counting(&self) -> bool {
+        self.counting.is_some()
+    }
+
+    fn apply_counts(&mut self, counts: Result<Counts>) -> Result<()> {
+        let c = counts?;
+        (self.total, self.reviewed_total, self.all_pairs) = (c.total, c.reviewed, c.all);
+        Ok(())
+    }
+
+    /// Loads a page after (or before) a position; keeps the current page when there is none.
+    async fn load_from(&mut self, from: Cursor, backwards: bool) -> Result<bool> {
         let page = self
             .store
             .queue_page(
                 self.filter,
+                self.sort,
                 from,
                 backwards,
                 self.page_size,
                 self.search.as_deref(),
             )
             .await?;
-        self.counts().await?;
         if page.is_empty() {
-            if self.rows.is_empty() || from == 0 {
+            if self.rows.is_empty() || from == Cursor::START {
                 self.rows = page;
                 self.selected = 0;
             }
@@ -172,9 +246,12 @@ impl App {
     /// Reloads the current page in place: new judgments and reviews show up.
     pub async fn refresh(&mut self) -> Result<()> {
         let keep = self.selected;
-        let from = self.rows.first().map(|r| r.pair_id - 1).unwrap_or(0);
+        let from = self
+            .rows
+            .first()
+            .map_or(Cursor::START, |r| Cursor::at(r, true));
         self.load_from(from, false).await?;
-        self.counts().await?;
+        self.start_counts();
         self.selected = keep.min(self.rows.len().saturating_sub(1));
         if let Some(d) = &self.detail {
             let id = d.pair.id;
@@ -229,7 +306,7 @@ impl App {
             self.redo.clear();
         }
         self.open(pair_id).await?;
-        self.counts().await?;
+        self.start_counts();
         self.status = format!("saved: {what} (#{id})");
         Ok(())
     }
@@ -287,40 +364,52 @@ impl App {
             (View::Queue, Action::Down) => {
                 if self.selected + 1 < self.rows.len() {
                     self.selected += 1;
-                } else if let Some(last) = self.rows.last().map(|r| r.pair_id) {
+                } else if let Some(last) = self.rows.last().map(|r| Cursor::at(r, false)) {
                     self.load_from(last, false).await?;
                 }
             }
             (View::Queue, Action::Up) => {
                 if self.selected > 0 {
                     self.selected -= 1;
-                } else if let Some(first) = self.rows.first().map(|r| r.pair_id) {
+                } else if let Some(first) = self.rows.first().map(|r| Cursor::at(r, false)) {
                     self.load_from(first, true).await?;
                 }
             }
             (View::Queue, Action::PageDown) => {
-                if let Some(last) = self.rows.last().map(|r| r.pair_id)
+                if let Some(last) = self.rows.last().map(|r| Cursor::at(r, false))
                     && !self.load_from(last, false).await?
                 {
                     self.selected = self.rows.len().saturating_sub(1);
                 }
             }
             (View::Queue, Action::PageUp) => {
-                if let Some(first) = self.rows.first().map(|r| r.pair_id)
+                if let Some(first) = self.rows.first().map(|r| Cursor::at(r, false))
                     && self.load_from(first, true).await?
                 {
                     // keyset pages going back end at the row before: show a whole page
-                    let top = self.rows.first().map(|r| r.pair_id - 1).unwrap_or(0);
+                    let top = self
+                        .rows
+                        .first()
+                        .map_or(Cursor::START, |r| Cursor::at(r, true));
                     self.load_from(top, false).await?;
                 } else {
                     self.selected = 0;
                 }
             }
             (View::Queue, Action::Top) => {
-                self.load_from(0, false).await?;
+                self.load_from(Cursor::START, false).await?;
             }
             (View::Queue, Action::Bottom) => {
-                self.load_from(i64::MAX, true).await?;
+                self.load_from(Cursor::END, true).await?;
+            }
+            (View::Queue, Action::NextSort) => {
+                let i = QueueSort::ALL
+                    .iter()
+                    .position(|s| *s == self.sort)
+                    .unwrap_or(0);
+                self.sort = QueueSort::ALL[(i + 1) % QueueSort::ALL.len()];
+                self.load_from(Cursor::START, false).await?;
+                self.status = format!("sorted by {}", self.sort.name());
             }
             (View::Queue, Action::Open) => {
                 if let Some(id) = self.selected_row().map(|r| r.pair_id) {
@@ -333,9 +422,9 @@ impl App {
                     .position(|f| *f == self.filter)
                     .unwrap_or(0);
                 self.filter = QueueFilter::ALL[(i + 1) % QueueFilter::ALL.len()];
-                self.load_from(0, false).await?;
-                self.counts().await?;
-                self.status = format!("filter: {} ({} pairs)", self.filter.name(), self.total);
+                self.load_from(Cursor::START, false).await?;
+                self.start_counts();
+                self.status = format!("filter: {}", self.filter.name());
             }
             (View::Queue, Action::Refresh) => {
                 self.refresh().await?;
@@ -379,6 +468,9 @@ impl App {
             }
             (View::Detail, Action::Reject) => self.change(Change::Reject).await?,
             (View::Detail, Action::Edit) => self.start_edit(),
+            (View::Detail, Action::Note) => self.start_note(),
+            (View::Detail, Action::AddDimension) => self.add_dimension().await?,
+            (View::Detail, Action::RemoveDimension) => self.remove_dimension().await?,
             (View::Detail, Action::Undo) => self.undo().await?,
             (View::Detail, Action::Redo) => self.redo().await?,
             _ => {}
@@ -393,14 +485,15 @@ impl App {
             .map(|d| d.pair.id)
             .or(self.selected_row().map(|r| r.pair_id))
             .unwrap_or(0);
+        let after = |id| Cursor { key: 0.0, id };
         let mut next = self
             .store
-            .queue_page(QueueFilter::Unreviewed, from, false, 1, None)
+            .queue_page(QueueFilter::Unreviewed, QueueSort::Pair, after(from), false, 1, None)
             .await?;
         if next.is_empty() {
             next = self
                 .store
-                .queue_page(QueueFilter::Unreviewed, 0, false, 1, None)
+                .queue_page(QueueFilter::Unreviewed, QueueSort::Pair, after(0), false, 1, None)
                 .await?;
         }
         match next.first() {
@@ -452,10 +545,68 @@ impl App {
             TextStep::Conclusion => &r.conclusion,
         };
         d.editor = Some((
-            step,
+            EditTarget::Step(step),
             TextArea::new(text.lines().map(str::to_string).collect()),
         ));
         self.status = "editing: ^s saves, Esc cancels".into();
+    }
+
+    fn start_note(&mut self) {
+        let Some(d) = &mut self.detail else { return };
+        d.editor = Some((EditTarget::Note, TextArea::default()));
+        self.status = "note: ^s saves, Esc cancels".into();
+    }
+
+    /// Adds the first dimension of the prompt's list the rationale does not have yet, as
+    /// "not mentioned" with empty values, and selects it (v cycles its verdict).
+    async fn add_dimension(&mut self) -> Result<()> {
+        let Some(d) = &self.detail else { return Ok(()) };
+        let Some(r) = &d.reviewed.rationale else {
+            self.status = "no rationale to add a dimension to".into();
+            return Ok(());
+        };
+        let Some(name) = crate::teacher::prompt::DIMENSIONS
+            .iter()
+            .find(|n| !r.dimensions.iter().any(|x| x.name == **n))
+        else {
+            self.status = "every dimension is already there".into();
+            return Ok(());
+        };
+        let dimension = crate::domain::Dimension {
+            name: name.to_string(),
+            query_value: String::new(),
+            item_value: String::new(),
+            verdict: crate::domain::Verdict::NotMentioned,
+            note: String::new(),
+        };
+        self.change(Change::AddDimension { dimension }).await?;
+        if let Some(d) = &mut self.detail
+            && let Some(i) = d
+                .steps()
+                .iter()
+                .position(|s| *s == StepRef::Dimension(name.to_string()))
+        {
+            d.cursor = i;
+        }
+        Ok(())
+    }
+
+    async fn remove_dimension(&mut self) -> Result<()> {
+        let Some(d) = &self.detail else { return Ok(()) };
+        let Some(StepRef::Dimension(name)) = d.steps().get(d.cursor).cloned() else {
+            self.status = "select a dimension (j/k) to remove it".into();
+            return Ok(());
+        };
+        let Some(dimension) = d
+            .reviewed
+            .rationale
+            .as_ref()
+            .and_then(|r| r.dimensions.iter().find(|x| x.name == name))
+            .cloned()
+        else {
+            return Ok(());
+        };
+        self.change(Change::RemoveDimension { dimension }).await
     }
 
     /// Keys go to the editor while one is open. Returns false when no editor is open.
@@ -472,8 +623,8 @@ impl App {
                         // Items imported since the last search join the index first.
                         self.store.refresh_item_index().await?;
                     }
-                    self.load_from(0, false).await?;
-                    self.counts().await?;
+                    self.load_from(Cursor::START, false).await?;
+                    self.start_counts();
                 }
                 KeyCode::Backspace => {
                     input.pop();
@@ -486,7 +637,7 @@ impl App {
         let Some(d) = &mut self.detail else {
             return Ok(false);
         };
-        let Some((step, area)) = &mut d.editor else {
+        let Some((target, area)) = &mut d.editor else {
             return Ok(false);
         };
         match key.code {
@@ -495,7 +646,17 @@ impl App {
                 self.status = "edit cancelled".into();
             }
             KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                let (step, after) = (*step, area.lines().join("\n"));
+                let (target, after) = (*target, area.lines().join("\n"));
+                let EditTarget::Step(step) = target else {
+                    d.editor = None;
+                    if !after.trim().is_empty() {
+                        self.change(Change::Note {
+                            text: after.trim().to_string(),
+                        })
+                        .await?;
+                    }
+                    return Ok(true);
+                };
                 let before = d.reviewed.rationale.as_ref().map(|r| match step {
                     TextStep::QueryAnalysis => r.query_analysis.clone(),
                     TextStep::ItemAnalysis => r.item_analysis.clone(),

@@ -20,14 +20,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     draw_pair(frame, parts[0], d, theme);
     draw_rationale(frame, parts[1], app, d, theme);
     draw_distribution(frame, parts[2], app, d, theme);
-    if let Some((step, area)) = &d.editor {
+    if let Some((target, area)) = &d.editor {
         let popup = centered(parts[1], 80, 50);
         frame.render_widget(ratatui::widgets::Clear, popup);
         let mut area = area.clone();
         area.set_block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(format!(" edit {} · ^s save · Esc cancel ", step.as_str())),
+                .title(format!(" edit {} · ^s save · Esc cancel ", target.as_str())),
         );
         frame.render_widget(&area, popup);
     }

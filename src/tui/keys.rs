@@ -28,6 +28,10 @@ pub enum Action {
     Redo,
     Compare,
     Search,
+    NextSort,
+    AddDimension,
+    RemoveDimension,
+    Note,
 }
 
 /// Where a binding applies.
@@ -80,6 +84,12 @@ pub const BINDINGS: &[Binding] = &[
         "next filter: all, unreviewed, teacher ≠ gold, low confidence, parse error, flagged",
     ),
     b(
+        "s",
+        Context::Queue,
+        Action::NextSort,
+        "next order: pair, confidence (lowest first), disagreement (teacher ≠ gold, surest first), query",
+    ),
+    b(
         "r",
         Context::Queue,
         Action::Refresh,
@@ -126,6 +136,24 @@ pub const BINDINGS: &[Binding] = &[
         Context::Detail,
         Action::Edit,
         "edit the selected step (^s saves, Esc cancels)",
+    ),
+    b(
+        "+",
+        Context::Detail,
+        Action::AddDimension,
+        "add a dimension the rationale lacks (then v sets its verdict)",
+    ),
+    b(
+        "-",
+        Context::Detail,
+        Action::RemoveDimension,
+        "remove the selected dimension",
+    ),
+    b(
+        "N",
+        Context::Detail,
+        Action::Note,
+        "write a note on the pair (^s saves, Esc cancels)",
     ),
     b(
         "u",
@@ -201,6 +229,10 @@ pub fn action_for(key: KeyEvent, context: Context) -> Option<Action> {
         KeyCode::Char('x') if detail => Action::Reject,
         KeyCode::Char('e') if detail => Action::Edit,
         KeyCode::Char('u') if detail => Action::Undo,
+        KeyCode::Char('+') if detail => Action::AddDimension,
+        KeyCode::Char('-') if detail => Action::RemoveDimension,
+        KeyCode::Char('N') if detail => Action::Note,
+        KeyCode::Char('s') if context == Context::Queue => Action::NextSort,
         KeyCode::Char(c @ '1'..='9') if detail => Action::SetLabel(c as usize - '1' as usize),
         _ => return None,
     })

@@ -90,12 +90,15 @@ pub async fn run(store: Store, annotator: &str) -> Result<()> {
     let result = async {
         let mut last_refresh = Instant::now();
         while !app.quit {
+            app.poll_counts()?;
             let height = terminal.size()?.height;
             app.page_size = (height.saturating_sub(4) as usize).max(1);
             terminal.draw(|f| draw(f, &app, theme))?;
             // Poll in short slices so other tasks run; refresh the queue every few seconds so
             // judgments written by a `teach` in another terminal appear.
-            if event::poll(Duration::from_millis(250))? {
+            // While counts are worked out in the background, wake up often to show them.
+            let wait = if app.counting() { 20 } else { 250 };
+            if event::poll(Duration::from_millis(wait))? {
                 let ev = event::read()?;
                 handle_event(&mut app, ev).await?;
             } else if app.view == View::Queue && last_refresh.elapsed() > Duration::from_secs(5) {

@@ -58,11 +58,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         (None, Some(s)) => format!(" · \"{s}\""),
         (None, None) => String::new(),
     };
-    let title = format!(
-        " queue · {}{search} · {} pair{plural} ",
-        app.filter.name(),
-        app.total
-    );
+    let sort = if app.sort == crate::store::QueueSort::Pair {
+        String::new()
+    } else {
+        format!(" · by {}", app.sort.name())
+    };
+    let count = if app.counting() {
+        "counting…".to_string()
+    } else {
+        format!("{} pair{plural}", app.total)
+    };
+    let title = format!(" queue · {}{search}{sort} · {count} ", app.filter.name());
     let table = Table::new(rows, widths).header(header).block(
         Block::default()
             .borders(Borders::ALL)
