@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use workbench::domain::ScoreDist;
-use workbench::store::{NewJudgment, QueueFilter, QueueSort, Store};
+use workbench::store::{NewJudgment, QueueFilter, QueueSort, Store, StudentScore};
 use workbench::tui::{self, Action, App, View};
 
 fn screen(app: &App) -> String {
@@ -119,6 +119,21 @@ fn queue_pages_by_keyset_and_filters() {
             .save_judgment(&judgment(2, None, vec![0.25; 4], Some("no JSON object")))
             .await
             .unwrap();
+        // A student scored pair 1 Irrelevant (the teacher said Exact) and pair 4 (unjudged).
+        let student = app
+            .store
+            .register_student("mini", "imported", None, &serde_json::json!({}))
+            .await
+            .unwrap();
+        let score = |pair_id, score| StudentScore {
+            pair_id,
+            score,
+            distribution: None,
+        };
+        app.store
+            .save_student_scores(student, &[score(1, 0.0), score(4, 0.9)])
+            .await
+            .unwrap();
         let mut seen = Vec::new();
         for _ in 0..QueueFilter::ALL.len() {
             app.update(Action::NextFilter).await.unwrap();
@@ -143,9 +158,33 @@ fn queue_pages_by_keyset_and_filters() {
                 (QueueFilter::LowConfidence, 2, vec![1, 2]),
                 (QueueFilter::ParseError, 1, vec![2]),
                 (QueueFilter::Flagged, 0, vec![]),
+                (QueueFilter::TeacherStudent, 1, vec![1]),
                 (QueueFilter::All, 200, vec![1, 2, 3]),
             ]
         );
+        let s = screen(&app);
+        assert!(s.contains(" student ") && s.contains("I 0.00") && s.contains("E 0.90"), "{s}");
+
+        // L narrows to one teacher label at a time, then back to all; Q to the row's query.
+        app.update(Action::NextLabel).await.unwrap();
+        app.settle().await.unwrap();
+        assert_eq!((app.total, app.rows[0].pair_id), (1, 1));
+        assert!(screen(&app).contains("queue · all · teacher E · 1 pair "));
+        for _ in 0..4 {
+            app.update(Action::NextLabel).await.unwrap();
+        }
+        app.settle().await.unwrap();
+        assert_eq!((app.scope.label.as_deref(), app.total), (None, 200));
+        app.update(Action::ThisQuery).await.unwrap();
+        app.settle().await.unwrap();
+        let query = app.rows[0].query.clone();
+        assert!(app.total > 1 && app.total < 200, "{}", app.total);
+        assert_eq!(app.rows.len() as i64, app.total);
+        assert!(app.rows.iter().all(|r| r.query == query));
+        assert!(screen(&app).contains(&format!("query \"{query}\"")));
+        app.update(Action::ThisQuery).await.unwrap();
+        app.settle().await.unwrap();
+        assert_eq!(app.total, 200);
         while app.filter != QueueFilter::ParseError {
             app.update(Action::NextFilter).await.unwrap();
         }
@@ -279,6 +318,22 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = Store::open(&db).await.unwrap();
+        // A student's distribution for the same pair, to show beside the teacher's.
+        let student = store
+            .register_student("mini", "imported", None, &serde_json::json!({}))
+            .await
+            .unwrap();
+        store
+            .save_student_scores(
+                student,
+                &[StudentScore {
+                    pair_id: 1,
+                    score: 0.3,
+                    distribution: Some(vec![0.1, 0.6, 0.2, 0.1]),
+                }],
+            )
+            .await
+            .unwrap();
         let mut app = App::new(store, "ana").await.unwrap();
         tui::handle_event(
             &mut app,
@@ -287,6 +342,9 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
         .await
         .unwrap();
         assert_eq!(app.view, View::Detail);
+        let s = screen(&app);
+        assert!(s.contains(" student mini ") && s.contains("60.0%"), "{s}");
+        assert!(s.contains("0.30 → S"), "the distribution's top label, not the score's: {s}");
         let s = screen(&app);
         assert!(s.contains("teacher SmolLM2-135M-Instruct.Q4_1"), "{s}");
         assert!(

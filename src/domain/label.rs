@@ -204,6 +204,24 @@ impl LabelScale {
             .max(f64::MIN_POSITIVE)
     }
 
+    /// The label a student's prediction stands for: the top of its distribution when it has
+    /// one over this scale, else the label whose gain is nearest to `score × top gain`.
+    pub fn student_label(&self, score: f64, distribution: Option<&[f64]>) -> usize {
+        match distribution {
+            Some(d) if d.len() == self.len() => {
+                crate::domain::ScoreDist { probs: d.to_vec() }.argmax().0
+            }
+            _ => {
+                let gain = score * self.top_gain();
+                self.labels
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| (a.1.gain - gain).abs().total_cmp(&(b.1.gain - gain).abs()))
+                    .map_or(0, |x| x.0)
+            }
+        }
+    }
+
     pub fn gain_of(&self, key: &str) -> Option<f64> {
         self.labels.iter().find(|l| l.key == key).map(|l| l.gain)
     }

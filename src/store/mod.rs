@@ -29,7 +29,7 @@ pub use findings::{FindingsWriter, StoredFinding};
 pub use imports::{ImportBatch, ImportCounts, ImportRow};
 pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec, pick as pick_judgment};
 pub use pairs::PairFilter;
-pub use queue::{Cursor, QueueFilter, QueueRow, QueueSort};
+pub use queue::{Cursor, QueueFilter, QueueRow, QueueScope, QueueSort};
 pub use records::{PairRecord, PickedJudgment};
 pub use stats::Stats;
 pub use students::{StudentModel, StudentScore};

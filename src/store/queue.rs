@@ -19,16 +19,19 @@ pub enum QueueFilter {
     ParseError,
     /// An audit finding points at the pair.
     Flagged,
+    /// The newest student's label differs from the teacher's.
+    TeacherStudent,
 }
 
 impl QueueFilter {
-    pub const ALL: [QueueFilter; 6] = [
+    pub const ALL: [QueueFilter; 7] = [
         QueueFilter::All,
         QueueFilter::Unreviewed,
         QueueFilter::Disagree,
         QueueFilter::LowConfidence,
         QueueFilter::ParseError,
         QueueFilter::Flagged,
+        QueueFilter::TeacherStudent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl QueueFilter {
             QueueFilter::LowConfidence => "low confidence",
             QueueFilter::ParseError => "parse error",
             QueueFilter::Flagged => "flagged by audit",
+            QueueFilter::TeacherStudent => "teacher ≠ student",
         }
     }
 
@@ -52,6 +56,10 @@ impl QueueFilter {
             QueueFilter::LowConfidence => "teacher_p < 0.5",
             QueueFilter::ParseError => "teacher_parse_error = 1",
             QueueFilter::Flagged => "id IN (SELECT pair_id FROM audit_findings)",
+            QueueFilter::TeacherStudent => {
+                "EXISTS (SELECT 1 FROM student_scores s WHERE s.model_id = (SELECT max(id) FROM student_models) \
+                 AND s.pair_id = p.id AND s.label <> p.teacher_label)"
+            }
         }
     }
 }
@@ -143,6 +151,32 @@ pub struct QueueRow {
     pub findings: i64,
     /// The row's key in the queue's sort order.
     pub sort_key: f64,
+    /// The newest student's score in [0, 1] and the label it stands for, when it scored the pair.
+    pub student_score: Option<f64>,
+    pub student_label: Option<String>,
+    /// The query's id in the store.
+    pub query_id: i64,
+}
+
+/// What narrows the queue besides its filter: a search (`/`), one teacher label (`L`), one
+/// query (`Q`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueScope {
+    pub search: Option<String>,
+    pub label: Option<String>,
+    pub query_id: Option<i64>,
+}
+
+impl QueueScope {
+    fn push(&self, q: &mut QueryBuilder<Sqlite>) {
+        push_search(q, self.search.as_deref());
+        if let Some(label) = &self.label {
+            q.push(" AND p.teacher_label = ").push_bind(label.clone());
+        }
+        if let Some(id) = self.query_id {
+            q.push(" AND p.query_id = ").push_bind(id);
+        }
+    }
 }
 
 /// Words of a search as an FTS5 expression: every word must match, each as a prefix.
@@ -184,16 +218,16 @@ impl Store {
         from: Cursor,
         backwards: bool,
         limit: usize,
-        search: Option<&str>,
+        scope: &QueueScope,
     ) -> Result<Vec<QueueRow>> {
         let key = sort.key();
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT p.id, q.text, i.title, p.gold_label, j.label, j.distribution, j.parse_error IS NOT NULL, \
-             p.reviewed, (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id), p.k \
+             p.reviewed, (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id), p.k, s.score, s.label, p.query_id \
              FROM (SELECT id, query_id, item_id, gold_label, reviewed, {key} AS k FROM pairs p WHERE {}",
             filter.sql()
         ));
-        push_search(&mut q, search);
+        scope.push(&mut q);
         let (cmp, dir) = if backwards { ("<", " DESC") } else { (">", "") };
         if sort == QueueSort::Pair {
             q.push(format!(" AND id {cmp} ")).push_bind(from.id);
@@ -211,7 +245,9 @@ impl Store {
         // The page is chosen on `pairs` alone (through a partial index when filtered); only its
         // rows are joined with their text and judgment.
         q.push(format!(
-            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} ORDER BY p.k{dir}, p.id{dir}"
+            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} \
+             LEFT JOIN student_scores s ON s.model_id = (SELECT max(id) FROM student_models) AND s.pair_id = p.id \
+             ORDER BY p.k{dir}, p.id{dir}"
         ));
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut out: Vec<QueueRow> = rows
@@ -231,6 +267,9 @@ impl Store {
                     reviewed: r.try_get(7)?,
                     findings: r.try_get(8)?,
                     sort_key: r.try_get(9)?,
+                    student_score: r.try_get(10)?,
+                    student_label: r.try_get(11)?,
+                    query_id: r.try_get(12)?,
                 })
             })
             .collect::<Result<_>>()?;
@@ -244,13 +283,13 @@ impl Store {
     pub async fn queue_counts(
         &self,
         filter: QueueFilter,
-        search: Option<&str>,
+        scope: &QueueScope,
     ) -> Result<(i64, i64)> {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT count(*) FROM pairs p WHERE {}",
             filter.sql()
         ));
-        push_search(&mut q, search);
+        scope.push(&mut q);
         let total: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
         let reviewed = sqlx::query_scalar("SELECT count(DISTINCT pair_id) FROM annotations")
             .fetch_one(&self.pool)

@@ -148,12 +148,14 @@ impl Store {
 
     /// Stores scores in one transaction (a re-scored pair is replaced).
     pub async fn save_student_scores(&self, model_id: i64, scores: &[StudentScore]) -> Result<()> {
+        let scale = self.scale().await?;
         let mut tx = self.pool.begin().await?;
         for chunk in scores.chunks(200) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT OR REPLACE INTO student_scores (model_id, pair_id, score, distribution) ",
+                "INSERT OR REPLACE INTO student_scores (model_id, pair_id, score, distribution, label) ",
             );
             q.push_values(chunk, |mut b, s| {
+                let label = scale.student_label(s.score, s.distribution.as_deref());
                 b.push_bind(model_id)
                     .push_bind(s.pair_id)
                     .push_bind(s.score)
@@ -161,12 +163,40 @@ impl Store {
                         s.distribution
                             .as_ref()
                             .map(|d| serde_json::to_string(d).expect("numbers serialise")),
-                    );
+                    )
+                    .push_bind(scale.labels[label].key.clone());
             });
             q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The newest student's prediction for one pair: its name, score and distribution.
+    pub async fn newest_student_score(
+        &self,
+        pair_id: i64,
+    ) -> Result<Option<(String, StudentScore)>> {
+        let row = sqlx::query(
+            "SELECT m.name, s.score, s.distribution FROM student_scores s \
+             JOIN student_models m ON m.id = s.model_id \
+             WHERE s.model_id = (SELECT max(id) FROM student_models) AND s.pair_id = ?",
+        )
+        .bind(pair_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let d: Option<String> = r.try_get(2)?;
+            Ok((
+                r.try_get(0)?,
+                StudentScore {
+                    pair_id,
+                    score: r.try_get(1)?,
+                    distribution: d.map(|t| serde_json::from_str(&t)).transpose()?,
+                },
+            ))
+        })
+        .transpose()
     }
 
     /// The scores of one student, by pair id.

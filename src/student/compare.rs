@@ -100,12 +100,7 @@ pub async fn compare(
         let Some(t_label) = j.label.as_deref().and_then(|l| scale.index_of_key(l)) else {
             continue;
         };
-        let s_label = match &r.student_distribution {
-            Some(d) if d.len() == scale.len() => {
-                crate::domain::ScoreDist { probs: d.clone() }.argmax().0
-            }
-            _ => nearest_label(scale, s * top_gain),
-        };
+        let s_label = scale.student_label(s, r.student_distribution.as_deref());
         let t_score = j.distribution.expected_gain(scale) / top_gain;
         let reviewed = derive(j.rationale.as_ref(), &r.annotations);
         let human = reviewed
@@ -169,15 +164,6 @@ pub async fn compare(
 }
 
 /// The label whose gain is closest to `gain` (for students that give a score only).
-fn nearest_label(scale: &LabelScale, gain: f64) -> usize {
-    scale
-        .labels
-        .iter()
-        .enumerate()
-        .min_by(|a, b| (a.1.gain - gain).abs().total_cmp(&(b.1.gain - gain).abs()))
-        .map_or(0, |x| x.0)
-}
-
 pub fn pearson(points: &[(f64, f64)]) -> Option<f64> {
     let n = points.len() as f64;
     if n < 2.0 {
@@ -201,13 +187,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pearson_and_nearest_label() {
+    fn pearson_and_student_labels() {
         assert!((pearson(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]).unwrap() - 1.0).abs() < 1e-12);
         assert!((pearson(&[(0.0, 1.0), (1.0, 0.0)]).unwrap() + 1.0).abs() < 1e-12);
         assert_eq!(pearson(&[(1.0, 1.0), (1.0, 2.0)]), None);
         let esci = LabelScale::esci();
-        assert_eq!(nearest_label(&esci, 0.9), 0);
-        assert_eq!(nearest_label(&esci, 0.12), 1);
-        assert_eq!(nearest_label(&esci, 0.0), 3);
+        assert_eq!(esci.student_label(0.9, None), 0);
+        assert_eq!(esci.student_label(0.12, None), 1);
+        assert_eq!(esci.student_label(0.0, None), 3);
+        // a distribution over the scale wins over the score
+        assert_eq!(esci.student_label(0.9, Some(&[0.1, 0.2, 0.6, 0.1])), 2);
+        // one of another length does not
+        assert_eq!(esci.student_label(0.9, Some(&[0.1, 0.9])), 0);
     }
 }

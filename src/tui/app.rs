@@ -9,7 +9,10 @@ use tokio::task::JoinHandle;
 use super::keys::Action;
 use crate::domain::review::{self, Annotation, Change, Reviewed, TextStep};
 use crate::domain::{LabelScale, Pair};
-use crate::store::{Cursor, JudgmentRecord, QueueFilter, QueueRow, QueueSort, Store, StoredFinding};
+use crate::store::{
+    Cursor, JudgmentRecord, QueueFilter, QueueRow, QueueScope, QueueSort, Store, StoredFinding,
+    StudentScore,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -40,6 +43,8 @@ pub struct Detail {
     pub findings: Vec<StoredFinding>,
     pub cursor: usize,
     pub editor: Option<(EditTarget, TextArea<'static>)>,
+    /// The newest student's name and prediction, when it scored the pair.
+    pub student: Option<(String, StudentScore)>,
 }
 
 /// What the open editor writes on ^s.
@@ -95,7 +100,10 @@ pub struct App {
     pub detail: Option<Detail>,
     pub compare: Option<CompareState>,
     /// The search in force (`/`), and the one being typed.
-    pub search: Option<String>,
+    /// The search (`/`), label (`L`) and query (`Q`) in force.
+    pub scope: QueueScope,
+    /// The text of the query `Q` narrowed to, for the title.
+    pub scope_query: Option<String>,
     pub search_input: Option<String>,
     pub status: String,
     pub quit: bool,
@@ -131,7 +139,8 @@ impl App {
             all_pairs: 0,
             detail: None,
             compare: None,
-            search: None,
+            scope: QueueScope::default(),
+            scope_query: None,
             search_input: None,
             status: "? for help".into(),
             quit: false,
@@ -168,13 +177,16 @@ impl App {
         if let Some(old) = self.counting.take() {
             old.abort();
         }
-        let (store, filter, search) = (self.store.clone(), self.filter, self.search.clone());
+        let (store, filter, scope) = (self.store.clone(), self.filter, self.scope.clone());
         self.counting = Some(tokio::spawn(async move {
-            let (total, reviewed) = store.queue_counts(filter, search.as_deref()).await?;
-            let all = if filter == QueueFilter::All && search.is_none() {
+            let (total, reviewed) = store.queue_counts(filter, &scope).await?;
+            let all = if filter == QueueFilter::All && scope == QueueScope::default() {
                 total
             } else {
-                store.queue_counts(QueueFilter::All, None).await?.0
+                store
+                    .queue_counts(QueueFilter::All, &QueueScope::default())
+                    .await?
+                    .0
             };
             Ok(Counts {
                 total,
@@ -228,7 +240,7 @@ impl App {
                 from,
                 backwards,
                 self.page_size,
-                self.search.as_deref(),
+                &self.scope,
             )
             .await?;
         if page.is_empty() {
@@ -268,6 +280,7 @@ impl App {
         let judgment = crate::store::pick_judgment(&judgments).cloned();
         let annotations = self.store.annotations_of(pair_id).await?;
         let findings = self.store.findings_of(pair_id).await?;
+        let student = self.store.newest_student_score(pair_id).await?;
         let reviewed = review::derive(
             judgment.as_ref().and_then(|j| j.rationale.as_ref()),
             &annotations,
@@ -286,6 +299,7 @@ impl App {
             findings,
             cursor,
             editor: None,
+            student,
         };
         detail.cursor = detail.cursor.min(detail.steps().len() - 1);
         self.detail = Some(detail);
@@ -426,6 +440,41 @@ impl App {
                 self.start_counts();
                 self.status = format!("filter: {}", self.filter.name());
             }
+            (View::Queue, Action::NextLabel) => {
+                // none → each label of the scale → none
+                let keys: Vec<&str> = self.scale.keys().collect();
+                let next = match &self.scope.label {
+                    None => keys.first(),
+                    Some(l) => keys
+                        .iter()
+                        .position(|k| k == l)
+                        .and_then(|i| keys.get(i + 1)),
+                };
+                self.scope.label = next.map(|k| k.to_string());
+                self.load_from(Cursor::START, false).await?;
+                self.start_counts();
+                self.status = match &self.scope.label {
+                    Some(l) => format!("teacher label {l} only"),
+                    None => "every label".into(),
+                };
+            }
+            (View::Queue, Action::ThisQuery) => {
+                if self.scope.query_id.is_some() {
+                    self.scope.query_id = None;
+                    self.scope_query = None;
+                } else if let Some((id, text)) =
+                    self.selected_row().map(|r| (r.query_id, r.query.clone()))
+                {
+                    self.scope.query_id = Some(id);
+                    self.scope_query = Some(text);
+                }
+                self.load_from(Cursor::START, false).await?;
+                self.start_counts();
+                self.status = match &self.scope_query {
+                    Some(q) => format!("query \"{q}\" only"),
+                    None => "every query".into(),
+                };
+            }
             (View::Queue, Action::Refresh) => {
                 self.refresh().await?;
                 self.status = "reloaded".into();
@@ -488,12 +537,12 @@ impl App {
         let after = |id| Cursor { key: 0.0, id };
         let mut next = self
             .store
-            .queue_page(QueueFilter::Unreviewed, QueueSort::Pair, after(from), false, 1, None)
+            .queue_page(QueueFilter::Unreviewed, QueueSort::Pair, after(from), false, 1, &QueueScope::default())
             .await?;
         if next.is_empty() {
             next = self
                 .store
-                .queue_page(QueueFilter::Unreviewed, QueueSort::Pair, after(0), false, 1, None)
+                .queue_page(QueueFilter::Unreviewed, QueueSort::Pair, after(0), false, 1, &QueueScope::default())
                 .await?;
         }
         match next.first() {
@@ -618,8 +667,8 @@ impl App {
                 KeyCode::Enter => {
                     let text = input.trim().to_string();
                     self.search_input = None;
-                    self.search = (!text.is_empty()).then_some(text);
-                    if self.search.is_some() {
+                    self.scope.search = (!text.is_empty()).then_some(text);
+                    if self.scope.search.is_some() {
                         // Items imported since the last search join the index first.
                         self.store.refresh_item_index().await?;
                     }

@@ -14,7 +14,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .constraints([
             Constraint::Length(8),
             Constraint::Min(6),
-            Constraint::Length(app.scale.len() as u16 + 2),
+            Constraint::Length(app.scale.len() as u16 + 3),
         ])
         .split(area);
     draw_pair(frame, parts[0], d, theme);
@@ -208,30 +208,58 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
     frame.render_widget(p, area);
 }
 
+/// The teacher's and the student's distributions as bars, side by side.
 fn draw_distribution(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: Theme) {
-    let lines: Vec<Line> = match &d.judgment {
-        None => vec![Line::from("—")],
-        Some(j) => app
-            .scale
+    let halves = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Percentage(50), Constraint::Percentage(50)])
+        .split(area);
+    let bars = |probs: &[f64]| -> Vec<Line> {
+        app.scale
             .labels
             .iter()
-            .zip(&j.distribution.probs)
+            .zip(probs)
             .map(|(l, p)| {
                 Line::from(vec![
                     Span::styled(format!("{:<12}", l.name), theme.title()),
-                    Span::raw(crate::ui::bar(*p, 30)),
+                    Span::raw(crate::ui::bar(*p, 20)),
                     Span::raw(format!(" {:>5.1}%", p * 100.0)),
                 ])
             })
-            .collect(),
+            .collect()
     };
-    let source = d
-        .judgment
-        .as_ref()
-        .map(|j| format!(" teacher distribution ({}) ", j.dist_source))
-        .unwrap_or_default();
+    let (teacher, title) = match &d.judgment {
+        None => (vec![Line::from("—")], " teacher ".to_string()),
+        Some(j) => (
+            bars(&j.distribution.probs),
+            format!(" teacher distribution ({}) ", j.dist_source),
+        ),
+    };
     frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(source)),
-        area,
+        Paragraph::new(teacher).block(Block::default().borders(Borders::ALL).title(title)),
+        halves[0],
+    );
+    let (student, title) = match &d.student {
+        None => (
+            vec![Line::from("no student score (workbench student score)")],
+            " student ".to_string(),
+        ),
+        Some((name, s)) => {
+            let label = &app.scale.labels[app.scale.student_label(s.score, s.distribution.as_deref())];
+            let mut lines = match &s.distribution {
+                Some(probs) if probs.len() == app.scale.len() => bars(probs),
+                _ => Vec::new(),
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:<12}", "score"), theme.title()),
+                Span::raw(crate::ui::bar(s.score, 20)),
+                Span::raw(format!(" {:.2} → {}", s.score, label.key)),
+            ]));
+            (lines, format!(" student {name} "))
+        }
+    };
+    frame.render_widget(
+        Paragraph::new(student).block(Block::default().borders(Borders::ALL).title(title)),
+        halves[1],
     );
 }

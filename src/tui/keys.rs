@@ -32,6 +32,8 @@ pub enum Action {
     AddDimension,
     RemoveDimension,
     Note,
+    NextLabel,
+    ThisQuery,
 }
 
 /// Where a binding applies.
@@ -81,7 +83,19 @@ pub const BINDINGS: &[Binding] = &[
         "f",
         Context::Queue,
         Action::NextFilter,
-        "next filter: all, unreviewed, teacher ≠ gold, low confidence, parse error, flagged",
+        "next filter: all, unreviewed, teacher ≠ gold, low confidence, parse error, flagged, teacher ≠ student",
+    ),
+    b(
+        "L",
+        Context::Queue,
+        Action::NextLabel,
+        "only pairs the teacher gave one label: next label of the scale, then all again",
+    ),
+    b(
+        "Q",
+        Context::Queue,
+        Action::ThisQuery,
+        "only the selected pair's query (again: every query)",
     ),
     b(
         "s",
@@ -233,6 +247,8 @@ pub fn action_for(key: KeyEvent, context: Context) -> Option<Action> {
         KeyCode::Char('-') if detail => Action::RemoveDimension,
         KeyCode::Char('N') if detail => Action::Note,
         KeyCode::Char('s') if context == Context::Queue => Action::NextSort,
+        KeyCode::Char('L') if context == Context::Queue => Action::NextLabel,
+        KeyCode::Char('Q') if context == Context::Queue => Action::ThisQuery,
         KeyCode::Char(c @ '1'..='9') if detail => Action::SetLabel(c as usize - '1' as usize),
         _ => return None,
     })

@@ -7,7 +7,7 @@ use super::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let header =
-        Row::new(["query", "item", "gold", "teacher", "p", "", "flags", "✓"]).style(theme.title());
+        Row::new(["query", "item", "gold", "teacher", "p", "", "student", "flags", "✓"]).style(theme.title());
     let rows = app.rows.iter().enumerate().map(|(i, r)| {
         let (p, bar) = match &r.teacher_dist {
             Some(d) => {
@@ -21,6 +21,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         } else {
             r.teacher_label.clone().unwrap_or_else(|| "—".into())
         };
+        let student = match (&r.student_label, r.student_score) {
+            (Some(l), Some(x)) => format!("{l} {x:.2}"),
+            _ => String::new(),
+        };
         let flags = if r.findings > 0 {
             format!("⚑{}", r.findings)
         } else {
@@ -33,6 +37,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             Cell::from(teacher),
             Cell::from(p),
             Cell::from(bar),
+            Cell::from(student),
             Cell::from(flags),
             Cell::from(if r.reviewed { "✓" } else { "" }),
         ]);
@@ -43,21 +48,28 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         }
     });
     let widths = [
-        Constraint::Percentage(24),
-        Constraint::Percentage(46),
+        Constraint::Percentage(22),
+        Constraint::Percentage(40),
         Constraint::Length(5),
         Constraint::Length(11),
         Constraint::Length(4),
+        Constraint::Length(8),
         Constraint::Length(8),
         Constraint::Length(5),
         Constraint::Length(1),
     ];
     let plural = if app.total == 1 { "" } else { "s" };
-    let search = match (&app.search_input, &app.search) {
+    let mut search = match (&app.search_input, &app.scope.search) {
         (Some(typing), _) => format!(" · search: {typing}▏"),
         (None, Some(s)) => format!(" · \"{s}\""),
         (None, None) => String::new(),
     };
+    if let Some(l) = &app.scope.label {
+        search.push_str(&format!(" · teacher {l}"));
+    }
+    if let Some(q) = &app.scope_query {
+        search.push_str(&format!(" · query \"{q}\""));
+    }
     let sort = if app.sort == crate::store::QueueSort::Pair {
         String::new()
     } else {
