@@ -17,14 +17,14 @@ fn screen(app: &App) -> String {
     screen_of(app, 140, 44)
 }
 
-fn conclusion_of(app: &App) -> String {
+/// The open pair's rationale as reviewed so far.
+fn rationale_of(app: &App) -> &workbench::domain::Rationale {
     let d = app.detail.as_ref().expect("a pair is open");
-    d.reviewed
-        .rationale
-        .as_ref()
-        .expect("it has a rationale")
-        .conclusion
-        .clone()
+    d.reviewed.rationale.as_ref().expect("it has a rationale")
+}
+
+fn conclusion_of(app: &App) -> String {
+    rationale_of(app).conclusion.clone()
 }
 
 fn key(c: char) -> Event {
@@ -163,7 +163,10 @@ fn queue_pages_by_keyset_and_filters() {
             ]
         );
         let s = screen(&app);
-        assert!(s.contains(" student ") && s.contains("I 0.00") && s.contains("E 0.90"), "{s}");
+        assert!(
+            s.contains(" student ") && s.contains("I 0.00") && s.contains("E 0.90"),
+            "{s}"
+        );
 
         // L narrows to one teacher label at a time, then back to all; Q to the row's query.
         app.update(Action::NextLabel).await.unwrap();
@@ -258,7 +261,11 @@ fn queue_pages_by_keyset_and_filters() {
             .save_judgment(&judgment(3, Some("I"), vec![0.05, 0.05, 0.1, 0.8], None))
             .await
             .unwrap();
-        for sort in [QueueSort::Confidence, QueueSort::Disagreement, QueueSort::Query] {
+        for sort in [
+            QueueSort::Confidence,
+            QueueSort::Disagreement,
+            QueueSort::Query,
+        ] {
             app.update(Action::NextSort).await.unwrap();
             assert_eq!(app.sort, sort);
             assert!(screen(&app).contains(&format!("by {}", sort.name())));
@@ -276,15 +283,24 @@ fn queue_pages_by_keyset_and_filters() {
             match sort {
                 // pair 2 (parse error, 0.25) before pair 1 (0.4) before pair 3 (0.8)
                 QueueSort::Confidence => {
-                    assert_eq!(seen.iter().take(3).map(|x| x.1).collect::<Vec<_>>(), [2, 1, 3])
+                    assert_eq!(
+                        seen.iter().take(3).map(|x| x.1).collect::<Vec<_>>(),
+                        [2, 1, 3]
+                    )
                 }
                 // pair 1: teacher E, gold I
-                QueueSort::Disagreement => assert!(seen[0].0 < 0.0 && seen.iter().take(2).any(|x| x.1 == 1)),
+                QueueSort::Disagreement => {
+                    assert!(seen[0].0 < 0.0 && seen.iter().take(2).any(|x| x.1 == 1))
+                }
                 _ => {}
             }
             // Back up by keyset too.
             app.update(Action::PageUp).await.unwrap();
-            assert!(app.rows.windows(2).all(|w| (w[0].sort_key, w[0].pair_id) < (w[1].sort_key, w[1].pair_id)));
+            assert!(
+                app.rows
+                    .windows(2)
+                    .all(|w| (w[0].sort_key, w[0].pair_id) < (w[1].sort_key, w[1].pair_id))
+            );
         }
         app.update(Action::NextSort).await.unwrap();
         assert_eq!(app.sort, QueueSort::Pair);
@@ -344,7 +360,10 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
         assert_eq!(app.view, View::Detail);
         let s = screen(&app);
         assert!(s.contains(" student mini ") && s.contains("60.0%"), "{s}");
-        assert!(s.contains("0.30 → S"), "the distribution's top label, not the score's: {s}");
+        assert!(
+            s.contains("0.30 → S"),
+            "the distribution's top label, not the score's: {s}"
+        );
         let s = screen(&app);
         assert!(s.contains("teacher SmolLM2-135M-Instruct.Q4_1"), "{s}");
         assert!(
@@ -364,15 +383,7 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
         for e in [key('j'), key('j'), key('v')] {
             tui::handle_event(&mut app, e).await.unwrap();
         }
-        let now = &app
-            .detail
-            .as_ref()
-            .unwrap()
-            .reviewed
-            .rationale
-            .as_ref()
-            .unwrap()
-            .dimensions[0];
+        let now = &rationale_of(&app).dimensions[0];
         assert_eq!(now.verdict, dim.verdict.cycle());
         assert!(screen(&app).contains(&format!("✎ {}", dim.verdict.cycle().as_str())));
         // 2 sets Substitute.
@@ -407,7 +418,8 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
         assert_eq!(after_redo, conclusion);
         // + adds the first dimension the rationale lacks and selects it; - removes it again.
         let dims = |app: &App| {
-            app.detail.as_ref().unwrap().reviewed.rationale.as_ref().unwrap().dimensions
+            rationale_of(app)
+                .dimensions
                 .iter()
                 .map(|d| d.name.clone())
                 .collect::<Vec<_>>()

@@ -353,10 +353,26 @@ fn q4_1_weights_are_prepared_once_as_q8_0_with_the_same_values() {
             continue; // the values of a few matrices are enough
         }
         let dev = candle_core::Device::Cpu;
-        let a = src.tensor(&mut src_r, name, &dev).unwrap().dequantize(&dev).unwrap();
-        let b = dst.tensor(&mut dst_r, name, &dev).unwrap().dequantize(&dev).unwrap();
-        let max = a.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let a = src
+            .tensor(&mut src_r, name, &dev)
+            .unwrap()
+            .dequantize(&dev)
+            .unwrap();
+        let b = dst
+            .tensor(&mut dst_r, name, &dev)
+            .unwrap()
+            .dequantize(&dev)
+            .unwrap();
+        let max_abs = |t: candle_core::Tensor| {
+            t.abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        let max = max_abs(a.clone());
+        let diff = max_abs((a - b).unwrap());
         assert!(diff <= max / 100.0, "{name}: max diff {diff} of max {max}");
     }
     assert!(converted >= 100, "only {converted} Q4_1 tensors");
@@ -365,18 +381,29 @@ fn q4_1_weights_are_prepared_once_as_q8_0_with_the_same_values() {
     let again = prepare(&link, Weights::Q8_0, &mut |l| notes.push(l.to_string())).unwrap();
     assert_eq!(again, out);
     assert_eq!(notes.len(), 1);
-    assert_eq!(std::fs::metadata(&out).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().modified().unwrap(),
+        modified
+    );
     // A different file under the same name is prepared again.
     std::fs::remove_file(&link).unwrap();
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&link, &bytes).unwrap();
-    std::fs::OpenOptions::new().append(true).open(&link).unwrap().set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&link)
+        .unwrap()
+        .set_modified(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap();
     prepare(&link, Weights::Q8_0, &mut |l| notes.push(l.to_string())).unwrap();
     assert_eq!(notes.len(), 2, "{notes:?}");
     // A file cut off in its tensor data: the error names it, and nothing is left behind.
     let cut = dir.path().join("cut.gguf");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let err = format!("{:#}", prepare(&cut, Weights::Q8_0, &mut |_| {}).unwrap_err());
+    let err = format!(
+        "{:#}",
+        prepare(&cut, Weights::Q8_0, &mut |_| {}).unwrap_err()
+    );
     assert!(err.contains("cut.gguf"), "{err}");
     assert!(!dir.path().join("cut.prepared-Q8_0.gguf").exists());
     assert!(!dir.path().join("cut.prepared-Q8_0.gguf.part").exists());

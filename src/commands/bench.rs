@@ -167,10 +167,12 @@ pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
         "{:<28} {:>10} {:>10} {:>10}",
         "action", "median ms", "p99 ms", "max ms"
     );
-    let scenarios: [(&str, Vec<Action>); 7] = [
+    let scenarios: [(&str, Vec<Action>); 9] = [
         ("scroll (j)", vec![Action::Down]),
         ("page (PgDn)", vec![Action::PageDown]),
-        ("filter (f, cycling all 6)", vec![Action::NextFilter]),
+        ("filter (f, cycling all 7)", vec![Action::NextFilter]),
+        ("one label (L, cycling)", vec![Action::NextLabel]),
+        ("one query (Q, on and off)", vec![Action::ThisQuery]),
         ("open a pair (⏎ then Esc)", vec![Action::Open, Action::Back]),
         ("jump to the end (G, g)", vec![Action::Bottom, Action::Top]),
         ("sort (s, cycling all 4)", vec![Action::NextSort]),
@@ -211,6 +213,12 @@ pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
         }
         while app.sort != crate::store::QueueSort::Pair {
             app.update(Action::NextSort).await?;
+        }
+        while app.scope.label.is_some() {
+            app.update(Action::NextLabel).await?;
+        }
+        if app.scope.query_id.is_some() {
+            app.update(Action::ThisQuery).await?;
         }
     }
     println!("peak RSS {:.0} MiB", peak_rss_mib().unwrap_or(0.0));

@@ -12,8 +12,8 @@ const PAGE: usize = 256;
 use crate::cli::{TeachArgs, TeachMode};
 use crate::domain::{Pair, PairKey};
 use crate::store::{NewJudgment, PairFilter, Store, TeacherRunSpec};
-use crate::teacher::http::HttpBackend;
 use crate::teacher::gguf::Weights;
+use crate::teacher::http::HttpBackend;
 use crate::teacher::local::{DEFAULT_MODEL, LocalBackend, LocalOptions};
 use crate::teacher::{Backend, Mode, Teacher, TeacherConfig};
 

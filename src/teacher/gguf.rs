@@ -30,7 +30,8 @@ pub struct GgufInfo {
     pub stop_token_ids: Vec<u32>,
 }
 
-pub fn inspect(path: &Path) -> Result<GgufInfo> {
+/// Opens a GGUF file and reads its header, with errors that name the file.
+fn open(path: &Path) -> Result<(BufReader<File>, gguf_file::Content)> {
     let file = File::open(path).with_context(|| {
         format!(
             "teacher model {}: cannot open it (fetch the default with scripts/fetch-models.sh)",
@@ -41,6 +42,11 @@ pub fn inspect(path: &Path) -> Result<GgufInfo> {
     let content = gguf_file::Content::read(&mut reader)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("teacher model {}: not a readable GGUF file", path.display()))?;
+    Ok((reader, content))
+}
+
+pub fn inspect(path: &Path) -> Result<GgufInfo> {
+    let (_, content) = open(path)?;
     let md = &content.metadata;
     let architecture = md
         .get("general.architecture")
@@ -151,16 +157,7 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
     let Some(target) = weights.dtype() else {
         return Ok(path.to_path_buf());
     };
-    let file = File::open(path).with_context(|| {
-        format!(
-            "teacher model {}: cannot open it (fetch the default with scripts/fetch-models.sh)",
-            path.display()
-        )
-    })?;
-    let mut reader = BufReader::new(file);
-    let content = gguf_file::Content::read(&mut reader)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("teacher model {}: not a readable GGUF file", path.display()))?;
+    let (mut reader, content) = open(path)?;
     let convert = |d: GgmlDType| match weights {
         Weights::F32 => d != GgmlDType::F32,
         _ => slow_on_cpu(d),
@@ -190,7 +187,11 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
             .tensor(&mut reader, name, &device)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("teacher model {}: tensor {name}", path.display()))?;
-        let shape_ok = info.shape.dims().last().is_some_and(|d| d % target.block_size() == 0);
+        let shape_ok = info
+            .shape
+            .dims()
+            .last()
+            .is_some_and(|d| d % target.block_size() == 0);
         let q = if convert(info.ggml_dtype) && shape_ok {
             let t = q.dequantize(&device).map_err(|e| anyhow::anyhow!("{e}"))?;
             QTensor::quantize(&t, target).map_err(|e| anyhow::anyhow!("{e}"))?
@@ -221,7 +222,10 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&part);
-        return Err(e.context(format!("writing the prepared teacher weights {}", out.display())));
+        return Err(e.context(format!(
+            "writing the prepared teacher weights {}",
+            out.display()
+        )));
     }
     std::fs::rename(&part, &out)?;
     note(&format!(
@@ -237,7 +241,8 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
 const PREPARED_FROM: &str = "workbench.prepared_from";
 
 fn source_stamp(path: &Path) -> Result<String> {
-    let meta = std::fs::metadata(path).with_context(|| format!("teacher model {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("teacher model {}", path.display()))?;
     let modified = meta
         .modified()
         .ok()

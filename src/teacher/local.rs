@@ -6,8 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use futures::future::BoxFuture;
 use mistralrs::{
-    Constraint, Model, RequestBuilder, SamplingParams, StopTokens,
-    TextMessageRole, TokenSource,
+    Constraint, Model, RequestBuilder, SamplingParams, StopTokens, TextMessageRole, TokenSource,
 };
 
 use super::backend::{

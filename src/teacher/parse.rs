@@ -185,7 +185,10 @@ mod tests {
         assert_eq!(label_from_prefix("", &esci), None);
         assert_eq!(label_from_prefix("x", &esci), None);
         let wands = LabelScale::wands();
-        assert_eq!(label_from_prefix("P", &wands).as_deref(), Some(wands.labels[1].key.as_str()));
+        assert_eq!(
+            label_from_prefix("P", &wands).as_deref(),
+            Some(wands.labels[1].key.as_str())
+        );
     }
 
     #[test]

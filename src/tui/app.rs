@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 use super::keys::Action;
 use crate::domain::review::{self, Annotation, Change, Reviewed, TextStep};
-use crate::domain::{LabelScale, Pair};
+use crate::domain::{Dimension, LabelScale, Pair};
 use crate::store::{
     Cursor, JudgmentRecord, QueueFilter, QueueRow, QueueScope, QueueSort, Store, StoredFinding,
     StudentScore,
@@ -436,6 +436,12 @@ impl App {
                     .position(|f| *f == self.filter)
                     .unwrap_or(0);
                 self.filter = QueueFilter::ALL[(i + 1) % QueueFilter::ALL.len()];
+                if self.filter == QueueFilter::TeacherStudent
+                    && self.store.student_model(None).await?.is_none()
+                {
+                    // nothing to compare with (and no million-pair scan to find that out)
+                    self.filter = QueueFilter::All;
+                }
                 self.load_from(Cursor::START, false).await?;
                 self.start_counts();
                 self.status = format!("filter: {}", self.filter.name());
@@ -537,12 +543,26 @@ impl App {
         let after = |id| Cursor { key: 0.0, id };
         let mut next = self
             .store
-            .queue_page(QueueFilter::Unreviewed, QueueSort::Pair, after(from), false, 1, &QueueScope::default())
+            .queue_page(
+                QueueFilter::Unreviewed,
+                QueueSort::Pair,
+                after(from),
+                false,
+                1,
+                &QueueScope::default(),
+            )
             .await?;
         if next.is_empty() {
             next = self
                 .store
-                .queue_page(QueueFilter::Unreviewed, QueueSort::Pair, after(0), false, 1, &QueueScope::default())
+                .queue_page(
+                    QueueFilter::Unreviewed,
+                    QueueSort::Pair,
+                    after(0),
+                    false,
+                    1,
+                    &QueueScope::default(),
+                )
                 .await?;
         }
         match next.first() {
@@ -555,20 +575,29 @@ impl App {
         Ok(())
     }
 
+    /// The dimension under the cursor in the open pair; else a status saying how to `what`.
+    fn selected_dimension(&mut self, what: &str) -> Option<Dimension> {
+        let d = self.detail.as_ref()?;
+        let found = match d.steps().get(d.cursor) {
+            Some(StepRef::Dimension(name)) => d
+                .reviewed
+                .rationale
+                .as_ref()
+                .and_then(|r| r.dimensions.iter().find(|x| &x.name == name))
+                .cloned(),
+            _ => None,
+        };
+        if found.is_none() {
+            self.status = format!("select a dimension (j/k) to {what}");
+        }
+        found
+    }
+
     async fn cycle_verdict(&mut self) -> Result<()> {
-        let Some(d) = &self.detail else { return Ok(()) };
-        let Some(StepRef::Dimension(name)) = d.steps().get(d.cursor).cloned() else {
-            self.status = "select a dimension (j/k) to change its verdict".into();
+        let Some(dim) = self.selected_dimension("change its verdict") else {
             return Ok(());
         };
-        let Some(dim) = d
-            .reviewed
-            .rationale
-            .as_ref()
-            .and_then(|r| r.dimensions.iter().find(|x| x.name == name))
-        else {
-            return Ok(());
-        };
+        let name = dim.name.clone();
         let (before, after) = (dim.verdict, dim.verdict.cycle());
         self.change(Change::SetVerdict {
             dimension: name,
@@ -641,18 +670,7 @@ impl App {
     }
 
     async fn remove_dimension(&mut self) -> Result<()> {
-        let Some(d) = &self.detail else { return Ok(()) };
-        let Some(StepRef::Dimension(name)) = d.steps().get(d.cursor).cloned() else {
-            self.status = "select a dimension (j/k) to remove it".into();
-            return Ok(());
-        };
-        let Some(dimension) = d
-            .reviewed
-            .rationale
-            .as_ref()
-            .and_then(|r| r.dimensions.iter().find(|x| x.name == name))
-            .cloned()
-        else {
+        let Some(dimension) = self.selected_dimension("remove it") else {
             return Ok(());
         };
         self.change(Change::RemoveDimension { dimension }).await

@@ -245,7 +245,8 @@ fn draw_distribution(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme
             " student ".to_string(),
         ),
         Some((name, s)) => {
-            let label = &app.scale.labels[app.scale.student_label(s.score, s.distribution.as_deref())];
+            let label =
+                &app.scale.labels[app.scale.student_label(s.score, s.distribution.as_deref())];
             let mut lines = match &s.distribution {
                 Some(probs) if probs.len() == app.scale.len() => bars(probs),
                 _ => Vec::new(),

@@ -6,8 +6,10 @@ use super::app::App;
 use super::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let header =
-        Row::new(["query", "item", "gold", "teacher", "p", "", "student", "flags", "✓"]).style(theme.title());
+    let header = Row::new([
+        "query", "item", "gold", "teacher", "p", "", "student", "flags", "✓",
+    ])
+    .style(theme.title());
     let rows = app.rows.iter().enumerate().map(|(i, r)| {
         let (p, bar) = match &r.teacher_dist {
             Some(d) => {
