@@ -560,3 +560,69 @@ fn tmux_session(db: &Path) {
         "the undo points at the label change"
     );
 }
+
+/// `workbench teach` writes to the database while the review app reads and writes it: every
+/// refresh and every change goes through (no "database is locked"), and the judgments written
+/// meanwhile appear on refresh without a restart.
+#[test]
+fn review_keeps_working_while_teach_writes() {
+    let model = teacher_model();
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let mut teach = std::process::Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .current_dir(dir.path())
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "teach",
+            "--mode",
+            "score",
+            "--limit",
+            "12",
+        ])
+        .args(["--model", model.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (changes, judged) = rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let mut app = App::new(store, "ana").await.unwrap();
+        app.page_size = 40;
+        app.update(Action::Bottom).await.unwrap();
+        let mut changes = 0;
+        let finished = loop {
+            let done = teach.try_wait().unwrap();
+            // Refresh the queue and label the last pair, back and forth, while teach writes.
+            app.update(Action::Refresh).await.unwrap();
+            app.update(Action::Open).await.unwrap();
+            app.update(Action::SetLabel(changes % 4)).await.unwrap();
+            app.update(Action::Back).await.unwrap();
+            changes += 1;
+            if let Some(status) = done {
+                break status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        assert!(finished.success(), "teach failed");
+        app.update(Action::Top).await.unwrap();
+        app.update(Action::Refresh).await.unwrap();
+        app.settle().await.unwrap();
+        let judged = app
+            .rows
+            .iter()
+            .filter(|r| r.teacher_label.is_some())
+            .count();
+        assert!(screen(&app).contains("reviewed 1/200"));
+        (changes, judged)
+    });
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut teach.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!err.contains("locked"), "{err}");
+    assert!(changes > 3, "only {changes} rounds ran while teach worked");
+    assert_eq!(judged, 12, "the 12 judgments show up on refresh");
+    let labels: Vec<(String, Option<String>, Option<i64>)> = annotation_actions(&db);
+    assert_eq!(labels.len(), changes);
+}
