@@ -431,7 +431,8 @@ pub struct ReviewArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The directory to write: OUT/{train,dev,test}/FORMAT.jsonl and OUT/manifest.json.
+    /// The directory to write: OUT/{train,dev,test}/FORMAT.jsonl (and .parquet with --parquet)
+    /// and OUT/manifest.json.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
@@ -474,6 +475,11 @@ pub struct ExportArgs {
     /// Replace OUT if it exists.
     #[arg(long)]
     pub force: bool,
+
+    /// Also write every file as Parquet (FORMAT.parquet beside FORMAT.jsonl, snappy), with its
+    /// rows and sha256 in the manifest.
+    #[arg(long)]
+    pub parquet: bool,
 }
 
 #[derive(Debug, Args)]

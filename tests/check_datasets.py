@@ -46,3 +46,30 @@ print("sft ok")
 cols, f = columns(load("cot"))
 assert cols[:2] == ["query_id", "product_id"] and "steps" in cols and "label" in cols, cols
 print("cot ok")
+
+# With --parquet every file is also there as Parquet: the same columns in the same order and the
+# same rows, through datasets' Parquet loader.
+def present(v):
+    """A row without its null fields (nested ones too): JSON leaves them out, Parquet has them."""
+    if isinstance(v, dict):
+        return {k: present(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [present(x) for x in v]
+    return v
+
+
+names = []
+for name in ("cot", "margin_mse", "soft_labels", "distill_kl", "sft"):
+    pq = {s: str(out / s / f"{name}.parquet") for s in ("train", "dev", "test") if (out / s / f"{name}.parquet").exists()}
+    if not pq:
+        continue
+    from_json, from_parquet = load(name), load_dataset("parquet", data_files=pq)
+    for split in from_json:
+        a, b = from_json[split], from_parquet[split]
+        assert list(a.features) == list(b.features), (name, list(a.features), list(b.features))
+        assert a.num_rows == b.num_rows, (name, split, a.num_rows, b.num_rows)
+        for i in (0, -1):
+            assert present(a[i]) == present(b[i]), (name, split, a[i], b[i])
+    names.append(name)
+if names:
+    print("parquet ok: " + ", ".join(names))

@@ -133,7 +133,11 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
     );
     let human = correct_one(&db);
 
-    let out = ok(d, &db, &["export", "--out", "a", "--seed", "7"]);
+    let out = ok(
+        d,
+        &db,
+        &["export", "--out", "a", "--seed", "7", "--parquet"],
+    );
     assert!(out.contains("200 pairs (1 human-corrected)"), "{out}");
     let a = d.join("a");
     for f in ["cot", "margin_mse", "soft_labels", "distill_kl", "sft"] {
@@ -237,7 +241,11 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
     assert_eq!(train_cot["sha256"].as_str().unwrap().len(), 64);
 
     // The same seed gives byte-identical files; another seed other splits.
-    ok(d, &db, &["export", "--out", "b", "--seed", "7"]);
+    ok(
+        d,
+        &db,
+        &["export", "--out", "b", "--seed", "7", "--parquet"],
+    );
     ok(d, &db, &["export", "--out", "c", "--seed", "8"]);
     for (rel, _) in manifest["files"].as_object().unwrap() {
         assert!(
@@ -326,7 +334,10 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
     );
     let said = String::from_utf8_lossy(&py.stdout);
     assert!(
-        said.contains("margin_mse ok") && said.contains("distill_kl ok") && said.contains("sft ok"),
+        said.contains("margin_mse ok")
+            && said.contains("distill_kl ok")
+            && said.contains("sft ok")
+            && said.contains("parquet ok: cot, margin_mse, soft_labels, distill_kl, sft"),
         "{said}"
     );
 }

@@ -3,6 +3,7 @@
 mod common;
 
 use std::io::Write;
+use std::path::Path;
 
 use common::*;
 
@@ -253,4 +254,99 @@ fn a_missing_database_says_how_to_create_one() {
     let out = workbench(dir.path(), &db, &["stats"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("create one with `workbench init"));
     assert!(!db.exists());
+}
+
+/// Writes `rows` (JSON lines) as Parquet with pyarrow, the way pandas and `datasets` do: the
+/// attributes object becomes a nested struct column.
+fn parquet_from_jsonl(jsonl: &Path, parquet: &Path) {
+    let py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pyarrow.json as j, pyarrow.parquet as q; \
+             q.write_table(j.read_json(sys.argv[1]), sys.argv[2])",
+        ])
+        .arg(jsonl)
+        .arg(parquet)
+        .output()
+        .expect("python3");
+    assert!(
+        py.status.success(),
+        "pyarrow (installed with `datasets` by scripts/test.sh): {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+}
+
+#[test]
+fn parquet_imports_like_jsonl_and_a_bad_row_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pq = d.join("fixture.parquet");
+    parquet_from_jsonl(&fixture(), &pq);
+    let db = d.join("wb.db");
+    ok(d, &db, &["init"]);
+    ok(d, &db, &["import", pq.to_str().unwrap()]);
+    let s = stats(d, &db);
+    assert_eq!(
+        (s["pairs"].as_u64(), s["queries"].as_u64()),
+        (Some(200), Some(20))
+    );
+    assert_eq!(
+        [
+            &s["labels"]["E"],
+            &s["labels"]["S"],
+            &s["labels"]["C"],
+            &s["labels"]["I"]
+        ],
+        [60, 58, 23, 59]
+    );
+    // The same pairs as from the JSONL file, attributes included (a struct column in Parquet).
+    std::fs::create_dir(d.join("j")).unwrap();
+    let from_jsonl = fixture_db(&d.join("j"));
+    let dump = |db: &Path| -> Vec<(String, String, String)> {
+        query_rows(
+            db,
+            "SELECT i.ext_id, i.title, i.attributes FROM pairs p JOIN items i ON i.id = p.item_id \
+             ORDER BY i.ext_id",
+        )
+    };
+    let (a, b) = (dump(&db), dump(&from_jsonl));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x.0, &x.1), (&y.0, &y.1));
+        let (xa, ya): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_str(&x.2).unwrap(),
+            serde_json::from_str(&y.2).unwrap(),
+        );
+        assert_eq!(xa, ya, "attributes of {}", x.0);
+    }
+    // Re-importing adds nothing; a row without a title is named by its row number.
+    ok(d, &db, &["import", pq.to_str().unwrap()]);
+    assert_eq!(stats(d, &db)["pairs"], 200);
+    let bad = file_with_bad_line(
+        d,
+        "no-title.jsonl",
+        10,
+        6,
+        r#"{"query_id":"9","query":"usb cable","product_id":"B1","title":null,"esci_label":"E"}"#,
+    );
+    let bad_pq = d.join("no-title.parquet");
+    parquet_from_jsonl(&bad, &bad_pq);
+    let out = workbench(d, &db, &["import", bad_pq.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no-title.parquet:6: title: missing or empty"),
+        "{err}"
+    );
+    std::fs::write(d.join("junk.parquet"), b"PAR1 not really").unwrap();
+    let out = workbench(
+        d,
+        &db,
+        &["import", d.join("junk.parquet").to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("junk.parquet: not a readable Parquet file"),
+        "{err}"
+    );
+    assert_eq!(stats(d, &db)["pairs"], 200, "nothing of the bad files");
 }

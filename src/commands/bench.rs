@@ -130,6 +130,7 @@ pub async fn export(dir: &Path) -> Result<ExitCode> {
             max_pairs_per_query: 20,
             negatives: 3,
             include_augmented: false,
+            parquet: false,
             command: format!("workbench bench export ({label})"),
         };
         let started = Instant::now();

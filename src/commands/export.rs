@@ -19,6 +19,7 @@ pub async fn run(db: &Path, args: ExportArgs) -> Result<ExitCode> {
         max_pairs_per_query: args.max_pairs_per_query,
         negatives: args.negatives,
         include_augmented: args.include_augmented,
+        parquet: args.parquet,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let store = Store::open(db).await?;

@@ -4,6 +4,7 @@
 
 mod formats;
 mod labels;
+mod parquet;
 mod split;
 mod writer;
 
@@ -35,6 +36,8 @@ pub struct ExportOptions {
     pub max_pairs_per_query: usize,
     pub negatives: usize,
     pub include_augmented: bool,
+    /// Also write every file as Parquet.
+    pub parquet: bool,
     /// The command line, recorded in the manifest.
     pub command: String,
 }
@@ -64,6 +67,7 @@ pub async fn export(
     let splits = opts.split.assign(&store.query_ext_ids().await?, opts.seed);
     let sft_prompt = Prompt::new(&scale, Mode::Cot, false);
     let mut dir = ExportDir::create(&opts.out, opts.force)?;
+    dir.parquet = opts.parquet;
     let mut tally = Tally::default();
     let mut rows = Box::pin(store.pair_records(opts.include_augmented, None));
     let mut group: Vec<PairRecord> = Vec::new();

@@ -20,6 +20,16 @@ pub struct ExportDir {
     tmp: PathBuf,
     sinks: BTreeMap<String, Sink>,
     done: bool,
+    /// Also write each file as Parquet at the end.
+    pub parquet: bool,
+}
+
+/// The sha256 of a file, streamed.
+fn sha256_of(path: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let mut file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 impl ExportDir {
@@ -49,6 +59,7 @@ impl ExportDir {
             tmp,
             sinks: BTreeMap::new(),
             done: false,
+            parquet: false,
         })
     }
 
@@ -96,7 +107,16 @@ impl ExportDir {
             file.get_ref()
                 .sync_all()
                 .with_context(|| format!("writing {}", self.out.join(&rel).display()))?;
-            files.insert(rel, (sink.rows, hex::encode(sink.hasher.finalize())));
+            files.insert(
+                rel.clone(),
+                (sink.rows, hex::encode(sink.hasher.finalize())),
+            );
+            if self.parquet {
+                let prel = rel.replace(".jsonl", ".parquet");
+                let dst = self.tmp.join(&prel);
+                let rows = super::parquet::from_jsonl(&self.tmp.join(&rel), &dst)?;
+                files.insert(prel, (rows, sha256_of(&dst)?));
+            }
         }
         let m = manifest(&files);
         let path = self.tmp.join("manifest.json");

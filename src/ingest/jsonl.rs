@@ -65,7 +65,7 @@ pub(super) fn rows(
     }))
 }
 
-fn parse_line(v: &Validator, line: u64, text: &str) -> Result<ImportRow, RowError> {
+pub(super) fn parse_line(v: &Validator, line: u64, text: &str) -> Result<ImportRow, RowError> {
     let err = |field: &str, message: String| RowError {
         line,
         field: field.into(),

@@ -1,9 +1,10 @@
-//! Reading pairs files (JSONL, CSV) into validated import rows, streaming, with the line of
+//! Reading pairs files (JSONL, CSV, Parquet) into validated import rows, streaming, with the line of
 //! every row so that an error names `FILE:LINE: field`.
 
 mod csv_rows;
 mod jsonl;
 mod mapping;
+mod parquet_rows;
 pub mod predictions;
 
 use std::fmt;
@@ -35,10 +36,12 @@ impl fmt::Display for RowError {
 pub enum Format {
     Jsonl,
     Csv,
+    Parquet,
 }
 
 impl Format {
-    /// By extension: `.jsonl`/`.ndjson`/`.json` are JSON lines, `.csv`/`.tsv` are delimited.
+    /// By extension: `.jsonl`/`.ndjson`/`.json` are JSON lines, `.csv`/`.tsv` are delimited,
+    /// `.parquet` is Parquet.
     pub fn from_path(path: &Path) -> Result<Format> {
         let ext = path
             .extension()
@@ -48,13 +51,9 @@ impl Format {
         match ext.as_str() {
             "jsonl" | "ndjson" | "json" => Ok(Format::Jsonl),
             "csv" | "tsv" => Ok(Format::Csv),
-            "parquet" => bail!(
-                "{}: Parquet is not supported by this build; convert it to JSONL, e.g. \
-                 `python -c \"import pandas as p; p.read_parquet('{0}').to_json('{0}.jsonl', orient='records', lines=True)\"`",
-                path.display()
-            ),
+            "parquet" | "pq" => Ok(Format::Parquet),
             _ => bail!(
-                "{}: unknown file type {ext:?}; use .jsonl or .csv",
+                "{}: unknown file type {ext:?}; use .jsonl, .csv or .parquet",
                 path.display()
             ),
         }
@@ -74,6 +73,7 @@ impl RowReader {
         let inner: Box<dyn Iterator<Item = _> + Send> = match Format::from_path(path)? {
             Format::Jsonl => Box::new(jsonl::rows(path, validator, progress.clone())?),
             Format::Csv => Box::new(csv_rows::rows(path, validator, progress.clone())?),
+            Format::Parquet => Box::new(parquet_rows::rows(path, validator, progress.clone())?),
         };
         Ok(RowReader { inner, progress })
     }

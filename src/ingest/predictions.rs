@@ -42,6 +42,14 @@ pub fn read(path: &Path, scale: &LabelScale) -> Result<Vec<Prediction>> {
             }
             rows
         }
+        Format::Parquet => {
+            let mut rows = Vec::new();
+            for (n, text) in super::parquet_rows::json_rows(path)?.enumerate() {
+                let v: Value = serde_json::from_str(&text?).expect("arrow-json writes JSON");
+                rows.push((n as u64 + 1, v));
+            }
+            rows
+        }
         Format::Csv => {
             let mut reader = csv::ReaderBuilder::new()
                 .flexible(false)
