@@ -246,6 +246,35 @@ fn student_import_takes_a_good_file_and_names_the_line_of_a_bad_one() {
     );
     assert_eq!(scores(&db, "from-csv").len(), 2);
 
+    // Parquet (as pandas writes it) reads like JSONL.
+    let pq = d.join("preds.parquet");
+    let py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pandas as p; p.read_csv(sys.argv[1], dtype={'query_id': str}).to_parquet(sys.argv[2])",
+        ])
+        .arg(&csv)
+        .arg(&pq)
+        .output()
+        .expect("python3");
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    ok(
+        d,
+        &db,
+        &[
+            "student",
+            "import",
+            pq.to_str().unwrap(),
+            "--name",
+            "from-parquet",
+        ],
+    );
+    assert_eq!(scores(&db, "from-parquet"), scores(&db, "from-csv"));
+
     for (body, line, field) in [
         (
             "{\"query_id\": \"73232\", \"product_id\": \"B07N6VYKD3\", \"score\": 0.2}\n{\"query_id\": \"73232\", \"product_id\": \"NOPE\", \"score\": 0.2}\n",
