@@ -47,7 +47,10 @@ impl Default for LocalOptions {
 }
 
 pub struct LocalBackend {
-    model: Model,
+    engine: tokio::sync::Mutex<Engine>,
+    dir: PathBuf,
+    file: String,
+    options: LocalOptions,
     name: String,
     settings: serde_json::Value,
     stop_token_ids: Vec<u32>,
@@ -96,11 +99,46 @@ impl LocalBackend {
             "prefix_cache": options.prefix_cache,
         });
         Ok(LocalBackend {
-            model,
+            engine: tokio::sync::Mutex::new(Engine {
+                model: Arc::new(model),
+                served: 0,
+            }),
+            dir,
+            file,
+            options,
             name,
             settings,
             stop_token_ids: info.stop_token_ids,
         })
+    }
+}
+
+/// The running engine and how many requests it has taken.
+struct Engine {
+    model: Arc<Model>,
+    served: usize,
+}
+
+/// Requests one engine serves before it is replaced by a fresh one. mistral.rs 0.8.1 keeps the
+/// KV cache of every finished sequence for prefix matching and evicts only caches on a GPU
+/// (`PrefixCacheManagerV2::evict_caches` counts non-CPU caches), so on a CPU its memory grows
+/// by one KV cache per request (measured: ~50 MB per score judgment, 11 GB after 250); there is
+/// no call to clear it. A fresh engine (the model reloaded from the page cache, ~1 s) every
+/// this many requests bounds it (with `ui::bound_allocator_memory`: flat at 4.8 GB with 48
+/// in a 1,500-pair run); the shared prefix is cached again on the first request.
+const RECYCLE_AFTER: usize = 32;
+
+impl LocalBackend {
+    /// The engine for the next request: a fresh one every `RECYCLE_AFTER` requests. Requests in
+    /// flight on the old one finish there; it is dropped (and its thread ends) after them.
+    async fn engine(&self) -> Result<Arc<Model>> {
+        let mut e = self.engine.lock().await;
+        if e.served >= RECYCLE_AFTER && self.options.prefix_cache {
+            e.model = Arc::new(build(&self.dir, &self.file, self.options).await?);
+            e.served = 0;
+        }
+        e.served += 1;
+        Ok(e.model.clone())
     }
 }
 
@@ -234,7 +272,8 @@ impl Backend for LocalBackend {
             if greedy {
                 rb = rb.add_logits_processor(Arc::new(softmax));
             }
-            let response = match self.model.send_chat_request(rb).await {
+            let model = self.engine().await?;
+            let response = match model.send_chat_request(rb).await {
                 Ok(r) => r,
                 // A failure inside generation (the grammar engine refusing a token, say) concerns
                 // this pair only: it is recorded with the judgment and the run goes on.
