@@ -152,7 +152,8 @@ pub async fn export(dir: &Path) -> Result<ExitCode> {
 /// TestBackend at 140×44: the work of a real frame without a terminal's IO).
 pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
     use crate::tui::{Action, App, Theme};
-    let store = open_bench_db(dir).await?;
+    open_bench_db(dir).await?.close().await;
+    let store = Store::open_interactive(&dir.join("import-bench.db")).await?;
     let opened = Instant::now();
     let mut app = App::new(store.clone(), "bench").await?;
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 44))?;

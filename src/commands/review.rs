@@ -8,7 +8,7 @@ use crate::store::Store;
 
 /// Opens the review app on the database.
 pub async fn run(db: &Path, args: ReviewArgs) -> Result<ExitCode> {
-    let store = Store::open(db).await?;
+    let store = Store::open_interactive(db).await?;
     let annotator = args
         .annotator
         .or_else(|| std::env::var("USER").ok())

@@ -37,6 +37,11 @@ pub use students::{StudentModel, StudentScore};
 /// The judgment that stands for pair `p` wherever one is shown or exported: the newest with a
 /// rationale, else the newest. The index `judgments_pick` (migrations/0002) answers it;
 /// `judgments::pick` is the same rule over judgments already read.
+/// SQLite page cache per connection, in KiB: imports, exports and teach runs.
+const BATCH_CACHE_KIB: u32 = 32 * 1024;
+/// The same for the review app.
+const INTERACTIVE_CACHE_KIB: u32 = 8 * 1024;
+
 const PICKED_JUDGMENT: &str = "(SELECT id FROM judgments WHERE pair_id = p.id \
      ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1)";
 
@@ -73,21 +78,33 @@ impl Store {
 
     /// Creates the database (if absent) and brings its schema up to date.
     pub async fn create(path: &Path) -> Result<Store> {
-        Self::open_inner(path, true).await
+        Self::open_inner(path, true, BATCH_CACHE_KIB).await
     }
 
     /// Opens an existing database, applying pending migrations.
     pub async fn open(path: &Path) -> Result<Store> {
+        Self::open_existing(path, BATCH_CACHE_KIB).await
+    }
+
+    async fn open_existing(path: &Path, cache_kib: u32) -> Result<Store> {
         if !path.exists() {
             return Err(OpenError::Missing {
                 path: path.display().to_string(),
             }
             .into());
         }
-        Self::open_inner(path, false).await
+        Self::open_inner(path, false, cache_kib).await
     }
 
-    async fn open_inner(path: &Path, create: bool) -> Result<Store> {
+    /// Opens an existing database for the review app: the same, with a smaller page cache per
+    /// connection. The app's background counts each run on their own connection, and four
+    /// 32 MB caches filled by counts over a million pairs took the app to 182 MB resident
+    /// (8 MB caches: see BENCHMARKS.md, review app).
+    pub async fn open_interactive(path: &Path) -> Result<Store> {
+        Self::open_existing(path, INTERACTIVE_CACHE_KIB).await
+    }
+
+    async fn open_inner(path: &Path, create: bool, cache_kib: u32) -> Result<Store> {
         if path.exists() {
             refuse_newer_schema(path).await?;
         }
@@ -101,7 +118,7 @@ impl Store {
             // writer instead of surfacing "database is locked".
             .busy_timeout(Duration::from_secs(30))
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-32768");
+            .pragma("cache_size", format!("-{cache_kib}"));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
