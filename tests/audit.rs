@@ -113,6 +113,7 @@ fn audit_metrics_and_report_over_real_teacher_judgments() {
         while app.filter != QueueFilter::Flagged {
             app.update(Action::NextFilter).await.unwrap();
         }
+        app.settle().await.unwrap(); // counts arrive from the background
         assert_eq!(app.total as usize, flagged.len());
         let shown: std::collections::BTreeSet<i64> = app.rows.iter().map(|r| r.pair_id).collect();
         assert_eq!(shown, flagged);
