@@ -259,20 +259,10 @@ fn a_missing_database_says_how_to_create_one() {
 /// Writes `rows` (JSON lines) as Parquet with pyarrow, the way pandas and `datasets` do: the
 /// attributes object becomes a nested struct column.
 fn parquet_from_jsonl(jsonl: &Path, parquet: &Path) {
-    let py = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, pyarrow.json as j, pyarrow.parquet as q; \
-             q.write_table(j.read_json(sys.argv[1]), sys.argv[2])",
-        ])
-        .arg(jsonl)
-        .arg(parquet)
-        .output()
-        .expect("python3");
-    assert!(
-        py.status.success(),
-        "pyarrow (installed with `datasets` by scripts/test.sh): {}",
-        String::from_utf8_lossy(&py.stderr)
+    python(
+        "import sys, pyarrow.json as j, pyarrow.parquet as q; \
+         q.write_table(j.read_json(sys.argv[1]), sys.argv[2])",
+        &[jsonl, parquet],
     );
 }
 

@@ -248,19 +248,9 @@ fn student_import_takes_a_good_file_and_names_the_line_of_a_bad_one() {
 
     // Parquet (as pandas writes it) reads like JSONL.
     let pq = d.join("preds.parquet");
-    let py = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, pandas as p; p.read_csv(sys.argv[1], dtype={'query_id': str}).to_parquet(sys.argv[2])",
-        ])
-        .arg(&csv)
-        .arg(&pq)
-        .output()
-        .expect("python3");
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
+    python(
+        "import sys, pandas as p; p.read_csv(sys.argv[1], dtype={'query_id': str}).to_parquet(sys.argv[2])",
+        &[&csv, &pq],
     );
     ok(
         d,

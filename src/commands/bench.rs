@@ -103,19 +103,19 @@ pub async fn import(rows: u64, dir: &Path, compact: bool) -> Result<ExitCode> {
 }
 
 /// The database `bench import` left in `dir`.
-async fn open_bench_db(dir: &Path) -> Result<Store> {
+fn bench_db(dir: &Path) -> Result<std::path::PathBuf> {
     let db = dir.join("import-bench.db");
     anyhow::ensure!(
         db.exists(),
         "{}: run `workbench bench import` first",
         db.display()
     );
-    Store::open(&db).await
+    Ok(db)
 }
 
 /// Exports the import benchmark's database: soft_labels alone, then every format.
 pub async fn export(dir: &Path) -> Result<ExitCode> {
-    let store = open_bench_db(dir).await?;
+    let store = Store::open(&bench_db(dir)?).await?;
     let added = store.add_synthetic_judgments().await?;
     let pairs = store.count_pairs(false).await?;
     println!("export benchmark: {pairs} pairs ({added} synthetic judgments added)");
@@ -152,8 +152,7 @@ pub async fn export(dir: &Path) -> Result<ExitCode> {
 /// TestBackend at 140×44: the work of a real frame without a terminal's IO).
 pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
     use crate::tui::{Action, App, Theme};
-    open_bench_db(dir).await?.close().await;
-    let store = Store::open_interactive(&dir.join("import-bench.db")).await?;
+    let store = Store::open_interactive(&bench_db(dir)?).await?;
     let opened = Instant::now();
     let mut app = App::new(store.clone(), "bench").await?;
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 44))?;

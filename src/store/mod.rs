@@ -42,6 +42,15 @@ const BATCH_CACHE_KIB: u32 = 32 * 1024;
 /// The same for the review app.
 const INTERACTIVE_CACHE_KIB: u32 = 8 * 1024;
 
+/// The newest student model's id, as SQL: the student the review app and `compare` show when
+/// none is named. A macro so that `concat!` can put it into static SQL.
+macro_rules! newest_student {
+    () => {
+        "(SELECT max(id) FROM student_models)"
+    };
+}
+pub(crate) use newest_student;
+
 const PICKED_JUDGMENT: &str = "(SELECT id FROM judgments WHERE pair_id = p.id \
      ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1)";
 

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{PICKED_JUDGMENT, Store};
+use super::{PICKED_JUDGMENT, Store, newest_student};
 use crate::domain::ScoreDist;
 
 /// Which pairs the review queue shows.
@@ -56,10 +56,11 @@ impl QueueFilter {
             QueueFilter::LowConfidence => "teacher_p < 0.5",
             QueueFilter::ParseError => "teacher_parse_error = 1",
             QueueFilter::Flagged => "id IN (SELECT pair_id FROM audit_findings)",
-            QueueFilter::TeacherStudent => {
-                "EXISTS (SELECT 1 FROM student_scores s WHERE s.model_id = (SELECT max(id) FROM student_models) \
-                 AND s.pair_id = p.id AND s.label <> p.teacher_label)"
-            }
+            QueueFilter::TeacherStudent => concat!(
+                "EXISTS (SELECT 1 FROM student_scores s WHERE s.model_id = ",
+                newest_student!(),
+                " AND s.pair_id = p.id AND s.label <> p.teacher_label)"
+            ),
         }
     }
 }
@@ -246,8 +247,9 @@ impl Store {
         // rows are joined with their text and judgment.
         q.push(format!(
             ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} \
-             LEFT JOIN student_scores s ON s.model_id = (SELECT max(id) FROM student_models) AND s.pair_id = p.id \
-             ORDER BY p.k{dir}, p.id{dir}"
+             LEFT JOIN student_scores s ON s.model_id = {newest} AND s.pair_id = p.id \
+             ORDER BY p.k{dir}, p.id{dir}",
+            newest = newest_student!()
         ));
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut out: Vec<QueueRow> = rows

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, newest_student};
 
 /// A student known to the store: trained here (`cross`, `bi`) or imported.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -177,11 +177,12 @@ impl Store {
         &self,
         pair_id: i64,
     ) -> Result<Option<(String, StudentScore)>> {
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "SELECT m.name, s.score, s.distribution FROM student_scores s \
-             JOIN student_models m ON m.id = s.model_id \
-             WHERE s.model_id = (SELECT max(id) FROM student_models) AND s.pair_id = ?",
-        )
+             JOIN student_models m ON m.id = s.model_id WHERE s.model_id = ",
+            newest_student!(),
+            " AND s.pair_id = ?"
+        ))
         .bind(pair_id)
         .fetch_optional(&self.pool)
         .await?;

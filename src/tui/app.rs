@@ -99,7 +99,6 @@ pub struct App {
     pub all_pairs: i64,
     pub detail: Option<Detail>,
     pub compare: Option<CompareState>,
-    /// The search in force (`/`), and the one being typed.
     /// The search (`/`), label (`L`) and query (`Q`) in force.
     pub scope: QueueScope,
     /// The text of the query `Q` narrowed to, for the title.
@@ -111,6 +110,12 @@ pub struct App {
     redo: Vec<i64>,
     /// Counts being worked out in the background.
     counting: Option<JoinHandle<Result<Counts>>>,
+}
+
+/// The item after `current` in `all`, round to the first.
+fn next_of<T: Copy + PartialEq>(all: &[T], current: T) -> T {
+    let i = all.iter().position(|x| *x == current).unwrap_or(0);
+    all[(i + 1) % all.len()]
 }
 
 /// What the title and the status bar count.
@@ -417,11 +422,7 @@ impl App {
                 self.load_from(Cursor::END, true).await?;
             }
             (View::Queue, Action::NextSort) => {
-                let i = QueueSort::ALL
-                    .iter()
-                    .position(|s| *s == self.sort)
-                    .unwrap_or(0);
-                self.sort = QueueSort::ALL[(i + 1) % QueueSort::ALL.len()];
+                self.sort = next_of(&QueueSort::ALL, self.sort);
                 self.load_from(Cursor::START, false).await?;
                 self.status = format!("sorted by {}", self.sort.name());
             }
@@ -431,11 +432,7 @@ impl App {
                 }
             }
             (View::Queue, Action::NextFilter) => {
-                let i = QueueFilter::ALL
-                    .iter()
-                    .position(|f| *f == self.filter)
-                    .unwrap_or(0);
-                self.filter = QueueFilter::ALL[(i + 1) % QueueFilter::ALL.len()];
+                self.filter = next_of(&QueueFilter::ALL, self.filter);
                 if self.filter == QueueFilter::TeacherStudent
                     && self.store.student_model(None).await?.is_none()
                 {

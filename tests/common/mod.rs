@@ -98,3 +98,19 @@ where
         rows
     })
 }
+
+/// Runs `python3 -c SCRIPT ARGS…` and asserts it succeeded: pandas and pyarrow come with
+/// Hugging Face `datasets`, which scripts/test.sh installs.
+pub fn python(script: &str, args: &[&Path]) {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python3 (pandas/pyarrow come with `datasets`, installed by scripts/test.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
