@@ -511,3 +511,53 @@ fn http_backend_judges_through_a_real_openai_compatible_server() {
     }
     drop(rt);
 }
+
+/// The local engine is replaced every `recycle_after` requests (mistral.rs keeps every
+/// finished sequence's KV cache on a CPU); a fresh engine answers exactly as the first did.
+#[test]
+fn a_recycled_engine_answers_as_the_first() {
+    use workbench::teacher::backend::Backend;
+    use workbench::teacher::local::{LocalBackend, LocalOptions};
+    use workbench::teacher::prompt::{Message, Role};
+    use workbench::teacher::{ChatRequest, OutputConstraint};
+    let model = teacher_model();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let options = LocalOptions {
+            recycle_after: 2,
+            ..LocalOptions::default()
+        };
+        let backend = LocalBackend::load(&model, options).await.unwrap();
+        let request = || ChatRequest {
+            messages: vec![Message {
+                role: Role::User,
+                text:
+                    "Is a USB-C charger relevant to the query 'usb c charger'? Answer E, S, C or I."
+                        .into(),
+            }],
+            constraint: OutputConstraint::OneOf(vec![
+                "E".into(),
+                "S".into(),
+                "C".into(),
+                "I".into(),
+            ]),
+            max_tokens: 1,
+            temperature: None,
+            n: 1,
+            top_logprobs: 4,
+        };
+        let mut answers = Vec::new();
+        for _ in 0..5 {
+            let c = backend.complete(request()).await.unwrap();
+            let first = &c.choices[0];
+            assert_eq!(first.error, None);
+            answers.push((first.text.clone(), first.tokens[0].logprob));
+        }
+        // requests 1-2 on the first engine, 3-4 on a second, 5 on a third
+        assert_eq!(backend.engines_replaced().await, 2);
+        for a in &answers[1..] {
+            assert_eq!(a.0, answers[0].0);
+            assert!((a.1 - answers[0].1).abs() < 1e-4, "{answers:?}");
+        }
+    });
+}

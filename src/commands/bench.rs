@@ -368,6 +368,7 @@ pub async fn teacher(
             prefix_cache: row.prefix_cache,
             weights: row.weights,
             activations: row.activations,
+            ..Default::default()
         };
         let backend = super::teach::open_backend(model.as_deref(), None, "", local).await?;
         let config = TeacherConfig {

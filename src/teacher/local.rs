@@ -27,6 +27,8 @@ pub struct LocalOptions {
     pub weights: Weights,
     /// The dtype of activations and the KV cache.
     pub activations: Activations,
+    /// Requests one engine serves before a fresh one replaces it (see [`RECYCLE_AFTER`]).
+    pub recycle_after: usize,
 }
 
 /// The dtype mistral.rs computes activations and keeps the KV cache in.
@@ -42,6 +44,7 @@ impl Default for LocalOptions {
             prefix_cache: true,
             weights: Weights::Q8_0,
             activations: Activations::F32,
+            recycle_after: RECYCLE_AFTER,
         }
     }
 }
@@ -102,6 +105,7 @@ impl LocalBackend {
             engine: tokio::sync::Mutex::new(Engine {
                 model: Arc::new(model),
                 served: 0,
+                replaced: 0,
             }),
             dir,
             file,
@@ -113,10 +117,11 @@ impl LocalBackend {
     }
 }
 
-/// The running engine and how many requests it has taken.
+/// The running engine, how many requests it has taken, and how many engines came before it.
 struct Engine {
     model: Arc<Model>,
     served: usize,
+    replaced: usize,
 }
 
 /// Requests one engine serves before it is replaced by a fresh one. mistral.rs 0.8.1 keeps the
@@ -126,16 +131,22 @@ struct Engine {
 /// no call to clear it. A fresh engine (the model reloaded from the page cache, ~1 s) every
 /// this many requests bounds it (with `ui::bound_allocator_memory`: flat at 4.8 GB with 48
 /// in a 1,500-pair run); the shared prefix is cached again on the first request.
-const RECYCLE_AFTER: usize = 32;
+pub const RECYCLE_AFTER: usize = 32;
 
 impl LocalBackend {
+    /// How many times the engine has been replaced by a fresh one.
+    pub async fn engines_replaced(&self) -> usize {
+        self.engine.lock().await.replaced
+    }
+
     /// The engine for the next request: a fresh one every `RECYCLE_AFTER` requests. Requests in
     /// flight on the old one finish there; it is dropped (and its thread ends) after them.
     async fn engine(&self) -> Result<Arc<Model>> {
         let mut e = self.engine.lock().await;
-        if e.served >= RECYCLE_AFTER && self.options.prefix_cache {
+        if e.served >= self.options.recycle_after.max(1) && self.options.prefix_cache {
             e.model = Arc::new(build(&self.dir, &self.file, self.options).await?);
             e.served = 0;
+            e.replaced += 1;
         }
         e.served += 1;
         Ok(e.model.clone())
