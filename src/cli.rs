@@ -296,6 +296,10 @@ pub struct StudentTrainArgs {
     /// Train on augmented pairs too.
     #[arg(long)]
     pub include_augmented: bool,
+    /// Train on R × as many augmented pairs as imported ones (a seeded sample of the labelled
+    /// augmented train pairs; implies --include-augmented), for a data-size curve: 1, 4, 16.
+    #[arg(long, value_name = "R")]
+    pub augmented_ratio: Option<f64>,
     /// Start over instead of resuming from --out's checkpoint.
     #[arg(long)]
     pub restart: bool,

@@ -167,3 +167,69 @@ fn augmentation_is_exact_deterministic_and_feeds_teacher_stats_and_export() {
     );
     assert_eq!(manifest(&without)["augmented"], 0);
 }
+
+/// `student train --augmented-ratio R` trains on exactly R × as many augmented pairs as imported
+/// ones, and says so when fewer are labelled.
+#[test]
+fn a_student_trains_on_a_set_ratio_of_augmented_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    ok(d, &db, &["augment", "--per-query", "2", "--seed", "1"]);
+    let model = teacher_model();
+    ok(
+        d,
+        &db,
+        &[
+            "teach",
+            "--only",
+            "augmented",
+            "--mode",
+            "score",
+            "--limit",
+            "4",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    );
+    let base = common::root().join("models/student-base");
+    let train = |ratio: &str| {
+        workbench(
+            d,
+            &db,
+            &[
+                "student",
+                "train",
+                "--kind",
+                "bi",
+                "--max-steps",
+                "1",
+                "--batch-size",
+                "4",
+                "--max-tokens",
+                "32",
+                "--split",
+                "by-query:100",
+                "--out",
+                d.join(format!("s-{ratio}")).to_str().unwrap(),
+                "--base",
+                base.to_str().unwrap(),
+                "--augmented-ratio",
+                ratio,
+            ],
+        )
+    };
+    // 200 imported pairs with gold labels, all in train: 0.01 × 200 = 2 of the 4 labelled.
+    let out = train("0.01");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("on 202 pairs"), "{err}");
+    assert!(err.contains("2 augmented"), "{err}");
+    let out = train("1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("200 augmented train pairs wanted") && err.contains("only 4 have a label"),
+        "{err}"
+    );
+}

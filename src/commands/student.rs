@@ -86,8 +86,9 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         &args.split,
         args.seed,
     );
+    let include_augmented = args.include_augmented || args.augmented_ratio.is_some();
     let examples = if source.is_dir() {
-        student::data::from_export(&source, &scale, &config.dimensions, args.include_augmented)?
+        student::data::from_export(&source, &scale, &config.dimensions, include_augmented)?
     } else {
         let from = if source == db {
             None
@@ -101,7 +102,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
             &config.dimensions,
             &split,
             args.seed,
-            args.include_augmented,
+            include_augmented,
         )
         .await?;
         if let Some(f) = from {
@@ -109,13 +110,21 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         }
         ex
     };
+    let examples = match args.augmented_ratio {
+        Some(ratio) => student::data::sample_augmented(examples, ratio, &config.losses, args.seed)?,
+        None => examples,
+    };
     let in_train = examples.iter().filter(|e| e.split == "train").count();
     let judged = examples
         .iter()
         .filter(|e| e.split == "train" && e.teacher.is_some())
         .count();
+    let augmented = examples
+        .iter()
+        .filter(|e| e.split == "train" && e.augmented)
+        .count();
     eprintln!(
-        "training a {} student on {in_train} pairs ({judged} judged by the teacher) from {}",
+        "training a {} student on {in_train} pairs ({judged} judged by the teacher, {augmented} augmented) from {}",
         kind.as_str(),
         source.display()
     );

@@ -127,9 +127,21 @@ pub fn cot_row(e: &Entry, scale: &LabelScale, split: &str) -> Option<Value> {
     }))
 }
 
-pub fn soft_label_row(e: &Entry) -> Option<Value> {
+/// A `soft_labels.jsonl` row: the inputs first, then `label`, as CrossEncoder BCE reads it.
+#[derive(serde::Serialize)]
+pub struct SoftLabelRow<'a> {
+    query: &'a str,
+    passage: String,
+    label: f64,
+}
+
+pub fn soft_label_row<'a>(e: &Entry<'a>) -> Option<SoftLabelRow<'a>> {
     let d = e.decided.as_ref()?;
-    Some(json!({"query": e.row.pair.query.text, "passage": passage(&e.row.pair), "label": d.score}))
+    Some(SoftLabelRow {
+        query: &e.row.pair.query.text,
+        passage: passage(&e.row.pair),
+        label: d.score,
+    })
 }
 
 fn rng_for(seed: u64, query_key: i64) -> rand::rngs::StdRng {

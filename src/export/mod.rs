@@ -146,37 +146,37 @@ fn write_group(
             *tally.label_sources.entry(d.from.to_string()).or_default() += 1;
         }
     }
-    let path = |f: Format| format!("{split}/{}", f.file());
     for &f in &opts.formats {
+        let path = format!("{split}/{}", f.file());
         match f {
             Format::Cot => {
                 for e in &entries {
                     if let Some(row) = formats::cot_row(e, scale, split) {
-                        dir.write(&path(f), &row)?;
+                        dir.write(&path, &row)?;
                     }
                 }
             }
             Format::SoftLabels => {
                 for e in &entries {
                     if let Some(row) = formats::soft_label_row(e) {
-                        dir.write(&path(f), &row)?;
+                        dir.write(&path, &row)?;
                     }
                 }
             }
             Format::MarginMse => {
                 for row in formats::margin_rows(&entries, opts.max_pairs_per_query, opts.seed) {
-                    dir.write(&path(f), &row)?;
+                    dir.write(&path, &row)?;
                 }
             }
             Format::DistillKl => {
                 if let Some(row) = formats::distill_kl_row(&entries, opts.negatives, opts.seed) {
-                    dir.write(&path(f), &row)?;
+                    dir.write(&path, &row)?;
                 }
             }
             Format::Sft => {
                 for e in &entries {
                     if let Some(row) = formats::sft_row(e, sft_prompt, scale) {
-                        dir.write(&path(f), &row)?;
+                        dir.write(&path, &row)?;
                     }
                 }
             }

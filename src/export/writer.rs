@@ -19,6 +19,8 @@ pub struct ExportDir {
     out: PathBuf,
     tmp: PathBuf,
     sinks: BTreeMap<String, Sink>,
+    /// One line's bytes, reused from row to row.
+    line: Vec<u8>,
     done: bool,
     /// Also write each file as Parquet at the end.
     pub parquet: bool,
@@ -58,13 +60,14 @@ impl ExportDir {
             out: out.to_path_buf(),
             tmp,
             sinks: BTreeMap::new(),
+            line: Vec::with_capacity(4096),
             done: false,
             parquet: false,
         })
     }
 
     /// Appends one JSON line to `rel` (e.g. `train/cot.jsonl`).
-    pub fn write(&mut self, rel: &str, line: &serde_json::Value) -> Result<()> {
+    pub fn write<T: serde::Serialize + ?Sized>(&mut self, rel: &str, line: &T) -> Result<()> {
         if !self.sinks.contains_key(rel) {
             let path = self.tmp.join(rel);
             if let Some(dir) = path.parent() {
@@ -83,11 +86,13 @@ impl ExportDir {
             );
         }
         let sink = self.sinks.get_mut(rel).expect("inserted above");
-        let mut bytes = serde_json::to_vec(line)?;
+        let bytes = &mut self.line;
+        bytes.clear();
+        serde_json::to_writer(&mut *bytes, line)?;
         bytes.push(b'\n');
-        sink.hasher.update(&bytes);
+        sink.hasher.update(&bytes[..]);
         sink.file
-            .write_all(&bytes)
+            .write_all(bytes)
             .with_context(|| format!("writing {}", self.out.join(rel).display()))?;
         sink.rows += 1;
         Ok(())

@@ -3,6 +3,7 @@
 
 mod annotations;
 mod augment;
+mod direct;
 mod findings;
 mod imports;
 mod judgments;

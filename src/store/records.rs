@@ -1,11 +1,9 @@
 use anyhow::Result;
-use futures::{Stream, StreamExt};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use futures::Stream;
 
 use super::{PICKED_JUDGMENT, Store};
 use crate::domain::review::Annotation;
-use crate::domain::{Pair, Rationale, ScoreDist};
+use crate::domain::{Item, Pair, Query, Rationale, ScoreDist};
 
 /// The teacher judgment that stands for a pair: the newest one with a rationale, else the newest
 /// one (`PICKED_JUDGMENT`).
@@ -54,51 +52,69 @@ fn sql() -> String {
     )
 }
 
-fn record_from_row(r: &SqliteRow) -> Result<PairRecord> {
-    let model: Option<String> = r.try_get(12)?;
+fn record_from_row(r: &rusqlite::Row) -> Result<PairRecord> {
+    let model: Option<String> = r.get(12)?;
     let judgment = match model {
         None => None,
         Some(model) => {
-            let dist: String = r.try_get(15)?;
-            let rationale: Option<String> = r.try_get(16)?;
+            let dist: String = r.get(15)?;
+            let rationale: Option<String> = r.get(16)?;
             Some(PickedJudgment {
-                id: r.try_get(18)?,
+                id: r.get(18)?,
                 model,
-                prompt_hash: r.try_get(13)?,
-                mode: r.try_get(19)?,
-                label: r.try_get(14)?,
+                prompt_hash: r.get(13)?,
+                mode: r.get(19)?,
+                label: r.get(14)?,
                 distribution: ScoreDist {
                     probs: serde_json::from_str(&dist)?,
                 },
-                dist_source: r.try_get(20)?,
-                confidence: r.try_get(21)?,
+                dist_source: r.get(20)?,
+                confidence: r.get(21)?,
                 rationale: rationale.map(|t| serde_json::from_str(&t)).transpose()?,
-                parse_error: r.try_get(22)?,
-                truncated: r.try_get(23)?,
+                parse_error: r.get(22)?,
+                truncated: r.get(23)?,
             })
         }
     };
-    let annotations: Option<String> = r.try_get(17)?;
+    let pair_id: i64 = r.get(0)?;
+    let annotations: Option<String> = r.get(17)?;
     let annotations: Vec<Annotation> = match annotations.as_deref() {
         None | Some("[]") => Vec::new(),
         Some(t) => {
             let mut v: Vec<serde_json::Value> = serde_json::from_str(t)?;
             v.iter_mut()
                 .map(|a| {
-                    a["pair_id"] = r.try_get::<i64, _>(0)?.into();
+                    a["pair_id"] = pair_id.into();
                     Ok(serde_json::from_value(a.take())?)
                 })
                 .collect::<Result<_>>()?
         }
     };
+    let attributes: String = r.get(10)?;
     Ok(PairRecord {
-        pair: super::pairs::pair_from_row(r)?,
-        query_key: r.try_get(11)?,
+        pair: Pair {
+            id: pair_id,
+            gold_label: r.get(1)?,
+            split: r.get(2)?,
+            origin: r.get(3)?,
+            query: Query {
+                ext_id: r.get(4)?,
+                text: r.get(5)?,
+            },
+            item: Item {
+                ext_id: r.get(6)?,
+                title: r.get(7)?,
+                description: r.get(8)?,
+                brand: r.get(9)?,
+                attributes: serde_json::from_str(&attributes).unwrap_or(serde_json::Value::Null),
+            },
+        },
+        query_key: r.get(11)?,
         judgment,
         annotations,
-        student_score: r.try_get(24)?,
+        student_score: r.get(24)?,
         student_distribution: r
-            .try_get::<Option<String>, _>(25)?
+            .get::<_, Option<String>>(25)?
             .map(|t| serde_json::from_str(&t))
             .transpose()?,
     })
@@ -113,11 +129,12 @@ impl Store {
         include_augmented: bool,
         student: Option<i64>,
     ) -> impl Stream<Item = Result<PairRecord>> + '_ {
-        sqlx::query(sqlx::AssertSqlSafe(sql()))
-            .bind(student)
-            .bind(include_augmented)
-            .fetch(&self.pool)
-            .map(|row| record_from_row(&row?))
+        super::direct::stream(
+            self.path.clone(),
+            sql(),
+            vec![student.into(), include_augmented.into()],
+            record_from_row,
+        )
     }
 
     /// Query ids in the store (imported ids), for assigning splits.

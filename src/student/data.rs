@@ -207,3 +207,150 @@ fn example_from_cot(
             .collect(),
     }))
 }
+
+impl Example {
+    /// Whether `losses` can learn anything from this pair.
+    pub fn learnable(&self, losses: &crate::student::Losses) -> bool {
+        self.teacher.is_some()
+            || (losses.human_weight > 0.0 && self.human.is_some())
+            || (losses.cot && self.verdicts.iter().any(Option::is_some))
+    }
+}
+
+/// Keeps `ratio` × as many augmented train pairs as there are learnable imported train pairs
+/// (a seeded sample; the other splits and the imported pairs stay as they are), so that a curve
+/// over 1×, 4×, 16× augmented data adds exactly that much. An error when fewer are labelled.
+pub fn sample_augmented(
+    examples: Vec<Example>,
+    ratio: f64,
+    losses: &crate::student::Losses,
+    seed: u64,
+) -> Result<Vec<Example>> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    if !(ratio.is_finite() && ratio >= 0.0) {
+        bail!("--augmented-ratio {ratio}: give a number ≥ 0, such as 1, 4 or 16");
+    }
+    let in_train = |e: &Example| e.split == "train" && e.learnable(losses);
+    let base = examples
+        .iter()
+        .filter(|e| in_train(e) && !e.augmented)
+        .count();
+    let want = (ratio * base as f64).round() as usize;
+    let mut augmented: Vec<usize> = (0..examples.len())
+        .filter(|&i| in_train(&examples[i]) && examples[i].augmented)
+        .collect();
+    if augmented.len() < want {
+        bail!(
+            "--augmented-ratio {ratio}: {want} augmented train pairs wanted ({ratio} × {base} imported), \
+             only {} have a label; augment with a larger --per-query and run \
+             `workbench teach --only augmented --mode score`",
+            augmented.len()
+        );
+    }
+    augmented.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let mut keep = vec![true; examples.len()];
+    for &i in &augmented[want..] {
+        keep[i] = false;
+    }
+    Ok(examples
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::student::Losses;
+
+    fn example(n: usize, split: &str, augmented: bool, teacher: bool) -> Example {
+        Example {
+            group: format!("q{}", n % 7),
+            query: "q".into(),
+            passage: format!("item {n}"),
+            split: split.into(),
+            augmented,
+            teacher: teacher.then(|| vec![0.5, 0.5]),
+            human: (!augmented).then_some(0),
+            verdicts: Vec::new(),
+        }
+    }
+
+    const TEACHER_ONLY: Losses = Losses {
+        kl: true,
+        margin_mse: false,
+        cot: false,
+        human_weight: 0.0,
+        temperature: 1.0,
+    };
+
+    fn set() -> Vec<Example> {
+        let mut v = Vec::new();
+        for n in 0..10 {
+            v.push(example(n, "train", false, true)); // the base: learnable
+            v.push(example(100 + n, "train", false, false)); // human only: not under weight 0
+            v.push(example(200 + n, "dev", true, true));
+        }
+        for n in 0..45 {
+            v.push(example(300 + n, "train", true, true));
+            v.push(example(400 + n, "train", true, false)); // unlabelled augmented
+        }
+        v
+    }
+
+    fn kept_augmented_train(v: &[Example]) -> Vec<String> {
+        v.iter()
+            .filter(|e| e.split == "train" && e.augmented && e.teacher.is_some())
+            .map(|e| e.passage.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_ratio_keeps_that_many_labelled_augmented_train_pairs_per_base_pair() {
+        let kept = sample_augmented(set(), 4.0, &TEACHER_ONLY, 3).unwrap();
+        assert_eq!(
+            kept_augmented_train(&kept).len(),
+            40,
+            "4 × the 10 teacher-labelled imported"
+        );
+        assert_eq!(
+            kept.iter().filter(|e| e.split == "dev").count(),
+            10,
+            "other splits untouched"
+        );
+        assert_eq!(
+            kept.iter().filter(|e| !e.augmented).count(),
+            20,
+            "imported pairs untouched"
+        );
+        let again = sample_augmented(set(), 4.0, &TEACHER_ONLY, 3).unwrap();
+        assert_eq!(
+            kept_augmented_train(&kept),
+            kept_augmented_train(&again),
+            "same seed"
+        );
+        let other = sample_augmented(set(), 4.0, &TEACHER_ONLY, 4).unwrap();
+        assert_ne!(
+            kept_augmented_train(&kept),
+            kept_augmented_train(&other),
+            "another seed"
+        );
+        let one = sample_augmented(set(), 1.0, &TEACHER_ONLY, 3).unwrap();
+        assert_eq!(kept_augmented_train(&one).len(), 10);
+    }
+
+    #[test]
+    fn a_ratio_beyond_the_labelled_pairs_says_how_many_are_missing() {
+        let err = sample_augmented(set(), 16.0, &TEACHER_ONLY, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("160 augmented train pairs wanted"), "{err}");
+        assert!(err.contains("only 45 have a label"), "{err}");
+        let err = sample_augmented(set(), -1.0, &TEACHER_ONLY, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("≥ 0"), "{err}");
+    }
+}

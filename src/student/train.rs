@@ -62,15 +62,9 @@ pub fn train(
     opts: &TrainOptions,
     mut on_step: impl FnMut(usize, usize, f32),
 ) -> Result<(Student, TrainState)> {
-    // Pairs something can be learned from under these losses.
-    let learnable = |e: &Example| {
-        e.teacher.is_some()
-            || (config.losses.human_weight > 0.0 && e.human.is_some())
-            || (config.losses.cot && e.verdicts.iter().any(Option::is_some))
-    };
     let train: Vec<&Example> = examples
         .iter()
-        .filter(|e| e.split == "train" && learnable(e))
+        .filter(|e| e.split == "train" && e.learnable(&config.losses))
         .collect();
     if train.is_empty() {
         bail!(
