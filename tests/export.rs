@@ -341,3 +341,58 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
         "{said}"
     );
 }
+
+/// A disk that fills up mid-export (here a 64 KiB file-size limit, so a write fails as it would
+/// on a full disk): the error names the file, and neither the export nor its temporary
+/// directory is left behind.
+#[test]
+fn a_write_failure_mid_export_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    let out = d.join("dist");
+    let run = std::process::Command::new("sh")
+        .current_dir(d)
+        .arg("-c")
+        .arg(r#"ulimit -f 64; trap "" XFSZ; exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_workbench"))
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "export",
+            "--source",
+            "human-only",
+            "--out",
+        ])
+        .arg(&out)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success(),
+        "the export cannot fit in 64 KiB: {err}"
+    );
+    assert!(err.contains("cot.jsonl"), "names the file: {err}");
+    assert!(err.contains("File too large"), "says why: {err}");
+    assert!(!out.exists(), "no export directory");
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("dist"))
+        .collect();
+    assert!(left.is_empty(), "no temporary directory left: {left:?}");
+    // With room, the same export succeeds.
+    ok(
+        d,
+        &db,
+        &[
+            "export",
+            "--source",
+            "human-only",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(out.join("manifest.json").exists());
+}
