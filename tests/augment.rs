@@ -13,6 +13,16 @@ use workbench::augment::query_terms;
 
 type Row = (String, String, String, String, String);
 
+/// The real teacher labels `limit` augmented pairs in score mode.
+fn teach_augmented(d: &Path, db: &Path, limit: usize) {
+    let model = teacher_model();
+    let limit = limit.to_string();
+    let only = ["--only", "augmented", "--mode", "score", "--limit", &limit];
+    let mut args = vec!["teach", "--model", model.to_str().unwrap()];
+    args.extend(only);
+    ok(d, db, &args);
+}
+
 /// (query ext id, item ext id, origin, query text, item title + brand) of augmented pairs.
 fn augmented(db: &Path) -> Vec<Row> {
     query_rows(
@@ -104,21 +114,7 @@ fn augmentation_is_exact_deterministic_and_feeds_teacher_stats_and_export() {
     assert_ne!(augmented(&db3), rows, "another seed, other pairs");
 
     // The teacher labels augmented pairs in score mode; stats and the export count them.
-    ok(
-        d,
-        &db,
-        &[
-            "teach",
-            "--only",
-            "augmented",
-            "--mode",
-            "score",
-            "--limit",
-            "3",
-            "--model",
-            teacher_model().to_str().unwrap(),
-        ],
-    );
+    teach_augmented(d, &db, 3);
     let s = stats(d, &db);
     let labelled: i64 = s["teacher_labelled_by_origin"]
         .as_object()
@@ -176,22 +172,7 @@ fn a_student_trains_on_a_set_ratio_of_augmented_pairs() {
     let d = dir.path();
     let db = fixture_db(d);
     ok(d, &db, &["augment", "--per-query", "2", "--seed", "1"]);
-    let model = teacher_model();
-    ok(
-        d,
-        &db,
-        &[
-            "teach",
-            "--only",
-            "augmented",
-            "--mode",
-            "score",
-            "--limit",
-            "4",
-            "--model",
-            model.to_str().unwrap(),
-        ],
-    );
+    teach_augmented(d, &db, 4);
     let base = common::root().join("models/student-base");
     let train = |ratio: &str| {
         workbench(
