@@ -1,4 +1,4 @@
-//! Bulk reads and writes on a direct SQLite connection (rusqlite over the same bundled SQLite
+//! Bulk reads on a direct SQLite connection (rusqlite over the same bundled SQLite
 //! as sqlx). sqlx hands every row through a channel from its worker thread, about 8 µs a row:
 //! a million-pair export spent 8 of its 11 s there (BENCHMARKS.md, export). Here a reader thread
 //! steps the statement itself and passes rows on in chunks, so reading and decoding run beside
@@ -16,18 +16,16 @@ const CHUNK: usize = 1024;
 /// Chunks in flight: bounds memory whatever the consumer's speed.
 const IN_FLIGHT: usize = 4;
 
-/// A connection with the store's settings: a busy timeout for the other writers, foreign keys.
-pub(super) fn connect(path: &Path, writable: bool, cache_kib: u32) -> Result<Connection> {
-    let flags = if writable {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+/// A read-only connection with the store's busy timeout (a writer may hold the file) and page
+/// cache.
+fn connect(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .with_context(|| format!("opening database {}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{cache_kib};"
+        "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{};",
+        super::BATCH_CACHE_KIB
     ))?;
     Ok(conn)
 }
@@ -43,7 +41,7 @@ pub(super) fn stream<T: Send + 'static>(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<T>>>(IN_FLIGHT);
     std::thread::spawn(move || {
         let read = || -> Result<()> {
-            let conn = connect(&path, false, super::BATCH_CACHE_KIB)?;
+            let conn = connect(&path)?;
             let mut stmt = conn.prepare(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
             let mut chunk = Vec::with_capacity(CHUNK);
