@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::domain::LabelScale;
 use crate::domain::review::{Annotation, derive};
 use crate::metrics::{Agreement, Calibration, Confusion, calibration};
-use crate::store::{PairRecord, Store};
+use crate::store::{PairRecord, RecordQuery, Store};
 
 /// A pair the teacher got wrong with confidence: what the report links to.
 #[derive(Debug, Clone, Serialize)]
@@ -75,7 +75,11 @@ pub async fn collect(
     student: Option<(i64, String)>,
 ) -> Result<Metrics> {
     let mut acc = Accumulator::new(scale, student.as_ref().map(|s| s.1.clone()));
-    let mut records = Box::pin(store.pair_records(true, student.map(|s| s.0)));
+    let mut records = Box::pin(store.pair_records(RecordQuery {
+        include_augmented: true,
+        student: student.map(|s| s.0),
+        without_rationale: false,
+    }));
     while let Some(record) = records.next().await {
         acc.add(&record?);
     }

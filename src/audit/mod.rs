@@ -18,7 +18,7 @@ pub use agreement::Metrics;
 pub use rules::{Finding, Rule, Severity, Thresholds, check};
 
 use crate::domain::LabelScale;
-use crate::store::{Store, StoredFinding};
+use crate::store::{RecordQuery, Store, StoredFinding};
 
 /// What one audit run found.
 #[derive(Debug, Clone, Serialize)]
@@ -55,7 +55,11 @@ pub async fn run(
         flagged_pairs: 0,
         sample: Vec::new(),
     };
-    let mut records = Box::pin(store.pair_records(true, student));
+    let mut records = Box::pin(store.pair_records(RecordQuery {
+        include_augmented: true,
+        student,
+        without_rationale: false,
+    }));
     while let Some(record) = records.next().await {
         let record = record?;
         summary.pairs += 1;

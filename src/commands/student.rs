@@ -221,7 +221,7 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
                     m.name
                 )
             })?;
-            (Student::load(&dir)?, m.id, m.name)
+            (Student::load(&dir)?.freeze()?, m.id, m.name)
         }
     };
     let todo = store.count_unscored(id).await?;
@@ -238,16 +238,15 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
         after = last.id;
         let passages: Vec<String> = pairs.iter().map(crate::export::passage).collect();
         let mut scores = Vec::with_capacity(pairs.len());
-        for (chunk, texts) in pairs
-            .chunks(args.batch_size.max(1))
-            .zip(passages.chunks(args.batch_size.max(1)))
-        {
+        // One batch per thread at a time (Student::predict_parallel).
+        let step = args.batch_size.max(1) * rayon::current_num_threads();
+        for (chunk, texts) in pairs.chunks(step).zip(passages.chunks(step)) {
             let inputs: Vec<(&str, &str)> = chunk
                 .iter()
                 .zip(texts)
                 .map(|(p, t)| (p.query.text.as_str(), t.as_str()))
                 .collect();
-            let predicted = tokio::task::block_in_place(|| student.predict(&inputs))?;
+            let predicted = tokio::task::block_in_place(|| student.predict_parallel(&inputs))?;
             for (p, (dist, score)) in chunk.iter().zip(predicted) {
                 scores.push(StudentScore {
                     pair_id: p.id,

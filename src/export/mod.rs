@@ -20,7 +20,7 @@ pub use labels::LabelSource;
 pub use split::SplitSpec;
 
 use crate::domain::review;
-use crate::store::{PairRecord, Store};
+use crate::store::{PairRecord, RecordQuery, Store};
 use crate::teacher::{Mode, Prompt};
 use formats::Entry;
 use writer::ExportDir;
@@ -69,7 +69,17 @@ pub async fn export(
     let mut dir = ExportDir::create(&opts.out, opts.force)?;
     dir.parquet = opts.parquet;
     let mut tally = Tally::default();
-    let mut rows = Box::pin(store.pair_records(opts.include_augmented, None));
+    let mut rows = Box::pin(
+        store.pair_records(RecordQuery {
+            include_augmented: opts.include_augmented,
+            student: None,
+            // Only cot.jsonl and sft.jsonl write the rationale's steps.
+            without_rationale: !opts
+                .formats
+                .iter()
+                .any(|f| matches!(f, Format::Cot | Format::Sft)),
+        }),
+    );
     let mut group: Vec<PairRecord> = Vec::new();
     loop {
         let next = rows.next().await.transpose()?;

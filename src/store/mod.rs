@@ -31,7 +31,7 @@ pub use imports::{ImportBatch, ImportCounts, ImportRow};
 pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec, pick as pick_judgment};
 pub use pairs::PairFilter;
 pub use queue::{Cursor, QueueFilter, QueueRow, QueueScope, QueueSort};
-pub use records::{PairRecord, PickedJudgment};
+pub use records::{PairRecord, PickedJudgment, RecordQuery};
 pub use stats::Stats;
 pub use students::{StudentModel, StudentScore};
 

@@ -11,7 +11,7 @@ use crate::domain::LabelScale;
 use crate::domain::review::derive;
 use crate::export::SplitSpec;
 use crate::metrics::{Agreement, Confusion, ndcg_at};
-use crate::store::{Store, StudentModel};
+use crate::store::{RecordQuery, Store, StudentModel};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Disagreement {
@@ -82,7 +82,12 @@ pub async fn compare(
     let mut points = Vec::new();
     let mut per_query: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
     let mut all: Vec<Disagreement> = Vec::new();
-    let mut records = Box::pin(store.pair_records(false, Some(student.id)));
+    let mut records = Box::pin(store.pair_records(RecordQuery {
+        include_augmented: false,
+        student: Some(student.id),
+        // Only the human label is read from the reviews.
+        without_rationale: true,
+    }));
     while let Some(r) = records.next().await {
         let r = r?;
         if split != "all" {

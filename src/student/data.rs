@@ -13,7 +13,7 @@ use crate::domain::review::derive;
 use crate::domain::{Item, LabelScale, Pair, Query, Verdict};
 use crate::export::SplitSpec;
 use crate::export::passage;
-use crate::store::Store;
+use crate::store::{RecordQuery, Store};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
@@ -44,7 +44,10 @@ pub async fn from_store(
 ) -> Result<Vec<Example>> {
     let splits = split.assign(&store.query_ext_ids().await?, seed);
     let mut out = Vec::new();
-    let mut records = Box::pin(store.pair_records(include_augmented, None));
+    let mut records = Box::pin(store.pair_records(RecordQuery {
+        include_augmented,
+        ..RecordQuery::default()
+    }));
     while let Some(r) = records.next().await {
         let r = r?;
         let j = r.judgment.as_ref();

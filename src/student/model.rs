@@ -354,6 +354,45 @@ impl Student {
             .collect())
     }
 
+    /// The same student for scoring only: its weights detached from autograd. A forward pass
+    /// through variables records the graph, which keeps every activation of the batch alive until
+    /// the output is dropped: 1.2 GB resident per batch and a quarter of the time spent faulting
+    /// in fresh pages (BENCHMARKS.md, students).
+    pub fn freeze(mut self) -> Result<Student> {
+        let tensors = self
+            .varmap
+            .data()
+            .lock()
+            .expect("varmap")
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_detached_tensor()))
+            .collect();
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &self.device);
+        self.bert = Bert::load(vb, &self.config.bert)?;
+        let detach = |l: &Linear| Linear::new(l.weight().detach(), l.bias().map(Tensor::detach));
+        self.label_head = self.label_head.as_ref().map(detach);
+        self.verdict_head = detach(&self.verdict_head);
+        self.cosine_scale = self
+            .cosine_scale
+            .as_ref()
+            .map(|(slope, offset)| (slope.detach(), offset.detach()));
+        Ok(self)
+    }
+
+    /// `predict` with the pairs split across the CPU's threads (rayon), one forward pass per
+    /// thread. candle multithreads its matmuls but runs the elementwise work (GELU, softmax,
+    /// layer norm, copies) on the calling thread, so one batch at a time kept 1.2 of this
+    /// machine's 2 cores busy (BENCHMARKS.md, students).
+    pub fn predict_parallel(&self, pairs: &[(&str, &str)]) -> Result<Vec<(Vec<f32>, f64)>> {
+        use rayon::prelude::*;
+        let size = pairs.len().div_ceil(rayon::current_num_threads()).max(1);
+        let parts: Vec<Vec<(Vec<f32>, f64)>> = pairs
+            .par_chunks(size)
+            .map(|part| self.predict(part))
+            .collect::<Result<_>>()?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }
