@@ -81,7 +81,7 @@ pub async fn collect(
         without_rationale: false,
     }));
     while let Some(record) = records.next().await {
-        acc.add(&record?);
+        acc.add(&*record?);
     }
     Ok(acc.finish())
 }

@@ -80,7 +80,7 @@ pub async fn export(
                 .any(|f| matches!(f, Format::Cot | Format::Sft)),
         }),
     );
-    let mut group: Vec<PairRecord> = Vec::new();
+    let mut group: Vec<Box<PairRecord>> = Vec::new();
     loop {
         let next = rows.next().await.transpose()?;
         let boundary = match (&next, group.last()) {
@@ -118,7 +118,7 @@ pub async fn export(
 
 fn write_group(
     dir: &mut ExportDir,
-    group: &[PairRecord],
+    group: &[Box<PairRecord>],
     splits: &std::collections::HashMap<String, &'static str>,
     scale: &crate::domain::LabelScale,
     sft_prompt: &Prompt,

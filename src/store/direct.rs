@@ -30,15 +30,17 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Streams `sql`'s rows, each decoded by `decode`, read on a thread of their own. Dropping the
-/// stream stops the reader at its next chunk.
-pub(super) fn stream<T: Send + 'static>(
+/// Streams `sql`'s rows: each is copied out by `read` on a thread of its own, then finished by
+/// `finish` on the consumer's side (where the rest of a row's decoding goes, so that both cores
+/// share the work). Dropping the stream stops the reader at its next chunk.
+pub(super) fn stream<R: Send + 'static, T: 'static>(
     path: PathBuf,
     sql: String,
     params: Vec<Value>,
-    decode: fn(&Row) -> Result<T>,
+    read: fn(&Row) -> Result<R>,
+    finish: fn(R) -> Result<T>,
 ) -> impl Stream<Item = Result<T>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<T>>>(IN_FLIGHT);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<R>>>(IN_FLIGHT);
     std::thread::spawn(move || {
         let read = || -> Result<()> {
             let conn = connect(&path)?;
@@ -46,7 +48,7 @@ pub(super) fn stream<T: Send + 'static>(
             let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
             let mut chunk = Vec::with_capacity(CHUNK);
             while let Some(row) = rows.next()? {
-                chunk.push(decode(row)?);
+                chunk.push(read(row)?);
                 if chunk.len() == CHUNK {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
                     if tx.blocking_send(Ok(full)).is_err() {
@@ -67,11 +69,11 @@ pub(super) fn stream<T: Send + 'static>(
         let chunk = rx.recv().await?;
         Some((chunk, rx))
     })
-    .flat_map(|chunk| {
+    .flat_map(move |chunk| {
         let (rows, failed) = match chunk {
             Ok(rows) => (rows, None),
             Err(e) => (Vec::new(), Some(e)),
         };
-        futures::stream::iter(rows.into_iter().map(Ok).chain(failed.map(Err)))
+        futures::stream::iter(rows.into_iter().map(finish).chain(failed.map(Err)))
     })
 }

@@ -133,11 +133,12 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Copies the picked judgment's label, top probability and parse state onto the pair, where
-    /// the review queue filters on them (migrations/0003).
+    /// Copies the picked judgment's id, label, top probability and parse state onto the pair,
+    /// where the review queue filters on them (migrations/0003) and bulk readers join it by id
+    /// (migrations/0008).
     pub(super) async fn update_queue_columns(&self, pair_id: i64) -> Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE pairs AS p SET teacher_label = j.label, \
+            "UPDATE pairs AS p SET judgment_id = j.id, teacher_label = j.label, \
                teacher_p = (SELECT max(value) FROM json_each(j.distribution)), \
                teacher_parse_error = j.parse_error IS NOT NULL \
              FROM judgments j WHERE p.id = ? AND j.id = {PICKED_JUDGMENT}"
