@@ -397,3 +397,64 @@ impl Student {
         &self.device
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::LabelScale;
+
+    /// Scoring runs frozen and split over threads; training runs neither. Both must give the
+    /// trained model's own numbers. A bi-encoder, because its label logits start from the
+    /// cosine of the real MiniLM base (a fresh cross-encoder's zero head would hide a wrong
+    /// encoder).
+    #[test]
+    fn frozen_and_parallel_scoring_give_the_models_own_scores() {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/student-base");
+        let losses = Losses {
+            kl: true,
+            margin_mse: true,
+            cot: true,
+            human_weight: 1.0,
+            temperature: 1.0,
+        };
+        let config =
+            crate::student::new_config(Kind::Bi, &LabelScale::esci(), losses, 32, "train", 0);
+        let student = Student::from_base(&base, config)
+            .expect("the student base: run scripts/fetch-models.sh first");
+        let pairs = [
+            (
+                "red running shoes",
+                "Nike Air Zoom running shoe, red, men's size 10",
+            ),
+            ("red running shoes", "Stainless steel kitchen sink, 30 inch"),
+            ("usb c cable", "Anker USB-C to USB-C cable, 6 ft, braided"),
+            ("usb c cable", "Wooden picture frame 8x10"),
+            (
+                "dog bed large",
+                "Orthopedic dog bed for large dogs, washable cover",
+            ),
+        ];
+        let plain = student.predict(&pairs).unwrap();
+        let spread = plain
+            .iter()
+            .map(|(_, s)| *s)
+            .fold((f64::MAX, f64::MIN), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        assert!(
+            spread.1 - spread.0 > 1e-3,
+            "the encoder must move the scores: {plain:?}"
+        );
+        let frozen = student.freeze().unwrap();
+        for (name, got) in [
+            ("frozen", frozen.predict(&pairs).unwrap()),
+            ("frozen, parallel", frozen.predict_parallel(&pairs).unwrap()),
+        ] {
+            assert_eq!(got.len(), plain.len(), "{name}");
+            for ((p, s), (q, t)) in plain.iter().zip(&got) {
+                assert!((s - t).abs() < 1e-5, "{name}: score {s} vs {t}");
+                for (a, b) in p.iter().zip(q) {
+                    assert!((a - b).abs() < 1e-5, "{name}: {p:?} vs {q:?}");
+                }
+            }
+        }
+    }
+}
