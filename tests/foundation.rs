@@ -340,3 +340,77 @@ fn parquet_imports_like_jsonl_and_a_bad_row_is_named() {
     );
     assert_eq!(stats(d, &db)["pairs"], 200, "nothing of the bad files");
 }
+
+/// Migration 0008 keeps each pair's picked judgment (the newest with a rationale, else the
+/// newest) on the pair. A database made before it, with judgments, gets the picks backfilled
+/// on open, and the export reads them.
+#[test]
+fn a_database_from_before_the_pair_judgment_column_gets_its_picks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    // The schema as it was: migrations 0001–0007 only, then two pairs with judgments.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    for entry in std::fs::read_dir(root().join("migrations")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.as_str() < "0008" {
+            std::fs::copy(&path, old.join(&name)).unwrap();
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}?mode=rwc", db.display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&mut c)
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO queries (id, ext_id, text) VALUES (1, 'q1', 'red shoes')",
+            "INSERT INTO items (id, ext_id, title) VALUES (1, 'i1', 'Red running shoe'), (2, 'i2', 'Blue kettle')",
+            "INSERT INTO pairs (id, query_id, item_id) VALUES (1, 1, 1), (2, 1, 2)",
+            // Pair 1: a rationale in the middle, newer judgments without one: the middle one stands.
+            "INSERT INTO judgments (id, pair_id, model, prompt_hash, mode, label, distribution, dist_source, rationale, raw_output) VALUES \
+             (10, 1, 'm', 'h1', 'score', 'I', '[0,0,0,1]', 'logprobs', NULL, ''), \
+             (11, 1, 'm', 'h2', 'cot', 'E', '[1,0,0,0]', 'parsed', '{}', ''), \
+             (12, 1, 'm', 'h3', 'score', 'S', '[0,1,0,0]', 'logprobs', NULL, ''), \
+             (13, 2, 'm', 'h1', 'score', 'I', '[0,0,0,1]', 'logprobs', NULL, '')",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+        }
+        c.close().await.unwrap();
+    });
+    ok(dir.path(), &db, &["init"]);
+    let picks: Vec<(i64, i64)> = query_rows(&db, "SELECT id, judgment_id FROM pairs ORDER BY id");
+    assert_eq!(picks, vec![(1, 11), (2, 13)]);
+    let out = dir.path().join("export");
+    ok(
+        dir.path(),
+        &db,
+        &[
+            "export",
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "soft_labels",
+            "--source",
+            "teacher",
+            "--split",
+            "by-query:100/0/0",
+        ],
+    );
+    let rows = std::fs::read_to_string(out.join("train/soft_labels.jsonl")).unwrap();
+    let labels: Vec<f64> = rows
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["label"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(labels, vec![1.0, 0.0], "{rows}");
+}
