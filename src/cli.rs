@@ -316,6 +316,8 @@ pub struct StudentScoreArgs {
     /// Or a student directory (registered under --name, else the folder's name).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Pairs per forward pass. Every CPU thread scores one batch at a time (set
+    /// RAYON_NUM_THREADS to use fewer).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
 }
