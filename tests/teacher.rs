@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -406,7 +406,50 @@ fn q4_1_weights_are_prepared_once_as_q8_0_with_the_same_values() {
     );
     assert!(err.contains("cut.gguf"), "{err}");
     assert!(!dir.path().join("cut.prepared-Q8_0.gguf").exists());
-    assert!(!dir.path().join("cut.prepared-Q8_0.gguf.part").exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Two conversions of the same file at once (parallel commands on a fresh models/ folder): each
+/// is handed a whole prepared copy the moment it returns, while the other may still be writing.
+#[test]
+fn concurrent_preparations_each_get_a_whole_copy() {
+    use workbench::teacher::gguf::{Weights, prepare};
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("teacher.gguf");
+    std::fs::copy(teacher_model(), &model).unwrap();
+    let read_whole = |path: &Path| {
+        let mut f = std::fs::File::open(path).unwrap();
+        let content = candle_core::quantized::gguf_file::Content::read(&mut f).unwrap();
+        for name in content.tensor_infos.keys() {
+            content
+                .tensor(&mut f, name, &candle_core::Device::Cpu)
+                .unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()));
+        }
+    };
+    let outs: Vec<PathBuf> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let out = prepare(&model, Weights::Q8_0, &mut |_| {}).unwrap();
+                    read_whole(&out);
+                    out
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(outs[0], outs[1]);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A minimal GGUF v3 file: no tensors, one metadata entry `general.architecture`.

@@ -151,7 +151,8 @@ fn slow_on_cpu(dtype: GgmlDType) -> bool {
 
 /// The file the teacher should load for `weights`: `path` itself when nothing needs converting,
 /// else a converted copy beside it (`NAME.prepared-Q8_0.gguf`), written once (to a temporary
-/// name, then renamed, so a killed conversion leaves nothing half-written behind). `note`
+/// name of this process, then renamed, so a killed conversion or a concurrent one leaves nothing
+/// half-written behind). `note`
 /// receives one line when a conversion runs.
 pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let Some(target) = weights.dtype() else {
@@ -208,7 +209,12 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
         .chain([(PREPARED_FROM, &stamp)])
         .collect();
     metadata.sort_by(|a, b| a.0.cmp(b.0));
-    let part = out.with_extension("gguf.part");
+    // A temporary name of this conversion's own: two preparing the same file at once (parallel
+    // tests on a fresh models/ did) each write a whole copy, and the renames are atomic. With one
+    // shared name, the second truncated the first's file under its reader.
+    static CONVERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CONVERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let part = out.with_extension(format!("gguf.{}-{n}.part", std::process::id()));
     let written = (|| -> Result<()> {
         let mut w = std::io::BufWriter::new(
             File::create(&part).with_context(|| format!("creating {}", part.display()))?,
