@@ -78,7 +78,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     let source = args.from.clone().unwrap_or_else(|| db.to_path_buf());
     let store = Store::open(db).await?;
     let scale = store.scale().await?;
-    let config = student::new_config(
+    let mut config = student::new_config(
         kind,
         &scale,
         losses,
@@ -86,6 +86,12 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         &args.split,
         args.seed,
     );
+    if let Some(n) = args.layers {
+        if n == 0 {
+            bail!("--layers must be at least 1");
+        }
+        config.bert.num_hidden_layers = n;
+    }
     let include_augmented = args.include_augmented || args.augmented_ratio.is_some();
     let examples = if source.is_dir() {
         student::data::from_export(&source, &scale, &config.dimensions, include_augmented)?

@@ -35,6 +35,7 @@ pub fn new_config(
         bert: bert::BertConfig {
             vocab_size: 0,
             hidden_size: 0,
+            // 0: all of the base's; `from_base` keeps the first N when this is N.
             num_hidden_layers: 0,
             num_attention_heads: 0,
             intermediate_size: 0,

@@ -126,10 +126,21 @@ impl Student {
                 );
             }
         }
+        let layers = config.bert.num_hidden_layers;
         let text = std::fs::read_to_string(base.join("config.json"))?;
         config.bert = serde_json::from_str(&text).with_context(|| {
             format!("{}: not a BERT config", base.join("config.json").display())
         })?;
+        if layers > 0 {
+            if layers > config.bert.num_hidden_layers {
+                bail!(
+                    "--layers {layers}: the student base has only {} layers",
+                    config.bert.num_hidden_layers
+                );
+            }
+            // The first `layers` of the base's weights are loaded; the rest are never read.
+            config.bert.num_hidden_layers = layers;
+        }
         let weights = base.join("model.safetensors");
         Student::build(config, &base.join("tokenizer.json"), |varmap, bert_only| {
             if bert_only {
@@ -403,12 +414,12 @@ mod tests {
     use super::*;
     use crate::domain::LabelScale;
 
-    /// Scoring runs frozen and split over threads; training runs neither. Both must give the
-    /// trained model's own numbers. A bi-encoder, because its label logits start from the
+    /// `--layers N` keeps the base's first N layers. Scoring runs frozen and split over threads;
+    /// training runs neither: both must give the trained model's own numbers. A bi-encoder, because its label logits start from the
     /// cosine of the real MiniLM base (a fresh cross-encoder's zero head would hide a wrong
     /// encoder).
     #[test]
-    fn frozen_and_parallel_scoring_give_the_models_own_scores() {
+    fn layers_frozen_and_parallel_scoring() {
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/student-base");
         let losses = Losses {
             kl: true,
@@ -419,7 +430,7 @@ mod tests {
         };
         let config =
             crate::student::new_config(Kind::Bi, &LabelScale::esci(), losses, 32, "train", 0);
-        let student = Student::from_base(&base, config)
+        let student = Student::from_base(&base, config.clone())
             .expect("the student base: run scripts/fetch-models.sh first");
         let pairs = [
             (
@@ -443,6 +454,27 @@ mod tests {
             spread.1 - spread.0 > 1e-3,
             "the encoder must move the scores: {plain:?}"
         );
+        // `--layers 3`: the base's first three layers, other scores; more layers than the base
+        // has is refused.
+        let mut short = config.clone();
+        short.bert.num_hidden_layers = 3;
+        let short = Student::from_base(&base, short).unwrap();
+        assert_eq!(short.config.bert.num_hidden_layers, 3);
+        let other = short.predict(&pairs).unwrap();
+        assert!(
+            plain
+                .iter()
+                .zip(&other)
+                .any(|(a, b)| (a.1 - b.1).abs() > 1e-4),
+            "three layers scored like six"
+        );
+        let mut long = config;
+        long.bert.num_hidden_layers = 7;
+        let err = Student::from_base(&base, long)
+            .err()
+            .expect("7 of 6 layers");
+        assert!(err.to_string().contains("has only 6 layers"), "{err}");
+
         let frozen = student.freeze().unwrap();
         for (name, got) in [
             ("frozen", frozen.predict(&pairs).unwrap()),

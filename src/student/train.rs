@@ -90,12 +90,14 @@ pub fn train(
             &saved.losses,
             &saved.split,
             saved.seed,
+            saved.bert.num_hidden_layers,
         ) != (
             config.kind,
             &config.labels,
             &config.losses,
             &config.split,
             config.seed,
+            config.bert.num_hidden_layers,
         ) {
             bail!(
                 "{} holds a checkpoint of another configuration ({} student); pass --restart to \
