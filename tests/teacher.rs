@@ -406,7 +406,12 @@ fn q4_1_weights_are_prepared_once_as_q8_0_with_the_same_values() {
     );
     assert!(err.contains("cut.gguf"), "{err}");
     assert!(!dir.path().join("cut.prepared-Q8_0.gguf").exists());
-    let left: Vec<_> = std::fs::read_dir(dir.path())
+    assert_no_part_files(dir.path());
+}
+
+/// A conversion leaves no temporary file behind, whether it finished or failed.
+fn assert_no_part_files(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .filter(|n| n.ends_with(".part"))
@@ -444,12 +449,7 @@ fn concurrent_preparations_each_get_a_whole_copy() {
         runs.into_iter().map(|r| r.join().unwrap()).collect()
     });
     assert_eq!(outs[0], outs[1]);
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .filter(|n| n.ends_with(".part"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_no_part_files(dir.path());
 }
 
 /// A minimal GGUF v3 file: no tensors, one metadata entry `general.architecture`.
