@@ -48,21 +48,6 @@ pub fn quiet_broken_pipe() {
     }
 }
 
-/// Keeps the resident memory of long teacher runs flat. The inference engine allocates and frees
-/// tensors of a few MB on many threads; with glibc's defaults (an arena per thread, and an mmap
-/// threshold that climbs to 32 MB after the first large frees) the freed memory stays in the
-/// arenas: a score-mode `teach` grew past 7 GB in 7 minutes with the engine recycled (see
-/// teacher/local.rs). Two arenas and a fixed 1 MB threshold held the same run flat at 4.8 GB
-/// and ran it at 1.16 pairs/s (0.75 before, while other work shared the CPU).
-pub fn bound_allocator_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
 /// A progress bar over a known amount of work, drawn on stderr only when it is a terminal.
 pub fn progress(len: u64, template: &str) -> ProgressBar {
     let bar = if std::io::stderr().is_terminal() {

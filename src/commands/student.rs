@@ -227,9 +227,11 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
                     m.name
                 )
             })?;
-            (Student::load(&dir)?.freeze()?, m.id, m.name)
+            (Student::load(&dir)?, m.id, m.name)
         }
     };
+    // Scoring only: weights out of autograd, whichever way the student was named.
+    let student = student.freeze()?;
     let todo = store.count_unscored(id).await?;
     let bar = crate::ui::progress(
         todo as u64,

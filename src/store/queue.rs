@@ -1,7 +1,7 @@
 use anyhow::Result;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{PICKED_JUDGMENT, Store, newest_student};
+use super::{Store, newest_student};
 use crate::domain::ScoreDist;
 
 /// Which pairs the review queue shows.
@@ -225,7 +225,7 @@ impl Store {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT p.id, q.text, i.title, p.gold_label, j.label, j.distribution, j.parse_error IS NOT NULL, \
              p.reviewed, (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id), p.k, s.score, s.label, p.query_id \
-             FROM (SELECT id, query_id, item_id, gold_label, reviewed, {key} AS k FROM pairs p WHERE {}",
+             FROM (SELECT id, query_id, item_id, gold_label, reviewed, judgment_id, {key} AS k FROM pairs p WHERE {}",
             filter.sql()
         ));
         scope.push(&mut q);
@@ -246,7 +246,7 @@ impl Store {
         // The page is chosen on `pairs` alone (through a partial index when filtered); only its
         // rows are joined with their text and judgment.
         q.push(format!(
-            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = {PICKED_JUDGMENT} \
+            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = p.judgment_id \
              LEFT JOIN student_scores s ON s.model_id = {newest} AND s.pair_id = p.id \
              ORDER BY p.k{dir}, p.id{dir}",
             newest = newest_student!()

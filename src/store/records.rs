@@ -82,7 +82,7 @@ fn sql(q: &RecordQuery) -> String {
 /// A row as read, its JSON columns still text. The reader thread only steps the statement and
 /// copies columns; `parse_json` runs on the consumer's thread, so that the two share the work
 /// (the reader was the export's bottleneck).
-pub(super) struct RawRecord {
+struct RawRecord {
     record: PairRecord,
     attributes: String,
     distribution: Option<String>,

@@ -415,9 +415,9 @@ mod tests {
     use crate::domain::LabelScale;
 
     /// `--layers N` keeps the base's first N layers. Scoring runs frozen and split over threads;
-    /// training runs neither: both must give the trained model's own numbers. A bi-encoder, because its label logits start from the
-    /// cosine of the real MiniLM base (a fresh cross-encoder's zero head would hide a wrong
-    /// encoder).
+    /// training runs neither: both must give the trained model's own numbers. A bi-encoder,
+    /// because its label logits start from the cosine of the real MiniLM base (a fresh
+    /// cross-encoder's zero head would hide a wrong encoder).
     #[test]
     fn layers_frozen_and_parallel_scoring() {
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/student-base");

@@ -129,8 +129,8 @@ struct Engine {
 /// (`PrefixCacheManagerV2::evict_caches` counts non-CPU caches), so on a CPU its memory grows
 /// by one KV cache per request (measured: ~50 MB per score judgment, 11 GB after 250); there is
 /// no call to clear it. A fresh engine (the model reloaded from the page cache, ~1 s) every
-/// this many requests bounds it (with `ui::bound_allocator_memory`: flat at 4.8 GB with 48
-/// in a 1,500-pair run); the shared prefix is cached again on the first request.
+/// this many requests bounds it (flat at 4.8 GB with 48 in a 1,500-pair run; with mimalloc,
+/// 1.1–2.9 GB over a 5-minute run); the shared prefix is cached again on the first request.
 pub const RECYCLE_AFTER: usize = 32;
 
 impl LocalBackend {
