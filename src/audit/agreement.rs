@@ -79,6 +79,7 @@ pub async fn collect(
         include_augmented: true,
         student: student.map(|s| s.0),
         without_rationale: false,
+        labels_only: false,
     }));
     while let Some(record) = records.next().await {
         acc.add(&*record?);

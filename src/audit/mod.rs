@@ -59,6 +59,7 @@ pub async fn run(
         include_augmented: true,
         student,
         without_rationale: false,
+        labels_only: false,
     }));
     while let Some(record) = records.next().await {
         let record = record?;

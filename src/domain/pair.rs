@@ -46,26 +46,32 @@ impl Item {
             return Vec::new();
         };
         map.iter()
-            .filter_map(|(k, v)| {
-                let text = match v {
-                    serde_json::Value::Null => return None,
-                    serde_json::Value::String(s) if s.trim().is_empty() => return None,
-                    serde_json::Value::String(s) => s.clone(),
-                    serde_json::Value::Array(a) => a
-                        .iter()
-                        .map(|x| {
-                            x.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| x.to_string())
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" > "),
-                    other => other.to_string(),
-                };
-                Some((k.clone(), text))
-            })
+            .filter_map(|(k, v)| Some((k.clone(), attribute_text(v)?)))
             .collect()
     }
+
+    /// One attribute as `attribute_lines` shows it, or `None` when it is absent or empty.
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        attribute_text(self.attributes.as_object()?.get(key)?)
+    }
+}
+
+fn attribute_text(v: &serde_json::Value) -> Option<String> {
+    Some(match v {
+        serde_json::Value::Null => return None,
+        serde_json::Value::String(s) if s.trim().is_empty() => return None,
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(" > "),
+        other => other.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -89,5 +95,12 @@ mod tests {
                 ("rating".into(), "4.5".into())
             ]
         );
+        assert_eq!(
+            item.attribute("category").as_deref(),
+            Some("Home > Kitchen")
+        );
+        assert_eq!(item.attribute("color"), None);
+        assert_eq!(item.attribute("x"), None);
+        assert_eq!(item.attribute("missing"), None);
     }
 }

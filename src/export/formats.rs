@@ -8,7 +8,7 @@ use super::labels::Decided;
 use crate::domain::review::Reviewed;
 use crate::domain::{LabelScale, Pair};
 use crate::store::PairRecord;
-use crate::teacher::prompt::{Prompt, render_item};
+use crate::teacher::prompt::{ITEM_DETAIL_CHARS, Prompt, render_item_joined};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
@@ -75,7 +75,7 @@ pub struct Entry<'a> {
 
 /// The text a student reads for an item: the same rendering the teacher reads.
 pub fn passage(pair: &Pair) -> String {
-    render_item(&pair.item).0.replace('\n', " | ")
+    render_item_joined(&pair.item, ITEM_DETAIL_CHARS, " | ").0
 }
 
 pub fn cot_row(e: &Entry, scale: &LabelScale, split: &str) -> Option<Value> {

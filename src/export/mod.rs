@@ -69,17 +69,17 @@ pub async fn export(
     let mut dir = ExportDir::create(&opts.out, opts.force)?;
     dir.parquet = opts.parquet;
     let mut tally = Tally::default();
-    let mut rows = Box::pin(
-        store.pair_records(RecordQuery {
-            include_augmented: opts.include_augmented,
-            student: None,
-            // Only cot.jsonl and sft.jsonl write the rationale's steps.
-            without_rationale: !opts
-                .formats
-                .iter()
-                .any(|f| matches!(f, Format::Cot | Format::Sft)),
-        }),
-    );
+    // Only cot.jsonl and sft.jsonl write the rationale's steps and the judgment's provenance.
+    let steps = opts
+        .formats
+        .iter()
+        .any(|f| matches!(f, Format::Cot | Format::Sft));
+    let mut rows = Box::pin(store.pair_records(RecordQuery {
+        include_augmented: opts.include_augmented,
+        student: None,
+        without_rationale: !steps,
+        labels_only: !steps,
+    }));
     let mut group: Vec<Box<PairRecord>> = Vec::new();
     loop {
         let next = rows.next().await.transpose()?;

@@ -87,6 +87,7 @@ pub async fn compare(
         student: Some(student.id),
         // Only the human label is read from the reviews.
         without_rationale: true,
+        labels_only: false,
     }));
     while let Some(r) = records.next().await {
         let r = r?;

@@ -262,28 +262,51 @@ pub fn render_item(item: &Item) -> (String, bool) {
 
 /// The item with at most `detail_chars` characters of its details.
 pub fn render_item_cut(item: &Item, detail_chars: usize) -> (String, bool) {
-    let mut out = item.title.trim().to_string();
-    if !item.brand.trim().is_empty() {
-        out += &format!("\nBrand: {}", item.brand.trim());
-    }
-    let attrs = item.attribute_lines();
-    let get = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if let Some(c) = get("color").filter(|c| *c != "None") {
-        out += &format!("\nColor: {c}");
-    }
-    if let Some(c) = get("category") {
-        out += &format!("\nCategory: {c}");
-    }
-    let mut details = item.description.trim().to_string();
-    if let Some(b) = get("bullet_points") {
-        if !details.is_empty() {
-            details.push(' ');
+    render_item_joined(item, detail_chars, "\n")
+}
+
+/// The rendering with every line break written as `newline` (the export's passages put the
+/// item on one line). Built in one buffer: the export renders a million of these.
+pub fn render_item_joined(item: &Item, detail_chars: usize, newline: &str) -> (String, bool) {
+    let mut out =
+        String::with_capacity(item.title.len() + item.description.len().min(detail_chars * 4) + 64);
+    let push = |out: &mut String, text: &str| {
+        if newline == "\n" || !text.contains('\n') {
+            out.push_str(text);
+        } else {
+            out.push_str(&text.replace('\n', newline));
         }
-        details += &b.replace('\n', "; ");
+    };
+    let field = |out: &mut String, name: &str, value: &str| {
+        out.push_str(newline);
+        out.push_str(name);
+        out.push_str(": ");
+        push(out, value);
+    };
+    push(&mut out, item.title.trim());
+    if !item.brand.trim().is_empty() {
+        field(&mut out, "Brand", item.brand.trim());
     }
-    let (details, cut) = cut_at_word(&details, detail_chars);
+    if let Some(c) = item.attribute("color").filter(|c| c != "None") {
+        field(&mut out, "Color", &c);
+    }
+    if let Some(c) = item.attribute("category") {
+        field(&mut out, "Category", &c);
+    }
+    let description = item.description.trim();
+    let (details, cut) = match item.attribute("bullet_points") {
+        None => cut_at_word(description, detail_chars),
+        Some(b) => {
+            let mut details = description.to_string();
+            if !details.is_empty() {
+                details.push(' ');
+            }
+            details += &b.replace('\n', "; ");
+            cut_at_word(&details, detail_chars)
+        }
+    };
     if !details.is_empty() {
-        out += &format!("\nDetails: {details}");
+        field(&mut out, "Details", &details);
     }
     (out, cut)
 }
@@ -389,5 +412,22 @@ mod tests {
         let labels = p.schema["properties"]["label"]["enum"].as_array().unwrap();
         assert!(labels.contains(&ex["label"]));
         assert!(ex["dimensions"].as_array().unwrap().len() <= 3);
+    }
+
+    #[test]
+    fn a_joined_rendering_is_the_rendering_with_its_line_breaks_replaced() {
+        let mut item = pair("First line.\nSecond line, and some more words here.").item;
+        item.title = "Logitech\nM185".into();
+        item.attributes = json!({"color": "Grey", "category": ["Electronics", "Mice"], "bullet_points": "Small\nReliable"});
+        for chars in [0, 20, 300] {
+            let (text, cut) = render_item_cut(&item, chars);
+            assert_eq!(
+                render_item_joined(&item, chars, " | "),
+                (text.replace('\n', " | "), cut)
+            );
+        }
+        assert!(render_item(&item).0.contains(
+            "Details: First line.\nSecond line, and some more words here. Small; Reliable"
+        ));
     }
 }
