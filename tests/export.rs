@@ -297,6 +297,15 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
         !d.join("a/train/cot.jsonl").exists(),
         "--force replaces the whole directory"
     );
+    // Without cot/sft the export reads a narrower statement (labels only): the same rows as the
+    // full read of the same seed, byte for byte.
+    for split in ["train", "dev", "test"] {
+        let rel = format!("{split}/soft_labels.jsonl");
+        assert!(
+            std::fs::read(a.join(&rel)).unwrap() == std::fs::read(d.join("b").join(&rel)).unwrap(),
+            "{rel} differs between the labels-only and the full read"
+        );
+    }
     let unknown = workbench(
         d,
         &db,

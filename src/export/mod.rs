@@ -76,9 +76,8 @@ pub async fn export(
         .any(|f| matches!(f, Format::Cot | Format::Sft));
     let mut rows = Box::pin(store.pair_records(RecordQuery {
         include_augmented: opts.include_augmented,
-        student: None,
-        without_rationale: !steps,
         labels_only: !steps,
+        ..RecordQuery::default()
     }));
     let mut group: Vec<Box<PairRecord>> = Vec::new();
     loop {

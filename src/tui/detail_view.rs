@@ -91,11 +91,7 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
             ));
             if let Some(e) = &j.parse_error {
                 lines.push(Line::styled(format!("did not parse: {e}"), theme.error()));
-                // A lines answer spans several lines; a Line shows one.
-                for (i, raw) in j.raw_output.lines().enumerate() {
-                    let head = if i == 0 { "raw: " } else { "     " };
-                    lines.push(Line::raw(format!("{head}{raw}")));
-                }
+                lines.push(Line::raw(format!("raw: {}", j.raw_output)));
             }
         }
     }
