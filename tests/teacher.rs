@@ -161,22 +161,22 @@ fn smollm2_through_mistralrs_judges_five_fixture_pairs() {
         &[
             "teach",
             "--limit",
-            "5",
+            "2",
             "--only",
             "all",
             "--model",
             model.to_str().unwrap(),
         ],
     );
-    assert!(again.contains("judged 5 of 5"), "{again}");
+    assert!(again.contains("judged 2 of 2"), "{again}");
     let js = judgments(&db);
-    assert_eq!(js.len(), 10);
+    assert_eq!(js.len(), 7);
     let mut ids: Vec<i64> = js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(
         ids.len(),
-        10,
+        7,
         "a pair was judged twice by the same model and prompt"
     );
 }
@@ -239,8 +239,20 @@ fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
     let model = teacher_model();
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
-    let only = "73232/B07N6VYKD3,43675/B005QLJC1Q,56674/B07XSGLYBS,40834/B00GWP0WUK";
-    let args = ["teach", "--only", only, "--model", model.to_str().unwrap()];
+    // Score mode (about a second a pair) over ten pairs: the kill lands between judgments; a
+    // killed run loses its pair in flight the same way in either mode.
+    let only = "73232/B07N6VYKD3,73232/B097SWY976,73232/B07BYLG8R8,73232/B01M8PJO3W,\
+        73232/B08D37MFB9,73232/B083K2CXGH,73232/B07GFTYCSX,73232/B08TG7D5LF,73232/B01J8C1VVC,\
+        73232/B00JRW7QCC";
+    let args = [
+        "teach",
+        "--mode",
+        "score",
+        "--only",
+        only,
+        "--model",
+        model.to_str().unwrap(),
+    ];
     let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
         .current_dir(dir.path())
         .arg("--db")
@@ -266,20 +278,24 @@ fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
     child.wait().unwrap();
     let after_kill = count_judgments(&db);
     assert!(
-        (1..4).contains(&after_kill),
+        (1..10).contains(&after_kill),
         "{after_kill} judgments after the kill"
     );
     let out = ok(dir.path(), &db, &args);
     assert!(
-        out.contains(&format!("judged {} of {}", 4 - after_kill, 4 - after_kill)),
+        out.contains(&format!(
+            "judged {} of {}",
+            10 - after_kill,
+            10 - after_kill
+        )),
         "{out}"
     );
     let js = judgments(&db);
-    assert_eq!(js.len(), 4);
+    assert_eq!(js.len(), 10);
     let mut ids: Vec<i64> = js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 4);
+    assert_eq!(ids.len(), 10);
 }
 
 #[test]
@@ -499,8 +515,11 @@ fn http_backend_judges_through_a_real_openai_compatible_server() {
     use mistralrs::core::{ModelSelected, TokenSource};
     use mistralrs_server_core::mistralrs_for_server_builder::MistralRsForServerBuilder;
     use mistralrs_server_core::mistralrs_server_router_builder::MistralRsServerRouterBuilder;
+    use workbench::teacher::gguf::{Weights, prepare};
 
-    let model = teacher_model();
+    // The weights the local teacher loads (Q4_1 prepared once as Q8_0): candle has no SIMD
+    // kernel for Q4_1, and the server would take twice as long on the shipped file.
+    let model = prepare(&teacher_model(), Weights::Q8_0, &mut |_| {}).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let port = rt.block_on(async {
         let state = MistralRsForServerBuilder::new()

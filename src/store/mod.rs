@@ -10,6 +10,7 @@ mod judgments;
 mod pairs;
 mod queue;
 mod records;
+mod schema;
 mod stats;
 mod students;
 
@@ -24,6 +25,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection};
 
 use crate::domain::LabelScale;
+use schema::MIGRATOR;
 
 pub use augment::QueryItems;
 pub use findings::{FindingsWriter, StoredFinding};
@@ -54,8 +56,6 @@ pub(crate) use newest_student;
 
 const PICKED_JUDGMENT: &str = "(SELECT id FROM judgments WHERE pair_id = p.id \
      ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1)";
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A handle on one workbench database.
 #[derive(Clone)]
