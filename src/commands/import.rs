@@ -114,17 +114,19 @@ pub async fn import_file(
             }
         }
         import
-            .add(&good)
+            .add(std::mem::replace(&mut good, Vec::with_capacity(BATCH)))
             .await
             .with_context(|| format!("importing {display}"))?;
-        good.clear();
         bar.set_position(bytes.load(Ordering::Relaxed));
     }
     let _ = parser.join();
     if let Some(mut w) = rejects {
         w.flush().context("writing the rejected rows")?;
     }
-    let counts = import.commit(&display, read, rejected).await?;
+    let counts = import
+        .commit(&display, read, rejected)
+        .await
+        .with_context(|| format!("importing {display}"))?;
     bar.finish_and_clear();
     Ok(counts)
 }

@@ -1,7 +1,8 @@
 use std::collections::HashSet;
 
 use anyhow::{Context, Result};
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, AssertSqlSafe, Sqlite, Transaction};
 
 use super::Store;
 
@@ -33,6 +34,102 @@ pub struct ImportCounts {
 pub struct ImportBatch {
     tx: Transaction<'static, Sqlite>,
     pairs_before: i64,
+    /// The statements of the rows last added, not yet run: they run while the next rows' are
+    /// built, so that building (hashing, copying every value) and SQLite's work overlap.
+    pending: Option<Statements>,
+}
+
+/// The three statements that store a batch of rows: its new queries, its new items, its pairs.
+struct Statements([(String, SqliteArguments); 3]);
+
+impl Statements {
+    fn build(rows: &[ImportRow]) -> Result<Statements> {
+        let mut seen = HashSet::with_capacity(rows.len());
+        let queries: Vec<&ImportRow> = rows
+            .iter()
+            .filter(|r| seen.insert(r.query_id.as_str()))
+            .collect();
+        let mut args = SqliteArguments::default();
+        for r in &queries {
+            args.add(r.query_id.as_str())
+                .map_err(anyhow::Error::from_boxed)?;
+            args.add(r.query.as_str())
+                .map_err(anyhow::Error::from_boxed)?;
+        }
+        let queries = (
+            format!(
+                "INSERT INTO queries (ext_id, text) VALUES {} ON CONFLICT (ext_id) DO NOTHING",
+                tuples(queries.len(), 2)
+            ),
+            args,
+        );
+
+        let mut seen = HashSet::with_capacity(rows.len());
+        let items: Vec<&ImportRow> = rows
+            .iter()
+            .filter(|r| seen.insert(r.product_id.as_str()))
+            .collect();
+        let mut args = SqliteArguments::default();
+        for r in &items {
+            for v in [
+                &r.product_id,
+                &r.title,
+                &r.description,
+                &r.brand,
+                &r.attributes,
+            ] {
+                args.add(v.as_str()).map_err(anyhow::Error::from_boxed)?;
+            }
+        }
+        let items = (
+            format!(
+                "INSERT INTO items (ext_id, title, description, brand, attributes) VALUES {} \
+                 ON CONFLICT (ext_id) DO NOTHING",
+                tuples(items.len(), 5)
+            ),
+            args,
+        );
+
+        let mut args = SqliteArguments::default();
+        for r in rows {
+            args.add(r.query_id.as_str())
+                .map_err(anyhow::Error::from_boxed)?;
+            args.add(r.product_id.as_str())
+                .map_err(anyhow::Error::from_boxed)?;
+            args.add(r.label.as_deref())
+                .map_err(anyhow::Error::from_boxed)?;
+            args.add(r.split.as_deref())
+                .map_err(anyhow::Error::from_boxed)?;
+        }
+        let pairs = (
+            format!(
+                "INSERT INTO pairs (query_id, item_id, gold_label, split) \
+                 SELECT q.id, i.id, v.column3, v.column4 FROM (VALUES {}) AS v \
+                 JOIN queries q ON q.ext_id = v.column1 JOIN items i ON i.ext_id = v.column2 WHERE true \
+                 ON CONFLICT (query_id, item_id) DO UPDATE SET gold_label = excluded.gold_label \
+                 WHERE excluded.gold_label IS NOT NULL AND excluded.gold_label IS NOT pairs.gold_label",
+                tuples(rows.len(), 4)
+            ),
+            args,
+        );
+        Ok(Statements([queries, items, pairs]))
+    }
+
+    async fn run(self, tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
+        for ((sql, args), what) in self.0.into_iter().zip(["queries", "items", "pairs"]) {
+            sqlx::query_with(AssertSqlSafe(sql), args)
+                .execute(&mut **tx)
+                .await
+                .with_context(|| format!("storing {what}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `(?, ?), (?, ?), …`: `rows` tuples of `width` parameters.
+fn tuples(rows: usize, width: usize) -> String {
+    let one = format!("({})", vec!["?"; width].join(", "));
+    vec![one; rows].join(", ")
 }
 
 impl Store {
@@ -45,72 +142,30 @@ impl Store {
         let pairs_before = sqlx::query_scalar("SELECT count(*) FROM pairs")
             .fetch_one(&mut *tx)
             .await?;
-        Ok(ImportBatch { tx, pairs_before })
+        Ok(ImportBatch {
+            tx,
+            pairs_before,
+            pending: None,
+        })
     }
 }
 
 impl ImportBatch {
     /// Adds rows. Queries and items already stored are kept as they are; a pair already stored
-    /// is not added again, but takes the gold label of the newer file when it has one.
-    pub async fn add(&mut self, rows: &[ImportRow]) -> Result<()> {
+    /// is not added again, but takes the gold label of the newer file when it has one. The rows
+    /// are written by the next `add` or by `commit`, whichever comes first (an error about them
+    /// comes from that call).
+    pub async fn add(&mut self, rows: Vec<ImportRow>) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut seen = HashSet::with_capacity(rows.len());
-        let queries: Vec<&ImportRow> = rows
-            .iter()
-            .filter(|r| seen.insert(r.query_id.as_str()))
-            .collect();
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO queries (ext_id, text) ");
-        q.push_values(queries, |mut b, r| {
-            b.push_bind(r.query_id.as_str()).push_bind(r.query.as_str());
-        });
-        q.push(" ON CONFLICT (ext_id) DO NOTHING");
-        q.build()
-            .execute(&mut *self.tx)
-            .await
-            .context("storing queries")?;
-
-        let mut seen = HashSet::with_capacity(rows.len());
-        let items: Vec<&ImportRow> = rows
-            .iter()
-            .filter(|r| seen.insert(r.product_id.as_str()))
-            .collect();
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO items (ext_id, title, description, brand, attributes) ",
-        );
-        q.push_values(items, |mut b, r| {
-            b.push_bind(r.product_id.as_str())
-                .push_bind(r.title.as_str())
-                .push_bind(r.description.as_str())
-                .push_bind(r.brand.as_str())
-                .push_bind(r.attributes.as_str());
-        });
-        q.push(" ON CONFLICT (ext_id) DO NOTHING");
-        q.build()
-            .execute(&mut *self.tx)
-            .await
-            .context("storing items")?;
-
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO pairs (query_id, item_id, gold_label, split) \
-             SELECT q.id, i.id, v.column3, v.column4 FROM (",
-        );
-        q.push_values(rows, |mut b, r| {
-            b.push_bind(r.query_id.as_str())
-                .push_bind(r.product_id.as_str())
-                .push_bind(r.label.as_deref())
-                .push_bind(r.split.as_deref());
-        });
-        q.push(
-            ") AS v JOIN queries q ON q.ext_id = v.column1 JOIN items i ON i.ext_id = v.column2 WHERE true \
-             ON CONFLICT (query_id, item_id) DO UPDATE SET gold_label = excluded.gold_label \
-             WHERE excluded.gold_label IS NOT NULL AND excluded.gold_label IS NOT pairs.gold_label",
-        );
-        q.build()
-            .execute(&mut *self.tx)
-            .await
-            .context("storing pairs")?;
+        // These rows' statements are built on a thread of their own while SQLite's thread runs
+        // the previous rows'.
+        let build = tokio::task::spawn_blocking(move || Statements::build(&rows));
+        if let Some(previous) = self.pending.take() {
+            previous.run(&mut self.tx).await?;
+        }
+        self.pending = Some(build.await.context("building the import statements")??);
         Ok(())
     }
 
@@ -121,6 +176,9 @@ impl ImportBatch {
         rows_read: u64,
         rejected: u64,
     ) -> Result<ImportCounts> {
+        if let Some(last) = self.pending.take() {
+            last.run(&mut self.tx).await?;
+        }
         let after: i64 = sqlx::query_scalar("SELECT count(*) FROM pairs")
             .fetch_one(&mut *self.tx)
             .await?;
