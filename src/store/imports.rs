@@ -44,63 +44,41 @@ struct Statements([(String, SqliteArguments); 3]);
 
 impl Statements {
     fn build(rows: &[ImportRow]) -> Result<Statements> {
-        let mut seen = HashSet::with_capacity(rows.len());
-        let queries: Vec<&ImportRow> = rows
-            .iter()
-            .filter(|r| seen.insert(r.query_id.as_str()))
-            .collect();
-        let mut args = SqliteArguments::default();
-        for r in &queries {
-            args.add(r.query_id.as_str())
-                .map_err(anyhow::Error::from_boxed)?;
-            args.add(r.query.as_str())
-                .map_err(anyhow::Error::from_boxed)?;
-        }
+        let queries = first_per_key(rows, |r| &r.query_id);
         let queries = (
             format!(
                 "INSERT INTO queries (ext_id, text) VALUES {} ON CONFLICT (ext_id) DO NOTHING",
                 tuples(queries.len(), 2)
             ),
-            args,
+            arguments(
+                queries
+                    .iter()
+                    .flat_map(|r| [&r.query_id, &r.query])
+                    .map(Some),
+            )?,
         );
-
-        let mut seen = HashSet::with_capacity(rows.len());
-        let items: Vec<&ImportRow> = rows
-            .iter()
-            .filter(|r| seen.insert(r.product_id.as_str()))
-            .collect();
-        let mut args = SqliteArguments::default();
-        for r in &items {
-            for v in [
-                &r.product_id,
-                &r.title,
-                &r.description,
-                &r.brand,
-                &r.attributes,
-            ] {
-                args.add(v.as_str()).map_err(anyhow::Error::from_boxed)?;
-            }
-        }
+        let items = first_per_key(rows, |r| &r.product_id);
         let items = (
             format!(
                 "INSERT INTO items (ext_id, title, description, brand, attributes) VALUES {} \
                  ON CONFLICT (ext_id) DO NOTHING",
                 tuples(items.len(), 5)
             ),
-            args,
+            arguments(
+                items
+                    .iter()
+                    .flat_map(|r| {
+                        [
+                            &r.product_id,
+                            &r.title,
+                            &r.description,
+                            &r.brand,
+                            &r.attributes,
+                        ]
+                    })
+                    .map(Some),
+            )?,
         );
-
-        let mut args = SqliteArguments::default();
-        for r in rows {
-            args.add(r.query_id.as_str())
-                .map_err(anyhow::Error::from_boxed)?;
-            args.add(r.product_id.as_str())
-                .map_err(anyhow::Error::from_boxed)?;
-            args.add(r.label.as_deref())
-                .map_err(anyhow::Error::from_boxed)?;
-            args.add(r.split.as_deref())
-                .map_err(anyhow::Error::from_boxed)?;
-        }
         let pairs = (
             format!(
                 "INSERT INTO pairs (query_id, item_id, gold_label, split) \
@@ -110,7 +88,14 @@ impl Statements {
                  WHERE excluded.gold_label IS NOT NULL AND excluded.gold_label IS NOT pairs.gold_label",
                 tuples(rows.len(), 4)
             ),
-            args,
+            arguments(rows.iter().flat_map(|r| {
+                [
+                    Some(&r.query_id),
+                    Some(&r.product_id),
+                    r.label.as_ref(),
+                    r.split.as_ref(),
+                ]
+            }))?,
         );
         Ok(Statements([queries, items, pairs]))
     }
@@ -124,6 +109,22 @@ impl Statements {
         }
         Ok(())
     }
+}
+
+/// The first row of each key, in file order.
+fn first_per_key(rows: &[ImportRow], key: fn(&ImportRow) -> &String) -> Vec<&ImportRow> {
+    let mut seen = HashSet::with_capacity(rows.len());
+    rows.iter().filter(|r| seen.insert(key(r))).collect()
+}
+
+/// Text parameters, in order (`None` binds NULL).
+fn arguments<'a>(values: impl Iterator<Item = Option<&'a String>>) -> Result<SqliteArguments> {
+    let mut args = SqliteArguments::default();
+    for v in values {
+        args.add(v.map(String::as_str))
+            .map_err(anyhow::Error::from_boxed)?;
+    }
+    Ok(args)
 }
 
 /// `(?, ?), (?, ?), …`: `rows` tuples of `width` parameters.
