@@ -414,3 +414,36 @@ fn a_database_from_before_the_pair_judgment_column_gets_its_picks() {
         .collect();
     assert_eq!(labels, vec![1.0, 0.0], "{rows}");
 }
+
+/// SQLite refuses a row of the first batch (the failure surfaces while a later batch is being
+/// handed on) or of the last (it surfaces at commit): either way the import names the file and
+/// what it was storing, and leaves nothing of the file behind.
+#[test]
+fn a_write_refused_by_sqlite_stops_the_import_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = dev_file();
+    for (case, product) in [("first batch", "B07DL1JCGL"), ("last batch", "B00FUF5OIS")] {
+        let db = dir.path().join(format!("{product}.db"));
+        ok(dir.path(), &db, &["init"]);
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.ext_id = '{product}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        ))
+        .unwrap();
+        drop(conn);
+        let out = workbench(dir.path(), &db, &["import", dev.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{case}: imported");
+        let file = format!("importing {}", dev.display());
+        for expected in [file.as_str(), "storing items", "refused by the test"] {
+            assert!(err.contains(expected), "{case}: {expected:?} in:\n{err}");
+        }
+        let s = stats(dir.path(), &db);
+        assert_eq!(
+            (s["pairs"].as_i64(), s["queries"].as_i64()),
+            (Some(0), Some(0)),
+            "{case}: {s}"
+        );
+    }
+}
