@@ -386,6 +386,23 @@ pub struct TeachArgs {
     #[arg(long, value_name = "C")]
     pub concurrency: Option<usize>,
 
+    /// Local teacher processes judging side by side, each with its own copy of the model and
+    /// CPU cores / N threads. A 135M model's steps are short, and one process spreading each
+    /// over every core spends much of it waiting on its threads: on 2 cores two one-thread
+    /// workers judged 1.1–1.3× the CoT pairs/min and 1.3–1.6× the score pairs/s of one
+    /// process (BENCHMARKS.md). Default: one per core, at most 4; 1 = a single process.
+    #[arg(long, value_name = "N", conflicts_with = "endpoint")]
+    pub workers: Option<usize>,
+
+    /// Internal: run as worker K of N (the pairs whose id is K modulo N), reporting each
+    /// judgment on stdout to the `teach` that started it.
+    #[arg(long, hide = true, value_name = "K/N")]
+    pub shard: Option<String>,
+
+    /// Internal: a worker judges no pair after this id (where the run's --limit ends).
+    #[arg(long, hide = true, value_name = "ID", requires = "shard")]
+    pub last_id: Option<i64>,
+
     /// A GGUF file for the local teacher (llama, mistral3, phi2, phi3, starcoder2, qwen2, qwen3,
     /// qwen3moe architectures). Default: the SmolLM2 file fetched into models/.
     #[arg(

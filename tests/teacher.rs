@@ -88,11 +88,28 @@ fn smollm2_through_mistralrs_judges_five_fixture_pairs() {
     let out = ok(
         dir.path(),
         &db,
-        &["teach", "--limit", "5", "--model", model.to_str().unwrap()],
+        &[
+            "teach",
+            "--limit",
+            "5",
+            "--workers",
+            "2",
+            "--model",
+            model.to_str().unwrap(),
+        ],
     );
     assert!(out.contains("judged 5 of 5 pairs"), "{out}");
     let js = judgments(&db);
-    assert_eq!(js.len(), 5);
+    // Two worker processes, each its own run, judged between them the five pairs a single
+    // process would have: the first five, each once.
+    let mut judged: Vec<i64> = js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
+    judged.sort();
+    assert_eq!(judged, [1, 2, 3, 4, 5]);
+    let workers: Vec<(String,)> = query_rows(
+        &db,
+        "SELECT json_extract(params, '$.worker') FROM teacher_runs ORDER BY 1",
+    );
+    assert_eq!(workers, [("0/2".to_string(),), ("1/2".to_string(),)]);
     for j in &js {
         assert_well_formed(j, "SmolLM2-135M-Instruct.Q4_1", "cot");
     }
@@ -129,9 +146,7 @@ fn smollm2_through_mistralrs_judges_five_fixture_pairs() {
     assert_eq!(params["backend"]["activations"], "f32");
 
     // show prints the pair, the steps and the bars; --json the same as one object.
-    let first = &js[0];
-    let pair_id = first["pair_id"].as_i64().unwrap();
-    assert_eq!(pair_id, 1);
+    let first = js.iter().find(|j| j["pair_id"] == 1).unwrap();
     let shown = ok(dir.path(), &db, &["show", "73232", "B07N6VYKD3"]);
     assert!(
         shown.contains("newborn hospital essentials")
@@ -190,7 +205,17 @@ fn score_mode_and_self_consistency_give_distributions() {
     ok(
         dir.path(),
         &db,
-        &["teach", "--mode", "score", "--limit", "4", "--model", m],
+        &[
+            "teach",
+            "--mode",
+            "score",
+            "--limit",
+            "4",
+            "--workers",
+            "1",
+            "--model",
+            m,
+        ],
     );
     let js = judgments(&db);
     assert_eq!(js.len(), 4);
@@ -276,6 +301,8 @@ fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
     }
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
+    // The workers (one per core by default) die with it; give the kernel a moment to reap them.
+    std::thread::sleep(Duration::from_millis(300));
     let after_kill = count_judgments(&db);
     assert!(
         (1..10).contains(&after_kill),

@@ -12,6 +12,7 @@ mod show;
 mod stats;
 mod student;
 mod teach;
+mod workers;
 
 use std::process::ExitCode;
 

@@ -11,7 +11,7 @@ const PAGE: usize = 256;
 
 use crate::cli::{TeachArgs, TeachMode};
 use crate::domain::{Pair, PairKey};
-use crate::store::{NewJudgment, PairFilter, Store, TeacherRunSpec};
+use crate::store::{NewJudgment, PairFilter, Shard, Store, TeacherRunSpec};
 use crate::teacher::gguf::Weights;
 use crate::teacher::http::HttpBackend;
 use crate::teacher::local::{DEFAULT_MODEL, LocalBackend, LocalOptions};
@@ -25,6 +25,9 @@ pub struct TeachOptions {
     pub config: TeacherConfig,
     pub concurrency: Option<usize>,
     pub show_progress: bool,
+    /// This process is one worker of a `teach --workers` run: it judges its shard and reports
+    /// `asked N` and then `judged PARSE_ERROR PROMPT_TOKENS COMPLETION_TOKENS` lines on stdout.
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -57,16 +60,30 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
             );
         }
     }
+    let shard = args
+        .shard
+        .as_deref()
+        .map(parse_shard)
+        .transpose()?
+        .map(|(index, count)| Shard {
+            index,
+            count,
+            last_id: args.last_id,
+        });
+    let workers = args
+        .workers
+        .unwrap_or_else(super::workers::default_count)
+        .max(1);
+    if args.endpoint.is_none() && shard.is_none() && workers > 1 {
+        return super::workers::run(store, &args, &filter, workers).await;
+    }
     let backend = open_backend(
         args.model.as_deref(),
         args.endpoint.as_deref(),
         &args.api_model,
         LocalOptions {
             prefix_cache: true,
-            weights: args.weights.unwrap_or(match args.mode {
-                TeachMode::Cot => Weights::Q8_0,
-                TeachMode::Score => Weights::F32,
-            }),
+            weights: weights(&args),
             ..LocalOptions::default()
         },
     )
@@ -74,21 +91,55 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
     let options = TeachOptions {
         filter,
         limit: args.limit,
-        config: TeacherConfig {
-            mode: match args.mode {
-                TeachMode::Cot => Mode::Cot,
-                TeachMode::Score => Mode::Score,
-            },
-            samples: args.samples,
-            max_tokens: args.max_tokens,
-            with_examples: !args.no_examples,
-            detail_chars: args.detail_chars,
-        },
+        config: config(&args),
         concurrency: args.concurrency,
-        show_progress: true,
+        show_progress: shard.is_none(),
+        shard,
     };
     let report = teach(&store, backend, &options).await?;
     store.close().await;
+    if options.shard.is_some() {
+        return Ok(if report.interrupted {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    Ok(summary(&report))
+}
+
+/// The weight format the local teacher runs in: as asked, else by mode.
+pub(super) fn weights(args: &TeachArgs) -> Weights {
+    args.weights.unwrap_or(match args.mode {
+        TeachMode::Cot => Weights::Q8_0,
+        TeachMode::Score => Weights::F32,
+    })
+}
+
+pub(super) fn config(args: &TeachArgs) -> TeacherConfig {
+    TeacherConfig {
+        mode: match args.mode {
+            TeachMode::Cot => Mode::Cot,
+            TeachMode::Score => Mode::Score,
+        },
+        samples: args.samples,
+        max_tokens: args.max_tokens,
+        with_examples: !args.no_examples,
+        detail_chars: args.detail_chars,
+    }
+}
+
+/// `K/N`, K < N.
+fn parse_shard(s: &str) -> Result<(u32, u32)> {
+    let parsed = s
+        .split_once('/')
+        .and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)))
+        .filter(|(k, n)| k < n);
+    parsed.with_context(|| format!("--shard {s:?}: expected K/N with K < N"))
+}
+
+/// Prints the run's last line; a stopped run exits 130.
+pub(super) fn summary(report: &TeachReport) -> ExitCode {
     let rate = if report.secs > 0.0 {
         report.judged as f64 / report.secs
     } else {
@@ -110,9 +161,9 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
     );
     if report.interrupted {
         println!("run the same command again to resume; nothing judged so far is judged twice");
-        return Ok(ExitCode::from(130));
+        return ExitCode::from(130);
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 /// The local GGUF model (the default) or an OpenAI-compatible endpoint.
@@ -163,8 +214,12 @@ pub async fn teach(
     let model = teacher.model_name().to_string();
     let hash = teacher.prompt().hash.clone();
     let run = (model.as_str(), hash.as_str(), mode);
-    let to_judge = store.count_to_judge(run, &options.filter).await?;
+    let shard = options.shard.as_ref();
+    let to_judge = store.count_to_judge(run, &options.filter, shard).await?;
     let asked = options.limit.map_or(to_judge, |l| to_judge.min(l as u64)) as usize;
+    if shard.is_some() {
+        println!("asked {asked}");
+    }
     let mut report = TeachReport {
         asked,
         ..Default::default()
@@ -184,6 +239,7 @@ pub async fn teach(
                 "examples": options.config.with_examples,
                 "detail_chars": teacher.prompt().detail_chars,
                 "backend": backend.settings(),
+                "worker": options.shard.map(|s| format!("{}/{}", s.index, s.count)),
             }),
         })
         .await?;
@@ -202,15 +258,16 @@ pub async fn teach(
     let started = Instant::now();
     // Pairs come in keyset pages while the teacher works: memory stays flat however many.
     let pages = futures::stream::try_unfold(0i64, |after| {
-        let (store, filter, model, hash) = (
+        let (store, filter, shard, model, hash) = (
             store.clone(),
             options.filter.clone(),
+            options.shard,
             model.clone(),
             hash.clone(),
         );
         async move {
             let page = store
-                .pairs_to_judge((&model, &hash, mode), &filter, after, PAGE)
+                .pairs_to_judge((&model, &hash, mode), &filter, shard.as_ref(), after, PAGE)
                 .await?;
             let next = page.last().map(|p| p.id);
             anyhow::Ok(next.map(|next| {
@@ -270,6 +327,14 @@ pub async fn teach(
         report.completion_tokens += j.completion_tokens;
         bar.inc(1);
         bar.set_message(format!("{} unparsed", report.parse_errors));
+        if shard.is_some() {
+            println!(
+                "judged {} {} {}",
+                u8::from(j.parse_error.is_some()),
+                j.prompt_tokens,
+                j.completion_tokens
+            );
+        }
     }
     report.secs = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
@@ -278,7 +343,7 @@ pub async fn teach(
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so that a stopped run closes its records before exiting.
-async fn stop_signal() {
+pub(super) async fn stop_signal() {
     #[cfg(unix)]
     {
         let mut term =
@@ -294,5 +359,20 @@ async fn stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shard;
+
+    #[test]
+    fn a_shard_is_k_of_n_with_k_below_n() {
+        assert_eq!(parse_shard("0/2").unwrap(), (0, 2));
+        assert_eq!(parse_shard("3/4").unwrap(), (3, 4));
+        for bad in ["2/2", "1", "a/2", "1/b", "-1/2"] {
+            let err = parse_shard(bad).unwrap_err().to_string();
+            assert!(err.contains("expected K/N"), "{bad}: {err}");
+        }
     }
 }

@@ -59,6 +59,13 @@ pub struct LocalBackend {
     stop_token_ids: Vec<u32>,
 }
 
+/// The name judgments of a GGUF file carry: its file stem, as shipped.
+pub fn model_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
 impl LocalBackend {
     /// Loads a GGUF file after checking its header. Tokenizer and chat template come from the
     /// GGUF itself; `TokenSource::None` and a local directory mean no hub call is made.
@@ -66,10 +73,7 @@ impl LocalBackend {
         let info = gguf::inspect(path)?;
         // Judgments name the model as shipped: the prepared copy holds the same weights in a
         // faster format (recorded in the run's settings), so a run resumes across formats.
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let name = model_name(path);
         // A folder that cannot take the converted copy costs speed, not the run.
         let prepared = gguf::prepare(path, options.weights, &mut |line| eprintln!("{line}"))
             .unwrap_or_else(|e| {

@@ -56,6 +56,21 @@ pub struct TeacherConfig {
     pub detail_chars: Option<usize>,
 }
 
+impl TeacherConfig {
+    /// The prompt this configuration asks with (its hash names the judgments' prompt).
+    pub fn prompt(&self, scale: &LabelScale) -> Prompt {
+        Prompt::with_detail_chars(
+            scale,
+            self.mode,
+            self.with_examples,
+            // Fewer characters are faster, but on 40 dev pairs 100 instead of 300 agreed with
+            // the ESCI labels less often in one sample (5/40 vs 7/40) and more in another
+            // (12/40 vs 10/40): the default stays where the agreement was measured.
+            self.detail_chars.unwrap_or(prompt::ITEM_DETAIL_CHARS),
+        )
+    }
+}
+
 pub struct Teacher {
     backend: Arc<dyn Backend>,
     prompt: Prompt,
@@ -73,15 +88,7 @@ struct Reading {
 
 impl Teacher {
     pub fn new(backend: Arc<dyn Backend>, scale: LabelScale, config: &TeacherConfig) -> Teacher {
-        let prompt = Prompt::with_detail_chars(
-            &scale,
-            config.mode,
-            config.with_examples,
-            // Fewer characters are faster, but on 40 dev pairs 100 instead of 300 agreed with
-            // the ESCI labels less often in one sample (5/40 vs 7/40) and more in another
-            // (12/40 vs 10/40): the default stays where the agreement was measured.
-            config.detail_chars.unwrap_or(prompt::ITEM_DETAIL_CHARS),
-        );
+        let prompt = config.prompt(&scale);
         let max_tokens = config.max_tokens.unwrap_or(match config.mode {
             Mode::Cot => 320,
             // The label's first token names it (see `parse::label_from_prefix`), and its
