@@ -389,7 +389,7 @@ pub struct TeachArgs {
     /// Local teacher processes judging side by side, each with its own copy of the model and
     /// CPU cores / N threads. A 135M model's steps are short, and one process spreading each
     /// over every core spends much of it waiting on its threads: on 2 cores two one-thread
-    /// workers judged 1.1–1.3× the CoT pairs/min and 1.3–1.6× the score pairs/s of one
+    /// workers judged 1.1–1.5× the CoT pairs/min and 1.3–1.6× the score pairs/s of one
     /// process (BENCHMARKS.md). Default: one per core, at most 4; 1 = a single process.
     #[arg(long, value_name = "N", conflicts_with = "endpoint")]
     pub workers: Option<usize>,
