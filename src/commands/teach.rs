@@ -46,7 +46,18 @@ pub struct TeachReport {
 pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
     let store = Store::open(db).await?;
     let filter = parse_only(&args.only)?;
-    if let PairFilter::Keys(keys) = &filter {
+    let shard = args
+        .shard
+        .as_deref()
+        .map(parse_shard)
+        .transpose()?
+        .map(|(index, count)| Shard {
+            index,
+            count,
+            last_id: args.last_id,
+        });
+    // A worker's keys were checked by the `teach` that started it.
+    if let (PairFilter::Keys(keys), None) = (&filter, &shard) {
         let unknown = store.unknown_keys(keys).await?;
         if !unknown.is_empty() {
             let list: Vec<String> = unknown
@@ -60,16 +71,6 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
             );
         }
     }
-    let shard = args
-        .shard
-        .as_deref()
-        .map(parse_shard)
-        .transpose()?
-        .map(|(index, count)| Shard {
-            index,
-            count,
-            last_id: args.last_id,
-        });
     let workers = args
         .workers
         .unwrap_or_else(super::workers::default_count)
@@ -244,10 +245,7 @@ pub async fn teach(
         })
         .await?;
     let bar = if options.show_progress {
-        crate::ui::progress(
-            asked as u64,
-            "{spinner} judging {pos}/{len} {wide_bar} {per_sec} eta {eta} {msg}",
-        )
+        judging_bar(asked as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -340,6 +338,14 @@ pub async fn teach(
     bar.finish_and_clear();
     store.finish_teacher_run(run_id).await?;
     Ok(report)
+}
+
+/// The progress bar of a teacher run, one process or its workers together.
+pub(super) fn judging_bar(len: u64) -> indicatif::ProgressBar {
+    crate::ui::progress(
+        len,
+        "{spinner} judging {pos}/{len} {wide_bar} {per_sec} eta {eta} {msg}",
+    )
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so that a stopped run closes its records before exiting.

@@ -18,11 +18,11 @@ use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::teach::{TeachReport, config, stop_signal, summary, weights};
+use super::teach::{TeachReport, config, judging_bar, stop_signal, summary, weights};
 use crate::cli::TeachArgs;
 use crate::store::{PairFilter, Store};
 use crate::teacher::gguf;
-use crate::teacher::local::{DEFAULT_MODEL, model_name};
+use crate::teacher::local::{DEFAULT_MODEL, model_name, prepare};
 
 /// Workers by default: one per core, at most four (each holds a copy of the model).
 pub fn default_count() -> usize {
@@ -42,9 +42,7 @@ pub async fn run(
     // A missing or corrupt model is named once, here, not once per worker; the faster copy is
     // prepared once, before the workers look for it.
     gguf::inspect(&model)?;
-    if let Err(e) = gguf::prepare(&model, weights(args), &mut |line| eprintln!("{line}")) {
-        eprintln!("warning: {e:#}; running the weights as they are");
-    }
+    prepare(&model, weights(args));
     let prompt = config(args).prompt(&store.scale().await?);
     let name = model_name(&model);
     let run = (name.as_str(), prompt.hash.as_str(), prompt.mode.as_str());
@@ -83,10 +81,7 @@ pub async fn run(
         children.push(child);
     }
     drop(tx);
-    let bar = crate::ui::progress(
-        asked,
-        "{spinner} judging {pos}/{len} {wide_bar} {per_sec} eta {eta} {msg}",
-    );
+    let bar = judging_bar(asked);
     bar.set_message(format!("loading {workers} workers"));
     // Timed from the first worker ready to judge, as a single run is timed after its load.
     let mut started: Option<Instant> = None;

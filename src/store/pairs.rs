@@ -28,9 +28,19 @@ pub struct Shard {
     pub last_id: Option<i64>,
 }
 
-pub(super) const PAIR_COLUMNS: &str = "p.id, p.gold_label, p.split, p.origin, q.ext_id, q.text, \
-     i.ext_id, i.title, i.description, i.brand, i.attributes \
-     FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id";
+/// A pair with its query and item, as every read of pairs to judge joins them (a macro, so that
+/// `concat!` can build constants from it).
+macro_rules! pairs_joined {
+    () => {
+        "FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id"
+    };
+}
+
+pub(super) const PAIR_COLUMNS: &str = concat!(
+    "p.id, p.gold_label, p.split, p.origin, q.ext_id, q.text, \
+     i.ext_id, i.title, i.description, i.brand, i.attributes ",
+    pairs_joined!()
+);
 
 /// Reads the first eleven columns of a row in `PAIR_COLUMNS` order.
 pub(super) fn pair_from_row(r: &SqliteRow) -> Result<Pair> {
@@ -134,9 +144,8 @@ impl Store {
         filter: &PairFilter,
         shard: Option<&Shard>,
     ) -> Result<u64> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT count(*) FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id WHERE ",
-        );
+        let mut q =
+            QueryBuilder::<Sqlite>::new(concat!("SELECT count(*) ", pairs_joined!(), " WHERE "));
         push_to_judge(&mut q, run, filter, shard);
         let n: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
         Ok(n as u64)
@@ -150,9 +159,8 @@ impl Store {
         filter: &PairFilter,
         n: usize,
     ) -> Result<Option<i64>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT p.id FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id WHERE ",
-        );
+        let mut q =
+            QueryBuilder::<Sqlite>::new(concat!("SELECT p.id ", pairs_joined!(), " WHERE "));
         push_to_judge(&mut q, run, filter, None);
         q.push(" ORDER BY p.id LIMIT 1 OFFSET ")
             .push_bind(n.saturating_sub(1) as i64);

@@ -66,6 +66,15 @@ pub fn model_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The copy of `path` in `weights` the teacher loads, prepared once (`gguf::prepare`). A folder
+/// that cannot take the converted copy costs speed, not the run: the weights run as they are.
+pub fn prepare(path: &Path, weights: Weights) -> PathBuf {
+    gguf::prepare(path, weights, &mut |line| eprintln!("{line}")).unwrap_or_else(|e| {
+        eprintln!("warning: {e:#}; running the weights as they are");
+        path.to_path_buf()
+    })
+}
+
 impl LocalBackend {
     /// Loads a GGUF file after checking its header. Tokenizer and chat template come from the
     /// GGUF itself; `TokenSource::None` and a local directory mean no hub call is made.
@@ -74,12 +83,7 @@ impl LocalBackend {
         // Judgments name the model as shipped: the prepared copy holds the same weights in a
         // faster format (recorded in the run's settings), so a run resumes across formats.
         let name = model_name(path);
-        // A folder that cannot take the converted copy costs speed, not the run.
-        let prepared = gguf::prepare(path, options.weights, &mut |line| eprintln!("{line}"))
-            .unwrap_or_else(|e| {
-                eprintln!("warning: {e:#}; running the weights as they are");
-                path.to_path_buf()
-            });
+        let prepared = prepare(path, options.weights);
         let path = prepared.as_path();
         let path = path
             .canonicalize()
