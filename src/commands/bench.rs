@@ -133,6 +133,10 @@ pub async fn export(dir: &Path) -> Result<ExitCode> {
             parquet: false,
             command: format!("workbench bench export ({label})"),
         };
+        // The previous run's files are removed first: deleting them is not the export's work.
+        if options.out.exists() {
+            std::fs::remove_dir_all(&options.out)?;
+        }
         let started = Instant::now();
         let manifest =
             crate::export::export(&store, &options, &indicatif::ProgressBar::hidden()).await?;

@@ -57,7 +57,7 @@ pub async fn export(
     opts: &ExportOptions,
     bar: &indicatif::ProgressBar,
 ) -> Result<serde_json::Value> {
-    if store.count_judgments().await? == 0 && opts.source != LabelSource::HumanOnly {
+    if !store.has_judgments().await? && opts.source != LabelSource::HumanOnly {
         bail!(
             "{}: nothing to export: no teacher judgments yet (run `workbench teach`, or export human labels with --source human-only)",
             store.path().display()
@@ -151,8 +151,8 @@ fn write_group(
             tally.pairs += 1;
             tally.human_corrected += u64::from(e.reviewed.is_reviewed());
             tally.augmented += u64::from(e.row.pair.origin.starts_with("augmented"));
-            *tally.labels.entry(d.label.clone()).or_default() += 1;
-            *tally.label_sources.entry(d.from.to_string()).or_default() += 1;
+            bump(&mut tally.labels, &d.label);
+            bump(&mut tally.label_sources, d.from);
         }
     }
     for &f in &opts.formats {
@@ -192,6 +192,16 @@ fn write_group(
         }
     }
     Ok(())
+}
+
+/// Counts one more `key` (without allocating it again for every row).
+fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
+    }
 }
 
 fn manifest(

@@ -3,24 +3,95 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-struct Sink {
-    file: BufWriter<File>,
+/// Bytes gathered per file before they go to the sink thread.
+const SINK_CHUNK: usize = 1 << 20;
+/// Chunks on their way to the sink thread: bounds memory whatever the disk's speed.
+const SINK_IN_FLIGHT: usize = 4;
+
+/// What the export's thread tells the sink thread.
+enum SinkMsg {
+    /// File number `n` is `file`, shown to the user as `shown`.
+    Open(usize, File, PathBuf),
+    /// Append these bytes to file number `n`.
+    Write(usize, Vec<u8>),
+}
+
+/// A file the sink thread writes and hashes.
+struct OpenFile {
+    file: File,
+    shown: PathBuf,
     hasher: Sha256,
+}
+
+/// Hashing and writing run on a thread of their own, so that the row building beside them and
+/// SQLite's reader thread share both cores (the export's thread was the busy one).
+struct SinkThread {
+    tx: std::sync::mpsc::SyncSender<SinkMsg>,
+    /// Emptied buffers coming back, to be filled again.
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    handle: std::thread::JoinHandle<Result<Vec<OpenFile>>>,
+}
+
+impl SinkThread {
+    fn start() -> SinkThread {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<SinkMsg>(SINK_IN_FLIGHT);
+        let (spare_tx, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+        let handle = std::thread::spawn(move || -> Result<Vec<OpenFile>> {
+            let mut files: Vec<OpenFile> = Vec::new();
+            for msg in rx {
+                match msg {
+                    SinkMsg::Open(n, file, shown) => {
+                        debug_assert_eq!(n, files.len());
+                        files.push(OpenFile {
+                            file,
+                            shown,
+                            hasher: Sha256::new(),
+                        });
+                    }
+                    SinkMsg::Write(n, mut bytes) => {
+                        let f = &mut files[n];
+                        f.hasher.update(&bytes);
+                        f.file
+                            .write_all(&bytes)
+                            .with_context(|| format!("writing {}", f.shown.display()))?;
+                        bytes.clear();
+                        let _ = spare_tx.send(bytes);
+                    }
+                }
+            }
+            Ok(files)
+        });
+        SinkThread { tx, spare, handle }
+    }
+
+    /// Waits for every byte to be written; the files in the order they were opened.
+    fn join(self) -> Result<Vec<OpenFile>> {
+        drop(self.tx);
+        match self.handle.join() {
+            Ok(done) => done,
+            Err(_) => bail!("the export's writer thread panicked"),
+        }
+    }
+}
+
+/// A file being written: its number at the sink thread, the bytes not yet handed on.
+struct Pending {
+    n: usize,
+    bytes: Vec<u8>,
     rows: u64,
 }
 
 pub struct ExportDir {
     out: PathBuf,
     tmp: PathBuf,
-    sinks: BTreeMap<String, Sink>,
-    /// One line's bytes, reused from row to row.
-    line: Vec<u8>,
+    sinks: BTreeMap<String, Pending>,
+    thread: Option<SinkThread>,
     done: bool,
     /// Also write each file as Parquet at the end.
     pub parquet: bool,
@@ -60,7 +131,7 @@ impl ExportDir {
             out: out.to_path_buf(),
             tmp,
             sinks: BTreeMap::new(),
-            line: Vec::with_capacity(4096),
+            thread: Some(SinkThread::start()),
             done: false,
             parquet: false,
         })
@@ -76,26 +147,42 @@ impl ExportDir {
             }
             let file =
                 File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let n = self.sinks.len();
+            self.send(SinkMsg::Open(n, file, self.out.join(rel)))?;
             self.sinks.insert(
                 rel.to_string(),
-                Sink {
-                    file: BufWriter::with_capacity(1 << 20, file),
-                    hasher: Sha256::new(),
+                Pending {
+                    n,
+                    bytes: Vec::with_capacity(SINK_CHUNK + 4096),
                     rows: 0,
                 },
             );
         }
         let sink = self.sinks.get_mut(rel).expect("inserted above");
-        let bytes = &mut self.line;
-        bytes.clear();
-        serde_json::to_writer(&mut *bytes, line)?;
-        bytes.push(b'\n');
-        sink.hasher.update(&bytes[..]);
-        sink.file
-            .write_all(bytes)
-            .with_context(|| format!("writing {}", self.out.join(rel).display()))?;
+        serde_json::to_writer(&mut sink.bytes, line)?;
+        sink.bytes.push(b'\n');
         sink.rows += 1;
+        if sink.bytes.len() >= SINK_CHUNK {
+            let spare = self.thread.as_ref().and_then(|t| t.spare.try_recv().ok());
+            let next = spare.unwrap_or_else(|| Vec::with_capacity(SINK_CHUNK + 4096));
+            let full = std::mem::replace(&mut sink.bytes, next);
+            let n = sink.n;
+            self.send(SinkMsg::Write(n, full))?;
+        }
         Ok(())
+    }
+
+    /// Hands `msg` to the sink thread; if that has stopped, its error (a full disk, say).
+    fn send(&mut self, msg: SinkMsg) -> Result<()> {
+        let Some(thread) = self.thread.as_ref() else {
+            bail!("the export's writer thread has stopped");
+        };
+        if thread.tx.send(msg).is_ok() {
+            return Ok(());
+        }
+        let stopped = self.thread.take().expect("checked above");
+        stopped.join()?;
+        bail!("the export's writer thread stopped")
     }
 
     /// Flushes and syncs every file, writes the manifest the caller builds from the per-file
@@ -104,18 +191,25 @@ impl ExportDir {
         mut self,
         manifest: impl FnOnce(&BTreeMap<String, (u64, String)>) -> serde_json::Value,
     ) -> Result<serde_json::Value> {
+        let mut sinks = std::mem::take(&mut self.sinks);
+        for sink in sinks.values_mut() {
+            if !sink.bytes.is_empty() {
+                self.send(SinkMsg::Write(sink.n, std::mem::take(&mut sink.bytes)))?;
+            }
+        }
+        let thread = self
+            .thread
+            .take()
+            .context("the export's writer thread has stopped")?;
+        let mut opened = thread.join()?;
         let mut files = BTreeMap::new();
-        for (rel, sink) in std::mem::take(&mut self.sinks) {
-            let mut file = sink.file;
-            file.flush()
-                .with_context(|| format!("writing {}", self.out.join(&rel).display()))?;
-            file.get_ref()
+        for (rel, sink) in sinks {
+            let f = &mut opened[sink.n];
+            f.file
                 .sync_all()
-                .with_context(|| format!("writing {}", self.out.join(&rel).display()))?;
-            files.insert(
-                rel.clone(),
-                (sink.rows, hex::encode(sink.hasher.finalize())),
-            );
+                .with_context(|| format!("writing {}", f.shown.display()))?;
+            let hash = std::mem::take(&mut f.hasher).finalize();
+            files.insert(rel.clone(), (sink.rows, hex::encode(hash)));
             if self.parquet {
                 let prel = rel.replace(".jsonl", ".parquet");
                 let dst = self.tmp.join(&prel);
@@ -146,6 +240,9 @@ impl ExportDir {
 
 impl Drop for ExportDir {
     fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join(); // no write may land after the removal
+        }
         if !self.done {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }

@@ -1,7 +1,8 @@
-use anyhow::Result;
+use anyhow::{Context, Result};
 use futures::Stream;
 
 use super::Store;
+use super::direct::{Arena, Span};
 use crate::domain::review::Annotation;
 use crate::domain::{Item, Pair, Query, Rationale, ScoreDist};
 
@@ -94,106 +95,163 @@ fn sql(q: &RecordQuery) -> String {
     )
 }
 
-/// A row as read, its JSON columns still text. The reader thread only steps the statement and
-/// copies columns; `parse_json` runs on the consumer's thread, so that the two share the work
-/// (the reader was the export's bottleneck).
-struct RawRecord {
-    record: PairRecord,
-    attributes: String,
-    distribution: Option<String>,
-    rationale: Option<String>,
-    annotations: Option<String>,
-    student_distribution: Option<String>,
+/// The statement's columns, in order (see `sql`).
+mod col {
+    pub const ID: usize = 0;
+    pub const GOLD_LABEL: usize = 1;
+    pub const SPLIT: usize = 2;
+    pub const ORIGIN: usize = 3;
+    pub const QUERY_EXT_ID: usize = 4;
+    pub const QUERY_TEXT: usize = 5;
+    pub const ITEM_EXT_ID: usize = 6;
+    pub const TITLE: usize = 7;
+    pub const DESCRIPTION: usize = 8;
+    pub const BRAND: usize = 9;
+    pub const ATTRIBUTES: usize = 10;
+    pub const QUERY_KEY: usize = 11;
+    pub const MODEL: usize = 12;
+    pub const PROMPT_HASH: usize = 13;
+    pub const LABEL: usize = 14;
+    pub const DISTRIBUTION: usize = 15;
+    pub const RATIONALE: usize = 16;
+    pub const ANNOTATIONS: usize = 17;
+    pub const JUDGMENT_ID: usize = 18;
+    pub const MODE: usize = 19;
+    pub const DIST_SOURCE: usize = 20;
+    pub const CONFIDENCE: usize = 21;
+    pub const PARSE_ERROR: usize = 22;
+    pub const TRUNCATED: usize = 23;
+    pub const STUDENT_SCORE: usize = 24;
+    pub const STUDENT_DISTRIBUTION: usize = 25;
+    pub const COUNT: usize = 26;
+    /// The columns read as text.
+    pub const TEXT: [usize; 20] = [
+        GOLD_LABEL,
+        SPLIT,
+        ORIGIN,
+        QUERY_EXT_ID,
+        QUERY_TEXT,
+        ITEM_EXT_ID,
+        TITLE,
+        DESCRIPTION,
+        BRAND,
+        ATTRIBUTES,
+        MODEL,
+        PROMPT_HASH,
+        LABEL,
+        DISTRIBUTION,
+        RATIONALE,
+        ANNOTATIONS,
+        MODE,
+        DIST_SOURCE,
+        PARSE_ERROR,
+        STUDENT_DISTRIBUTION,
+    ];
 }
 
-fn read_row(r: &rusqlite::Row) -> Result<RawRecord> {
-    // Columns a `labels_only` read leaves NULL.
-    let text = |i: usize| -> rusqlite::Result<String> {
-        Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
-    };
-    let id: Option<i64> = r.get(18)?;
-    let judgment = match id {
-        None => None,
-        Some(id) => Some(PickedJudgment {
-            id,
-            model: text(12)?,
-            prompt_hash: text(13)?,
-            mode: text(19)?,
-            label: r.get(14)?,
-            distribution: ScoreDist { probs: Vec::new() },
-            dist_source: text(20)?,
-            confidence: r.get(21)?,
-            rationale: None,
-            parse_error: r.get(22)?,
-            truncated: r.get::<_, Option<bool>>(23)?.unwrap_or_default(),
-        }),
-    };
+/// A row as read: its numbers, and where its text columns sit in the chunk's arena. The reader
+/// thread only steps the statement and copies bytes; strings and JSON are made by `decode` on
+/// the consumer's thread, so that the two share the work (the reader was the export's
+/// bottleneck).
+struct RawRecord {
+    id: i64,
+    query_key: i64,
+    judgment_id: Option<i64>,
+    confidence: Option<f64>,
+    truncated: Option<bool>,
+    student_score: Option<f64>,
+    /// By column number; `Span::NULL` for NULL and for the numeric columns.
+    text: [Span; col::COUNT],
+}
+
+fn read_row(r: &rusqlite::Row, arena: &mut Arena) -> Result<RawRecord> {
+    let mut text = [Span::NULL; col::COUNT];
+    for i in col::TEXT {
+        text[i] = arena.text(r, i)?;
+    }
     Ok(RawRecord {
-        record: PairRecord {
-            pair: Pair {
-                id: r.get(0)?,
-                gold_label: r.get(1)?,
-                split: r.get(2)?,
-                origin: r.get(3)?,
-                query: Query {
-                    ext_id: r.get(4)?,
-                    text: r.get(5)?,
-                },
-                item: Item {
-                    ext_id: text(6)?,
-                    title: r.get(7)?,
-                    description: r.get(8)?,
-                    brand: r.get(9)?,
-                    attributes: serde_json::Value::Null,
-                },
-            },
-            query_key: r.get(11)?,
-            judgment,
-            annotations: Vec::new(),
-            student_score: r.get(24)?,
-            student_distribution: None,
-        },
-        attributes: r.get(10)?,
-        distribution: r.get(15)?,
-        rationale: r.get(16)?,
-        annotations: r.get(17)?,
-        student_distribution: r.get(25)?,
+        id: r.get(col::ID)?,
+        query_key: r.get(col::QUERY_KEY)?,
+        judgment_id: r.get(col::JUDGMENT_ID)?,
+        confidence: r.get(col::CONFIDENCE)?,
+        truncated: r.get(col::TRUNCATED)?,
+        student_score: r.get(col::STUDENT_SCORE)?,
+        text,
     })
 }
 
-/// Boxed: a record is ~750 bytes, and the stream and the export move each one several times
-/// (a tenth of the export's writer thread was `memmove`).
-fn parse_json(raw: RawRecord) -> Result<Box<PairRecord>> {
-    let mut record = raw.record;
-    let pair_id = record.pair.id;
-    record.pair.item.attributes =
-        serde_json::from_str(&raw.attributes).unwrap_or(serde_json::Value::Null);
-    if let Some(j) = record.judgment.as_mut() {
-        if let Some(dist) = raw.distribution {
-            j.distribution.probs = serde_json::from_str(&dist)?;
-        }
-        j.rationale = raw
-            .rationale
-            .map(|t| serde_json::from_str(&t))
-            .transpose()?;
-    }
-    record.annotations = match raw.annotations.as_deref() {
+/// Builds the record: its strings, and its JSON columns parsed. Boxed: a record is ~750 bytes,
+/// and the stream and the export move each one several times (a tenth of the export's writer
+/// thread was `memmove`).
+fn decode(raw: RawRecord, arena: &Arena) -> Result<Box<PairRecord>> {
+    let opt = |i: usize| arena.string(raw.text[i]);
+    // Columns a `labels_only` read leaves NULL come back empty.
+    let text = |i: usize| opt(i).unwrap_or_default();
+    let required = |i: usize| -> Result<String> {
+        opt(i).with_context(|| format!("pair {}: column {i} is NULL", raw.id))
+    };
+    let json = |i: usize| arena.str(raw.text[i]);
+    let judgment = match raw.judgment_id {
+        None => None,
+        Some(id) => Some(PickedJudgment {
+            id,
+            model: text(col::MODEL),
+            prompt_hash: text(col::PROMPT_HASH),
+            mode: text(col::MODE),
+            label: opt(col::LABEL),
+            distribution: ScoreDist {
+                probs: match json(col::DISTRIBUTION) {
+                    Some(t) => serde_json::from_str(t)?,
+                    None => Vec::new(),
+                },
+            },
+            dist_source: text(col::DIST_SOURCE),
+            confidence: raw.confidence,
+            rationale: json(col::RATIONALE).map(serde_json::from_str).transpose()?,
+            parse_error: opt(col::PARSE_ERROR),
+            truncated: raw.truncated.unwrap_or_default(),
+        }),
+    };
+    let annotations = match json(col::ANNOTATIONS) {
         None | Some("[]") => Vec::new(),
         Some(t) => {
             let mut v: Vec<serde_json::Value> = serde_json::from_str(t)?;
             v.iter_mut()
                 .map(|a| {
-                    a["pair_id"] = pair_id.into();
+                    a["pair_id"] = raw.id.into();
                     Ok(serde_json::from_value(a.take())?)
                 })
                 .collect::<Result<_>>()?
         }
     };
-    record.student_distribution = raw
-        .student_distribution
-        .map(|t| serde_json::from_str(&t))
-        .transpose()?;
-    Ok(Box::new(record))
+    Ok(Box::new(PairRecord {
+        pair: Pair {
+            id: raw.id,
+            gold_label: opt(col::GOLD_LABEL),
+            split: opt(col::SPLIT),
+            origin: required(col::ORIGIN)?,
+            query: Query {
+                ext_id: required(col::QUERY_EXT_ID)?,
+                text: required(col::QUERY_TEXT)?,
+            },
+            item: Item {
+                ext_id: text(col::ITEM_EXT_ID),
+                title: required(col::TITLE)?,
+                description: required(col::DESCRIPTION)?,
+                brand: required(col::BRAND)?,
+                attributes: json(col::ATTRIBUTES)
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .unwrap_or(serde_json::Value::Null),
+            },
+        },
+        query_key: raw.query_key,
+        judgment,
+        annotations,
+        student_score: raw.student_score,
+        student_distribution: json(col::STUDENT_DISTRIBUTION)
+            .map(serde_json::from_str)
+            .transpose()?,
+    }))
 }
 
 impl Store {
@@ -204,22 +262,25 @@ impl Store {
         let mut params: Vec<rusqlite::types::Value> =
             q.student.into_iter().map(Into::into).collect();
         params.push(q.include_augmented.into());
-        super::direct::stream(self.path.clone(), sql(&q), params, read_row, parse_json)
+        super::direct::stream(self.path.clone(), sql(&q), params, read_row, decode)
     }
 
     /// Query ids in the store (imported ids), for assigning splits.
     pub async fn query_ext_ids(&self) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT ext_id FROM queries ORDER BY ext_id")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            super::direct::strings(&path, "SELECT ext_id FROM queries ORDER BY ext_id")
+        })
+        .await?
     }
 
-    pub async fn count_judgments(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM judgments")
-            .fetch_one(&self.pool)
-            .await?)
+    /// Whether the teacher has judged anything (without counting a million judgments).
+    pub async fn has_judgments(&self) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM judgments)")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn count_pairs(&self, include_augmented: bool) -> Result<i64> {

@@ -324,14 +324,10 @@ fn render_user(query: &str, item: &Item, detail_chars: usize) -> (String, bool) 
 
 /// Cuts `text` to at most `max` characters at a word boundary, marking the cut with "…".
 pub fn cut_at_word(text: &str, max: usize) -> (String, bool) {
-    if text.chars().count() <= max {
+    // Scans at most `max` characters, not the whole text (exports render a million of these).
+    let Some((end, _)) = text.char_indices().nth(max) else {
         return (text.to_string(), false);
-    }
-    let end = text
-        .char_indices()
-        .nth(max)
-        .map(|(i, _)| i)
-        .unwrap_or(text.len());
+    };
     let head = &text[..end];
     let head = head
         .rfind(char::is_whitespace)
