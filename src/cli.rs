@@ -394,14 +394,10 @@ pub struct TeachArgs {
     #[arg(long, value_name = "N", conflicts_with = "endpoint")]
     pub workers: Option<usize>,
 
-    /// Internal: run as worker K of N (the pairs whose id is K modulo N), reporting each
-    /// judgment on stdout to the `teach` that started it.
+    /// Internal: run as worker K of N of the `teach` that started it: judge the pair ids it
+    /// writes to stdin, one per line, and report each judgment on stdout.
     #[arg(long, hide = true, value_name = "K/N")]
     pub shard: Option<String>,
-
-    /// Internal: a worker judges no pair after this id (where the run's --limit ends).
-    #[arg(long, hide = true, value_name = "ID", requires = "shard")]
-    pub last_id: Option<i64>,
 
     /// A GGUF file for the local teacher (llama, mistral3, phi2, phi3, starcoder2, qwen2, qwen3,
     /// qwen3moe architectures). Default: the SmolLM2 file fetched into models/.

@@ -11,7 +11,7 @@ const PAGE: usize = 256;
 
 use crate::cli::{TeachArgs, TeachMode};
 use crate::domain::{Pair, PairKey};
-use crate::store::{NewJudgment, PairFilter, Shard, Store, TeacherRunSpec};
+use crate::store::{NewJudgment, PairFilter, Store, TeacherRunSpec};
 use crate::teacher::gguf::Weights;
 use crate::teacher::http::HttpBackend;
 use crate::teacher::local::{DEFAULT_MODEL, LocalBackend, LocalOptions};
@@ -25,9 +25,17 @@ pub struct TeachOptions {
     pub config: TeacherConfig,
     pub concurrency: Option<usize>,
     pub show_progress: bool,
-    /// This process is one worker of a `teach --workers` run: it judges its shard and reports
-    /// `asked N` and then `judged PARSE_ERROR PROMPT_TOKENS COMPLETION_TOKENS` lines on stdout.
-    pub shard: Option<Shard>,
+    /// This process is one worker of a `teach --workers` run: it says `ready` on stdout, judges
+    /// the pair ids its parent writes to stdin (one per line, until stdin closes) and reports
+    /// each as `judged PARSE_ERROR PROMPT_TOKENS COMPLETION_TOKENS`.
+    pub worker: Option<Worker>,
+}
+
+/// Worker `index` of `count` (`teach --shard K/N`, internal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Worker {
+    pub index: u32,
+    pub count: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,18 +54,14 @@ pub struct TeachReport {
 pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
     let store = Store::open(db).await?;
     let filter = parse_only(&args.only)?;
-    let shard = args
+    let worker = args
         .shard
         .as_deref()
         .map(parse_shard)
         .transpose()?
-        .map(|(index, count)| Shard {
-            index,
-            count,
-            last_id: args.last_id,
-        });
+        .map(|(index, count)| Worker { index, count });
     // A worker's keys were checked by the `teach` that started it.
-    if let (PairFilter::Keys(keys), None) = (&filter, &shard) {
+    if let (PairFilter::Keys(keys), None) = (&filter, &worker) {
         let unknown = store.unknown_keys(keys).await?;
         if !unknown.is_empty() {
             let list: Vec<String> = unknown
@@ -75,7 +79,7 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
         .workers
         .unwrap_or_else(super::workers::default_count)
         .max(1);
-    if args.endpoint.is_none() && shard.is_none() && workers > 1 {
+    if args.endpoint.is_none() && worker.is_none() && workers > 1 {
         return super::workers::run(store, &args, &filter, workers).await;
     }
     let backend = open_backend(
@@ -94,12 +98,12 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
         limit: args.limit,
         config: config(&args),
         concurrency: args.concurrency,
-        show_progress: shard.is_none(),
-        shard,
+        show_progress: worker.is_none(),
+        worker,
     };
     let report = teach(&store, backend, &options).await?;
     store.close().await;
-    if options.shard.is_some() {
+    if options.worker.is_some() {
         return Ok(if report.interrupted {
             ExitCode::from(130)
         } else {
@@ -215,17 +219,20 @@ pub async fn teach(
     let model = teacher.model_name().to_string();
     let hash = teacher.prompt().hash.clone();
     let run = (model.as_str(), hash.as_str(), mode);
-    let shard = options.shard.as_ref();
-    let to_judge = store.count_to_judge(run, &options.filter, shard).await?;
-    let asked = options.limit.map_or(to_judge, |l| to_judge.min(l as u64)) as usize;
-    if shard.is_some() {
-        println!("asked {asked}");
-    }
+    let worker = options.worker;
+    // A worker judges what its parent hands it; the parent counted.
+    let asked = match worker {
+        Some(_) => None,
+        None => {
+            let to_judge = store.count_to_judge(run, &options.filter).await?;
+            Some(options.limit.map_or(to_judge, |l| to_judge.min(l as u64)) as usize)
+        }
+    };
     let mut report = TeachReport {
-        asked,
+        asked: asked.unwrap_or_default(),
         ..Default::default()
     };
-    if asked == 0 {
+    if asked == Some(0) {
         return Ok(report);
     }
     let run_id = store
@@ -240,12 +247,12 @@ pub async fn teach(
                 "examples": options.config.with_examples,
                 "detail_chars": teacher.prompt().detail_chars,
                 "backend": backend.settings(),
-                "worker": options.shard.map(|s| format!("{}/{}", s.index, s.count)),
+                "worker": worker.map(|w| format!("{}/{}", w.index, w.count)),
             }),
         })
         .await?;
     let bar = if options.show_progress {
-        judging_bar(asked as u64)
+        judging_bar(report.asked as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -254,31 +261,16 @@ pub async fn teach(
         .unwrap_or_else(|| backend.default_concurrency())
         .max(1);
     let started = Instant::now();
-    // Pairs come in keyset pages while the teacher works: memory stays flat however many.
-    let pages = futures::stream::try_unfold(0i64, |after| {
-        let (store, filter, shard, model, hash) = (
-            store.clone(),
-            options.filter.clone(),
-            options.shard,
-            model.clone(),
-            hash.clone(),
-        );
-        async move {
-            let page = store
-                .pairs_to_judge((&model, &hash, mode), &filter, shard.as_ref(), after, PAGE)
-                .await?;
-            let next = page.last().map(|p| p.id);
-            anyhow::Ok(next.map(|next| {
-                (
-                    futures::stream::iter(page.into_iter().map(anyhow::Ok)),
-                    next,
-                )
-            }))
+    let pairs = match worker {
+        Some(_) => {
+            println!("ready");
+            pairs_from_stdin(store.clone()).boxed()
         }
-    });
-    let mut judged = Box::pin(pages)
-        .try_flatten()
-        .take(asked)
+        None => pages_to_judge(store, run, &options.filter)
+            .take(report.asked)
+            .boxed(),
+    };
+    let mut judged = pairs
         .map(|pair: Result<Pair>| {
             let teacher = teacher.clone();
             async move {
@@ -325,7 +317,7 @@ pub async fn teach(
         report.completion_tokens += j.completion_tokens;
         bar.inc(1);
         bar.set_message(format!("{} unparsed", report.parse_errors));
-        if shard.is_some() {
+        if worker.is_some() {
             println!(
                 "judged {} {} {}",
                 u8::from(j.parse_error.is_some()),
@@ -335,9 +327,54 @@ pub async fn teach(
         }
     }
     report.secs = started.elapsed().as_secs_f64();
+    if worker.is_some() {
+        report.asked = report.judged;
+    }
     bar.finish_and_clear();
     store.finish_teacher_run(run_id).await?;
     Ok(report)
+}
+
+/// The pairs still to judge, read in keyset pages while the teacher works: memory stays flat
+/// however many.
+fn pages_to_judge<'a>(
+    store: &'a Store,
+    (model, hash, mode): (&'a str, &'a str, &'a str),
+    filter: &'a PairFilter,
+) -> impl futures::Stream<Item = Result<Pair>> + 'a {
+    futures::stream::try_unfold(0i64, move |after| async move {
+        let page = store
+            .pairs_to_judge((model, hash, mode), filter, after, PAGE)
+            .await?;
+        let next = page.last().map(|p| p.id);
+        anyhow::Ok(next.map(|next| {
+            (
+                futures::stream::iter(page.into_iter().map(anyhow::Ok)),
+                next,
+            )
+        }))
+    })
+    .try_flatten()
+}
+
+/// A worker's pairs: the ids its parent writes to stdin, one per line, until it closes it.
+fn pairs_from_stdin(store: Store) -> impl futures::Stream<Item = Result<Pair>> {
+    use tokio::io::AsyncBufReadExt;
+    let lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    futures::stream::try_unfold((lines, store), |(mut lines, store)| async move {
+        let Some(line) = lines.next_line().await? else {
+            return Ok(None);
+        };
+        let id: i64 = line
+            .trim()
+            .parse()
+            .with_context(|| format!("worker input {line:?}: expected a pair id"))?;
+        let pair = store
+            .pair_by_id(id)
+            .await?
+            .with_context(|| format!("pair {id}: not in the database"))?;
+        anyhow::Ok(Some((pair, (lines, store))))
+    })
 }
 
 /// The progress bar of a teacher run, one process or its workers together.

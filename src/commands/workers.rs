@@ -1,22 +1,24 @@
-//! `teach --workers N`: the local teacher run as N processes side by side, each judging its own
-//! shard of the pairs (by id) with its own copy of the model and cores / N threads. A small
+//! `teach --workers N`: the local teacher run as N processes side by side, each with its own
+//! copy of the model and cores / N threads, judging the pairs this process hands out one at a
+//! time (whoever is free takes the next, so no worker idles while another has a backlog). A small
 //! model's steps are short; one process spreading each step over every core spends much of it
 //! waiting on its threads (rayon's spinning, mistral.rs's attention pool), where one-thread
 //! workers each keep a core busy (BENCHMARKS.md, teacher speed). mistral.rs and candle take
 //! their thread counts per process (RAYON_NUM_THREADS), hence processes, not tasks.
 //!
-//! Each worker is this binary's `teach` with `--shard K/N`: it commits every judgment itself,
-//! as a single-process run does, and reports it on stdout; this side draws one progress bar and
-//! prints the run's summary. A killed parent takes its workers with it (Linux: the death signal
+//! Each worker is this binary's `teach` with `--shard K/N`: it reads pair ids on stdin, commits
+//! every judgment itself, as a single-process run does, and reports it on stdout; this side
+//! draws one progress bar and prints the run's summary. A killed parent takes its workers with it (Linux: the death signal
 //! is SIGKILL), so a killed run resumes as a single process does: nothing judged twice.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
 
 use super::teach::{TeachReport, config, judging_bar, stop_signal, summary, weights};
 use crate::cli::TeachArgs;
@@ -46,41 +48,51 @@ pub async fn run(
     let prompt = config(args).prompt(&store.scale().await?);
     let name = model_name(&model);
     let run = (name.as_str(), prompt.hash.as_str(), prompt.mode.as_str());
-    let to_judge = store.count_to_judge(run, filter, None).await?;
+    let to_judge = store.count_to_judge(run, filter).await?;
     let asked = args.limit.map_or(to_judge, |l| to_judge.min(l as u64));
-    // With --limit, the workers together judge the first `limit` pairs a single process would.
-    let last_id = match args.limit {
-        Some(l) if (l as u64) < to_judge => store.nth_to_judge(run, filter, l).await?,
-        _ => None,
-    };
-    store.close().await;
     let mut report = TeachReport {
         asked: asked as usize,
         ..Default::default()
     };
     if asked == 0 {
+        store.close().await;
         return Ok(summary(&report));
     }
+    // The ids to hand out, in the order a single process would judge them; with --limit, the
+    // first `limit` of them.
+    let mut ids = IdQueue {
+        store: &store,
+        run,
+        filter,
+        next: VecDeque::new(),
+        after: 0,
+        left: asked,
+    };
     let workers = workers.min(asked as usize);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = (cores / workers).max(1);
-    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // Each worker's stdout lines, tagged with its number; `None` when it closes.
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<(usize, Option<String>)>();
     let mut children = Vec::with_capacity(workers);
+    let mut inputs: Vec<Option<ChildStdin>> = Vec::with_capacity(workers);
     for k in 0..workers {
-        let mut child = spawn(k, workers, last_id, threads)?;
+        let mut child = spawn(k, workers, threads)?;
         let stdout = child.stdout.take().context("a worker's stdout")?;
+        inputs.push(child.stdin.take());
         let tx = tx.clone();
         tokio::spawn(async move {
             let mut out = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = out.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
+                if tx.send((k, Some(line))).is_err() {
+                    return;
                 }
             }
+            let _ = tx.send((k, None));
         });
         children.push(child);
     }
     drop(tx);
+    let mut running = workers;
     let bar = judging_bar(asked);
     bar.set_message(format!("loading {workers} workers"));
     // Timed from the first worker ready to judge, as a single run is timed after its load.
@@ -94,6 +106,7 @@ pub async fn run(
                 // Ctrl-C reaches the workers with this process; a SIGTERM sent to it alone is
                 // passed on. Each worker closes its run and exits; the loop ends when all have.
                 stopping = true;
+                inputs.iter_mut().for_each(|i| drop(i.take()));
                 #[cfg(unix)]
                 for c in &children {
                     if let Some(pid) = c.id() {
@@ -104,12 +117,22 @@ pub async fn run(
                 continue;
             }
         };
-        let Some(line) = line else { break };
+        let Some((k, line)) = line else { break };
+        let Some(line) = line else {
+            // Worker k has exited (its status is read below); the others go on.
+            inputs[k] = None;
+            running -= 1;
+            if running == 0 {
+                break;
+            }
+            continue;
+        };
         let mut words = line.split_whitespace();
-        match words.next() {
-            Some("asked") => {
+        let ready = match words.next() {
+            Some("ready") => {
                 started.get_or_insert_with(Instant::now);
                 bar.set_message("");
+                true
             }
             Some("judged") => {
                 let mut n = || {
@@ -124,10 +147,18 @@ pub async fn run(
                 report.completion_tokens += n();
                 bar.inc(1);
                 bar.set_message(format!("{} unparsed", report.parse_errors));
+                true
             }
-            _ => {}
+            _ => false,
+        };
+        // A worker that is ready for more gets the next id; when there is none, its stdin is
+        // closed and it finishes.
+        if ready && !stopping {
+            hand_out(&mut inputs[k], &mut ids).await?;
         }
     }
+    drop(inputs);
+    store.close().await;
     bar.finish_and_clear();
     report.secs = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
     let mut failed = Vec::new();
@@ -151,18 +182,69 @@ pub async fn run(
     Ok(summary(&report))
 }
 
+/// The pair ids still to hand out, read in pages as they are needed.
+struct IdQueue<'a> {
+    store: &'a Store,
+    run: (&'a str, &'a str, &'a str),
+    filter: &'a PairFilter,
+    next: VecDeque<i64>,
+    after: i64,
+    /// How many more may be handed out (the run's --limit).
+    left: u64,
+}
+
+impl IdQueue<'_> {
+    async fn pop(&mut self) -> Result<Option<i64>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        if self.next.is_empty() {
+            let page = self
+                .store
+                .ids_to_judge(self.run, self.filter, self.after, 256)
+                .await?;
+            self.after = page.last().copied().unwrap_or(self.after);
+            self.next.extend(page);
+        }
+        let id = self.next.pop_front();
+        if id.is_some() {
+            self.left -= 1;
+        }
+        Ok(id)
+    }
+}
+
+/// Writes the next id to a worker's stdin, or closes it when there is none. A worker that has
+/// gone (its pipe is broken) is left to be reported by its exit status; its pair stays unjudged
+/// for the next run.
+async fn hand_out(input: &mut Option<ChildStdin>, ids: &mut IdQueue<'_>) -> Result<()> {
+    let Some(stdin) = input.as_mut() else {
+        return Ok(());
+    };
+    match ids.pop().await? {
+        Some(id) => {
+            let sent = async {
+                stdin.write_all(format!("{id}\n").as_bytes()).await?;
+                stdin.flush().await
+            };
+            if sent.await.is_err() {
+                *input = None;
+            }
+        }
+        None => *input = None,
+    }
+    Ok(())
+}
+
 /// Worker `k` of `n`: this binary with the same arguments and `--shard k/n`.
-fn spawn(k: usize, n: usize, last_id: Option<i64>, threads: usize) -> Result<Child> {
+fn spawn(k: usize, n: usize, threads: usize) -> Result<Child> {
     let exe = std::env::current_exe().context("finding this program to start workers")?;
     let mut cmd = Command::new(exe);
     cmd.args(std::env::args_os().skip(1))
         .arg("--shard")
         .arg(format!("{k}/{n}"));
-    if let Some(id) = last_id {
-        cmd.arg("--last-id").arg(id.to_string());
-    }
     cmd.env("RAYON_NUM_THREADS", threads.to_string())
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);

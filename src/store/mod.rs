@@ -31,7 +31,7 @@ pub use augment::QueryItems;
 pub use findings::{FindingsWriter, StoredFinding};
 pub use imports::{ImportBatch, ImportCounts, ImportRow};
 pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec, pick as pick_judgment};
-pub use pairs::{PairFilter, Shard};
+pub use pairs::PairFilter;
 pub use queue::{Cursor, QueueFilter, QueueRow, QueueScope, QueueSort};
 pub use records::{PairRecord, PickedJudgment, RecordQuery};
 pub use stats::Stats;

@@ -18,16 +18,6 @@ pub enum PairFilter {
     Keys(Vec<PairKey>),
 }
 
-/// One worker's part of a teacher run split over processes (`teach --workers`): the pairs whose
-/// id is `index` modulo `count`, and with `last_id` none after it (so that the workers of a run
-/// with `--limit` together judge the first pairs, not more).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-    pub last_id: Option<i64>,
-}
-
 /// A pair with its query and item, as every read of pairs to judge joins them (a macro, so that
 /// `concat!` can build constants from it).
 macro_rules! pairs_joined {
@@ -69,18 +59,7 @@ fn push_to_judge(
     q: &mut QueryBuilder<Sqlite>,
     (model, prompt_hash, mode): (&str, &str, &str),
     filter: &PairFilter,
-    shard: Option<&Shard>,
 ) {
-    if let Some(s) = shard {
-        q.push("p.id % ")
-            .push_bind(i64::from(s.count.max(1)))
-            .push(" = ")
-            .push_bind(i64::from(s.index))
-            .push(" AND ");
-        if let Some(last) = s.last_id {
-            q.push("p.id <= ").push_bind(last).push(" AND ");
-        }
-    }
     match filter {
         PairFilter::Unjudged => {
             q.push("NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id)");
@@ -123,12 +102,11 @@ impl Store {
         &self,
         run: (&str, &str, &str),
         filter: &PairFilter,
-        shard: Option<&Shard>,
         after: i64,
         limit: usize,
     ) -> Result<Vec<Pair>> {
         let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {PAIR_COLUMNS} WHERE "));
-        push_to_judge(&mut q, run, filter, shard);
+        push_to_judge(&mut q, run, filter);
         q.push(" AND p.id > ")
             .push_bind(after)
             .push(" ORDER BY p.id LIMIT ")
@@ -142,29 +120,30 @@ impl Store {
         &self,
         run: (&str, &str, &str),
         filter: &PairFilter,
-        shard: Option<&Shard>,
     ) -> Result<u64> {
         let mut q =
             QueryBuilder::<Sqlite>::new(concat!("SELECT count(*) ", pairs_joined!(), " WHERE "));
-        push_to_judge(&mut q, run, filter, shard);
+        push_to_judge(&mut q, run, filter);
         let n: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
         Ok(n as u64)
     }
 
-    /// The id of the `n`th pair (from 1) `pairs_to_judge` would page through, if there are that
-    /// many: where a run limited to `n` pairs stops.
-    pub async fn nth_to_judge(
+    /// The ids of a page of `pairs_to_judge`: what `teach --workers` hands its workers.
+    pub async fn ids_to_judge(
         &self,
         run: (&str, &str, &str),
         filter: &PairFilter,
-        n: usize,
-    ) -> Result<Option<i64>> {
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<i64>> {
         let mut q =
             QueryBuilder::<Sqlite>::new(concat!("SELECT p.id ", pairs_joined!(), " WHERE "));
-        push_to_judge(&mut q, run, filter, None);
-        q.push(" ORDER BY p.id LIMIT 1 OFFSET ")
-            .push_bind(n.saturating_sub(1) as i64);
-        Ok(q.build_query_scalar().fetch_optional(&self.pool).await?)
+        push_to_judge(&mut q, run, filter);
+        q.push(" AND p.id > ")
+            .push_bind(after)
+            .push(" ORDER BY p.id LIMIT ")
+            .push_bind(limit as i64);
+        Ok(q.build_query_scalar().fetch_all(&self.pool).await?)
     }
 
     /// A pair by the ids it was imported with.
