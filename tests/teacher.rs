@@ -325,6 +325,86 @@ fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
     assert_eq!(ids.len(), 10);
 }
 
+/// The processes whose parent is `pid` (Linux: from /proc).
+#[cfg(target_os = "linux")]
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            // /proc/PID/stat: "PID (COMM) STATE PPID …"; COMM may hold spaces, so split after ')'.
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after.split_whitespace().nth(1) == Some(pid.to_string().as_str())
+        })
+        .collect()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_dead_worker_is_named_and_the_other_takes_the_rest() {
+    let model = teacher_model();
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let only = "73232/B07N6VYKD3,73232/B097SWY976,73232/B07BYLG8R8,73232/B01M8PJO3W,\
+        73232/B08D37MFB9,73232/B083K2CXGH,73232/B07GFTYCSX,73232/B08TG7D5LF,73232/B01J8C1VVC,\
+        73232/B00JRW7QCC";
+    let args = [
+        "teach",
+        "--mode",
+        "score",
+        "--workers",
+        "2",
+        "--only",
+        only,
+        "--model",
+        model.to_str().unwrap(),
+    ];
+    let child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .current_dir(dir.path())
+        .arg("--db")
+        .arg(&db)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while count_judgments(&db) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no judgment within 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let workers = children_of(child.id());
+    assert_eq!(workers.len(), 2, "workers: {workers:?}");
+    // SAFETY: kill(2) on a process of this test's own run.
+    unsafe { libc::kill(workers[1] as libc::pid_t, libc::SIGKILL) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("of 2 (signal: 9") && stderr.contains("run the same command again"),
+        "{stderr}"
+    );
+    // The survivor judged everything that was left; only the pair the dead worker had in hand
+    // (if any) is missing.
+    let after = count_judgments(&db);
+    assert!((9..=10).contains(&after), "{after} judgments: {stderr}");
+    if after < 10 {
+        let out = ok(dir.path(), &db, &args);
+        assert!(out.contains("judged 1 of 1"), "{out}");
+    }
+    let mut ids: Vec<i64> = judgments(&db)
+        .iter()
+        .map(|j| j["pair_id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10);
+}
+
 #[test]
 fn bad_model_files_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

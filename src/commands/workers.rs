@@ -175,7 +175,8 @@ pub async fn run(
     if !failed.is_empty() {
         summary(&report);
         bail!(
-            "{} failed; its error is above. What was judged is kept: run the same command again to resume",
+            "{} failed (a worker's own error, when it could give one, is above); the other \
+             workers went on. What was judged is kept: run the same command again to resume",
             failed.join(", ")
         );
     }
