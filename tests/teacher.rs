@@ -259,46 +259,70 @@ fn count_judgments(db: &Path) -> usize {
     judgments(db).len()
 }
 
-#[test]
-fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
-    let model = teacher_model();
-    let dir = tempfile::tempdir().unwrap();
-    let db = fixture_db(dir.path());
-    // Score mode (about a second a pair) over ten pairs: the kill lands between judgments; a
-    // killed run loses its pair in flight the same way in either mode.
-    let only = "73232/B07N6VYKD3,73232/B097SWY976,73232/B07BYLG8R8,73232/B01M8PJO3W,\
-        73232/B08D37MFB9,73232/B083K2CXGH,73232/B07GFTYCSX,73232/B08TG7D5LF,73232/B01J8C1VVC,\
-        73232/B00JRW7QCC";
-    let args = [
-        "teach",
-        "--mode",
-        "score",
-        "--only",
-        only,
-        "--model",
-        model.to_str().unwrap(),
-    ];
+/// Ten fixture pairs of one query: score mode (about a second a pair) takes long enough that a
+/// kill lands between judgments.
+const TEN_PAIRS: &str = "73232/B07N6VYKD3,73232/B097SWY976,73232/B07BYLG8R8,73232/B01M8PJO3W,\
+    73232/B08D37MFB9,73232/B083K2CXGH,73232/B07GFTYCSX,73232/B08TG7D5LF,73232/B01J8C1VVC,\
+    73232/B00JRW7QCC";
+
+/// Starts `workbench --db DB ARGS` and returns once it has committed its first judgment.
+fn teach_until_first_judgment(
+    dir: &Path,
+    db: &Path,
+    args: &[&str],
+    output: fn() -> Stdio,
+) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .current_dir(dir.path())
+        .current_dir(dir)
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(output())
+        .stderr(output())
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while count_judgments(&db) == 0 {
+    while count_judgments(db) == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(300),
             "no judgment within 5 minutes"
         );
         assert!(
             child.try_wait().unwrap().is_none(),
-            "teach ended before it could be killed"
+            "teach ended before its first judgment was seen"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    child
+}
+
+/// How many different pairs have a judgment (equal to the count: nothing judged twice).
+fn distinct_judged_pairs(db: &Path) -> usize {
+    let mut ids: Vec<i64> = judgments(db)
+        .iter()
+        .map(|j| j["pair_id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.len()
+}
+
+#[test]
+fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
+    let model = teacher_model();
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    // A killed run loses its pair in flight the same way in either mode.
+    let args = [
+        "teach",
+        "--mode",
+        "score",
+        "--only",
+        TEN_PAIRS,
+        "--model",
+        model.to_str().unwrap(),
+    ];
+    let mut child = teach_until_first_judgment(dir.path(), &db, &args, Stdio::null);
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     // The workers (one per core by default) die with it; give the kernel a moment to reap them.
@@ -317,12 +341,8 @@ fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
         )),
         "{out}"
     );
-    let js = judgments(&db);
-    assert_eq!(js.len(), 10);
-    let mut ids: Vec<i64> = js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 10);
+    assert_eq!(count_judgments(&db), 10);
+    assert_eq!(distinct_judged_pairs(&db), 10);
 }
 
 /// The processes whose parent is `pid` (Linux: from /proc).
@@ -346,9 +366,6 @@ fn a_dead_worker_is_named_and_the_other_takes_the_rest() {
     let model = teacher_model();
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
-    let only = "73232/B07N6VYKD3,73232/B097SWY976,73232/B07BYLG8R8,73232/B01M8PJO3W,\
-        73232/B08D37MFB9,73232/B083K2CXGH,73232/B07GFTYCSX,73232/B08TG7D5LF,73232/B01J8C1VVC,\
-        73232/B00JRW7QCC";
     let args = [
         "teach",
         "--mode",
@@ -356,27 +373,11 @@ fn a_dead_worker_is_named_and_the_other_takes_the_rest() {
         "--workers",
         "2",
         "--only",
-        only,
+        TEN_PAIRS,
         "--model",
         model.to_str().unwrap(),
     ];
-    let child = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .current_dir(dir.path())
-        .arg("--db")
-        .arg(&db)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while count_judgments(&db) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no judgment within 5 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let child = teach_until_first_judgment(dir.path(), &db, &args, Stdio::piped);
     let workers = children_of(child.id());
     assert_eq!(workers.len(), 2, "workers: {workers:?}");
     // SAFETY: kill(2) on a process of this test's own run.
@@ -396,13 +397,8 @@ fn a_dead_worker_is_named_and_the_other_takes_the_rest() {
         let out = ok(dir.path(), &db, &args);
         assert!(out.contains("judged 1 of 1"), "{out}");
     }
-    let mut ids: Vec<i64> = judgments(&db)
-        .iter()
-        .map(|j| j["pair_id"].as_i64().unwrap())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 10);
+    assert_eq!(count_judgments(&db), 10);
+    assert_eq!(distinct_judged_pairs(&db), 10);
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use futures::{StreamExt, TryStreamExt};
 
-/// Pairs read from the store at a time.
-const PAGE: usize = 256;
+/// Pairs (or, for `--workers`, pair ids) read from the store at a time.
+pub(super) const PAGE: usize = 256;
 
 use crate::cli::{TeachArgs, TeachMode};
 use crate::domain::{Pair, PairKey};

@@ -1,15 +1,16 @@
 //! `teach --workers N`: the local teacher run as N processes side by side, each with its own
 //! copy of the model and cores / N threads, judging the pairs this process hands out one at a
-//! time (whoever is free takes the next, so no worker idles while another has a backlog). A small
-//! model's steps are short; one process spreading each step over every core spends much of it
-//! waiting on its threads (rayon's spinning, mistral.rs's attention pool), where one-thread
-//! workers each keep a core busy (BENCHMARKS.md, teacher speed). mistral.rs and candle take
-//! their thread counts per process (RAYON_NUM_THREADS), hence processes, not tasks.
+//! time (whoever is free takes the next, so no worker idles while another has a backlog). A
+//! small model's steps are short; one process spreading each step over every core spends much
+//! of it waiting on its threads (rayon's spinning, mistral.rs's attention pool), where
+//! one-thread workers each keep a core busy (BENCHMARKS.md, teacher speed). mistral.rs and
+//! candle take their thread counts per process (RAYON_NUM_THREADS), hence processes, not tasks.
 //!
 //! Each worker is this binary's `teach` with `--shard K/N`: it reads pair ids on stdin, commits
 //! every judgment itself, as a single-process run does, and reports it on stdout; this side
-//! draws one progress bar and prints the run's summary. A killed parent takes its workers with it (Linux: the death signal
-//! is SIGKILL), so a killed run resumes as a single process does: nothing judged twice.
+//! draws one progress bar and prints the run's summary. A killed parent takes its workers with
+//! it (Linux: the death signal is SIGKILL), so a killed run resumes as a single process does:
+//! nothing judged twice.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
-use super::teach::{TeachReport, config, judging_bar, stop_signal, summary, weights};
+use super::teach::{PAGE, TeachReport, config, judging_bar, stop_signal, summary, weights};
 use crate::cli::TeachArgs;
 use crate::store::{PairFilter, Store};
 use crate::teacher::gguf;
@@ -202,7 +203,7 @@ impl IdQueue<'_> {
         if self.next.is_empty() {
             let page = self
                 .store
-                .ids_to_judge(self.run, self.filter, self.after, 256)
+                .ids_to_judge(self.run, self.filter, self.after, PAGE)
                 .await?;
             self.after = page.last().copied().unwrap_or(self.after);
             self.next.extend(page);

@@ -16,8 +16,8 @@ const SINK_IN_FLIGHT: usize = 4;
 
 /// What the export's thread tells the sink thread.
 enum SinkMsg {
-    /// File number `n` is `file`, shown to the user as `shown`.
-    Open(usize, File, PathBuf),
+    /// The next file, numbered in the order opened, shown to the user as `shown`.
+    Open(File, PathBuf),
     /// Append these bytes to file number `n`.
     Write(usize, Vec<u8>),
 }
@@ -46,8 +46,7 @@ impl SinkThread {
             let mut files: Vec<OpenFile> = Vec::new();
             for msg in rx {
                 match msg {
-                    SinkMsg::Open(n, file, shown) => {
-                        debug_assert_eq!(n, files.len());
+                    SinkMsg::Open(file, shown) => {
                         files.push(OpenFile {
                             file,
                             shown,
@@ -148,7 +147,7 @@ impl ExportDir {
             let file =
                 File::create(&path).with_context(|| format!("creating {}", path.display()))?;
             let n = self.sinks.len();
-            self.send(SinkMsg::Open(n, file, self.out.join(rel)))?;
+            self.send(SinkMsg::Open(file, self.out.join(rel)))?;
             self.sinks.insert(
                 rel.to_string(),
                 Pending {

@@ -93,6 +93,21 @@ fn push_to_judge(
     }
 }
 
+/// "Still to judge", then a keyset page of it: up to `limit` after pair id `after`, by id.
+fn push_page_to_judge(
+    q: &mut QueryBuilder<Sqlite>,
+    run: (&str, &str, &str),
+    filter: &PairFilter,
+    after: i64,
+    limit: usize,
+) {
+    push_to_judge(q, run, filter);
+    q.push(" AND p.id > ")
+        .push_bind(after)
+        .push(" ORDER BY p.id LIMIT ")
+        .push_bind(limit as i64);
+}
+
 impl Store {
     /// A page of the pairs a teacher run should judge: up to `limit` after pair id `after`, in
     /// import order, skipping what this model, prompt and mode already judged. Paging by keyset
@@ -106,11 +121,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Pair>> {
         let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {PAIR_COLUMNS} WHERE "));
-        push_to_judge(&mut q, run, filter);
-        q.push(" AND p.id > ")
-            .push_bind(after)
-            .push(" ORDER BY p.id LIMIT ")
-            .push_bind(limit as i64);
+        push_page_to_judge(&mut q, run, filter, after, limit);
         let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(pair_from_row).collect()
     }
@@ -138,11 +149,7 @@ impl Store {
     ) -> Result<Vec<i64>> {
         let mut q =
             QueryBuilder::<Sqlite>::new(concat!("SELECT p.id ", pairs_joined!(), " WHERE "));
-        push_to_judge(&mut q, run, filter);
-        q.push(" AND p.id > ")
-            .push_bind(after)
-            .push(" ORDER BY p.id LIMIT ")
-            .push_bind(limit as i64);
+        push_page_to_judge(&mut q, run, filter, after, limit);
         Ok(q.build_query_scalar().fetch_all(&self.pool).await?)
     }
 
