@@ -9,6 +9,7 @@ pub mod commands;
 pub mod domain;
 pub mod export;
 pub mod ingest;
+pub mod memory;
 pub mod metrics;
 pub mod report;
 pub mod store;

@@ -41,7 +41,7 @@ fn record(label: &str, dist: &[f64], r: Option<Rationale>) -> PairRecord {
                 title: "Nike Men's Revolution 6 Running Shoe".into(),
                 description: "Lightweight road running shoe.".into(),
                 brand: "Nike".into(),
-                attributes: serde_json::json!({"color": "Black/White"}),
+                attributes: serde_json::json!({"color": "Black/White"}).into(),
             },
             gold_label: Some("E".into()),
             split: None,

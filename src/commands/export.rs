@@ -22,6 +22,7 @@ pub async fn run(db: &Path, args: ExportArgs) -> Result<ExitCode> {
         parquet: args.parquet,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
+    crate::memory::keep_freed_memory();
     let store = Store::open(db).await?;
     let total = store.count_pairs(args.include_augmented).await?;
     let bar = crate::ui::progress(

@@ -53,7 +53,7 @@ fn losses_of(args: &StudentTrainArgs) -> Result<Losses> {
 }
 
 async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
-    student::keep_freed_memory();
+    crate::memory::keep_freed_memory();
     let kind = match args.kind {
         StudentKindArg::Cross => Kind::Cross,
         StudentKindArg::Bi => Kind::Bi,
@@ -187,7 +187,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
 }
 
 async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
-    student::keep_freed_memory();
+    crate::memory::keep_freed_memory();
     let store = Store::open(db).await?;
     let (student, id, name) = match (&args.model, &args.name) {
         (Some(dir), name) => {

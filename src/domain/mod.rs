@@ -7,6 +7,6 @@ pub mod review;
 mod score;
 
 pub use label::{Label, LabelScale, ScaleError};
-pub use pair::{Item, Pair, PairKey, Query};
+pub use pair::{Attributes, Item, Pair, PairKey, Query};
 pub use rationale::{Dimension, Rationale, Verdict};
 pub use score::ScoreDist;

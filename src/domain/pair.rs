@@ -1,3 +1,5 @@
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// A search query as the shopper typed it; `ext_id` is the id in the imported file.
@@ -17,7 +19,7 @@ pub struct Item {
     #[serde(default)]
     pub brand: String,
     #[serde(default)]
-    pub attributes: serde_json::Value,
+    pub attributes: Attributes,
 }
 
 /// The ids a pair is known by outside the database.
@@ -42,35 +44,101 @@ impl Item {
     /// The item's attributes as `name: value` lines, the way the teacher and the TUI show them.
     /// Lists are joined with " > " (categories are paths); numbers and booleans print plainly.
     pub fn attribute_lines(&self) -> Vec<(String, String)> {
-        let Some(map) = self.attributes.as_object() else {
-            return Vec::new();
-        };
-        map.iter()
-            .filter_map(|(k, v)| Some((k.clone(), attribute_text(v)?)))
+        self.attributes
+            .0
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), attribute_text(v)?.into_owned())))
             .collect()
     }
 
     /// One attribute as `attribute_lines` shows it, or `None` when it is absent or empty.
-    pub fn attribute(&self, key: &str) -> Option<String> {
-        attribute_text(self.attributes.as_object()?.get(key)?)
+    pub fn attribute(&self, key: &str) -> Option<Cow<'_, str>> {
+        attribute_text(self.attributes.get(key)?)
     }
 }
 
-fn attribute_text(v: &serde_json::Value) -> Option<String> {
+/// An item's free-form attributes (a JSON object), in the order the import gave them. A list
+/// rather than a map: an item has a handful, found faster by a scan than by hashing, and building
+/// a map per item was a tenth of an export's row building (BENCHMARKS.md, export).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributes(Vec<(String, serde_json::Value)>);
+
+impl Attributes {
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Sets `key`, in place when it is there already (a repeated key keeps its first place and
+    /// its last value, as a JSON object read into a map does).
+    fn set(&mut self, key: String, value: serde_json::Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
+/// A JSON object's entries; anything else has none.
+impl From<serde_json::Value> for Attributes {
+    fn from(v: serde_json::Value) -> Attributes {
+        let mut out = Attributes::default();
+        if let serde_json::Value::Object(map) = v {
+            for (k, v) in map {
+                out.set(k, v);
+            }
+        }
+        out
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Attributes, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of attributes")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Attributes, A::Error> {
+                let mut out = Attributes(Vec::with_capacity(map.size_hint().unwrap_or(4)));
+                while let Some((k, v)) = map.next_entry()? {
+                    out.set(k, v);
+                }
+                Ok(out)
+            }
+            fn visit_unit<E>(self) -> Result<Attributes, E> {
+                Ok(Attributes::default())
+            }
+        }
+        d.deserialize_any(Entries)
+    }
+}
+
+fn attribute_text(v: &serde_json::Value) -> Option<Cow<'_, str>> {
     Some(match v {
         serde_json::Value::Null => return None,
         serde_json::Value::String(s) if s.trim().is_empty() => return None,
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| x.to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(" > "),
-        other => other.to_string(),
+        serde_json::Value::String(s) => Cow::Borrowed(s),
+        serde_json::Value::Array(a) => Cow::Owned(
+            a.iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(Cow::Borrowed)
+                        .unwrap_or_else(|| Cow::Owned(x.to_string()))
+                })
+                .collect::<Vec<_>>()
+                .join(" > "),
+        ),
+        other => Cow::Owned(other.to_string()),
     })
 }
 
@@ -86,7 +154,9 @@ mod tests {
             title: "t".into(),
             description: String::new(),
             brand: String::new(),
-            attributes: json!({"category": ["Home", "Kitchen"], "color": "", "rating": 4.5, "x": null}),
+            attributes:
+                json!({"category": ["Home", "Kitchen"], "color": "", "rating": 4.5, "x": null})
+                    .into(),
         };
         assert_eq!(
             item.attribute_lines(),

@@ -135,6 +135,41 @@ pub struct SoftLabelRow<'a> {
     label: f64,
 }
 
+impl SoftLabelRow<'_> {
+    /// The row as serde writes it (`{"query":…,"passage":…,"label":…}`), without serde's
+    /// byte-by-byte escaping of strings that need none: a sixth of a soft_labels export's row
+    /// building (BENCHMARKS.md, export).
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(br#"{"query":"#);
+        json_string(out, self.query)?;
+        out.extend_from_slice(br#","passage":"#);
+        json_string(out, &self.passage)?;
+        out.extend_from_slice(br#","label":"#);
+        serde_json::to_writer(&mut *out, &self.label)?;
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+/// `s` as a JSON string: copied as it is when JSON needs nothing escaped in it (no control
+/// character, quote or backslash), else written by serde_json.
+fn json_string(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+    // Sixteen bytes at a time, without an early exit, so that the check vectorises.
+    let plain = s.as_bytes().chunks(16).all(|chunk| {
+        chunk
+            .iter()
+            .fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
+    });
+    if !plain {
+        return serde_json::to_writer(out, s);
+    }
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+    Ok(())
+}
+
 pub fn soft_label_row<'a>(e: &Entry<'a>) -> Option<SoftLabelRow<'a>> {
     let d = e.decided.as_ref()?;
     Some(SoftLabelRow {
@@ -242,4 +277,41 @@ pub fn sft_row(e: &Entry, prompt: &Prompt, scale: &LabelScale) -> Option<Value> 
         .collect();
     messages.push(json!({"role": "assistant", "content": assistant.to_string()}));
     Some(json!({"messages": messages}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soft_label_rows_are_written_as_serde_writes_them() {
+        let texts = [
+            "",
+            "plain ascii text that is longer than sixteen bytes",
+            "quote \" in the middle",
+            "back\\slash",
+            "tab\tnew\nline\r and \u{1} \u{1f} \u{7f}",
+            "ünïcödé – “quotes” 🚀 and 日本語",
+            "sixteen bytes!!\"",
+            "\\",
+        ];
+        for query in texts {
+            for passage in texts {
+                for label in [0.0, 0.01, 1.0, 1.0 / 3.0, f64::NAN] {
+                    let row = SoftLabelRow {
+                        query,
+                        passage: passage.to_string(),
+                        label,
+                    };
+                    let mut ours = Vec::new();
+                    row.write_json(&mut ours).unwrap();
+                    assert_eq!(
+                        String::from_utf8(ours).unwrap(),
+                        serde_json::to_string(&row).unwrap(),
+                        "{query:?} {passage:?} {label}"
+                    );
+                }
+            }
+        }
+    }
 }

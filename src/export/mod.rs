@@ -64,7 +64,7 @@ pub async fn export(
         );
     }
     let scale = store.scale().await?;
-    let splits = opts.split.assign(&store.query_ext_ids().await?, opts.seed);
+    let splits = opts.split.assign(&store.query_ids().await?, opts.seed);
     let sft_prompt = Prompt::new(&scale, Mode::Cot, false);
     let mut dir = ExportDir::create(&opts.out, opts.force)?;
     dir.parquet = opts.parquet;
@@ -118,7 +118,7 @@ pub async fn export(
 fn write_group(
     dir: &mut ExportDir,
     group: &[Box<PairRecord>],
-    splits: &std::collections::HashMap<String, &'static str>,
+    splits: &std::collections::HashMap<i64, &'static str>,
     scale: &crate::domain::LabelScale,
     sft_prompt: &Prompt,
     opts: &ExportOptions,
@@ -127,10 +127,7 @@ fn write_group(
     let Some(first) = group.first() else {
         return Ok(());
     };
-    let split = splits
-        .get(&first.pair.query.ext_id)
-        .copied()
-        .unwrap_or("train");
+    let split = splits.get(&first.query_key).copied().unwrap_or("train");
     let entries: Vec<Entry> = group
         .iter()
         .map(|row| {
@@ -168,7 +165,7 @@ fn write_group(
             Format::SoftLabels => {
                 for e in &entries {
                     if let Some(row) = formats::soft_label_row(e) {
-                        dir.write(&path, &row)?;
+                        dir.write_with(&path, |bytes| row.write_json(bytes))?;
                     }
                 }
             }

@@ -36,20 +36,26 @@ impl SplitSpec {
         })
     }
 
-    /// Assigns each query id to a split: queries ordered by a hash of (seed, id), then cut by the
-    /// weights. Deterministic for a seed, and close to the asked proportions.
-    pub fn assign(&self, query_ids: &[String], seed: u64) -> HashMap<String, &'static str> {
-        let mut keyed: Vec<([u8; 8], &String)> = query_ids
+    /// Assigns each query to a split by its outside id: queries ordered by a hash of (seed, id),
+    /// then cut by the weights. Deterministic for a seed, and close to the asked proportions.
+    /// `queries` are (key, outside id); the map is by key (the store's row id, cheaper to look
+    /// up per pair than the id's text).
+    pub fn assign<K: Copy + Eq + std::hash::Hash>(
+        &self,
+        queries: &[(K, String)],
+        seed: u64,
+    ) -> HashMap<K, &'static str> {
+        let mut keyed: Vec<([u8; 8], &String, K)> = queries
             .iter()
-            .map(|q| {
+            .map(|(k, q)| {
                 let mut h = Sha256::new();
                 h.update(seed.to_le_bytes());
                 h.update(q.as_bytes());
                 let d = h.finalize();
-                (d[..8].try_into().expect("8 bytes"), q)
+                (d[..8].try_into().expect("8 bytes"), q, *k)
             })
             .collect();
-        keyed.sort();
+        keyed.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         let total: u32 = self.weights.iter().sum();
         let n = keyed.len();
         let mut out = HashMap::with_capacity(n);
@@ -58,8 +64,8 @@ impl SplitSpec {
         for (name, w) in self.names.iter().zip(&self.weights) {
             cum += w;
             let end = (n as u64 * cum as u64 / total as u64) as usize;
-            for (_, q) in &keyed[start..end] {
-                out.insert((*q).clone(), *name);
+            for &(_, _, k) in &keyed[start..end] {
+                out.insert(k, *name);
             }
             start = end;
         }
@@ -73,7 +79,7 @@ mod tests {
 
     #[test]
     fn queries_split_in_proportion_and_deterministically() {
-        let ids: Vec<String> = (0..100).map(|i| format!("q{i}")).collect();
+        let ids: Vec<(usize, String)> = (0..100).map(|i| (i, format!("q{i}"))).collect();
         let s = SplitSpec::parse("by-query:80/10/10").unwrap();
         let a = s.assign(&ids, 7);
         let count = |n: &str| a.values().filter(|v| **v == n).count();

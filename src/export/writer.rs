@@ -138,6 +138,15 @@ impl ExportDir {
 
     /// Appends one JSON line to `rel` (e.g. `train/cot.jsonl`).
     pub fn write<T: serde::Serialize + ?Sized>(&mut self, rel: &str, line: &T) -> Result<()> {
+        self.write_with(rel, |bytes| serde_json::to_writer(bytes, line))
+    }
+
+    /// Appends one line to `rel` that `line` writes as JSON itself.
+    pub fn write_with(
+        &mut self,
+        rel: &str,
+        line: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+    ) -> Result<()> {
         if !self.sinks.contains_key(rel) {
             let path = self.tmp.join(rel);
             if let Some(dir) = path.parent() {
@@ -158,7 +167,7 @@ impl ExportDir {
             );
         }
         let sink = self.sinks.get_mut(rel).expect("inserted above");
-        serde_json::to_writer(&mut sink.bytes, line)?;
+        line(&mut sink.bytes)?;
         sink.bytes.push(b'\n');
         sink.rows += 1;
         if sink.bytes.len() >= SINK_CHUNK {

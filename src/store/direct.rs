@@ -35,12 +35,12 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// The first column of every row of `sql`, as text: a one-column list read without sqlx's
-/// per-row channel (the export's split reads every query id before its first row).
-pub(super) fn strings(path: &Path, sql: &str) -> Result<Vec<String>> {
+/// Every row of `sql` as (integer, text): a list read without sqlx's per-row channel (the
+/// export's split reads every query before its first row).
+pub(super) fn keyed_strings(path: &Path, sql: &str) -> Result<Vec<(i64, String)>> {
     let conn = connect(path)?;
     let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -112,14 +112,14 @@ pub(super) fn stream<R: Send + 'static, T: 'static>(
     path: PathBuf,
     sql: String,
     params: Vec<Value>,
-    read: fn(&Row, &mut Arena) -> Result<R>,
+    read: impl Fn(&Row, &mut Arena) -> Result<R> + Send + 'static,
     finish: fn(R, &Arena) -> Result<T>,
 ) -> impl Stream<Item = Result<T>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<(Vec<R>, Arena)>>(IN_FLIGHT);
     // Emptied chunks come back to be filled again: fresh ones cost page faults on both threads.
     let (spare_tx, spare) = std::sync::mpsc::channel::<(Vec<R>, Arena)>();
     std::thread::spawn(move || {
-        let read = || -> Result<()> {
+        let read_all = || -> Result<()> {
             let conn = connect(&path)?;
             let mut stmt = conn.prepare(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
@@ -146,7 +146,7 @@ pub(super) fn stream<R: Send + 'static, T: 'static>(
             }
             Ok(())
         };
-        if let Err(e) = read() {
+        if let Err(e) = read_all() {
             let _ = tx.blocking_send(Err(e));
         }
     });

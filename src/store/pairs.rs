@@ -49,7 +49,7 @@ pub(super) fn pair_from_row(r: &SqliteRow) -> Result<Pair> {
             title: r.try_get(7)?,
             description: r.try_get(8)?,
             brand: r.try_get(9)?,
-            attributes: serde_json::from_str(&attributes).unwrap_or(serde_json::Value::Null),
+            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
         },
     })
 }

@@ -50,49 +50,100 @@ pub struct RecordQuery {
     pub without_rationale: bool,
     /// Read only what the export's label formats write (texts, labels, distributions, origin,
     /// annotations); implies `without_rationale`. The judgment's provenance (model, prompt hash,
-    /// mode, source, confidence, errors), the item's and pair's outside ids and split come back
-    /// empty. Each column costs the statement: 1M pairs, 3.0 → 1.2–1.6 s in the sqlite3 shell.
+    /// mode, source, confidence, errors), the query's and item's outside ids and the pair's split
+    /// come back empty (`PairRecord::query_key` tells queries apart). Each column costs the
+    /// statement: 1M pairs, 3.0 → 1.2–1.6 s in the sqlite3 shell.
     pub labels_only: bool,
 }
 
-/// The picked judgment is joined by the id kept on the pair (migrations/0008). Annotations are
-/// rare: `p.reviewed` (set when a pair gets its first) skips the aggregate's setup for the
-/// pairs without any (1M pairs: 3.0 → 2.5 s for the statement).
+/// When a column of the statement is read; otherwise the statement selects NULL in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Always,
+    /// Not for `labels_only` reads: the judgment's provenance, the query's and item's outside
+    /// ids, the split.
+    Details,
+    /// Not for `without_rationale` or `labels_only` reads.
+    Rationale,
+    /// Only when `student` names a model.
+    Student,
+}
+
+impl Need {
+    fn met(self, q: &RecordQuery) -> bool {
+        match self {
+            Need::Always => true,
+            Need::Details => !q.labels_only,
+            Need::Rationale => !(q.labels_only || q.without_rationale),
+            Need::Student => q.student.is_some(),
+        }
+    }
+}
+
+/// The annotations of a pair as a JSON array. Annotations are rare: `p.reviewed` (set when a
+/// pair gets its first) skips the aggregate's setup for the pairs without any (1M pairs: 3.0 →
+/// 2.5 s for the statement).
+const ANNOTATIONS_JSON: &str = "CASE WHEN p.reviewed THEN \
+    (SELECT json_group_array(json_object('id', a.id, 'judgment_id', a.judgment_id, 'annotator', a.annotator, \
+     'created_at', a.created_at, 'change', json(a.after))) FROM annotations a WHERE a.pair_id = p.id) END";
+
+/// The statement's columns in order: their SQL, whether they are text, and when they are read.
+/// Each column costs the statement and the reader (1M pairs in the sqlite3 shell: 3.0 → 1.2–1.6 s
+/// for a `labels_only` read), so a read selects NULL for what it does not need and skips it.
+const COLUMNS: [(&str, bool, Need); col::COUNT] = [
+    ("p.id", false, Need::Always),
+    ("p.gold_label", true, Need::Always),
+    ("p.split", true, Need::Details),
+    ("p.origin", true, Need::Always),
+    ("q.ext_id", true, Need::Details),
+    ("q.text", true, Need::Always),
+    ("i.ext_id", true, Need::Details),
+    ("i.title", true, Need::Always),
+    ("i.description", true, Need::Always),
+    ("i.brand", true, Need::Always),
+    ("i.attributes", true, Need::Always),
+    ("p.query_id", false, Need::Always),
+    ("j.model", true, Need::Details),
+    ("j.prompt_hash", true, Need::Details),
+    ("j.label", true, Need::Always),
+    ("j.distribution", true, Need::Always),
+    ("j.rationale", true, Need::Rationale),
+    (ANNOTATIONS_JSON, true, Need::Always),
+    ("j.id", false, Need::Always),
+    ("j.mode", true, Need::Details),
+    ("j.dist_source", true, Need::Details),
+    ("j.confidence", false, Need::Details),
+    ("j.parse_error", true, Need::Details),
+    ("j.truncated", false, Need::Details),
+    ("s.score", false, Need::Student),
+    ("s.distribution", true, Need::Student),
+];
+
+/// The picked judgment is joined by the id kept on the pair (migrations/0008).
 fn sql(q: &RecordQuery) -> String {
-    let rationale = if q.without_rationale || q.labels_only {
-        "NULL"
-    } else {
-        "j.rationale"
-    };
-    let (item_ext_id, split, provenance, details) = if q.labels_only {
-        ("NULL", "NULL", "NULL, NULL", "NULL, NULL, NULL, NULL, NULL")
-    } else {
-        (
-            "i.ext_id",
-            "p.split",
-            "j.model, j.prompt_hash",
-            "j.mode, j.dist_source, j.confidence, j.parse_error, j.truncated",
-        )
-    };
-    let (student_cols, student_join) = match q.student {
-        Some(_) => (
-            "s.score, s.distribution",
-            "LEFT JOIN student_scores s ON s.model_id = ? AND s.pair_id = p.id",
-        ),
-        None => ("NULL, NULL", ""),
+    let columns: Vec<&str> = COLUMNS
+        .iter()
+        .map(|&(expr, _, need)| if need.met(q) { expr } else { "NULL" })
+        .collect();
+    let student_join = match q.student {
+        Some(_) => "LEFT JOIN student_scores s ON s.model_id = ? AND s.pair_id = p.id",
+        None => "",
     };
     format!(
-        "SELECT p.id, p.gold_label, {split}, p.origin, q.ext_id, q.text, {item_ext_id}, i.title, i.description, \
-     i.brand, i.attributes, p.query_id, {provenance}, j.label, j.distribution, {rationale}, \
-     CASE WHEN p.reviewed THEN \
-       (SELECT json_group_array(json_object('id', a.id, 'judgment_id', a.judgment_id, 'annotator', a.annotator, \
-        'created_at', a.created_at, 'change', json(a.after))) FROM annotations a WHERE a.pair_id = p.id) END, \
-     j.id, {details}, {student_cols} \
+        "SELECT {} \
      FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
      LEFT JOIN judgments j ON j.id = p.judgment_id {student_join} \
      WHERE (? OR p.origin NOT LIKE 'augmented%') \
-     ORDER BY p.query_id, p.item_id"
+     ORDER BY p.query_id, p.item_id",
+        columns.join(", ")
     )
+}
+
+/// The text columns `q`'s statement fills, the ones the reader copies.
+fn text_columns(q: &RecordQuery) -> Vec<usize> {
+    (0..col::COUNT)
+        .filter(|&i| COLUMNS[i].1 && COLUMNS[i].2.met(q))
+        .collect()
 }
 
 /// The statement's columns, in order (see `sql`).
@@ -124,29 +175,6 @@ mod col {
     pub const STUDENT_SCORE: usize = 24;
     pub const STUDENT_DISTRIBUTION: usize = 25;
     pub const COUNT: usize = 26;
-    /// The columns read as text.
-    pub const TEXT: [usize; 20] = [
-        GOLD_LABEL,
-        SPLIT,
-        ORIGIN,
-        QUERY_EXT_ID,
-        QUERY_TEXT,
-        ITEM_EXT_ID,
-        TITLE,
-        DESCRIPTION,
-        BRAND,
-        ATTRIBUTES,
-        MODEL,
-        PROMPT_HASH,
-        LABEL,
-        DISTRIBUTION,
-        RATIONALE,
-        ANNOTATIONS,
-        MODE,
-        DIST_SOURCE,
-        PARSE_ERROR,
-        STUDENT_DISTRIBUTION,
-    ];
 }
 
 /// A row as read: its numbers, and where its text columns sit in the chunk's arena. The reader
@@ -164,9 +192,9 @@ struct RawRecord {
     text: [Span; col::COUNT],
 }
 
-fn read_row(r: &rusqlite::Row, arena: &mut Arena) -> Result<RawRecord> {
+fn read_row(r: &rusqlite::Row, arena: &mut Arena, texts: &[usize]) -> Result<RawRecord> {
     let mut text = [Span::NULL; col::COUNT];
-    for i in col::TEXT {
+    for &i in texts {
         text[i] = arena.text(r, i)?;
     }
     Ok(RawRecord {
@@ -231,7 +259,7 @@ fn decode(raw: RawRecord, arena: &Arena) -> Result<Box<PairRecord>> {
             split: opt(col::SPLIT),
             origin: required(col::ORIGIN)?,
             query: Query {
-                ext_id: required(col::QUERY_EXT_ID)?,
+                ext_id: text(col::QUERY_EXT_ID),
                 text: required(col::QUERY_TEXT)?,
             },
             item: Item {
@@ -241,7 +269,7 @@ fn decode(raw: RawRecord, arena: &Arena) -> Result<Box<PairRecord>> {
                 brand: required(col::BRAND)?,
                 attributes: json(col::ATTRIBUTES)
                     .and_then(|t| serde_json::from_str(t).ok())
-                    .unwrap_or(serde_json::Value::Null),
+                    .unwrap_or_default(),
             },
         },
         query_key: raw.query_key,
@@ -262,14 +290,21 @@ impl Store {
         let mut params: Vec<rusqlite::types::Value> =
             q.student.into_iter().map(Into::into).collect();
         params.push(q.include_augmented.into());
-        super::direct::stream(self.path.clone(), sql(&q), params, read_row, decode)
+        let texts = text_columns(&q);
+        super::direct::stream(
+            self.path.clone(),
+            sql(&q),
+            params,
+            move |row, arena| read_row(row, arena, &texts),
+            decode,
+        )
     }
 
-    /// Query ids in the store (imported ids), for assigning splits.
-    pub async fn query_ext_ids(&self) -> Result<Vec<String>> {
+    /// The store's queries as (`PairRecord::query_key`, imported id), for assigning splits.
+    pub async fn query_ids(&self) -> Result<Vec<(i64, String)>> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            super::direct::strings(&path, "SELECT ext_id FROM queries ORDER BY ext_id")
+            super::direct::keyed_strings(&path, "SELECT id, ext_id FROM queries ORDER BY ext_id")
         })
         .await?
     }
@@ -283,9 +318,12 @@ impl Store {
         )
     }
 
+    /// The pairs `pair_records` reads: all of them, or all less those `augment` added (found by
+    /// the index `pairs_augmented`, migrations/0009, rather than by reading every pair).
     pub async fn count_pairs(&self, include_augmented: bool) -> Result<i64> {
         Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM pairs WHERE (? OR origin NOT LIKE 'augmented%')",
+            "SELECT (SELECT count(*) FROM pairs) - CASE WHEN ? THEN 0 ELSE \
+             (SELECT count(*) FROM pairs WHERE origin <> 'import' AND origin LIKE 'augmented%') END",
         )
         .bind(include_augmented)
         .fetch_one(&self.pool)

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0006_student_labels"),
     migration!("0007_queue_label_index"),
     migration!("0008_pair_judgment"),
+    migration!("0009_augmented_index"),
 ];
 
 pub(super) static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {

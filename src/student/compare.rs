@@ -52,18 +52,13 @@ pub struct Comparison {
 async fn splits_of(
     store: &Store,
     student: &StudentModel,
-) -> Result<Option<HashMap<String, String>>> {
+) -> Result<Option<HashMap<i64, &'static str>>> {
     let config: serde_json::Value = serde_json::from_str(&store.student_config(student.id).await?)?;
     let (Some(spec), Some(seed)) = (config["split"].as_str(), config["seed"].as_u64()) else {
         return Ok(None);
     };
     let spec = SplitSpec::parse(spec)?;
-    Ok(Some(
-        spec.assign(&store.query_ext_ids().await?, seed)
-            .into_iter()
-            .map(|(k, v)| (k, v.to_string()))
-            .collect(),
-    ))
+    Ok(Some(spec.assign(&store.query_ids().await?, seed)))
 }
 
 pub async fn compare(
@@ -93,7 +88,7 @@ pub async fn compare(
         let r = r?;
         if split != "all" {
             let in_split = match &splits {
-                Some(map) => map.get(&r.pair.query.ext_id).map(String::as_str),
+                Some(map) => map.get(&r.query_key).copied(),
                 None => r.pair.split.as_deref(),
             };
             if in_split != Some(split) {

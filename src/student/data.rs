@@ -42,7 +42,7 @@ pub async fn from_store(
     seed: u64,
     include_augmented: bool,
 ) -> Result<Vec<Example>> {
-    let splits = split.assign(&store.query_ext_ids().await?, seed);
+    let splits = split.assign(&store.query_ids().await?, seed);
     let mut out = Vec::new();
     let mut records = Box::pin(store.pair_records(RecordQuery {
         include_augmented,
@@ -78,7 +78,7 @@ pub async fn from_store(
             query: r.pair.query.text.clone(),
             passage: passage(&r.pair),
             split: splits
-                .get(&r.pair.query.ext_id)
+                .get(&r.query_key)
                 .copied()
                 .unwrap_or("train")
                 .to_string(),
@@ -159,7 +159,7 @@ fn example_from_cot(
             title: text(item, "title")?,
             description: item["description"].as_str().unwrap_or_default().into(),
             brand: item["brand"].as_str().unwrap_or_default().into(),
-            attributes: item["attributes"].clone(),
+            attributes: item["attributes"].clone().into(),
         },
         gold_label: None,
         split: None,

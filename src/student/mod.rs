@@ -49,15 +49,3 @@ pub fn new_config(
         trained: serde_json::Value::Null,
     }
 }
-
-/// Keeps freed tensor buffers inside the process: the allocator (mimalloc, `main.rs`) otherwise
-/// hands every large buffer back to the kernel soon after it is freed, and the next tensor of the
-/// same size pays for fresh zeroed pages (measured while scoring: a quarter of the time in the
-/// kernel's page clearing; 33.7 → 38.3 pairs/s without it).
-pub fn keep_freed_memory() {
-    /// `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (the same in mimalloc 2 and 3; the
-    /// Rust bindings name the options around it but not this one). -1: never purge.
-    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: sets one allocator option; mimalloc reads options atomically.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
-}

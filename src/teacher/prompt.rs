@@ -57,7 +57,7 @@ struct Item0 {
     #[serde(default)]
     brand: String,
     #[serde(default)]
-    attributes: Value,
+    attributes: crate::domain::Attributes,
 }
 
 /// One chat message.
@@ -353,7 +353,7 @@ mod tests {
                 title: "Logitech M185 Wireless Mouse".into(),
                 description: description.into(),
                 brand: "Logitech".into(),
-                attributes: json!({"color": "Grey", "category": ["Electronics", "Mice"]}),
+                attributes: json!({"color": "Grey", "category": ["Electronics", "Mice"]}).into(),
             },
             gold_label: None,
             split: None,
@@ -414,7 +414,7 @@ mod tests {
     fn a_joined_rendering_is_the_rendering_with_its_line_breaks_replaced() {
         let mut item = pair("First line.\nSecond line, and some more words here.").item;
         item.title = "Logitech\nM185".into();
-        item.attributes = json!({"color": "Grey", "category": ["Electronics", "Mice"], "bullet_points": "Small\nReliable"});
+        item.attributes = json!({"color": "Grey", "category": ["Electronics", "Mice"], "bullet_points": "Small\nReliable"}).into();
         for chars in [0, 20, 300] {
             let (text, cut) = render_item_cut(&item, chars);
             assert_eq!(
