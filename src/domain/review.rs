@@ -177,12 +177,6 @@ pub fn active_ids(annotations: &[Annotation]) -> HashSet<i64> {
 
 /// Applies the annotations in force, oldest first, to the teacher's rationale.
 pub fn derive(teacher: Option<&Rationale>, annotations: &[Annotation]) -> Reviewed {
-    let active = active_ids(annotations);
-    let mut sorted: Vec<&Annotation> = annotations
-        .iter()
-        .filter(|a| active.contains(&a.id))
-        .collect();
-    sorted.sort_by_key(|a| a.id);
     let mut r = Reviewed {
         rationale: teacher.cloned(),
         human_label: None,
@@ -194,6 +188,16 @@ pub fn derive(teacher: Option<&Rationale>, annotations: &[Annotation]) -> Review
         updated_at: None,
         active: 0,
     };
+    // Most pairs have no review: skip building the sets (an export derives a million).
+    if annotations.is_empty() {
+        return r;
+    }
+    let active = active_ids(annotations);
+    let mut sorted: Vec<&Annotation> = annotations
+        .iter()
+        .filter(|a| active.contains(&a.id))
+        .collect();
+    sorted.sort_by_key(|a| a.id);
     for a in sorted {
         if matches!(a.change, Change::Undo { .. }) {
             continue;

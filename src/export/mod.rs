@@ -17,7 +17,7 @@ use serde_json::json;
 
 pub use formats::{Format, passage};
 pub use labels::LabelSource;
-pub use split::SplitSpec;
+pub use split::{SplitSpec, Splits};
 
 use crate::domain::review;
 use crate::store::{PairRecord, RecordQuery, Store};
@@ -118,7 +118,7 @@ pub async fn export(
 fn write_group(
     dir: &mut ExportDir,
     group: &[Box<PairRecord>],
-    splits: &std::collections::HashMap<i64, &'static str>,
+    splits: &Splits<i64>,
     scale: &crate::domain::LabelScale,
     sft_prompt: &Prompt,
     opts: &ExportOptions,
@@ -127,7 +127,7 @@ fn write_group(
     let Some(first) = group.first() else {
         return Ok(());
     };
-    let split = splits.get(&first.query_key).copied().unwrap_or("train");
+    let split = splits.get(&first.query_key).unwrap_or("train");
     let entries: Vec<Entry> = group
         .iter()
         .map(|row| {

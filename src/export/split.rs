@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
@@ -38,13 +36,9 @@ impl SplitSpec {
 
     /// Assigns each query to a split by its outside id: queries ordered by a hash of (seed, id),
     /// then cut by the weights. Deterministic for a seed, and close to the asked proportions.
-    /// `queries` are (key, outside id); the map is by key (the store's row id, cheaper to look
-    /// up per pair than the id's text).
-    pub fn assign<K: Copy + Eq + std::hash::Hash>(
-        &self,
-        queries: &[(K, String)],
-        seed: u64,
-    ) -> HashMap<K, &'static str> {
+    /// `queries` are (key, outside id); the result is by key (the store's row id, cheaper to
+    /// look up per pair than the id's text).
+    pub fn assign<K: Copy + Ord>(&self, queries: &[(K, String)], seed: u64) -> Splits<K> {
         let mut keyed: Vec<([u8; 8], &String, K)> = queries
             .iter()
             .map(|(k, q)| {
@@ -58,18 +52,35 @@ impl SplitSpec {
         keyed.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         let total: u32 = self.weights.iter().sum();
         let n = keyed.len();
-        let mut out = HashMap::with_capacity(n);
+        let mut out = Vec::with_capacity(n);
         let mut start = 0;
         let mut cum = 0;
         for (name, w) in self.names.iter().zip(&self.weights) {
             cum += w;
             let end = (n as u64 * cum as u64 / total as u64) as usize;
-            for &(_, _, k) in &keyed[start..end] {
-                out.insert(k, *name);
-            }
+            out.extend(keyed[start..end].iter().map(|&(_, _, k)| (k, *name)));
             start = end;
         }
-        out
+        out.sort_unstable_by_key(|&(k, _)| k);
+        Splits(out)
+    }
+}
+
+/// Each query's split by key, sorted by key: an export looks queries up in the order it reads
+/// them, so a binary search stays in cache where a hash map of 100,000 queries missed it on every
+/// lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Splits<K>(Vec<(K, &'static str)>);
+
+impl<K: Ord> Splits<K> {
+    pub fn get(&self, key: &K) -> Option<&'static str> {
+        let i = self.0.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+        Some(self.0[i].1)
+    }
+
+    /// How many queries went to `split`.
+    pub fn count(&self, split: &str) -> usize {
+        self.0.iter().filter(|(_, s)| *s == split).count()
     }
 }
 
@@ -82,8 +93,12 @@ mod tests {
         let ids: Vec<(usize, String)> = (0..100).map(|i| (i, format!("q{i}"))).collect();
         let s = SplitSpec::parse("by-query:80/10/10").unwrap();
         let a = s.assign(&ids, 7);
-        let count = |n: &str| a.values().filter(|v| **v == n).count();
-        assert_eq!((count("train"), count("dev"), count("test")), (80, 10, 10));
+        assert_eq!(
+            (a.count("train"), a.count("dev"), a.count("test")),
+            (80, 10, 10)
+        );
+        assert!(ids.iter().all(|(k, _)| a.get(k).is_some()));
+        assert_eq!(a.get(&100), None);
         assert_eq!(a, s.assign(&ids, 7));
         assert_ne!(a, s.assign(&ids, 8));
     }

@@ -139,11 +139,26 @@ fn sql(q: &RecordQuery) -> String {
     )
 }
 
-/// The text columns `q`'s statement fills, the ones the reader copies.
-fn text_columns(q: &RecordQuery) -> Vec<usize> {
-    (0..col::COUNT)
-        .filter(|&i| COLUMNS[i].1 && COLUMNS[i].2.met(q))
-        .collect()
+/// The columns `q`'s statement fills, the ones the reader reads.
+#[derive(Debug, Clone)]
+struct Filled {
+    /// The text columns, by number.
+    text: Vec<usize>,
+    /// The numbers read only with `Need::Details` and `Need::Student`.
+    details: bool,
+    student: bool,
+}
+
+impl Filled {
+    fn of(q: &RecordQuery) -> Filled {
+        Filled {
+            text: (0..col::COUNT)
+                .filter(|&i| COLUMNS[i].1 && COLUMNS[i].2.met(q))
+                .collect(),
+            details: Need::Details.met(q),
+            student: Need::Student.met(q),
+        }
+    }
 }
 
 /// The statement's columns, in order (see `sql`).
@@ -192,18 +207,27 @@ struct RawRecord {
     text: [Span; col::COUNT],
 }
 
-fn read_row(r: &rusqlite::Row, arena: &mut Arena, texts: &[usize]) -> Result<RawRecord> {
+fn read_row(r: &rusqlite::Row, arena: &mut Arena, filled: &Filled) -> Result<RawRecord> {
     let mut text = [Span::NULL; col::COUNT];
-    for &i in texts {
+    for &i in &filled.text {
         text[i] = arena.text(r, i)?;
     }
+    let (confidence, truncated) = if filled.details {
+        (r.get(col::CONFIDENCE)?, r.get(col::TRUNCATED)?)
+    } else {
+        (None, None)
+    };
     Ok(RawRecord {
         id: r.get(col::ID)?,
         query_key: r.get(col::QUERY_KEY)?,
         judgment_id: r.get(col::JUDGMENT_ID)?,
-        confidence: r.get(col::CONFIDENCE)?,
-        truncated: r.get(col::TRUNCATED)?,
-        student_score: r.get(col::STUDENT_SCORE)?,
+        confidence,
+        truncated,
+        student_score: if filled.student {
+            r.get(col::STUDENT_SCORE)?
+        } else {
+            None
+        },
         text,
     })
 }
@@ -290,12 +314,12 @@ impl Store {
         let mut params: Vec<rusqlite::types::Value> =
             q.student.into_iter().map(Into::into).collect();
         params.push(q.include_augmented.into());
-        let texts = text_columns(&q);
+        let filled = Filled::of(&q);
         super::direct::stream(
             self.path.clone(),
             sql(&q),
             params,
-            move |row, arena| read_row(row, arena, &texts),
+            move |row, arena| read_row(row, arena, &filled),
             decode,
         )
     }

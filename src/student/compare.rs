@@ -1,7 +1,7 @@
 //! Teacher vs student vs human on the same pairs: label agreement with the humans, NDCG@10 per
 //! query, agreement between teacher and student, and the pairs where they differ most.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use futures::StreamExt;
@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::domain::LabelScale;
 use crate::domain::review::derive;
-use crate::export::SplitSpec;
+use crate::export::{SplitSpec, Splits};
 use crate::metrics::{Agreement, Confusion, ndcg_at};
 use crate::store::{RecordQuery, Store, StudentModel};
 
@@ -49,10 +49,7 @@ pub struct Comparison {
 
 /// Which split a pair is in for the comparison: the student's own split when it was trained
 /// here (same spec and seed as its training), else the split column of the import.
-async fn splits_of(
-    store: &Store,
-    student: &StudentModel,
-) -> Result<Option<HashMap<i64, &'static str>>> {
+async fn splits_of(store: &Store, student: &StudentModel) -> Result<Option<Splits<i64>>> {
     let config: serde_json::Value = serde_json::from_str(&store.student_config(student.id).await?)?;
     let (Some(spec), Some(seed)) = (config["split"].as_str(), config["seed"].as_u64()) else {
         return Ok(None);
@@ -88,7 +85,7 @@ pub async fn compare(
         let r = r?;
         if split != "all" {
             let in_split = match &splits {
-                Some(map) => map.get(&r.query_key).copied(),
+                Some(map) => map.get(&r.query_key),
                 None => r.pair.split.as_deref(),
             };
             if in_split != Some(split) {

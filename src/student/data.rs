@@ -77,11 +77,7 @@ pub async fn from_store(
             group: r.pair.query.ext_id.clone(),
             query: r.pair.query.text.clone(),
             passage: passage(&r.pair),
-            split: splits
-                .get(&r.query_key)
-                .copied()
-                .unwrap_or("train")
-                .to_string(),
+            split: splits.get(&r.query_key).unwrap_or("train").to_string(),
             augmented: r.pair.origin.starts_with("augmented"),
             teacher,
             human,
