@@ -535,6 +535,10 @@ pub enum BenchCommand {
     Export {
         #[arg(long, default_value = "bench-data")]
         dir: PathBuf,
+        /// Times to run each export; every run is printed, then the median. A shared VM's speed
+        /// can move by a third within minutes: one run says little.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Review app latency on the database `bench import` made: key press to frame drawn
     /// (median, p99) for scrolling, paging, filtering and opening a pair, and memory.

@@ -113,8 +113,8 @@ fn bench_db(dir: &Path) -> Result<std::path::PathBuf> {
     Ok(db)
 }
 
-/// Exports the import benchmark's database: soft_labels alone, then every format.
-pub async fn export(dir: &Path) -> Result<ExitCode> {
+/// Exports the import benchmark's database `runs` times: soft_labels alone, then every format.
+pub async fn export(dir: &Path, runs: usize) -> Result<ExitCode> {
     crate::memory::keep_freed_memory();
     let store = Store::open(&bench_db(dir)?).await?;
     let added = store.add_synthetic_judgments().await?;
@@ -134,20 +134,34 @@ pub async fn export(dir: &Path) -> Result<ExitCode> {
             parquet: false,
             command: format!("workbench bench export ({label})"),
         };
-        // The previous run's files are removed first: deleting them is not the export's work.
-        if options.out.exists() {
-            std::fs::remove_dir_all(&options.out)?;
+        let mut times = Vec::new();
+        for _ in 0..runs.max(1) {
+            // The previous run's files are removed first: deleting them is not the export's work.
+            if options.out.exists() {
+                std::fs::remove_dir_all(&options.out)?;
+            }
+            let started = Instant::now();
+            let manifest =
+                crate::export::export(&store, &options, &indicatif::ProgressBar::hidden()).await?;
+            let secs = started.elapsed().as_secs_f64();
+            times.push(secs);
+            println!(
+                "  {label:<12} {secs:>6.1} s   {:>9.0} pairs/s   {} pairs   peak RSS {:.0} MiB",
+                pairs as f64 / secs,
+                manifest["pairs"],
+                peak_rss_mib().unwrap_or(0.0)
+            );
         }
-        let started = Instant::now();
-        let manifest =
-            crate::export::export(&store, &options, &indicatif::ProgressBar::hidden()).await?;
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "  {label:<12} {secs:>6.1} s   {:>9.0} pairs/s   {} pairs   peak RSS {:.0} MiB",
-            pairs as f64 / secs,
-            manifest["pairs"],
-            peak_rss_mib().unwrap_or(0.0)
-        );
+        if times.len() > 1 {
+            times.sort_by(f64::total_cmp);
+            let n = times.len();
+            let median = (times[(n - 1) / 2] + times[n / 2]) / 2.0;
+            println!(
+                "  {label:<12} median of {}: {median:.1} s, {:.0} pairs/s",
+                times.len(),
+                pairs as f64 / median
+            );
+        }
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)

@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Command::Bench(BenchCommand::Import { rows, dir, compact }) => {
                 bench::import(rows, &dir, compact).await
             }
-            Command::Bench(BenchCommand::Export { dir }) => bench::export(&dir).await,
+            Command::Bench(BenchCommand::Export { dir, runs }) => bench::export(&dir, runs).await,
             Command::Bench(BenchCommand::Review { dir, presses }) => {
                 bench::review(&dir, presses).await
             }
