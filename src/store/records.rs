@@ -378,3 +378,76 @@ impl Store {
         Ok(done.rows_affected())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `col`'s numbers name the columns `COLUMNS` lists there, and a `labels_only` read fills
+    /// what the label formats need and nothing of a judgment's provenance.
+    #[test]
+    fn column_numbers_match_the_column_table() {
+        let named = [
+            (col::ID, "p.id"),
+            (col::GOLD_LABEL, "p.gold_label"),
+            (col::SPLIT, "p.split"),
+            (col::ORIGIN, "p.origin"),
+            (col::QUERY_EXT_ID, "q.ext_id"),
+            (col::QUERY_TEXT, "q.text"),
+            (col::ITEM_EXT_ID, "i.ext_id"),
+            (col::TITLE, "i.title"),
+            (col::DESCRIPTION, "i.description"),
+            (col::BRAND, "i.brand"),
+            (col::ATTRIBUTES, "i.attributes"),
+            (col::QUERY_KEY, "p.query_id"),
+            (col::MODEL, "j.model"),
+            (col::PROMPT_HASH, "j.prompt_hash"),
+            (col::LABEL, "j.label"),
+            (col::DISTRIBUTION, "j.distribution"),
+            (col::RATIONALE, "j.rationale"),
+            (col::ANNOTATIONS, ANNOTATIONS_JSON),
+            (col::JUDGMENT_ID, "j.id"),
+            (col::MODE, "j.mode"),
+            (col::DIST_SOURCE, "j.dist_source"),
+            (col::CONFIDENCE, "j.confidence"),
+            (col::PARSE_ERROR, "j.parse_error"),
+            (col::TRUNCATED, "j.truncated"),
+            (col::STUDENT_SCORE, "s.score"),
+            (col::STUDENT_DISTRIBUTION, "s.distribution"),
+        ];
+        assert_eq!(named.len(), col::COUNT);
+        for (i, expr) in named {
+            assert_eq!(COLUMNS[i].0, expr, "column {i}");
+        }
+        let lean = Filled::of(&RecordQuery {
+            labels_only: true,
+            ..RecordQuery::default()
+        });
+        assert!(!lean.details && !lean.student);
+        for needed in [
+            col::GOLD_LABEL,
+            col::ORIGIN,
+            col::QUERY_TEXT,
+            col::TITLE,
+            col::DESCRIPTION,
+            col::BRAND,
+            col::ATTRIBUTES,
+            col::LABEL,
+            col::DISTRIBUTION,
+            col::ANNOTATIONS,
+        ] {
+            assert!(lean.text.contains(&needed), "column {needed}");
+        }
+        for left in [col::MODEL, col::PROMPT_HASH, col::RATIONALE, col::SPLIT] {
+            assert!(!lean.text.contains(&left), "column {left}");
+        }
+        let full = Filled::of(&RecordQuery {
+            student: Some(1),
+            ..RecordQuery::default()
+        });
+        assert!(full.details && full.student);
+        assert_eq!(full.text.len(), COLUMNS.iter().filter(|c| c.1).count());
+        assert!(sql(&RecordQuery::default()).contains("j.rationale"));
+        assert!(!sql(&RecordQuery::default()).contains("student_scores"));
+    }
+}
