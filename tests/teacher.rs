@@ -265,6 +265,14 @@ const TEN_PAIRS: &str = "73232/B07N6VYKD3,73232/B097SWY976,73232/B07BYLG8R8,7323
     73232/B08D37MFB9,73232/B083K2CXGH,73232/B07GFTYCSX,73232/B08TG7D5LF,73232/B01J8C1VVC,\
     73232/B00JRW7QCC";
 
+/// `teach --mode score` of `TEN_PAIRS` with `model`, with `extra` options (e.g. `--workers 2`).
+fn score_ten_pairs<'a>(model: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["teach", "--mode", "score"];
+    args.extend_from_slice(extra);
+    args.extend(["--only", TEN_PAIRS, "--model", model]);
+    args
+}
+
 /// Starts `workbench --db DB ARGS` and returns once it has committed its first judgment.
 fn teach_until_first_judgment(
     dir: &Path,
@@ -313,15 +321,7 @@ fn a_killed_teach_resumes_with_no_duplicate_and_no_loss() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     // A killed run loses its pair in flight the same way in either mode.
-    let args = [
-        "teach",
-        "--mode",
-        "score",
-        "--only",
-        TEN_PAIRS,
-        "--model",
-        model.to_str().unwrap(),
-    ];
+    let args = score_ten_pairs(model.to_str().unwrap(), &[]);
     let mut child = teach_until_first_judgment(dir.path(), &db, &args, Stdio::null);
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
@@ -366,17 +366,7 @@ fn a_dead_worker_is_named_and_the_other_takes_the_rest() {
     let model = teacher_model();
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
-    let args = [
-        "teach",
-        "--mode",
-        "score",
-        "--workers",
-        "2",
-        "--only",
-        TEN_PAIRS,
-        "--model",
-        model.to_str().unwrap(),
-    ];
+    let args = score_ten_pairs(model.to_str().unwrap(), &["--workers", "2"]);
     let child = teach_until_first_judgment(dir.path(), &db, &args, Stdio::piped);
     let workers = children_of(child.id());
     assert_eq!(workers.len(), 2, "workers: {workers:?}");
