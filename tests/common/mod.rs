@@ -12,9 +12,9 @@ pub fn fixture() -> PathBuf {
     root().join("fixtures/esci-fixture.jsonl")
 }
 
-/// The 2,344-pair ESCI dev file that ../shared holds beside every clone.
+/// The 2,344-pair ESCI dev file (53 queries), kept in fixtures/ with its licence.
 pub fn dev_file() -> PathBuf {
-    root().join("../shared/data/esci/dev.jsonl")
+    root().join("fixtures/esci-dev.jsonl")
 }
 
 pub fn teacher_model() -> PathBuf {
