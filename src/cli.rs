@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domain::{DEFAULT_SEED, SplitSpec};
+
 const ABOUT: &str = "A terminal workbench for e-commerce search relevance.
 
 An explainable LLM teacher runs locally (mistral.rs, GGUF on CPU) and judges (query, product)
@@ -223,7 +225,7 @@ pub struct AugmentArgs {
 #[derive(Debug, Subcommand)]
 pub enum StudentCommand {
     /// Fine-tune all-MiniLM-L6-v2 on the teacher's judgments and the human labels (train split).
-    Train(StudentTrainArgs),
+    Train(Box<StudentTrainArgs>),
     /// Score every pair with a trained student into the store (resumable, batched).
     Score(StudentScoreArgs),
     /// Import a student's predictions from a JSONL or CSV file of query_id, product_id and
@@ -267,21 +269,47 @@ pub struct StudentTrainArgs {
     /// The name the student is known by in the database. Default: the --out folder's name.
     #[arg(long)]
     pub name: Option<String>,
+    /// The teacher's targets to learn from (see below); `none` learns from the human labels alone.
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
         default_value = "kl,margin-mse,cot",
         value_name = "LOSS,..."
     )]
-    pub losses: Vec<String>,
-    #[arg(long, default_value_t = 2.0)]
+    pub losses: Vec<LossName>,
+    /// Weight of the human labels' cross-entropy; 0 learns from the teacher alone.
+    #[arg(long, default_value_t = 1.0)]
     pub human_weight: f64,
+    /// Weight of the teacher's targets: a number, or `auto`, the teacher's Cohen's kappa with
+    /// the human labels of the train split (floored at 0, so a teacher at chance level cannot
+    /// drown the humans; 1 when there are no human labels to learn from).
+    #[arg(long, default_value = "auto", value_parser = parse_teacher_weight, value_name = "auto|W")]
+    pub teacher_weight: TeacherWeight,
+    /// How the human labels' cross-entropy weighs each label: `balanced` by the inverse of its
+    /// share of the train pairs (rare labels count as much as common ones, as macro-F1 does), or
+    /// `none`.
+    #[arg(long, value_enum, default_value = "balanced")]
+    pub class_weights: ClassWeights,
+    /// Softening temperature of the KL term.
     #[arg(long, default_value_t = 2.0)]
     pub temperature: f64,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    /// Peak learning rate of the encoder (the heads take 20 times it).
     #[arg(long, default_value_t = 5e-5)]
     pub learning_rate: f64,
+    /// Share of the steps over which the learning rate rises to its peak, before it falls
+    /// linearly to 0.
+    #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
+    pub warmup: f64,
+    /// Stop after N epochs without a better macro-F1 on the dev split (the best epoch is kept
+    /// in any case).
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
+    /// The encoder's dropout while training (MiniLM was pre-trained with 0.1).
+    #[arg(long, default_value_t = 0.1, value_name = "P")]
+    pub dropout: f64,
     /// Stop after this many steps in all.
     #[arg(long)]
     pub max_steps: Option<usize>,
@@ -292,10 +320,14 @@ pub struct StudentTrainArgs {
     /// faster student, as layer-dropping distillation does. Scoring time is about proportional.
     #[arg(long, value_name = "N")]
     pub layers: Option<usize>,
-    /// Splits by query, as `workbench export` makes them; the student trains on `train`.
-    #[arg(long, default_value = "by-query:80/10/10")]
-    pub split: String,
-    #[arg(long, default_value_t = 0)]
+    /// The student trains on `train` and picks its epoch on `dev`. How to split, always by query (no query in two splits): `by-query:80/10/10` (hashed by
+    /// --seed), `fold:K/N` (fold K of N is test, half the next fold dev: run K = 1..N for
+    /// cross-validation over queries) or `imported` (the pairs' own `split` column). Default:
+    /// `imported` when every imported pair carries a split, else `by-query:80/10/10`.
+    #[arg(long, value_parser = SplitSpec::parse, value_name = "SPEC")]
+    pub split: Option<SplitSpec>,
+    /// The seed of the split (as `workbench export` takes it) and of the training order.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
     /// Train on augmented pairs too.
     #[arg(long)]
@@ -324,6 +356,10 @@ pub struct StudentScoreArgs {
     /// RAYON_NUM_THREADS to use fewer).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Score only the pairs of one split of the student's own (the spec and seed it trained
+    /// with), e.g. `test` to measure it sooner.
+    #[arg(long, value_enum, default_value = "all")]
+    pub split: SplitName,
 }
 
 #[derive(Debug, Args)]
@@ -339,14 +375,61 @@ pub struct CompareArgs {
     /// The student (default: the newest one).
     #[arg(long)]
     pub student: Option<String>,
-    /// Compare on one split (train, dev, test: the student's own split) or all pairs.
-    #[arg(long, default_value = "all")]
-    pub split: String,
+    /// Compare on one split (the student's own: the spec and seed it trained with) or all pairs.
+    #[arg(long, value_enum, default_value = "all")]
+    pub split: SplitName,
     /// How many of the most different pairs to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LossName {
+    Kl,
+    MarginMse,
+    Cot,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClassWeights {
+    Balanced,
+    None,
+}
+
+/// `--teacher-weight`: a number, or None for `auto`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TeacherWeight(pub Option<f64>);
+
+fn parse_teacher_weight(s: &str) -> Result<TeacherWeight, String> {
+    if s == "auto" {
+        return Ok(TeacherWeight(None));
+    }
+    match s.parse::<f64>() {
+        Ok(w) if w.is_finite() && w >= 0.0 => Ok(TeacherWeight(Some(w))),
+        _ => Err(format!("`{s}`: give auto or a number ≥ 0")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitName {
+    All,
+    Train,
+    Dev,
+    Test,
+}
+
+impl SplitName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitName::All => "all",
+            SplitName::Train => "train",
+            SplitName::Dev => "dev",
+            SplitName::Test => "test",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -466,12 +549,16 @@ pub struct ExportArgs {
     #[arg(long, default_value = "all", value_name = "F,...|all")]
     pub format: String,
 
-    /// How to split: by query, so no query is in two splits.
-    #[arg(long, default_value = "by-query:80/10/10")]
-    pub split: String,
+    /// How to split, always by query (no query in two splits): `by-query:80/10/10` (hashed by
+    /// --seed), `fold:K/N` (fold K of N is test, half the next fold dev: run K = 1..N for
+    /// cross-validation over queries) or `imported` (the pairs' own `split` column). Default:
+    /// `imported` when every imported pair carries a split, else `by-query:80/10/10`.
+    #[arg(long, value_parser = SplitSpec::parse, value_name = "SPEC")]
+    pub split: Option<SplitSpec>,
 
-    /// The seed for splits and pair sampling; the same seed gives byte-identical files.
-    #[arg(long, default_value_t = 42)]
+    /// The seed for splits and pair sampling; the same seed gives byte-identical files, and the
+    /// same split as `student train` with the same seed.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
 
     /// Whose label wins: human-first (annotator, then imported gold, then teacher), teacher,
@@ -575,4 +662,61 @@ pub enum BenchCommand {
         )]
         configs: Vec<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_is_defined_consistently() {
+        Cli::command().debug_assert();
+    }
+
+    /// Parsing reads each flag into its field's type (a mismatch only shows when a command
+    /// line reaches it).
+    #[test]
+    fn the_student_and_split_flags_parse_into_their_types() {
+        let cli = Cli::try_parse_from([
+            "workbench",
+            "student",
+            "train",
+            "--teacher-weight",
+            "0.5",
+            "--losses",
+            "kl,margin-mse",
+            "--class-weights",
+            "none",
+            "--split",
+            "fold:2/5",
+            "--patience",
+            "2",
+        ])
+        .unwrap();
+        let Some(Command::Student(StudentCommand::Train(t))) = cli.command else {
+            panic!("not student train");
+        };
+        assert_eq!(t.teacher_weight, TeacherWeight(Some(0.5)));
+        assert_eq!(t.losses, [LossName::Kl, LossName::MarginMse]);
+        assert_eq!(t.split, Some(SplitSpec::Fold { k: 2, n: 5 }));
+        assert_eq!(t.seed, DEFAULT_SEED);
+        let cli = Cli::try_parse_from(["workbench", "student", "train"]).unwrap();
+        let Some(Command::Student(StudentCommand::Train(t))) = cli.command else {
+            panic!("not student train");
+        };
+        assert_eq!((t.teacher_weight, t.split), (TeacherWeight(None), None));
+        let err = Cli::try_parse_from(["workbench", "export", "--out", "d", "--split", "fold:9/5"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("K runs from 1 to N"), "{err}");
+        let cli = Cli::try_parse_from(["workbench", "export", "--out", "d"]).unwrap();
+        let Some(Command::Export(e)) = cli.command else {
+            panic!("not export");
+        };
+        assert_eq!(
+            e.seed, DEFAULT_SEED,
+            "export and student train share one seed default"
+        );
+    }
 }

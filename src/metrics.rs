@@ -19,7 +19,18 @@ pub struct Agreement {
     pub accuracy: f64,
     pub macro_f1: f64,
     pub kappa: f64,
+    pub per_label: Vec<LabelScores>,
     pub confusion: Confusion,
+}
+
+/// Precision, recall and F1 of one label; `support` is how often the reference gave it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelScores {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: u64,
 }
 
 impl Confusion {
@@ -64,13 +75,31 @@ impl Confusion {
         if present.is_empty() {
             return 0.0;
         }
-        let f1 = |i: usize| {
-            let tp = self.counts[i][i] as f64;
-            let precision = ratio(tp, self.col_sum(i) as f64);
-            let recall = ratio(tp, self.row_sum(i) as f64);
-            ratio(2.0 * precision * recall, precision + recall)
-        };
-        present.iter().map(|&i| f1(i)).sum::<f64>() / present.len() as f64
+        present
+            .iter()
+            .map(|&i| self.label_scores(i).f1)
+            .sum::<f64>()
+            / present.len() as f64
+    }
+
+    fn label_scores(&self, i: usize) -> LabelScores {
+        let tp = self.counts[i][i] as f64;
+        let precision = ratio(tp, self.col_sum(i) as f64);
+        let recall = ratio(tp, self.row_sum(i) as f64);
+        LabelScores {
+            label: self.labels[i].clone(),
+            precision,
+            recall,
+            f1: ratio(2.0 * precision * recall, precision + recall),
+            support: self.row_sum(i),
+        }
+    }
+
+    /// Precision, recall and F1 of every label of the scale.
+    pub fn per_label(&self) -> Vec<LabelScores> {
+        (0..self.labels.len())
+            .map(|i| self.label_scores(i))
+            .collect()
     }
 
     /// Cohen's kappa: agreement beyond what the two marginal distributions give by chance.
@@ -95,9 +124,62 @@ impl Confusion {
             accuracy: self.accuracy(),
             macro_f1: self.macro_f1(),
             kappa: self.kappa(),
+            per_label: self.per_label(),
             confusion: self,
         }
     }
+}
+
+/// Per-label precision, recall and F1 as aligned text, a header first.
+pub fn per_label_table(a: &Agreement) -> Vec<String> {
+    let width = a
+        .per_label
+        .iter()
+        .map(|l| l.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let mut out = vec![format!(
+        "{:<width$}  {:>9}  {:>6}  {:>6}  {:>7}",
+        "label", "precision", "recall", "F1", "support"
+    )];
+    for l in &a.per_label {
+        out.push(format!(
+            "{:<width$}  {:>9.3}  {:>6.3}  {:>6.3}  {:>7}",
+            l.label, l.precision, l.recall, l.f1, l.support
+        ));
+    }
+    out
+}
+
+/// The confusion matrix as aligned text: a row per reference label, a column per prediction.
+pub fn confusion_table(c: &Confusion, reference: &str, predicted: &str) -> Vec<String> {
+    let width = c
+        .labels
+        .iter()
+        .map(|l| l.chars().count())
+        .chain(c.counts.iter().flatten().map(|n| n.to_string().len()))
+        .max()
+        .unwrap_or(1)
+        .max(3);
+    let head = reference.chars().count().max(5);
+    let mut out = vec![format!(
+        "{:<head$}  {predicted} →",
+        format!("{reference} ↓")
+    )];
+    let mut line = format!("{:<head$}", "");
+    for l in &c.labels {
+        line += &format!("  {l:>width$}");
+    }
+    out.push(line);
+    for (label, row) in c.labels.iter().zip(&c.counts) {
+        let mut line = format!("{label:<head$}");
+        for n in row {
+            line += &format!("  {n:>width$}");
+        }
+        out.push(line);
+    }
+    out
 }
 
 /// Rows of agreement figures as aligned text, a header first.
@@ -224,6 +306,27 @@ mod tests {
         assert!((c.macro_f1() - macro_f1).abs() < 1e-12, "{}", c.macro_f1());
         let kappa = (0.6 - 0.32) / (1.0 - 0.32);
         assert!((c.kappa() - kappa).abs() < 1e-12, "{}", c.kappa());
+        let per = c.per_label();
+        assert_eq!(per[0].label, "E");
+        assert!(
+            (per[0].precision - 0.5).abs() < 1e-12 && (per[0].recall - 2.0 / 3.0).abs() < 1e-12
+        );
+        assert_eq!((per[0].support, per[2].support, per[3].support), (3, 1, 4));
+        assert_eq!(per[2].f1, 0.0);
+        let a = c.clone().agreement();
+        let table = per_label_table(&a);
+        assert_eq!(table.len(), 5);
+        assert!(
+            table[1].starts_with("E") && table[1].contains("0.500"),
+            "{table:?}"
+        );
+        let m = confusion_table(&c, "human", "student");
+        assert_eq!(m.len(), 6);
+        // Row I (reference): predicted E 1, S 0, C 0, I 3.
+        assert!(
+            m[5].starts_with("I") && m[5].ends_with("1    0    0    3"),
+            "{m:?}"
+        );
     }
 
     #[test]

@@ -47,6 +47,24 @@ cols, f = columns(load("cot"))
 assert cols[:2] == ["query_id", "product_id"] and "steps" in cols and "label" in cols, cols
 print("cot ok")
 
+# The dataset card (README.md) declares every format's splits and column types: the three cot
+# files load as one dataset though a split holds no judged pair (its teacher columns all null),
+# through the card and as plain JSON files given the card's features, whatever their order.
+from datasets import load_dataset_builder, concatenate_datasets
+
+by_card = load_dataset(str(out), "cot")
+assert set(by_card) == {"train", "dev", "test"} & {p.name for p in out.iterdir()}, by_card
+assert by_card["train"].features["teacher"]["distribution"]["E"] == Value("float64")
+features = load_dataset_builder(str(out), "cot").info.features
+files = [str(out / s / "cot.jsonl") for s in ("test", "dev", "train") if (out / s / "cot.jsonl").exists()]
+for order in (files, files[::-1]):
+    one = load_dataset("json", data_files=order, features=features)["train"]
+    assert one.num_rows == sum(by_card[s].num_rows for s in by_card), one
+assert concatenate_datasets(list(by_card.values())).num_rows == one.num_rows
+for name in ("soft_labels", "margin_mse", "distill_kl", "sft"):
+    assert load_dataset(str(out), name)["train"].num_rows > 0, name
+print("cot as one dataset ok")
+
 # With --parquet every file is also there as Parquet: the same columns in the same order and the
 # same rows, through datasets' Parquet loader.
 def present(v):

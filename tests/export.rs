@@ -175,13 +175,35 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
     assert_eq!(qa["source"], "teacher");
     assert_ne!(qa["text"], "WRONG EDIT");
     assert!(fixed["teacher"]["distribution"]["E"].is_number());
-    // An unjudged pair still exports with its gold label and no teacher.
+    // An unjudged pair still exports with its gold label, and a teacher object of nulls: every
+    // row has the same keys.
     let plain = cot
         .iter()
         .map(|(_, r)| r)
-        .find(|r| r["teacher"].is_null())
+        .find(|r| r["teacher"]["model"].is_null())
         .unwrap();
     assert_eq!(plain["label_source"], "gold");
+    assert!(plain["teacher"]["distribution"].is_null() && plain["teacher"].is_object());
+    let keys = |r: &Value| r.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert!(cot.iter().all(|(_, r)| keys(r) == keys(plain)));
+    assert!(
+        fixed["item"]["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "category" && a["value"].as_str().unwrap().contains(" > ")),
+        "attributes as a list of name and text: {}",
+        fixed["item"]["attributes"]
+    );
+    // No judged pair in some split: the card's declared types let it load with the others.
+    let judged_in = |split: &str| {
+        cot.iter()
+            .any(|(s, r)| s == split && !r["teacher"]["model"].is_null())
+    };
+    assert!(
+        ["train", "dev", "test"].iter().any(|s| !judged_in(s)),
+        "the datasets check below needs a split without a judged pair"
+    );
 
     // sft: the corrected rationale as the teacher should have written it.
     let sft = rows(&a, "sft.jsonl");
@@ -344,6 +366,7 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
     let said = String::from_utf8_lossy(&py.stdout);
     assert!(
         said.contains("margin_mse ok")
+            && said.contains("cot as one dataset ok")
             && said.contains("distill_kl ok")
             && said.contains("sft ok")
             && said.contains("parquet ok: cot, margin_mse, soft_labels, distill_kl, sft"),

@@ -124,7 +124,7 @@ pub async fn export(dir: &Path, runs: usize) -> Result<ExitCode> {
         let options = crate::export::ExportOptions {
             out: dir.join("export-bench"),
             formats: crate::export::Format::parse_list(formats)?,
-            split: crate::export::SplitSpec::parse("by-query:80/10/10")?,
+            split: Some(crate::domain::SplitSpec::by_query_default()),
             seed: 42,
             source: crate::export::LabelSource::Teacher,
             force: true,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::ExportArgs;
-use crate::export::{ExportOptions, Format, LabelSource, SplitSpec, export};
+use crate::export::{ExportOptions, Format, LabelSource, export};
 use crate::store::Store;
 
 /// Writes the distillation files and prints what went where.
@@ -12,7 +12,7 @@ pub async fn run(db: &Path, args: ExportArgs) -> Result<ExitCode> {
     let options = ExportOptions {
         out: args.out.clone(),
         formats: Format::parse_list(&args.format)?,
-        split: SplitSpec::parse(&args.split)?,
+        split: args.split.clone(),
         seed: args.seed,
         source: LabelSource::parse(&args.source)?,
         force: args.force,

@@ -7,47 +7,52 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::{
-    CompareArgs, StudentCommand, StudentImportArgs, StudentKindArg, StudentScoreArgs,
-    StudentTrainArgs,
+    ClassWeights, CompareArgs, LossName, SplitName, StudentCommand, StudentImportArgs,
+    StudentKindArg, StudentScoreArgs, StudentTrainArgs,
 };
-use crate::domain::PairKey;
-use crate::export::SplitSpec;
+use crate::domain::{PairKey, SplitSpec};
 use crate::ingest::predictions;
-use crate::metrics::agreement_table;
+use crate::metrics::{agreement_table, confusion_table, per_label_table};
 use crate::store::{Store, StudentScore};
 use crate::student::compare::Comparison;
 use crate::student::{self, Kind, Losses, Student, TrainOptions};
 
 pub async fn run(db: &Path, command: StudentCommand) -> Result<ExitCode> {
     match command {
-        StudentCommand::Train(args) => train(db, args).await,
+        StudentCommand::Train(args) => train(db, *args).await,
         StudentCommand::Score(args) => score(db, args).await,
         StudentCommand::Import(args) => import(db, args).await,
     }
 }
 
 fn losses_of(args: &StudentTrainArgs) -> Result<Losses> {
-    let mut losses = Losses {
-        kl: false,
-        margin_mse: false,
-        cot: false,
+    let on = |l: LossName| args.losses.contains(&l);
+    let losses = Losses {
+        balanced: args.class_weights == ClassWeights::Balanced,
+        teacher_weight: args.teacher_weight.0,
+        kl: on(LossName::Kl),
+        margin_mse: on(LossName::MarginMse),
+        cot: on(LossName::Cot),
         human_weight: args.human_weight,
         temperature: args.temperature,
     };
-    for name in &args.losses {
-        match name.trim() {
-            "kl" => losses.kl = true,
-            "margin-mse" | "margin_mse" => losses.margin_mse = true,
-            "cot" => losses.cot = true,
-            "none" => {}
-            other => bail!("--losses: unknown loss `{other}`; choose from kl, margin-mse, cot"),
-        }
-    }
     if !(losses.kl || losses.margin_mse || losses.cot) && losses.human_weight <= 0.0 {
         bail!("nothing to learn from: every loss is off and --human-weight is 0");
     }
     if args.temperature <= 0.0 {
         bail!("--temperature must be above 0");
+    }
+    if !(0.0..1.0).contains(&args.dropout) {
+        bail!(
+            "--dropout {}: give a probability from 0 to below 1, such as 0.1",
+            args.dropout
+        );
+    }
+    if !(0.0..1.0).contains(&args.warmup) {
+        bail!(
+            "--warmup {}: give a share of the steps from 0 to below 1, such as 0.1",
+            args.warmup
+        );
     }
     Ok(losses)
 }
@@ -59,7 +64,6 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         StudentKindArg::Bi => Kind::Bi,
     };
     let losses = losses_of(&args)?;
-    let split = SplitSpec::parse(&args.split)?;
     if args.batch_size == 0 || args.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
     }
@@ -78,14 +82,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     let source = args.from.clone().unwrap_or_else(|| db.to_path_buf());
     let store = Store::open(db).await?;
     let scale = store.scale().await?;
-    let mut config = student::new_config(
-        kind,
-        &scale,
-        losses,
-        args.max_tokens,
-        &args.split,
-        args.seed,
-    );
+    let mut config = student::new_config(kind, &scale, losses, args.max_tokens, args.seed);
     if let Some(n) = args.layers {
         if n == 0 {
             bail!("--layers must be at least 1");
@@ -94,6 +91,13 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     }
     let include_augmented = args.include_augmented || args.augmented_ratio.is_some();
     let examples = if source.is_dir() {
+        if args.split.is_some() {
+            bail!(
+                "--split: {} is an export directory, whose split is already made (export again with --split)",
+                source.display()
+            );
+        }
+        config.split = "export".into();
         student::data::from_export(&source, &scale, &config.dimensions, include_augmented)?
     } else {
         let from = if source == db {
@@ -102,15 +106,16 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
             Some(Store::open(&source).await?)
         };
         let s = from.as_ref().unwrap_or(&store);
-        let ex = student::data::from_store(
+        let (ex, spec) = student::data::from_store(
             s,
             &scale,
             &config.dimensions,
-            &split,
+            args.split.as_ref(),
             args.seed,
             include_augmented,
         )
         .await?;
+        config.split = spec.to_string();
         if let Some(f) = from {
             f.close().await;
         }
@@ -140,16 +145,35 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
+        warmup: args.warmup,
+        patience: args.patience,
+        dropout: args.dropout,
         max_steps: args.max_steps,
         restart: args.restart,
     };
     let bar = crate::ui::progress(0, "{spinner} step {pos}/{len} {wide_bar} {msg} eta {eta}");
+    let last_dev = std::cell::Cell::new(None::<(usize, f64)>);
     let (trained, state) = tokio::task::block_in_place(|| {
-        student::train(&examples, config, &opts, |step, total, loss| {
-            bar.set_length(total as u64);
-            bar.set_position(step as u64);
-            bar.set_message(format!("loss {loss:.4}"));
-        })
+        student::train(
+            &examples,
+            config,
+            &opts,
+            |step, total, loss| {
+                bar.set_length(total as u64);
+                bar.set_position(step as u64);
+                bar.set_message(match last_dev.get() {
+                    Some((epoch, f1)) => {
+                        format!("loss {loss:.4} · dev macro-F1 {f1:.3} after epoch {epoch}")
+                    }
+                    None => format!("loss {loss:.4}"),
+                });
+            },
+            |state| {
+                if let Some(d) = state.dev.last() {
+                    last_dev.set(Some((d.epoch, d.macro_f1)));
+                }
+            },
+        )
     })?;
     bar.finish_and_clear();
     let path = std::fs::canonicalize(&out).unwrap_or(out.clone());
@@ -176,14 +200,49 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         state.seconds,
         out.display()
     );
-    for (i, l) in state.epoch_losses.iter().enumerate() {
-        println!("  epoch {:>2}  mean loss {l:.4}", i + 1);
+    println!(
+        "  teacher weight {:.2} ({})",
+        state.teacher_weight, state.teacher_weight_reason
+    );
+    for epoch in 1..=state.epochs_done {
+        if let Some(line) = epoch_line(&state, epoch) {
+            println!("{line}");
+        }
     }
     if let (Some(first), Some(last)) = (state.step_losses.first(), state.step_losses.last()) {
         println!("  step loss {first:.4} → {last:.4}");
     }
+    match state.best_epoch {
+        Some(best) if !state.dev.is_empty() => println!(
+            "  kept epoch {best}, the best macro-F1 on dev (vs {} labels){}",
+            state.dev_reference,
+            if state.stopped_early {
+                "; stopped early"
+            } else {
+                ""
+            }
+        ),
+        _ => println!("  no dev pairs with a label: kept the last epoch"),
+    }
     println!("next: workbench student score --name {name}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One epoch's mean loss and, when the dev split was scored, its figures.
+fn epoch_line(state: &student::TrainState, epoch: usize) -> Option<String> {
+    let loss = state.epoch_losses.get(epoch.checked_sub(1)?)?;
+    let mut line = format!("  epoch {epoch:>2}  mean loss {loss:.4}");
+    if let Some(d) = state.dev.iter().find(|d| d.epoch == epoch) {
+        let _ = write!(
+            line,
+            "  dev ({} pairs): macro-F1 {:.3}  kappa {:.3}  accuracy {:.3}",
+            d.pairs, d.macro_f1, d.kappa, d.accuracy
+        );
+        if state.best_epoch == Some(epoch) {
+            line.push_str("  ← kept");
+        }
+    }
+    Some(line)
 }
 
 async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
@@ -232,7 +291,21 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
     };
     // Scoring only: weights out of autograd, whichever way the student was named.
     let student = student.freeze()?;
-    let todo = store.count_unscored(id).await?;
+    let queries = match args.split {
+        SplitName::All => None,
+        split => {
+            let spec = SplitSpec::parse(&student.config.split).map_err(|_| {
+                anyhow!(
+                    "--split {}: {name} was trained from an export directory, whose split this \
+                     database does not know; score --split all",
+                    split.as_str()
+                )
+            })?;
+            let (_, splits) = store.splits(Some(&spec), student.config.seed).await?;
+            Some(splits.keys_in(split.as_str()))
+        }
+    };
+    let todo = store.count_unscored(id, queries.as_deref()).await?;
     let bar = crate::ui::progress(
         todo as u64,
         "{spinner} scoring {pos}/{len} pairs {wide_bar} {per_sec} eta {eta}",
@@ -241,7 +314,9 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
     let mut after = 0;
     let mut done = 0u64;
     loop {
-        let pairs = store.pairs_unscored(id, after, 256).await?;
+        let pairs = store
+            .pairs_unscored(id, after, 256, queries.as_deref())
+            .await?;
         let Some(last) = pairs.last() else { break };
         after = last.id;
         let passages: Vec<String> = pairs.iter().map(crate::export::passage).collect();
@@ -318,16 +393,14 @@ async fn import(db: &Path, args: StudentImportArgs) -> Result<ExitCode> {
 }
 
 pub async fn compare(db: &Path, args: CompareArgs) -> Result<ExitCode> {
-    if !["all", "train", "dev", "test"].contains(&args.split.as_str()) {
-        bail!("--split {}: choose all, train, dev or test", args.split);
-    }
     let store = Store::open(db).await?;
     let scale = store.scale().await?;
     let student = store
         .student_model(args.student.as_deref())
         .await?
         .ok_or_else(|| anyhow!("no student yet: `workbench student train` or `student import`"))?;
-    let c = student::compare::compare(&store, &scale, &student, &args.split, args.top).await?;
+    let c =
+        student::compare::compare(&store, &scale, &student, args.split.as_str(), args.top).await?;
     store.close().await;
     if args.json {
         let mut v = serde_json::to_value(&c)?;
@@ -343,15 +416,37 @@ fn render(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "student {} vs teacher on {} pairs ({} split), {} queries with human labels\n",
-        c.student, c.pairs, c.split, c.queries
+        "student {} on {} pairs of the {} split ({} judged by the teacher too), {} queries with human labels\n",
+        c.student, c.pairs, c.split, c.judged_pairs, c.queries
     );
-    for line in agreement_table(&[
+    let mut rows = vec![
         ("teacher vs human", &c.teacher_vs_human),
         ("student vs human", &c.student_vs_human),
-        ("teacher vs student", &c.teacher_vs_student),
-    ]) {
+    ];
+    if c.student_vs_human_judged.n != c.student_vs_human.n && c.teacher_vs_human.n > 0 {
+        rows.push((
+            "student vs human, teacher's pairs",
+            &c.student_vs_human_judged,
+        ));
+    }
+    rows.push(("teacher vs student", &c.teacher_vs_student));
+    for line in agreement_table(&rows) {
         let _ = writeln!(out, "{line}");
+    }
+    for (who, a) in [
+        ("student", &c.student_vs_human),
+        ("teacher", &c.teacher_vs_human),
+    ] {
+        if a.n == 0 {
+            continue;
+        }
+        let _ = writeln!(out, "\n{who} vs human, per label:");
+        for line in per_label_table(a) {
+            let _ = writeln!(out, "  {line}");
+        }
+        for line in confusion_table(&a.confusion, "human", who) {
+            let _ = writeln!(out, "  {line}");
+        }
     }
     let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
     let _ = writeln!(

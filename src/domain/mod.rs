@@ -5,8 +5,10 @@ mod pair;
 mod rationale;
 pub mod review;
 mod score;
+pub mod split;
 
 pub use label::{Label, LabelScale, ScaleError};
 pub use pair::{Attributes, Item, Pair, PairKey, Query};
 pub use rationale::{Dimension, Rationale, Verdict};
 pub use score::ScoreDist;
+pub use split::{DEFAULT_SEED, SplitQuery, SplitSpec, Splits};

@@ -78,6 +78,9 @@ pub fn passage(pair: &Pair) -> String {
     render_item_joined(&pair.item, ITEM_DETAIL_CHARS, " | ").0
 }
 
+/// A `cot.jsonl` row. Every row has every key, whatever it holds (an unjudged pair's `teacher`
+/// is an object of nulls, a text step has the dimension keys as nulls, attributes are a list of
+/// name and text): one schema, which `card::features` declares.
 pub fn cot_row(e: &Entry, scale: &LabelScale, split: &str) -> Option<Value> {
     let decided = e.decided.as_ref()?;
     let row = e.row;
@@ -86,7 +89,12 @@ pub fn cot_row(e: &Entry, scale: &LabelScale, split: &str) -> Option<Value> {
     let steps: Vec<Value> = match &r.rationale {
         None => Vec::new(),
         Some(rat) => {
-            let text = |name: &str, text: &str| json!({"step": name, "text": text, "source": r.source_of(name), "verified": r.verified(name)});
+            let text = |name: &str, text: &str| {
+                json!({
+                    "step": name, "text": text, "source": r.source_of(name), "verified": r.verified(name),
+                    "name": null, "query_value": null, "item_value": null, "verdict": null, "note": null,
+                })
+            };
             let mut steps = vec![
                 text("query_analysis", &rat.query_analysis),
                 text("item_analysis", &rat.item_analysis),
@@ -94,14 +102,22 @@ pub fn cot_row(e: &Entry, scale: &LabelScale, split: &str) -> Option<Value> {
             for d in &rat.dimensions {
                 let key = format!("dimension:{}", d.name);
                 steps.push(json!({
-                    "step": "dimension", "name": d.name, "query_value": d.query_value, "item_value": d.item_value,
-                    "verdict": d.verdict, "note": d.note, "source": r.source_of(&key), "verified": r.verified(&key),
+                    "step": "dimension", "text": null, "source": r.source_of(&key), "verified": r.verified(&key),
+                    "name": d.name, "query_value": d.query_value, "item_value": d.item_value,
+                    "verdict": d.verdict, "note": d.note,
                 }));
             }
             steps.push(text("conclusion", &rat.conclusion));
             steps
         }
     };
+    let attributes: Vec<Value> = row
+        .pair
+        .item
+        .attribute_lines()
+        .into_iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
     Some(json!({
         "query_id": row.pair.query.ext_id,
         "product_id": row.pair.item.ext_id,
@@ -110,12 +126,14 @@ pub fn cot_row(e: &Entry, scale: &LabelScale, split: &str) -> Option<Value> {
         "query": row.pair.query.text,
         "item": {
             "title": row.pair.item.title, "brand": row.pair.item.brand,
-            "description": row.pair.item.description, "attributes": row.pair.item.attributes,
+            "description": row.pair.item.description, "attributes": attributes,
         },
-        "teacher": j.map(|j| json!({
-            "model": j.model, "prompt_hash": j.prompt_hash, "label": j.label,
-            "distribution": j.distribution.by_key(scale), "expected_gain": j.distribution.expected_gain(scale),
-        })),
+        "teacher": json!({
+            "model": j.map(|j| &j.model), "prompt_hash": j.map(|j| &j.prompt_hash),
+            "label": j.and_then(|j| j.label.as_ref()),
+            "distribution": j.map(|j| j.distribution.by_key(scale)),
+            "expected_gain": j.map(|j| j.distribution.expected_gain(scale)),
+        }),
         "steps": steps,
         "gold_label": row.pair.gold_label,
         "label": decided.label,

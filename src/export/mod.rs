@@ -2,10 +2,10 @@
 //! trainers load unchanged (sentence-transformers, Hugging Face `datasets`). Streams the store
 //! one query at a time; writes atomically.
 
+mod card;
 mod formats;
 mod labels;
 mod parquet;
-mod split;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -17,9 +17,8 @@ use serde_json::json;
 
 pub use formats::{Format, passage};
 pub use labels::LabelSource;
-pub use split::{SplitSpec, Splits};
 
-use crate::domain::review;
+use crate::domain::{SplitSpec, Splits, review};
 use crate::store::{PairRecord, RecordQuery, Store};
 use crate::teacher::{Mode, Prompt};
 use formats::Entry;
@@ -29,7 +28,8 @@ use writer::ExportDir;
 pub struct ExportOptions {
     pub out: PathBuf,
     pub formats: Vec<Format>,
-    pub split: SplitSpec,
+    /// None: the imported splits when every pair has one, else `by-query:80/10/10`.
+    pub split: Option<SplitSpec>,
     pub seed: u64,
     pub source: LabelSource,
     pub force: bool,
@@ -64,7 +64,7 @@ pub async fn export(
         );
     }
     let scale = store.scale().await?;
-    let splits = opts.split.assign(&store.query_ids().await?, opts.seed);
+    let (split, splits) = store.splits(opts.split.as_ref(), opts.seed).await?;
     let sft_prompt = Prompt::new(&scale, Mode::Cot, false);
     let mut dir = ExportDir::create(&opts.out, opts.force)?;
     dir.parquet = opts.parquet;
@@ -112,13 +112,18 @@ pub async fn export(
             store.path().display()
         );
     }
-    dir.finish(|files| manifest(store, opts, &scale.name, files, &tally))
+    dir.finish(|files| {
+        (
+            manifest(store, opts, &split, &scale.name, files, &tally),
+            card::dataset_card(&opts.formats, files, &scale, opts.negatives),
+        )
+    })
 }
 
 fn write_group(
     dir: &mut ExportDir,
     group: &[Box<PairRecord>],
-    splits: &Splits<i64>,
+    splits: &Splits,
     scale: &crate::domain::LabelScale,
     sft_prompt: &Prompt,
     opts: &ExportOptions,
@@ -127,7 +132,7 @@ fn write_group(
     let Some(first) = group.first() else {
         return Ok(());
     };
-    let split = splits.get(&first.query_key).unwrap_or("train");
+    let split = splits.get(first.query_key).unwrap_or("train");
     let entries: Vec<Entry> = group
         .iter()
         .map(|row| {
@@ -204,6 +209,7 @@ fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
 fn manifest(
     store: &Store,
     opts: &ExportOptions,
+    split: &SplitSpec,
     scale: &str,
     files: &BTreeMap<String, (u64, String)>,
     tally: &Tally,
@@ -221,7 +227,7 @@ fn manifest(
         "scale": scale,
         "command": opts.command,
         "seed": opts.seed,
-        "split": format!("by-query:{}", opts.split.weights.iter().map(u32::to_string).collect::<Vec<_>>().join("/")),
+        "split": split.to_string(),
         "label_source": format!("{:?}", opts.source),
         "pairs": tally.pairs,
         "human_corrected": tally.human_corrected,

@@ -197,7 +197,7 @@ impl ExportDir {
     /// rows and hashes, and renames the directory into place.
     pub fn finish(
         mut self,
-        manifest: impl FnOnce(&BTreeMap<String, (u64, String)>) -> serde_json::Value,
+        manifest: impl FnOnce(&BTreeMap<String, (u64, String)>) -> (serde_json::Value, String),
     ) -> Result<serde_json::Value> {
         let mut sinks = std::mem::take(&mut self.sinks);
         for sink in sinks.values_mut() {
@@ -225,10 +225,12 @@ impl ExportDir {
                 files.insert(prel, (rows, sha256_of(&dst)?));
             }
         }
-        let m = manifest(&files);
+        let (m, card) = manifest(&files);
         let path = self.tmp.join("manifest.json");
         std::fs::write(&path, serde_json::to_string_pretty(&m)? + "\n")
             .with_context(|| format!("writing {}", self.out.join("manifest.json").display()))?;
+        std::fs::write(self.tmp.join("README.md"), card)
+            .with_context(|| format!("writing {}", self.out.join("README.md").display()))?;
         if self.out.exists() {
             let mut old = self.tmp.clone().into_os_string();
             old.push(".old");

@@ -35,12 +35,16 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Every row of `sql` as (integer, text): a list read without sqlx's per-row channel (the
-/// export's split reads every query before its first row).
-pub(super) fn keyed_strings(path: &Path, sql: &str) -> Result<Vec<(i64, String)>> {
+/// Every row of `sql`, mapped: a list read without sqlx's per-row channel (the export's split
+/// reads every query before its first row).
+pub(super) fn read_all<T>(
+    path: &Path,
+    sql: &str,
+    map: impl FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
     let conn = connect(path)?;
     let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map([], map)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -4,7 +4,7 @@ use futures::Stream;
 use super::Store;
 use super::direct::{Arena, Span};
 use crate::domain::review::Annotation;
-use crate::domain::{Item, Pair, Query, Rationale, ScoreDist};
+use crate::domain::{Item, Pair, Query, Rationale, ScoreDist, SplitQuery, SplitSpec, Splits};
 
 /// The teacher judgment that stands for a pair: the newest one with a rationale, else the newest
 /// one (`PICKED_JUDGMENT`, kept on the pair as `pairs.judgment_id`).
@@ -324,13 +324,30 @@ impl Store {
         )
     }
 
-    /// The store's queries as (`PairRecord::query_key`, imported id), for assigning splits.
-    pub async fn query_ids(&self) -> Result<Vec<(i64, String)>> {
+    /// Each query's split under `spec` (default: `imported` when every imported pair carries a
+    /// split, else `by-query:80/10/10`), keyed by `PairRecord::query_key`, and the spec used.
+    pub async fn splits(&self, spec: Option<&SplitSpec>, seed: u64) -> Result<(SplitSpec, Splits)> {
+        let spec = match spec {
+            Some(s) => s.clone(),
+            None if self.every_imported_pair_has_a_split().await? => SplitSpec::Imported,
+            None => SplitSpec::by_query_default(),
+        };
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            super::direct::keyed_strings(&path, "SELECT id, ext_id FROM queries ORDER BY ext_id")
-        })
-        .await?
+        let imported = spec == SplitSpec::Imported;
+        let queries = tokio::task::spawn_blocking(move || split_queries(&path, imported)).await??;
+        let splits = spec.assign(&queries, seed)?;
+        Ok((spec, splits))
+    }
+
+    /// Whether there are imported pairs and each has a `split` (two index-free probes that stop
+    /// at the first pair that settles it, not a count).
+    async fn every_imported_pair_has_a_split(&self) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pairs WHERE origin = 'import') \
+             AND NOT EXISTS (SELECT 1 FROM pairs WHERE origin = 'import' AND split IS NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Whether the teacher has judged anything (without counting a million judgments).
@@ -353,6 +370,30 @@ impl Store {
         .fetch_one(&self.pool)
         .await?)
     }
+}
+
+/// The store's queries for assigning splits; with `imported`, each query's distinct split
+/// values over its imported pairs and how many of those pairs have none.
+fn split_queries(path: &std::path::Path, imported: bool) -> Result<Vec<SplitQuery>> {
+    let sql = if imported {
+        "SELECT q.id, q.ext_id, group_concat(DISTINCT p.split), \
+                sum(p.split IS NULL) + count(*) - count(p.id) \
+         FROM queries q LEFT JOIN pairs p ON p.query_id = q.id AND p.origin = 'import' \
+         GROUP BY q.id ORDER BY q.ext_id"
+    } else {
+        "SELECT id, ext_id, NULL, 0 FROM queries ORDER BY ext_id"
+    };
+    super::direct::read_all(path, sql, |r| {
+        let imported: Option<String> = r.get(2)?;
+        Ok(SplitQuery {
+            key: r.get(0)?,
+            ext_id: r.get(1)?,
+            imported: imported
+                .map(|s| s.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            unsplit_pairs: r.get::<_, i64>(3)? as u64,
+        })
+    })
 }
 
 impl Store {

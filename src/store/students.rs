@@ -115,33 +115,40 @@ impl Store {
     }
 
     /// Pairs the student has not scored yet, after pair id `after`, in id order.
+    /// Pairs after `after` (by id) that the model has not scored, of the queries `queries`
+    /// (row ids) when given.
     pub async fn pairs_unscored(
         &self,
         model_id: i64,
         after: i64,
         limit: i64,
+        queries: Option<&[i64]>,
     ) -> Result<Vec<crate::domain::Pair>> {
         let sql = format!(
-            "SELECT {} WHERE p.id > ? AND NOT EXISTS \
-             (SELECT 1 FROM student_scores s WHERE s.model_id = ? AND s.pair_id = p.id) \
-             ORDER BY p.id LIMIT ?",
+            "SELECT {} WHERE p.id > ?1 AND NOT EXISTS \
+             (SELECT 1 FROM student_scores s WHERE s.model_id = ?2 AND s.pair_id = p.id) \
+             AND (?4 IS NULL OR p.query_id IN (SELECT value FROM json_each(?4))) \
+             ORDER BY p.id LIMIT ?3",
             super::pairs::PAIR_COLUMNS
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after)
             .bind(model_id)
             .bind(limit)
+            .bind(queries.map(|q| serde_json::to_string(q).expect("ids serialise")))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(super::pairs::pair_from_row).collect()
     }
 
-    pub async fn count_unscored(&self, model_id: i64) -> Result<i64> {
+    pub async fn count_unscored(&self, model_id: i64, queries: Option<&[i64]>) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "SELECT count(*) FROM pairs p WHERE NOT EXISTS \
-             (SELECT 1 FROM student_scores s WHERE s.model_id = ? AND s.pair_id = p.id)",
+             (SELECT 1 FROM student_scores s WHERE s.model_id = ?1 AND s.pair_id = p.id) \
+             AND (?2 IS NULL OR p.query_id IN (SELECT value FROM json_each(?2)))",
         )
         .bind(model_id)
+        .bind(queries.map(|q| serde_json::to_string(q).expect("ids serialise")))
         .fetch_one(&self.pool)
         .await?)
     }

@@ -6,8 +6,12 @@
 //! norm and fine-tuning would only ever reach the heads. The weights and their names are the
 //! Hugging Face ones, so the base model's `model.safetensors` loads as it is.
 
+use std::cell::RefCell;
+
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// The fields of a BERT `config.json` the encoder needs.
@@ -80,8 +84,12 @@ impl Layer {
     }
 
     /// `x`: [batch, tokens, hidden]; `mask`: [batch, 1, 1, tokens], 0 to attend, a large
-    /// negative number to ignore.
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// negative number to ignore. `drop`: BERT's dropout, in training only.
+    fn forward(&self, x: &Tensor, mask: &Tensor, drop: Option<&Dropout>) -> Result<Tensor> {
+        let drop = |t: Tensor| match drop {
+            Some(d) => d.apply(&t),
+            None => Ok(t),
+        };
         let (b, t, h) = x.dims3()?;
         let dh = h / self.heads;
         let split = |y: Tensor| -> Result<Tensor> {
@@ -93,7 +101,7 @@ impl Layer {
         let k = split(self.key.forward(x)?)?;
         let v = split(self.value.forward(x)?)?;
         let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(mask)?;
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let weights = drop(candle_nn::ops::softmax(&scores, D::Minus1)?)?;
         let context = weights
             .matmul(&v)?
             .transpose(1, 2)?
@@ -101,10 +109,10 @@ impl Layer {
             .reshape((b, t, h))?;
         let attended = self
             .attention_norm
-            .forward(&(self.attention_out.forward(&context)? + x)?)?;
+            .forward(&(drop(self.attention_out.forward(&context)?)? + x)?)?;
         let hidden = self.intermediate.forward(&attended)?.gelu_erf()?;
         self.output_norm
-            .forward(&(self.output.forward(&hidden)? + attended)?)
+            .forward(&(drop(self.output.forward(&hidden)?)? + attended)?)
     }
 }
 
@@ -139,8 +147,14 @@ impl Bert {
     }
 
     /// Token states [batch, tokens, hidden] for ids, token types and an attention mask of 1/0,
-    /// each [batch, tokens].
-    pub fn forward(&self, ids: &Tensor, types: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// each [batch, tokens]; `drop`: dropout where BERT applies it in training.
+    pub fn forward_with(
+        &self,
+        ids: &Tensor,
+        types: &Tensor,
+        mask: &Tensor,
+        drop: Option<&Dropout>,
+    ) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
         let positions = Tensor::arange(0u32, t as u32, ids.device())?.unsqueeze(0)?;
         let x = self
@@ -149,13 +163,50 @@ impl Bert {
             .broadcast_add(&self.positions.forward(&positions)?)?
             .add(&self.token_types.forward(types)?)?;
         let mut x = self.norm.forward(&x)?;
+        if let Some(d) = drop {
+            x = d.apply(&x)?;
+        }
         let additive = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e4)?
             .unsqueeze(1)?
             .unsqueeze(1)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &additive)?;
+            x = layer.forward(&x, &additive, drop)?;
         }
         Ok(x)
+    }
+}
+
+/// Dropout with its own seeded generator (candle's draws from the thread's, so a run would not
+/// repeat): zeroes each value with probability `p` and scales the rest by 1 / (1 − p).
+pub struct Dropout {
+    p: f32,
+    rng: RefCell<StdRng>,
+}
+
+impl Dropout {
+    pub fn new(p: f32, seed: u64) -> Dropout {
+        Dropout {
+            p,
+            rng: RefCell::new(StdRng::seed_from_u64(seed)),
+        }
+    }
+
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        if self.p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = 1.0 / (1.0 - self.p);
+        let mut rng = self.rng.borrow_mut();
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if rng.random::<f32>() < self.p {
+                    0.0
+                } else {
+                    keep
+                }
+            })
+            .collect();
+        x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)
     }
 }
 

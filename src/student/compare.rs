@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::domain::LabelScale;
 use crate::domain::review::derive;
-use crate::export::{SplitSpec, Splits};
+use crate::domain::{SplitSpec, Splits};
 use crate::metrics::{Agreement, Confusion, ndcg_at};
 use crate::store::{RecordQuery, Store, StudentModel};
 
@@ -31,32 +31,44 @@ pub struct Disagreement {
 pub struct Comparison {
     pub student: String,
     pub split: String,
-    /// Pairs with both a teacher label and a student score.
+    /// Pairs with a student score (the student's figures are over those with a human label).
     pub pairs: u64,
+    /// Pairs with both a teacher label and a student score.
+    pub judged_pairs: u64,
     pub teacher_vs_human: Agreement,
     pub student_vs_human: Agreement,
+    /// The student on exactly the pairs of `teacher_vs_human`: the two side by side on the same
+    /// rows.
+    pub student_vs_human_judged: Agreement,
     pub teacher_vs_student: Agreement,
     pub score_pearson: Option<f64>,
     /// Mean NDCG@10 over queries with a relevant item, ranking by each one's score, gains from
-    /// the human labels.
+    /// the human labels; the teacher's over the pairs it judged, the student's over all.
     pub ndcg10_teacher: Option<f64>,
     pub ndcg10_student: Option<f64>,
     pub queries: u64,
-    /// (teacher score, student score) of every compared pair, for the scatter plot.
+    /// (teacher score, student score) of every pair both scored, for the scatter plot.
     pub points: Vec<(f64, f64)>,
     pub disagreements: Vec<Disagreement>,
 }
 
 /// Which split a pair is in for the comparison: the student's own split when it was trained
 /// here (same spec and seed as its training), else the split column of the import.
-async fn splits_of(store: &Store, student: &StudentModel) -> Result<Option<Splits<i64>>> {
+async fn splits_of(store: &Store, student: &StudentModel) -> Result<Option<Splits>> {
     let config: serde_json::Value = serde_json::from_str(&store.student_config(student.id).await?)?;
     let (Some(spec), Some(seed)) = (config["split"].as_str(), config["seed"].as_u64()) else {
         return Ok(None);
     };
-    let spec = SplitSpec::parse(spec)?;
-    Ok(Some(spec.assign(&store.query_ids().await?, seed)))
+    let Ok(spec) = SplitSpec::parse(spec) else {
+        // A student trained from an export directory: its split is the export's.
+        return Ok(None);
+    };
+    Ok(Some(store.splits(Some(&spec), seed).await?.1))
 }
+
+/// One pair of a query: (teacher score if judged, student score, human gain).
+type PairScores = (Option<f64>, f64, f64);
+type QueryScores = BTreeMap<String, Vec<PairScores>>;
 
 pub async fn compare(
     store: &Store,
@@ -70,9 +82,11 @@ pub async fn compare(
     let top_gain = scale.top_gain();
     let mut vs_teacher = Confusion::new(keys.clone());
     let mut vs_student = Confusion::new(keys.clone());
+    let mut vs_student_judged = Confusion::new(keys.clone());
     let mut between = Confusion::new(keys);
     let mut points = Vec::new();
-    let mut per_query: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    let mut scored = 0u64;
+    let mut per_query: QueryScores = BTreeMap::new();
     let mut all: Vec<Disagreement> = Vec::new();
     let mut records = Box::pin(store.pair_records(RecordQuery {
         include_augmented: false,
@@ -85,35 +99,45 @@ pub async fn compare(
         let r = r?;
         if split != "all" {
             let in_split = match &splits {
-                Some(map) => map.get(&r.query_key),
+                Some(map) => map.get(r.query_key),
                 None => r.pair.split.as_deref(),
             };
             if in_split != Some(split) {
                 continue;
             }
         }
-        let (Some(j), Some(s)) = (r.judgment.as_ref(), r.student_score) else {
+        let Some(s) = r.student_score else {
             continue;
         };
-        let Some(t_label) = j.label.as_deref().and_then(|l| scale.index_of_key(l)) else {
-            continue;
-        };
+        scored += 1;
         let s_label = scale.student_label(s, r.student_distribution.as_deref());
-        let t_score = j.distribution.expected_gain(scale) / top_gain;
-        let reviewed = derive(j.rationale.as_ref(), &r.annotations);
+        let judged = r.judgment.as_ref().and_then(|j| {
+            let label = j.label.as_deref().and_then(|l| scale.index_of_key(l))?;
+            Some((label, j.distribution.expected_gain(scale) / top_gain))
+        });
+        let reviewed = derive(
+            r.judgment.as_ref().and_then(|j| j.rationale.as_ref()),
+            &r.annotations,
+        );
         let human = reviewed
             .human_label
             .as_deref()
             .or(r.pair.gold_label.as_deref())
             .and_then(|l| scale.index_of_key(l));
         if let Some(h) = human {
-            vs_teacher.add(h, t_label);
             vs_student.add(h, s_label);
+            if let Some((t_label, _)) = judged {
+                vs_teacher.add(h, t_label);
+                vs_student_judged.add(h, s_label);
+            }
             per_query
                 .entry(r.pair.query.ext_id.clone())
                 .or_default()
-                .push((t_score, s, scale.labels[h].gain));
+                .push((judged.map(|j| j.1), s, scale.labels[h].gain));
         }
+        let Some((t_label, t_score)) = judged else {
+            continue;
+        };
         between.add(t_label, s_label);
         points.push((t_score, s));
         all.push(Disagreement {
@@ -135,11 +159,12 @@ pub async fn compare(
             .total_cmp(&(a.teacher_score - a.student_score).abs())
     });
     all.truncate(top);
-    let ndcg = |pick: fn(&(f64, f64, f64)) -> f64| -> Option<f64> {
+    let ndcg = |pick: fn(&PairScores) -> Option<f64>| -> Option<f64> {
         let values: Vec<f64> = per_query
             .values()
             .filter_map(|items| {
-                let ranked: Vec<(f64, f64)> = items.iter().map(|x| (pick(x), x.2)).collect();
+                let ranked: Vec<(f64, f64)> =
+                    items.iter().filter_map(|x| Some((pick(x)?, x.2))).collect();
                 ndcg_at(&ranked, 10)
             })
             .collect();
@@ -148,13 +173,15 @@ pub async fn compare(
     Ok(Comparison {
         student: student.name.clone(),
         split: split.to_string(),
-        pairs: points.len() as u64,
+        pairs: scored,
+        judged_pairs: points.len() as u64,
         teacher_vs_human: vs_teacher.agreement(),
         student_vs_human: vs_student.agreement(),
+        student_vs_human_judged: vs_student_judged.agreement(),
         teacher_vs_student: between.agreement(),
         score_pearson: pearson(&points),
         ndcg10_teacher: ndcg(|x| x.0),
-        ndcg10_student: ndcg(|x| x.1),
+        ndcg10_student: ndcg(|x| Some(x.1)),
         queries: per_query.len() as u64,
         points,
         disagreements: all,

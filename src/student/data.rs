@@ -10,8 +10,7 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 
 use crate::domain::review::derive;
-use crate::domain::{Item, LabelScale, Pair, Query, Verdict};
-use crate::export::SplitSpec;
+use crate::domain::{Item, LabelScale, Pair, Query, SplitSpec, Verdict};
 use crate::export::passage;
 use crate::store::{RecordQuery, Store};
 
@@ -32,17 +31,16 @@ pub struct Example {
 }
 
 /// Every pair of the store with a teacher or human target, its split assigned by query as the
-/// export assigns it (`by-query:80/10/10` with a seed: the same spec and seed give the same
-/// split in both).
+/// export assigns it (the same spec and seed give the same split in both), and the spec used.
 pub async fn from_store(
     store: &Store,
     scale: &LabelScale,
     dimensions: &[String],
-    split: &SplitSpec,
+    split: Option<&SplitSpec>,
     seed: u64,
     include_augmented: bool,
-) -> Result<Vec<Example>> {
-    let splits = split.assign(&store.query_ids().await?, seed);
+) -> Result<(Vec<Example>, SplitSpec)> {
+    let (spec, splits) = store.splits(split, seed).await?;
     let mut out = Vec::new();
     let mut records = Box::pin(store.pair_records(RecordQuery {
         include_augmented,
@@ -77,14 +75,14 @@ pub async fn from_store(
             group: r.pair.query.ext_id.clone(),
             query: r.pair.query.text.clone(),
             passage: passage(&r.pair),
-            split: splits.get(&r.query_key).unwrap_or("train").to_string(),
+            split: splits.get(r.query_key).unwrap_or("train").to_string(),
             augmented: r.pair.origin.starts_with("augmented"),
             teacher,
             human,
             verdicts,
         });
     }
-    Ok(out)
+    Ok((out, spec))
 }
 
 /// The rows of every `cot.jsonl` under an export directory (`train/`, `dev/`, `test/`), with
@@ -155,7 +153,7 @@ fn example_from_cot(
             title: text(item, "title")?,
             description: item["description"].as_str().unwrap_or_default().into(),
             brand: item["brand"].as_str().unwrap_or_default().into(),
-            attributes: item["attributes"].clone().into(),
+            attributes: attributes_of(&item["attributes"]),
         },
         gold_label: None,
         split: None,
@@ -205,6 +203,20 @@ fn example_from_cot(
             .map(|d| by_name.get(&d.to_lowercase()).copied())
             .collect(),
     }))
+}
+
+/// `cot.jsonl`'s attributes, a list of name and text, as an item's attributes (an object, as
+/// older exports wrote them, is taken as it is).
+fn attributes_of(v: &serde_json::Value) -> crate::domain::Attributes {
+    match v.as_array() {
+        Some(list) => serde_json::Value::Object(
+            list.iter()
+                .filter_map(|a| Some((a["name"].as_str()?.to_string(), a["value"].clone())))
+                .collect(),
+        )
+        .into(),
+        None => v.clone().into(),
+    }
 }
 
 impl Example {
@@ -278,6 +290,8 @@ mod tests {
     }
 
     const TEACHER_ONLY: Losses = Losses {
+        balanced: false,
+        teacher_weight: None,
         kl: true,
         margin_mse: false,
         cot: false,

@@ -7,6 +7,8 @@ pub mod compare;
 pub mod data;
 pub mod model;
 pub mod train;
+#[cfg(test)]
+mod trainer_checks;
 
 pub use data::Example;
 pub use model::{Kind, Losses, Student, StudentConfig};
@@ -20,7 +22,6 @@ pub fn new_config(
     scale: &LabelScale,
     losses: Losses,
     max_tokens: usize,
-    split: &str,
     seed: u64,
 ) -> StudentConfig {
     StudentConfig {
@@ -44,7 +45,8 @@ pub fn new_config(
             layer_norm_eps: 1e-12,
         },
         losses,
-        split: split.to_string(),
+        // Filled in once the split is resolved.
+        split: String::new(),
         seed,
         trained: serde_json::Value::Null,
     }

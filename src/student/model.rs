@@ -6,10 +6,12 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{Init, Linear, VarBuilder, VarMap};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use super::bert::{Bert, BertConfig, mean_pool};
+use super::bert::{Bert, BertConfig, Dropout, mean_pool};
 use crate::domain::Verdict;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +35,14 @@ impl Kind {
 /// Which losses train the student, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Losses {
+    /// The human labels' cross-entropy weighs each label by the inverse of its share of the train
+    /// pairs (scikit-learn's `balanced`), so that macro-F1 does not fall to the majority label.
+    #[serde(default)]
+    pub balanced: bool,
+    /// Weight of the teacher's targets (KL, Margin-MSE, CoT heads); None: its Cohen's kappa
+    /// with the human labels of the train split, floored at 0.
+    #[serde(default)]
+    pub teacher_weight: Option<f64>,
     /// KL divergence to the teacher's distribution over the scale.
     pub kl: bool,
     /// Walmart's Margin-MSE on the score margins of two items of one query.
@@ -44,6 +54,20 @@ pub struct Losses {
     pub human_weight: f64,
     /// Softening temperature of the KL term.
     pub temperature: f64,
+}
+
+impl Default for Losses {
+    fn default() -> Self {
+        Losses {
+            balanced: true,
+            teacher_weight: None,
+            kl: true,
+            margin_mse: true,
+            cot: true,
+            human_weight: 1.0,
+            temperature: 2.0,
+        }
+    }
 }
 
 /// What `student.json` records beside the weights.
@@ -112,6 +136,16 @@ pub struct Student {
 }
 
 pub const BASE_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
+
+/// Sets a variable of `varmap` to `values`, in its shape.
+fn set_var(varmap: &VarMap, name: &str, values: Vec<f32>) -> Result<()> {
+    let data = varmap.data().lock().expect("varmap");
+    let var = data
+        .get(name)
+        .ok_or_else(|| anyhow!("no variable {name}"))?;
+    var.set(&Tensor::from_vec(values, var.shape(), var.device())?)?;
+    Ok(())
+}
 
 impl Student {
     /// A new student from the base encoder in `base` (model.safetensors, tokenizer.json,
@@ -202,7 +236,9 @@ impl Student {
         let n_labels = config.labels.len();
         let n_verdicts = config.dimensions.len() * Verdict::ALL.len();
         let heads = vb.pp("student");
-        // Heads start at zero: deterministic, and the first steps do not undo the encoder.
+        // Heads start small and random (BERT's N(0, 0.02), here as a uniform of that spread, seeded
+        // so that a run repeats): a zero head passes no gradient back, and the encoder would
+        // learn nothing in the first step and little in the next.
         let zero = |vb: VarBuilder, i: usize, o: usize| -> Result<Linear> {
             let w = vb.get_with_hints((o, i), "weight", Init::Const(0.0))?;
             let b = vb.get_with_hints(o, "bias", Init::Const(0.0))?;
@@ -215,6 +251,8 @@ impl Student {
                 None,
             ),
             Kind::Bi => {
+                let slope = heads.get_with_hints(n_labels, "cos_slope", Init::Const(0.0))?;
+                let offset = heads.get_with_hints(n_labels, "cos_offset", Init::Const(0.0))?;
                 // Slopes start along the gains, so that a higher cosine already means a better label.
                 let mean = config.gains.iter().sum::<f64>() / n_labels as f64;
                 let init: Vec<f32> = config
@@ -222,16 +260,7 @@ impl Student {
                     .iter()
                     .map(|g| (4.0 * (g - mean)) as f32)
                     .collect();
-                let slope = heads.get_with_hints(n_labels, "cos_slope", Init::Const(0.0))?;
-                let offset = heads.get_with_hints(n_labels, "cos_offset", Init::Const(0.0))?;
-                if let Some(var) = varmap
-                    .data()
-                    .lock()
-                    .expect("varmap")
-                    .get("student.cos_slope")
-                {
-                    var.set(&Tensor::new(init.as_slice(), &device)?)?;
-                }
+                set_var(&varmap, "student.cos_slope", init)?;
                 (
                     None,
                     zero(heads.pp("verdict"), 4 * h, n_verdicts)?,
@@ -239,6 +268,26 @@ impl Student {
                 )
             }
         };
+        // Head weights start small and random (BERT's N(0, 0.02), as a uniform of that spread,
+        // seeded so that a run repeats): a zero head passes no gradient back to the encoder.
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let spread = 0.02 * 3f32.sqrt();
+        let head_weights: Vec<(String, usize)> = varmap
+            .data()
+            .lock()
+            .expect("varmap")
+            .iter()
+            .filter(|(name, _)| name.starts_with("student.") && name.ends_with(".weight"))
+            .map(|(name, var)| (name.clone(), var.elem_count()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        for (name, count) in head_weights {
+            let values = (0..count)
+                .map(|_| rng.random_range(-spread..spread))
+                .collect();
+            set_var(&varmap, &name, values)?;
+        }
         fill(&mut varmap, false)?;
         let mut tokenizer =
             Tokenizer::from_file(tokenizer).map_err(|e| anyhow!("{}: {e}", tokenizer.display()))?;
@@ -303,6 +352,11 @@ impl Student {
 
     /// Label and verdict logits for a batch of (query, item text) pairs.
     pub fn forward(&self, pairs: &[(&str, &str)]) -> Result<Output> {
+        self.forward_with(pairs, None)
+    }
+
+    /// `forward` with the encoder's dropout, as training runs it.
+    pub fn forward_with(&self, pairs: &[(&str, &str)], drop: Option<&Dropout>) -> Result<Output> {
         let b = pairs.len();
         let (labels, features) = match self.config.kind {
             Kind::Cross => {
@@ -313,7 +367,9 @@ impl Student {
                         .collect(),
                 )?;
                 let pooled = mean_pool(
-                    &self.bert.forward(&enc.ids, &enc.types, &enc.mask)?,
+                    &self
+                        .bert
+                        .forward_with(&enc.ids, &enc.types, &enc.mask, drop)?,
                     &enc.mask,
                 )?;
                 let head = self.label_head.as_ref().expect("cross-encoder head");
@@ -323,7 +379,9 @@ impl Student {
                 let tower = |texts: Vec<String>| -> Result<Tensor> {
                     let enc = self.encode(texts.into_iter().map(Into::into).collect())?;
                     let pooled = mean_pool(
-                        &self.bert.forward(&enc.ids, &enc.types, &enc.mask)?,
+                        &self
+                            .bert
+                            .forward_with(&enc.ids, &enc.types, &enc.mask, drop)?,
                         &enc.mask,
                     )?;
                     let norm = pooled
@@ -369,7 +427,13 @@ impl Student {
     /// through variables records the graph, which keeps every activation of the batch alive until
     /// the output is dropped: 1.2 GB resident per batch and a quarter of the time spent faulting
     /// in fresh pages (BENCHMARKS.md, students).
-    pub fn freeze(mut self) -> Result<Student> {
+    pub fn freeze(self) -> Result<Student> {
+        self.frozen()
+    }
+
+    /// A scoring-only copy that shares this student's weights (no copy of the tensors): what
+    /// training scores the dev split with between epochs.
+    pub fn frozen(&self) -> Result<Student> {
         let tensors = self
             .varmap
             .data()
@@ -379,15 +443,20 @@ impl Student {
             .map(|(name, var)| (name.clone(), var.as_detached_tensor()))
             .collect();
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &self.device);
-        self.bert = Bert::load(vb, &self.config.bert)?;
         let detach = |l: &Linear| Linear::new(l.weight().detach(), l.bias().map(Tensor::detach));
-        self.label_head = self.label_head.as_ref().map(detach);
-        self.verdict_head = detach(&self.verdict_head);
-        self.cosine_scale = self
-            .cosine_scale
-            .as_ref()
-            .map(|(slope, offset)| (slope.detach(), offset.detach()));
-        Ok(self)
+        Ok(Student {
+            config: self.config.clone(),
+            tokenizer: self.tokenizer.clone(),
+            varmap: VarMap::new(),
+            bert: Bert::load(vb, &self.config.bert)?,
+            label_head: self.label_head.as_ref().map(detach),
+            verdict_head: detach(&self.verdict_head),
+            cosine_scale: self
+                .cosine_scale
+                .as_ref()
+                .map(|(slope, offset)| (slope.detach(), offset.detach())),
+            device: self.device.clone(),
+        })
     }
 
     /// `predict` with the pairs split across the CPU's threads (rayon), one forward pass per
@@ -422,14 +491,10 @@ mod tests {
     fn layers_frozen_and_parallel_scoring() {
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/student-base");
         let losses = Losses {
-            kl: true,
-            margin_mse: true,
-            cot: true,
-            human_weight: 1.0,
             temperature: 1.0,
+            ..Losses::default()
         };
-        let config =
-            crate::student::new_config(Kind::Bi, &LabelScale::esci(), losses, 32, "train", 0);
+        let config = crate::student::new_config(Kind::Bi, &LabelScale::esci(), losses, 32, 0);
         let student = Student::from_base(&base, config.clone())
             .expect("the student base: run scripts/fetch-models.sh first");
         let pairs = [

@@ -1,6 +1,7 @@
 //! Fine-tuning a student: KL to the teacher's distribution, Margin-MSE within a query, CoT
-//! verdict heads, and human labels weighted above the teacher's; AdamW; a checkpoint per epoch
-//! that a re-run resumes from.
+//! verdict heads, and human labels; AdamW with warmup and linear decay; the `dev` split scored
+//! after every epoch, the best epoch kept, early stopping; a checkpoint per epoch that a re-run
+//! resumes from.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,9 +14,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::bert::Dropout;
 use super::data::Example;
 use super::model::{Student, StudentConfig};
 use crate::domain::Verdict;
+use crate::metrics::Confusion;
 
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -23,17 +26,41 @@ pub struct TrainOptions {
     pub base: PathBuf,
     pub epochs: usize,
     pub batch_size: usize,
-    /// Learning rate of the encoder; the fresh heads learn 20 times faster.
+    /// Peak learning rate of the encoder; the fresh heads learn `HEAD_LR_FACTOR` times faster.
     pub learning_rate: f64,
+    /// Share of the steps over which the learning rate rises from 0 to its peak; it then falls
+    /// linearly to 0 at the last step.
+    pub warmup: f64,
+    /// Stop after this many epochs without a better dev macro-F1.
+    pub patience: Option<usize>,
+    /// BERT's dropout while training (its pre-training used 0.1).
+    pub dropout: f64,
     /// Stop after this many steps in all (for quick runs and tests).
     pub max_steps: Option<usize>,
     /// Start over even when `out` holds a checkpoint.
     pub restart: bool,
 }
 
+const HEAD_LR_FACTOR: f64 = 20.0;
 /// Weights of the loss terms besides the human weight of `Losses`.
 const MARGIN_WEIGHT: f64 = 4.0;
 const COT_WEIGHT: f64 = 0.5;
+/// Items of one query kept next to each other in a batch, so that Margin-MSE has pairs to
+/// compare while a batch still mixes several queries.
+const ITEMS_PER_QUERY_RUN: usize = 4;
+/// Below this many train pairs with both a teacher and a human label, the teacher's agreement is
+/// not measured and its targets keep full weight.
+const MIN_PAIRS_TO_MEASURE_TEACHER: usize = 20;
+
+/// One epoch's figures on the `dev` split.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DevScore {
+    pub epoch: usize,
+    pub pairs: u64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub kappa: f64,
+}
 
 /// What a training run did; also stored in `student.json` as `trained`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -48,19 +75,43 @@ pub struct TrainState {
     pub seconds: f64,
     #[serde(default)]
     pub resumed_at_epoch: Option<usize>,
+    /// The weight the teacher's targets (KL, Margin-MSE, CoT heads) trained with, and why.
+    #[serde(default)]
+    pub teacher_weight: f64,
+    #[serde(default)]
+    pub teacher_weight_reason: String,
+    /// What the dev figures compare with: `human` labels or the `teacher`'s.
+    #[serde(default)]
+    pub dev_reference: String,
+    #[serde(default)]
+    pub dev: Vec<DevScore>,
+    /// The epoch whose weights were kept (the best dev macro-F1; the last epoch without dev).
+    #[serde(default)]
+    pub best_epoch: Option<usize>,
+    #[serde(default)]
+    pub stopped_early: bool,
+}
+
+impl TrainState {
+    fn best_dev(&self) -> Option<&DevScore> {
+        let best = self.best_epoch?;
+        self.dev.iter().find(|d| d.epoch == best)
+    }
 }
 
 fn checkpoint_dir(out: &Path) -> PathBuf {
     out.join("checkpoint")
 }
 
-/// Trains on the `train` split of `examples`. `on_step(step, steps_total, loss)` reports each
-/// step. Resumes from `out/checkpoint` when it holds a finished epoch of the same configuration.
+/// Trains on the `train` split of `examples`, scoring `dev` after every epoch.
+/// `on_step(step, steps_total, loss)` reports each step, `on_epoch` each finished epoch.
+/// Resumes from `out/checkpoint` when it holds a finished epoch of the same configuration.
 pub fn train(
     examples: &[Example],
     mut config: StudentConfig,
     opts: &TrainOptions,
     mut on_step: impl FnMut(usize, usize, f32),
+    mut on_epoch: impl FnMut(&TrainState),
 ) -> Result<(Student, TrainState)> {
     let train: Vec<&Example> = examples
         .iter()
@@ -72,9 +123,28 @@ pub fn train(
              (run `workbench teach` first, or import labelled pairs)"
         );
     }
+    let (teacher_weight, why) = match config.losses.teacher_weight {
+        Some(w) => (w, "set by --teacher-weight".to_string()),
+        None => trusted_teacher_weight(&train, &config),
+    };
+    let class_weights = if config.losses.balanced {
+        balanced_class_weights(&train, config.labels.len())
+    } else {
+        vec![1.0; config.labels.len()]
+    };
+    let human_reference = config.losses.human_weight > 0.0;
+    let dev: Vec<(&Example, usize)> = examples
+        .iter()
+        .filter(|e| e.split == "dev")
+        .filter_map(|e| Some((e, reference_label(e, human_reference)?)))
+        .collect();
+
     let ckpt = checkpoint_dir(&opts.out);
     let mut state = TrainState {
         examples: train.len(),
+        teacher_weight,
+        teacher_weight_reason: why,
+        dev_reference: if human_reference { "human" } else { "teacher" }.into(),
         ..Default::default()
     };
     let mut student = Student::from_base(&opts.base, config.clone())?;
@@ -91,6 +161,7 @@ pub fn train(
             &saved.split,
             saved.seed,
             saved.bert.num_hidden_layers,
+            saved.max_tokens,
         ) != (
             config.kind,
             &config.labels,
@@ -98,6 +169,7 @@ pub fn train(
             &config.split,
             config.seed,
             config.bert.num_hidden_layers,
+            config.max_tokens,
         ) {
             bail!(
                 "{} holds a checkpoint of another configuration ({} student); pass --restart to \
@@ -135,7 +207,7 @@ pub fn train(
     )?;
     let mut head_opt = AdamW::new(
         heads.into_iter().map(|v| v.1).collect(),
-        params(opts.learning_rate * 20.0),
+        params(opts.learning_rate * HEAD_LR_FACTOR),
     )?;
 
     let steps_per_epoch = train.len().div_ceil(opts.batch_size);
@@ -143,10 +215,27 @@ pub fn train(
         .max_steps
         .unwrap_or(usize::MAX)
         .min(steps_per_epoch * opts.epochs);
+    let schedule = Schedule {
+        peak: opts.learning_rate,
+        warmup: ((opts.warmup * total_steps as f64).ceil() as usize).max(1),
+        total: total_steps,
+    };
+    let loss_weights = LossWeights {
+        teacher: teacher_weight,
+        classes: class_weights,
+    };
+    // Seeded by the epoch count too, so that a resumed run does not replay the first epoch's masks.
+    let dropout = (opts.dropout > 0.0).then(|| {
+        Dropout::new(
+            opts.dropout as f32,
+            config.seed ^ (state.epochs_done as u64).rotate_left(32),
+        )
+    });
     let started = Instant::now();
     let seconds_before = state.seconds;
+    let resumed_at = state.steps_done;
     for epoch in state.epochs_done..opts.epochs {
-        if state.steps_done >= total_steps {
+        if state.steps_done >= total_steps || state.stopped_early {
             break;
         }
         let order = epoch_order(&train, config.seed.wrapping_add(epoch as u64));
@@ -156,7 +245,16 @@ pub fn train(
             if state.steps_done >= total_steps {
                 break;
             }
-            let loss = batch_loss(&student, batch)?;
+            let mut lr = schedule.at(state.steps_done);
+            if resumed_at > 0 {
+                // AdamW's moments are not checkpointed: a resumed run starts them afresh, and
+                // fresh moments move every weight by the full rate, so they get a warmup too.
+                lr *=
+                    ((state.steps_done - resumed_at + 1) as f64 / schedule.warmup as f64).min(1.0);
+            }
+            encoder_opt.set_learning_rate(lr);
+            head_opt.set_learning_rate(lr * HEAD_LR_FACTOR);
+            let loss = batch_loss(&student, batch, &loss_weights, dropout.as_ref())?;
             let grads = loss.backward()?;
             encoder_opt.step(&grads)?;
             head_opt.step(&grads)?;
@@ -176,14 +274,158 @@ pub fn train(
         if n == steps_per_epoch {
             state.epochs_done = epoch + 1;
             state.epoch_losses.push((sum / n as f64) as f32);
+            let improved = if dev.is_empty() {
+                true
+            } else {
+                let score = dev_score(&student, &dev, epoch + 1)?;
+                let better = state
+                    .best_dev()
+                    .is_none_or(|best| score.macro_f1 > best.macro_f1);
+                state.dev.push(score);
+                better
+            };
+            if improved {
+                state.best_epoch = Some(epoch + 1);
+                save_weights(&student, &ckpt.join("best.safetensors"))?;
+            } else if let (Some(p), Some(best)) = (opts.patience, state.best_epoch) {
+                state.stopped_early = epoch + 1 - best >= p;
+            }
             state.seconds = seconds_before + started.elapsed().as_secs_f64();
             save_checkpoint(&student, &state, opts)?;
+            on_epoch(&state);
         }
     }
     state.seconds = seconds_before + started.elapsed().as_secs_f64();
+    if state.best_epoch.is_some() && state.best_epoch != Some(state.epochs_done) {
+        let best = ckpt.join("best.safetensors");
+        student
+            .varmap
+            .load(&best)
+            .with_context(|| format!("reading the best epoch's weights {}", best.display()))?;
+    }
     student.config.trained = serde_json::to_value(&state)?;
     student.save(&opts.out, &opts.base.join("tokenizer.json"))?;
     Ok((student, state))
+}
+
+/// The learning rate at a step: a linear rise over `warmup` steps, then a linear fall to 0 at
+/// `total` (sentence-transformers' `WarmupLinear`).
+struct Schedule {
+    peak: f64,
+    warmup: usize,
+    total: usize,
+}
+
+impl Schedule {
+    fn at(&self, step: usize) -> f64 {
+        if step < self.warmup {
+            return self.peak * (step + 1) as f64 / self.warmup as f64;
+        }
+        let left = self.total.saturating_sub(step) as f64;
+        self.peak * left / (self.total - self.warmup).max(1) as f64
+    }
+}
+
+/// How much the teacher's targets count next to the human labels: its Cohen's kappa against
+/// the human labels of the train pairs that have both, floored at 0. A teacher at chance level
+/// then cannot drown the humans; one that agrees with them counts in full. Without human labels
+/// to learn from (or too few pairs to measure on) the teacher counts in full.
+fn trusted_teacher_weight(train: &[&Example], config: &StudentConfig) -> (f64, String) {
+    if config.losses.human_weight <= 0.0 {
+        return (1.0, "no human labels in the loss".into());
+    }
+    let mut confusion = Confusion::new(config.labels.clone());
+    for e in train {
+        if let (Some(t), Some(h)) = (&e.teacher, e.human) {
+            confusion.add(h, argmax(t));
+        }
+    }
+    let n = confusion.total() as usize;
+    if n < MIN_PAIRS_TO_MEASURE_TEACHER {
+        return (
+            1.0,
+            format!("only {n} train pairs have a teacher and a human label: not measured"),
+        );
+    }
+    let kappa = confusion.kappa();
+    (
+        kappa.clamp(0.0, 1.0),
+        format!("the teacher's kappa with the human labels of {n} train pairs is {kappa:.3}"),
+    )
+}
+
+/// scikit-learn's `class_weight="balanced"` over the train pairs' human labels: n / (k · n_c),
+/// so that every label counts as much in the loss whatever its share.
+fn balanced_class_weights(train: &[&Example], labels: usize) -> Vec<f64> {
+    let mut counts = vec![0usize; labels];
+    for e in train {
+        if let Some(h) = e.human {
+            counts[h] += 1;
+        }
+    }
+    let n: usize = counts.iter().sum();
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                1.0
+            } else {
+                n as f64 / (present * c) as f64
+            }
+        })
+        .collect()
+}
+
+fn argmax(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// What a dev pair's prediction is measured against: the human label when the student learns
+/// from humans, else the teacher's label.
+fn reference_label(e: &Example, human: bool) -> Option<usize> {
+    if human {
+        e.human
+    } else {
+        e.teacher.as_deref().map(argmax)
+    }
+}
+
+fn dev_score(student: &Student, dev: &[(&Example, usize)], epoch: usize) -> Result<DevScore> {
+    let frozen = student.frozen()?;
+    let mut confusion = Confusion::new(student.config.labels.clone());
+    for chunk in dev.chunks(64) {
+        let pairs: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|(e, _)| (e.query.as_str(), e.passage.as_str()))
+            .collect();
+        for ((_, reference), (probs, _)) in chunk.iter().zip(frozen.predict_parallel(&pairs)?) {
+            confusion.add(*reference, argmax(&probs));
+        }
+    }
+    Ok(DevScore {
+        epoch,
+        pairs: confusion.total(),
+        accuracy: confusion.accuracy(),
+        macro_f1: confusion.macro_f1(),
+        kappa: confusion.kappa(),
+    })
+}
+
+fn save_weights(student: &Student, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("partial");
+    student
+        .varmap
+        .save(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn save_checkpoint(student: &Student, state: &TrainState, opts: &TrainOptions) -> Result<()> {
@@ -195,30 +437,43 @@ fn save_checkpoint(student: &Student, state: &TrainState, opts: &TrainOptions) -
     Ok(())
 }
 
-/// Queries in a shuffled order, each query's pairs together (shuffled too), so that a batch
-/// holds several items of one query for Margin-MSE. Deterministic for a seed.
+/// Runs of up to `ITEMS_PER_QUERY_RUN` items of one query, the runs shuffled across queries:
+/// a batch mixes several queries (a batch of one query's items pulled every step towards that
+/// query's label mix) yet keeps items of one query together for Margin-MSE. Deterministic for a
+/// seed.
 fn epoch_order<'a>(train: &[&'a Example], seed: u64) -> Vec<&'a Example> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut groups: Vec<(&str, Vec<&Example>)> = Vec::new();
+    let mut groups: Vec<Vec<&Example>> = Vec::new();
     let mut index = std::collections::HashMap::new();
     for e in train {
         let k = *index.entry(e.group.as_str()).or_insert_with(|| {
-            groups.push((e.group.as_str(), Vec::new()));
+            groups.push(Vec::new());
             groups.len() - 1
         });
-        groups[k].1.push(*e);
+        groups[k].push(*e);
     }
-    groups.shuffle(&mut rng);
-    let mut out = Vec::with_capacity(train.len());
-    for (_, mut g) in groups {
+    let mut runs: Vec<Vec<&Example>> = Vec::new();
+    for mut g in groups {
         g.shuffle(&mut rng);
-        out.extend(g);
+        runs.extend(g.chunks(ITEMS_PER_QUERY_RUN).map(<[_]>::to_vec));
     }
-    out
+    runs.shuffle(&mut rng);
+    runs.into_iter().flatten().collect()
 }
 
-/// The combined loss of one batch.
-fn batch_loss(student: &Student, batch: &[&Example]) -> Result<Tensor> {
+/// What scales the loss terms: the teacher's trust, and a weight per human label.
+pub struct LossWeights {
+    pub teacher: f64,
+    pub classes: Vec<f64>,
+}
+
+/// The combined loss of one batch; `drop` is the encoder's dropout (None: none).
+pub fn batch_loss(
+    student: &Student,
+    batch: &[&Example],
+    w: &LossWeights,
+    drop: Option<&Dropout>,
+) -> Result<Tensor> {
     let cfg = &student.config;
     let losses = cfg.losses;
     let device = student.device();
@@ -228,12 +483,13 @@ fn batch_loss(student: &Student, batch: &[&Example]) -> Result<Tensor> {
         .iter()
         .map(|e| (e.query.as_str(), e.passage.as_str()))
         .collect();
-    let out = student.forward(&pairs)?;
+    let out = student.forward_with(&pairs, drop)?;
     let mut total = Tensor::zeros((), DType::F32, device)?;
+    let teacher_on = w.teacher > 0.0;
 
     // KL(teacher_T ‖ student_T) · T², over the rows the teacher judged.
     let judged: Vec<usize> = (0..b).filter(|&i| batch[i].teacher.is_some()).collect();
-    if losses.kl && !judged.is_empty() {
+    if losses.kl && teacher_on && !judged.is_empty() {
         let t = losses.temperature.max(1e-3);
         let mut target = vec![0f32; b * n];
         let mut entropy = 0f64;
@@ -253,26 +509,30 @@ fn batch_loss(student: &Student, batch: &[&Example]) -> Result<Tensor> {
         let target = Tensor::from_vec(target, (b, n), device)?;
         let logp = candle_nn::ops::log_softmax(&(&out.labels / t)?, D::Minus1)?;
         let cross = (target * logp)?.sum_all()?.neg()?;
-        let kl = ((cross + entropy)? * (t * t / judged.len() as f64))?;
+        let kl = ((cross + entropy)? * (w.teacher * t * t / judged.len() as f64))?;
         total = (total + kl)?;
     }
 
-    // Cross-entropy on human labels, weighted above the teacher.
+    // Cross-entropy on human labels, each label weighted (balanced classes, or 1), averaged
+    // over the weights as PyTorch's weighted cross-entropy does.
     let labelled: Vec<usize> = (0..b).filter(|&i| batch[i].human.is_some()).collect();
     if losses.human_weight > 0.0 && !labelled.is_empty() {
         let mut target = vec![0f32; b * n];
+        let mut weight_sum = 0.0;
         for &i in &labelled {
-            target[i * n + batch[i].human.expect("labelled")] = 1.0;
+            let h = batch[i].human.expect("labelled");
+            target[i * n + h] = w.classes[h] as f32;
+            weight_sum += w.classes[h];
         }
         let target = Tensor::from_vec(target, (b, n), device)?;
         let logp = candle_nn::ops::log_softmax(&out.labels, D::Minus1)?;
         let ce = (target * logp)?.sum_all()?.neg()?;
-        total = (total + (ce * (losses.human_weight / labelled.len() as f64))?)?;
+        total = (total + (ce * (losses.human_weight / weight_sum.max(1e-12)))?)?;
     }
 
     // Margin-MSE: for two judged items of one query, the student's score margin against the
     // teacher's.
-    if losses.margin_mse {
+    if losses.margin_mse && teacher_on {
         let (mut left, mut right, mut margins) = (Vec::new(), Vec::new(), Vec::new());
         for (x, &i) in judged.iter().enumerate() {
             for &j in &judged[x + 1..] {
@@ -297,12 +557,12 @@ fn batch_loss(student: &Student, batch: &[&Example]) -> Result<Tensor> {
             let r = scores.index_select(&Tensor::from_vec(right, count, device)?, 0)?;
             let want = Tensor::from_vec(margins, count, device)?;
             let mse = ((l - r)? - want)?.sqr()?.mean_all()?;
-            total = (total + (mse * MARGIN_WEIGHT)?)?;
+            total = (total + (mse * (MARGIN_WEIGHT * w.teacher))?)?;
         }
     }
 
     // CoT: the rationale's verdict per dimension.
-    if losses.cot {
+    if losses.cot && teacher_on {
         let dims = cfg.dimensions.len();
         let v = Verdict::ALL.len();
         let mut target = vec![0f32; b * dims * v];
@@ -319,8 +579,107 @@ fn batch_loss(student: &Student, batch: &[&Example]) -> Result<Tensor> {
             let target = Tensor::from_vec(target, (b, dims, v), device)?;
             let logp = candle_nn::ops::log_softmax(&out.verdicts, D::Minus1)?;
             let ce = (target * logp)?.sum_all()?.neg()?;
-            total = (total + (ce * (COT_WEIGHT / count as f64))?)?;
+            total = (total + (ce * (COT_WEIGHT * w.teacher / count as f64))?)?;
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_learning_rate_warms_up_then_falls_to_zero() {
+        let s = Schedule {
+            peak: 1.0,
+            warmup: 10,
+            total: 100,
+        };
+        assert!((s.at(0) - 0.1).abs() < 1e-12);
+        assert!((s.at(9) - 1.0).abs() < 1e-12);
+        assert!((s.at(10) - 1.0).abs() < 1e-12);
+        assert!((s.at(55) - 0.5).abs() < 1e-12);
+        assert!(s.at(99) > 0.0 && s.at(99) < 0.02);
+        assert_eq!(s.at(100), 0.0);
+    }
+
+    fn example(group: &str, human: Option<usize>, teacher: Option<usize>) -> Example {
+        Example {
+            group: group.into(),
+            query: group.into(),
+            passage: String::new(),
+            split: "train".into(),
+            augmented: false,
+            teacher: teacher.map(|t| {
+                let mut p = vec![0.1f32; 4];
+                p[t] = 0.7;
+                p
+            }),
+            human,
+            verdicts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn balanced_weights_make_every_label_count_alike() {
+        let set: Vec<Example> = (0..10)
+            .map(|i| example("q", Some(if i < 8 { 0 } else { 1 }), None))
+            .collect();
+        let refs: Vec<&Example> = set.iter().collect();
+        let w = balanced_class_weights(&refs, 4);
+        assert!((w[0] * 8.0 - w[1] * 2.0).abs() < 1e-12, "{w:?}");
+        assert_eq!((w[2], w[3]), (1.0, 1.0), "absent labels: weight 1");
+    }
+
+    #[test]
+    fn a_teacher_at_chance_gets_no_weight_and_one_that_agrees_gets_full_weight() {
+        let config = crate::student::new_config(
+            crate::student::Kind::Cross,
+            &crate::domain::LabelScale::esci(),
+            crate::student::Losses::default(),
+            32,
+            0,
+        );
+        let agreeing: Vec<Example> = (0..40)
+            .map(|i| example("q", Some(i % 4), Some(i % 4)))
+            .collect();
+        let refs: Vec<&Example> = agreeing.iter().collect();
+        assert_eq!(trusted_teacher_weight(&refs, &config).0, 1.0);
+        // Always "Irrelevant", whatever the humans say: kappa 0.
+        let constant: Vec<Example> = (0..40)
+            .map(|i| example("q", Some(i % 4), Some(3)))
+            .collect();
+        let refs: Vec<&Example> = constant.iter().collect();
+        let (w, why) = trusted_teacher_weight(&refs, &config);
+        assert_eq!(w, 0.0, "{why}");
+        assert!(why.contains("40 train pairs"), "{why}");
+        // Too few pairs to measure: full weight, and the reason says so.
+        let (w, why) = trusted_teacher_weight(&refs[..5], &config);
+        assert_eq!(w, 1.0);
+        assert!(why.contains("not measured"), "{why}");
+    }
+
+    #[test]
+    fn batches_mix_queries_in_runs_of_one_query() {
+        let set: Vec<Example> = (0..40)
+            .map(|i| example(&format!("q{}", i % 5), Some(0), None))
+            .collect();
+        let refs: Vec<&Example> = set.iter().collect();
+        let order = epoch_order(&refs, 1);
+        assert_eq!(order.len(), 40);
+        let first: std::collections::BTreeSet<&str> =
+            order[..16].iter().map(|e| e.group.as_str()).collect();
+        assert!(
+            first.len() >= 3,
+            "a batch of 16 holds several queries: {first:?}"
+        );
+        assert_eq!(
+            order.iter().map(|e| e.group.clone()).collect::<Vec<_>>(),
+            epoch_order(&refs, 1)
+                .iter()
+                .map(|e| e.group.clone())
+                .collect::<Vec<_>>()
+        );
+    }
 }
