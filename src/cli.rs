@@ -53,6 +53,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Counts of pairs, queries, labels, judgments and reviews.
     Stats(StatsArgs),
+    /// Check the database: SQLite's integrity, and every column the store derives from other
+    /// rows (a pair's picked judgment, its reviewed flag) against those rows; repairs what
+    /// disagrees and says what. `--json` prints one object.
+    Check(StatsArgs),
     /// Judge pairs with the teacher; resumable, each judgment committed as it finishes.
     Teach(TeachArgs),
     /// One pair: its text, the teacher's rationale step by step and the distribution.

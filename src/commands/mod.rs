@@ -4,6 +4,7 @@
 mod audit;
 mod augment;
 mod bench;
+mod check;
 mod export;
 mod import;
 mod init;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Command::Init(args) => init::run(&cli.db, args).await,
             Command::Import(args) => import::run(&cli.db, args).await,
             Command::Stats(args) => stats::run(&cli.db, args).await,
+            Command::Check(args) => check::run(&cli.db, args).await,
             Command::Teach(args) => teach::run(&cli.db, args).await,
             Command::Show(args) => show::run(&cli.db, args).await,
             Command::Export(args) => export::run(&cli.db, args).await,

@@ -1,11 +1,15 @@
 use anyhow::{Context, Result};
 use sqlx::Row;
 
+use sqlx::SqliteConnection;
+
 use super::Store;
-use crate::domain::review::{Annotation, Change};
+use crate::domain::review::{Annotation, Change, derive};
 
 impl Store {
-    /// Appends one human change; returns its id. Annotations are never updated or deleted.
+    /// Appends one human change and sets the pair's `reviewed` flag from all its changes (an
+    /// undo of the only change leaves it unreviewed), in one transaction; returns the change's id.
+    /// Annotations are never updated or deleted.
     pub async fn annotate(
         &self,
         pair_id: i64,
@@ -14,6 +18,7 @@ impl Store {
         change: &Change,
     ) -> Result<i64> {
         let (field, before, after, undoes) = columns(change);
+        let mut tx = self.pool.begin().await?;
         let id = sqlx::query_scalar(
             "INSERT INTO annotations (pair_id, judgment_id, annotator, action, field, before, after, undoes) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -26,27 +31,45 @@ impl Store {
         .bind(before)
         .bind(after)
         .bind(undoes)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .with_context(|| format!("saving a {} annotation on pair {pair_id}", change.action()))?;
-        sqlx::query("UPDATE pairs SET reviewed = 1 WHERE id = ? AND reviewed = 0")
-            .bind(pair_id)
-            .execute(&self.pool)
-            .await?;
+        update_reviewed(&mut tx, pair_id).await?;
+        tx.commit().await.with_context(|| {
+            format!("saving a {} annotation on pair {pair_id}", change.action())
+        })?;
         Ok(id)
     }
 
     /// Every annotation of a pair, oldest first.
     pub async fn annotations_of(&self, pair_id: i64) -> Result<Vec<Annotation>> {
-        let rows = sqlx::query(
-            "SELECT id, pair_id, judgment_id, annotator, action, field, before, after, undoes, created_at \
-             FROM annotations WHERE pair_id = ? ORDER BY id",
-        )
-        .bind(pair_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(annotation_from_row).collect()
+        let mut conn = self.pool.acquire().await?;
+        annotations_of(&mut conn, pair_id).await
     }
+}
+
+async fn annotations_of(conn: &mut SqliteConnection, pair_id: i64) -> Result<Vec<Annotation>> {
+    let rows = sqlx::query(
+        "SELECT id, pair_id, judgment_id, annotator, action, field, before, after, undoes, created_at \
+         FROM annotations WHERE pair_id = ? ORDER BY id",
+    )
+    .bind(pair_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(annotation_from_row).collect()
+}
+
+/// Sets the pair's `reviewed` flag to what its annotations derive (a change in force), inside
+/// the caller's transaction.
+pub(super) async fn update_reviewed(conn: &mut SqliteConnection, pair_id: i64) -> Result<()> {
+    let reviewed = derive(None, &annotations_of(conn, pair_id).await?).is_reviewed();
+    sqlx::query("UPDATE pairs SET reviewed = ? WHERE id = ? AND reviewed <> ?")
+        .bind(reviewed)
+        .bind(pair_id)
+        .bind(reviewed)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// (field, before, after, undoes) as stored: the change itself is kept whole in `after` as JSON,

@@ -69,6 +69,25 @@ pub fn pick(judgments: &[JudgmentRecord]) -> Option<&JudgmentRecord> {
         .or(judgments.first())
 }
 
+/// Copies the picked judgment's id, label, top probability and parse state onto the pair, where
+/// the review queue filters on them (migrations/0003) and bulk readers join it by id
+/// (migrations/0008). Run inside the transaction that changed the pair's judgments.
+pub(super) async fn update_queue_columns(
+    tx: &mut sqlx::SqliteConnection,
+    pair_id: i64,
+) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE pairs AS p SET judgment_id = j.id, teacher_label = j.label, \
+           teacher_p = (SELECT max(value) FROM json_each(j.distribution)), \
+           teacher_parse_error = j.parse_error IS NOT NULL \
+         FROM judgments j WHERE p.id = ? AND j.id = {PICKED_JUDGMENT}"
+    )))
+    .bind(pair_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn start_teacher_run(&self, spec: &TeacherRunSpec) -> Result<i64> {
         let id = sqlx::query_scalar(
@@ -93,14 +112,16 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a judgment at once (its own transaction). Returns false when this model, prompt and
-    /// mode had already judged the pair: a judgment is never stored twice.
+    /// Stores a judgment at once, with the pair's columns derived from it, in one transaction: a
+    /// kill leaves both or neither. Returns false when this model, prompt and mode had already
+    /// judged the pair: a judgment is never stored twice.
     pub async fn save_judgment(&self, j: &NewJudgment) -> Result<bool> {
         let rationale = j
             .rationale
             .as_ref()
             .map(serde_json::to_string)
             .transpose()?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO judgments (pair_id, run_id, model, prompt_hash, mode, label, distribution, dist_source, \
              confidence, rationale, raw_output, parse_error, truncated, item_truncated, prompt_tokens, \
@@ -124,29 +145,16 @@ impl Store {
         .bind(j.prompt_tokens)
         .bind(j.completion_tokens)
         .bind(j.elapsed_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .with_context(|| format!("saving the judgment of pair {}", j.pair_id))?;
         if done.rows_affected() == 1 {
-            self.update_queue_columns(j.pair_id).await?;
+            update_queue_columns(&mut tx, j.pair_id).await?;
         }
+        tx.commit()
+            .await
+            .with_context(|| format!("saving the judgment of pair {}", j.pair_id))?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Copies the picked judgment's id, label, top probability and parse state onto the pair,
-    /// where the review queue filters on them (migrations/0003) and bulk readers join it by id
-    /// (migrations/0008).
-    pub(super) async fn update_queue_columns(&self, pair_id: i64) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE pairs AS p SET judgment_id = j.id, teacher_label = j.label, \
-               teacher_p = (SELECT max(value) FROM json_each(j.distribution)), \
-               teacher_parse_error = j.parse_error IS NOT NULL \
-             FROM judgments j WHERE p.id = ? AND j.id = {PICKED_JUDGMENT}"
-        )))
-        .bind(pair_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Every judgment of a pair, newest first.

@@ -3,6 +3,7 @@
 
 mod annotations;
 mod augment;
+mod consistency;
 mod direct;
 mod findings;
 mod imports;
@@ -28,6 +29,7 @@ use crate::domain::LabelScale;
 use schema::MIGRATOR;
 
 pub use augment::QueryItems;
+pub use consistency::Repairs;
 pub use findings::{FindingsWriter, StoredFinding};
 pub use imports::{ImportBatch, ImportCounts, ImportRow};
 pub use judgments::{JudgmentRecord, NewJudgment, TeacherRunSpec, pick as pick_judgment};

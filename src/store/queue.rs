@@ -293,9 +293,12 @@ impl Store {
         ));
         scope.push(&mut q);
         let total: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
-        let reviewed = sqlx::query_scalar("SELECT count(DISTINCT pair_id) FROM annotations")
-            .fetch_one(&self.pool)
-            .await?;
+        // All pairs less the unreviewed, which the partial index `pairs_unreviewed` counts.
+        let reviewed = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM pairs) - (SELECT count(*) FROM pairs WHERE reviewed = 0)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok((total, reviewed))
     }
 

@@ -28,7 +28,7 @@ pub struct Stats {
     pub parse_errors: i64,
     /// Teacher labels by scale key, over each pair's latest judgment.
     pub teacher_labels: BTreeMap<String, i64>,
-    /// Pairs a human has reviewed (any annotation).
+    /// Pairs with a human change in force (an undone change does not count).
     pub reviewed: i64,
     pub annotations: i64,
     pub student_models: i64,
@@ -91,7 +91,11 @@ impl Store {
             )
             .await?,
             teacher_labels,
-            reviewed: count(self, "SELECT count(DISTINCT pair_id) FROM annotations").await?,
+            reviewed: count(
+                self,
+                "SELECT (SELECT count(*) FROM pairs) - (SELECT count(*) FROM pairs WHERE reviewed = 0)",
+            )
+            .await?,
             annotations: count(self, "SELECT count(*) FROM annotations").await?,
             student_models: count(self, "SELECT count(*) FROM student_models").await?,
             audit_findings: count(self, "SELECT count(*) FROM audit_findings").await?,
