@@ -1,8 +1,27 @@
 #!/usr/bin/env bash
-# The whole test suite: fetches the real models once (tests run them), then every test.
+# The whole test suite, on a fresh Debian machine with Rust, Python 3 and pip:
+#   - installs what the end-to-end tests drive and nothing else: tmux (the review app in a real
+#     terminal) and chromium (the HTML report in a headless browser) from Debian's packages, as
+#     root or through sudo; without either it stops at once with the one command to run;
+#   - Hugging Face `datasets` (the export is loaded as trainers load it), with pip;
+#   - the real models (scripts/fetch-models.sh, once; sha256-checked);
+# then runs every test binary, even when one fails (--no-fail-fast). Extra arguments go to cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/fetch-models.sh
-# The export test loads every file with Hugging Face `datasets`, as trainers will.
+
+missing=()
+command -v tmux >/dev/null || missing+=(tmux)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  else
+    echo "the tests need ${missing[*]}: run  sudo apt-get install -y ${missing[*]}  and start again" >&2
+    exit 1
+  fi
+fi
 python3 -c "import datasets" 2>/dev/null || python3 -m pip install --quiet "datasets>=3,<5"
-cargo test --all-targets "$@"
+scripts/fetch-models.sh
+cargo test --all-targets --no-fail-fast "$@"

@@ -526,16 +526,17 @@ fn tmux_session(db: &Path) {
     wait_for("undone #");
     tmux(&["send-keys", "-t", &name, "q"]);
     wait_for("queue · unreviewed");
+    let before_quit = tmux(&["capture-pane", "-t", &name, "-p"]);
     tmux(&["send-keys", "-t", &name, "q"]);
-    for _ in 0..50 {
-        if !tmux(&["list-sessions"]).contains(&name) {
-            break;
-        }
+    // The session ends when the app does: `q` in the queue quits.
+    let exited = (0..50).any(|_| {
         std::thread::sleep(Duration::from_millis(100));
-    }
+        !tmux(&["list-sessions"]).contains(&name)
+    });
     let _ = Command::new("tmux")
         .args(["kill-session", "-t", &name])
         .output();
+    assert!(exited, "the app did not exit on q:\n{before_quit}");
     let actions = annotation_actions(db);
     assert_eq!(actions.len(), 3, "{actions:?}");
     assert_eq!(

@@ -1,6 +1,7 @@
 //! Students end to end: the real MiniLM base fine-tuned with candle on real teacher judgments
 //! (cross- and bi-encoder), loss going down, scores stored, a saved model re-scoring the same,
-//! a killed-and-resumed run, `student import` good and bad, and `compare`.
+//! a run continued for more epochs, a run killed mid-epoch and resumed, the best dev epoch kept,
+//! `student import` good and bad, and `compare`.
 
 mod common;
 
@@ -148,14 +149,31 @@ fn cross_and_bi_students_learn_score_reload_and_compare() {
 
     let c: serde_json::Value =
         serde_json::from_str(&ok(d, &db, &["compare", "--student", "cross", "--json"])).unwrap();
-    assert_eq!(c["pairs"], 2, "the two pairs the teacher judged");
+    assert_eq!(c["pairs"], 24, "every pair the student scored");
+    assert_eq!(c["judged_pairs"], 2, "the two pairs the teacher judged");
     assert_eq!(c["teacher_vs_human"]["n"], 2);
-    assert_eq!(c["student_vs_human"]["n"], 2);
+    assert_eq!(c["student_vs_human"]["n"], 24);
+    assert_eq!(
+        c["student_vs_human_judged"]["n"], 2,
+        "the student on the teacher's pairs"
+    );
+    let per_label = c["student_vs_human"]["per_label"].as_array().unwrap();
+    assert_eq!(per_label.len(), 4);
+    assert_eq!(
+        per_label
+            .iter()
+            .map(|l| l["support"].as_u64().unwrap())
+            .sum::<u64>(),
+        24
+    );
     assert!(c["ndcg10_student"].as_f64().is_some());
     assert_eq!(c["disagreements"].as_array().unwrap().len(), 2);
     let text = ok(d, &db, &["compare", "--student", "bi"]);
     assert!(
-        text.contains("student vs human") && text.contains("NDCG@10"),
+        text.contains("student vs human")
+            && text.contains("NDCG@10")
+            && text.contains("student vs human, per label:")
+            && text.contains("human ↓  student →"),
         "{text}"
     );
 
@@ -170,8 +188,9 @@ fn cross_and_bi_students_learn_score_reload_and_compare() {
         assert_eq!(app.view, View::Compare);
         let s = screen_of(&app, 160, 44);
         assert!(
-            s.contains("teacher vs student `bi-reloaded` · 2 pairs")
-                && s.contains("student vs human")
+            s.contains(
+                "teacher vs student `bi-reloaded` · 2 pairs both scored (24 by the student)"
+            ) && s.contains("student vs human")
                 && s.contains("largest differences")
                 && s.contains("scores"),
             "{s}"
@@ -295,4 +314,94 @@ fn student_import_takes_a_good_file_and_names_the_line_of_a_bad_one() {
             "nothing of a bad file is stored"
         );
     }
+}
+
+/// A training run killed (SIGKILL) after its first finished epoch resumes from that checkpoint:
+/// the re-run says where it resumed, finishes every epoch, and its record holds each step once.
+/// Human labels only (no teacher needed), two layers: the kill lands mid-run, not after it.
+#[test]
+fn a_killed_training_run_resumes_after_its_last_finished_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    let base = student_base();
+    let out = d.join("killed");
+    let args = [
+        "student",
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--losses",
+        "none",
+        "--layers",
+        "2",
+        "--max-tokens",
+        "32",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "32",
+        "--split",
+        "by-query:80/20",
+        "--base",
+        base.to_str().unwrap(),
+    ];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .current_dir(d)
+        .arg("--db")
+        .arg(&db)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = out.join("checkpoint/state.json");
+    let started = std::time::Instant::now();
+    while !state.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first epoch"
+        );
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "no checkpoint after 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let done = saved["epochs_done"].as_u64().unwrap();
+    assert!(done < 6, "killed mid-run, after epoch {done}");
+    assert!(
+        !out.join("student.json").exists(),
+        "no final model from a killed run"
+    );
+
+    let text = ok(d, &db, &args);
+    assert!(
+        text.contains(&format!("resumed after epoch {done}")),
+        "{text}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("student.json")).unwrap()).unwrap();
+    let trained = &config["trained"];
+    assert_eq!(trained["epochs_done"], 6);
+    let per_epoch = trained["steps_done"].as_u64().unwrap() / 6;
+    assert_eq!(
+        trained["step_losses"].as_array().unwrap().len() as u64,
+        6 * per_epoch,
+        "every step once: the killed epoch's steps were done again, not twice"
+    );
+    // The dev split was scored after every epoch and the best epoch's weights kept.
+    let dev = trained["dev"].as_array().unwrap();
+    assert_eq!(dev.len(), 6);
+    let best = trained["best_epoch"].as_u64().unwrap();
+    let best_f1 = dev[best as usize - 1]["macro_f1"].as_f64().unwrap();
+    assert!(
+        dev.iter()
+            .all(|e| e["macro_f1"].as_f64().unwrap() <= best_f1)
+    );
+    assert!(text.contains(&format!("kept epoch {best}")), "{text}");
 }

@@ -45,8 +45,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     )));
     frame.render_widget(
         Paragraph::new(figures).block(Block::default().borders(Borders::ALL).title(format!(
-            " teacher vs student `{}` · {} pairs ",
-            c.student, c.pairs
+            " teacher vs student `{}` · {} pairs both scored ({} by the student) ",
+            c.student, c.judged_pairs, c.pairs
         ))),
         rows[0],
     );
