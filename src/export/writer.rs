@@ -97,6 +97,50 @@ pub struct ExportDir {
 }
 
 /// The sha256 of a file, streamed.
+/// Swaps two paths atomically (Linux `renameat2` with `RENAME_EXCHANGE`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
+    let (a, b) = (c(a), c(b));
+    // SAFETY: two valid NUL-terminated paths, resolved against the working directory.
+    let done = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Removes the temporary directories of exports to the same destination whose process is gone
+/// (a killed export cannot clean up after itself); a running export's directory is left alone.
+fn remove_dead_exports(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn sha256_of(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
@@ -120,10 +164,9 @@ impl ExportDir {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".partial-{}", std::process::id()));
-        let tmp = parent.join(tmp_name);
+        let prefix = format!(".{}.partial-", name.to_string_lossy());
+        remove_dead_exports(parent, &prefix);
+        let tmp = parent.join(format!("{prefix}{}", std::process::id()));
         std::fs::create_dir_all(&tmp)
             .with_context(|| format!("{}: cannot write the export here", out.display()))?;
         Ok(ExportDir {
@@ -232,13 +275,11 @@ impl ExportDir {
         std::fs::write(self.tmp.join("README.md"), card)
             .with_context(|| format!("writing {}", self.out.join("README.md").display()))?;
         if self.out.exists() {
-            let mut old = self.tmp.clone().into_os_string();
-            old.push(".old");
-            std::fs::rename(&self.out, &old)
-                .with_context(|| format!("moving the old {} aside", self.out.display()))?;
-            std::fs::rename(&self.tmp, &self.out)
+            // One atomic exchange: the destination is the old export or the new one, never
+            // neither, whenever the process dies.
+            exchange(&self.tmp, &self.out)
                 .with_context(|| format!("renaming into {}", self.out.display()))?;
-            let _ = std::fs::remove_dir_all(&old);
+            let _ = std::fs::remove_dir_all(&self.tmp);
         } else {
             std::fs::rename(&self.tmp, &self.out)
                 .with_context(|| format!("renaming into {}", self.out.display()))?;
