@@ -261,6 +261,10 @@ Example:
 pub struct StudentTrainArgs {
     #[arg(long, value_enum, default_value = "cross")]
     pub kind: StudentKindArg,
+    /// What a cross-encoder's heads read: `mean` (the mean of every token's state) or `match`
+    /// (also the query's and the item's own means, their difference, product and cosine).
+    #[arg(long, value_enum, default_value = "mean")]
+    pub head: HeadArg,
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
     /// Read training data from this database or export directory (default: --db).
@@ -314,6 +318,18 @@ pub struct StudentTrainArgs {
     /// The encoder's dropout while training (MiniLM was pre-trained with 0.1).
     #[arg(long, default_value_t = 0.1, value_name = "P")]
     pub dropout: f64,
+    /// Train the heads alone for the first N epochs, on the encoder's features computed once
+    /// (such an epoch takes a moment), then fine-tune everything at --learning-rate: linear
+    /// probing, then fine-tuning, which keeps more of what the encoder knows about queries it
+    /// has not seen.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub probe_epochs: usize,
+    /// Train the heads only (every epoch probes): the encoder stays as the base model has it.
+    #[arg(long)]
+    pub freeze_encoder: bool,
+    /// L2 penalty on the heads' weights (added to the mean loss).
+    #[arg(long, default_value_t = 0.0, value_name = "L")]
+    pub head_l2: f64,
     /// Stop after this many steps in all.
     #[arg(long)]
     pub max_steps: Option<usize>,
@@ -387,6 +403,12 @@ pub struct CompareArgs {
     pub top: usize,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HeadArg {
+    Mean,
+    Match,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

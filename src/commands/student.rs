@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::{
-    ClassWeights, CompareArgs, LossName, SplitName, StudentCommand, StudentImportArgs,
+    ClassWeights, CompareArgs, HeadArg, LossName, SplitName, StudentCommand, StudentImportArgs,
     StudentKindArg, StudentScoreArgs, StudentTrainArgs,
 };
 use crate::domain::{PairKey, SplitSpec};
@@ -35,6 +35,7 @@ fn losses_of(args: &StudentTrainArgs) -> Result<Losses> {
         cot: on(LossName::Cot),
         human_weight: args.human_weight,
         temperature: args.temperature,
+        head_l2: args.head_l2,
     };
     if !(losses.kl || losses.margin_mse || losses.cot) && losses.human_weight <= 0.0 {
         bail!("nothing to learn from: every loss is off and --human-weight is 0");
@@ -83,6 +84,10 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     let store = Store::open(db).await?;
     let scale = store.scale().await?;
     let mut config = student::new_config(kind, &scale, losses, args.max_tokens, args.seed);
+    config.head = match args.head {
+        HeadArg::Mean => student::Head::Mean,
+        HeadArg::Match => student::Head::Match,
+    };
     if let Some(n) = args.layers {
         if n == 0 {
             bail!("--layers must be at least 1");
@@ -148,6 +153,11 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         warmup: args.warmup,
         patience: args.patience,
         dropout: args.dropout,
+        probe_epochs: if args.freeze_encoder {
+            args.epochs
+        } else {
+            args.probe_epochs
+        },
         max_steps: args.max_steps,
         restart: args.restart,
     };

@@ -1,5 +1,6 @@
 //! Plain types and pure functions of the relevance domain. No IO, no async.
 
+pub mod calibration;
 mod label;
 mod pair;
 mod rationale;
@@ -7,6 +8,7 @@ pub mod review;
 mod score;
 pub mod split;
 
+pub use calibration::{Calibration, CalibrationFit};
 pub use label::{Label, LabelScale, ScaleError};
 pub use pair::{Attributes, Item, Pair, PairKey, Query};
 pub use rationale::{Dimension, Rationale, Verdict};

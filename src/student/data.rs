@@ -297,6 +297,7 @@ mod tests {
         cot: false,
         human_weight: 0.0,
         temperature: 1.0,
+        head_l2: 0.0,
     };
 
     fn set() -> Vec<Example> {

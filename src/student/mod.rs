@@ -11,7 +11,7 @@ pub mod train;
 mod trainer_checks;
 
 pub use data::Example;
-pub use model::{Kind, Losses, Student, StudentConfig};
+pub use model::{Head, Kind, Losses, Student, StudentConfig};
 pub use train::{TrainOptions, TrainState, train};
 
 use crate::domain::LabelScale;
@@ -33,6 +33,7 @@ pub fn new_config(
             .map(|d| d.to_string())
             .collect(),
         max_tokens,
+        head: model::Head::Mean,
         bert: bert::BertConfig {
             vocab_size: 0,
             hidden_size: 0,

@@ -32,6 +32,29 @@ impl Kind {
     }
 }
 
+/// What a cross-encoder's heads read from the joint sequence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Head {
+    /// The mean of every token's state.
+    #[default]
+    Mean,
+    /// That mean, the means of the query's and of the item's tokens, their difference and
+    /// product, and their cosine: how well the two sides match, as a sentence-embedding model
+    /// compares them, next to the joint reading.
+    Match,
+}
+
+impl Head {
+    /// Features the heads read, for a hidden size `h`.
+    fn width(self, h: usize) -> usize {
+        match self {
+            Head::Mean => h,
+            Head::Match => h + 4 * h + 1,
+        }
+    }
+}
+
 /// Which losses train the student, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Losses {
@@ -54,6 +77,10 @@ pub struct Losses {
     pub human_weight: f64,
     /// Softening temperature of the KL term.
     pub temperature: f64,
+    /// L2 penalty on the heads' weights, added to the mean loss (scikit-learn's logistic
+    /// regression with C has 1 / (2 · C · pairs)).
+    #[serde(default)]
+    pub head_l2: f64,
 }
 
 impl Default for Losses {
@@ -66,6 +93,7 @@ impl Default for Losses {
             cot: true,
             human_weight: 1.0,
             temperature: 2.0,
+            head_l2: 0.0,
         }
     }
 }
@@ -80,6 +108,9 @@ pub struct StudentConfig {
     /// The dimensions the CoT heads predict a verdict for.
     pub dimensions: Vec<String>,
     pub max_tokens: usize,
+    /// What the cross-encoder's heads read (older students: `mean`).
+    #[serde(default)]
+    pub head: Head,
     pub bert: BertConfig,
     pub losses: Losses,
     pub split: String,
@@ -89,6 +120,15 @@ pub struct StudentConfig {
 }
 
 impl StudentConfig {
+    /// How many features the heads read (`Student::features_with`).
+    pub fn feature_width(&self) -> usize {
+        let h = self.bert.hidden_size;
+        match self.kind {
+            Kind::Cross => self.head.width(h),
+            Kind::Bi => 4 * h + 1,
+        }
+    }
+
     pub fn top_gain(&self) -> f64 {
         self.gains
             .iter()
@@ -127,15 +167,23 @@ pub struct Student {
     pub tokenizer: Tokenizer,
     pub varmap: VarMap,
     bert: Bert,
-    /// Cross-encoder only: pooled state → label logits.
-    label_head: Option<Linear>,
+    label_head: Linear,
     verdict_head: Linear,
-    /// Bi-encoder only: per-label slope and offset on the cosine.
-    cosine_scale: Option<(Tensor, Tensor)>,
     device: Device,
 }
 
 pub const BASE_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
+
+/// Two unit-length sides compared: (a, b, |a − b|, a · b, cosine).
+fn compared(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let cosine = (a * b)?.sum_keepdim(1)?;
+    Tensor::cat(&[a, b, &(a - b)?.abs()?, &(a * b)?, &cosine], 1)
+}
+
+/// Each row's Euclidean length [rows, 1], at least 1e-6.
+fn norm(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6, f64::MAX)
+}
 
 /// Sets a variable of `varmap` to `values`, in its shape.
 fn set_var(varmap: &VarMap, name: &str, values: Vec<f32>) -> Result<()> {
@@ -232,42 +280,17 @@ impl Student {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
         let bert = Bert::load(vb.clone(), &config.bert)?;
         fill(&mut varmap, true)?;
-        let h = config.bert.hidden_size;
         let n_labels = config.labels.len();
         let n_verdicts = config.dimensions.len() * Verdict::ALL.len();
         let heads = vb.pp("student");
-        // Heads start small and random (BERT's N(0, 0.02), here as a uniform of that spread, seeded
-        // so that a run repeats): a zero head passes no gradient back, and the encoder would
-        // learn nothing in the first step and little in the next.
         let zero = |vb: VarBuilder, i: usize, o: usize| -> Result<Linear> {
             let w = vb.get_with_hints((o, i), "weight", Init::Const(0.0))?;
             let b = vb.get_with_hints(o, "bias", Init::Const(0.0))?;
             Ok(Linear::new(w, Some(b)))
         };
-        let (label_head, verdict_head, cosine_scale) = match config.kind {
-            Kind::Cross => (
-                Some(zero(heads.pp("label"), h, n_labels)?),
-                zero(heads.pp("verdict"), h, n_verdicts)?,
-                None,
-            ),
-            Kind::Bi => {
-                let slope = heads.get_with_hints(n_labels, "cos_slope", Init::Const(0.0))?;
-                let offset = heads.get_with_hints(n_labels, "cos_offset", Init::Const(0.0))?;
-                // Slopes start along the gains, so that a higher cosine already means a better label.
-                let mean = config.gains.iter().sum::<f64>() / n_labels as f64;
-                let init: Vec<f32> = config
-                    .gains
-                    .iter()
-                    .map(|g| (4.0 * (g - mean)) as f32)
-                    .collect();
-                set_var(&varmap, "student.cos_slope", init)?;
-                (
-                    None,
-                    zero(heads.pp("verdict"), 4 * h, n_verdicts)?,
-                    Some((slope, offset)),
-                )
-            }
-        };
+        let width = config.feature_width();
+        let label_head = zero(heads.pp("label"), width, n_labels)?;
+        let verdict_head = zero(heads.pp("verdict"), width, n_verdicts)?;
         // Head weights start small and random (BERT's N(0, 0.02), as a uniform of that spread,
         // seeded so that a run repeats): a zero head passes no gradient back to the encoder.
         let mut rng = StdRng::seed_from_u64(config.seed);
@@ -308,7 +331,6 @@ impl Student {
             bert,
             label_head,
             verdict_head,
-            cosine_scale,
             device,
         })
     }
@@ -357,8 +379,15 @@ impl Student {
 
     /// `forward` with the encoder's dropout, as training runs it.
     pub fn forward_with(&self, pairs: &[(&str, &str)], drop: Option<&Dropout>) -> Result<Output> {
-        let b = pairs.len();
-        let (labels, features) = match self.config.kind {
+        self.heads(&self.features_with(pairs, drop)?)
+    }
+
+    /// What the heads read of each pair [pairs, `feature_width`]: the encoder's part of the
+    /// student. A cross-encoder reads query and item as one sequence (`Head`); a bi-encoder
+    /// embeds each alone and compares them as sentence-transformers' classifier does:
+    /// (u, v, |u − v|, u · v) and their cosine.
+    pub fn features_with(&self, pairs: &[(&str, &str)], drop: Option<&Dropout>) -> Result<Tensor> {
+        Ok(match self.config.kind {
             Kind::Cross => {
                 let enc = self.encode(
                     pairs
@@ -366,14 +395,23 @@ impl Student {
                         .map(|(q, i)| (q.to_string(), i.to_string()).into())
                         .collect(),
                 )?;
-                let pooled = mean_pool(
-                    &self
-                        .bert
-                        .forward_with(&enc.ids, &enc.types, &enc.mask, drop)?,
-                    &enc.mask,
-                )?;
-                let head = self.label_head.as_ref().expect("cross-encoder head");
-                (head.forward(&pooled)?, pooled)
+                let states = self
+                    .bert
+                    .forward_with(&enc.ids, &enc.types, &enc.mask, drop)?;
+                let pooled = mean_pool(&states, &enc.mask)?;
+                match self.config.head {
+                    Head::Mean => pooled,
+                    Head::Match => {
+                        // Segment 0 is the query, segment 1 the item.
+                        let item_mask = (&enc.mask * &enc.types)?;
+                        let query_mask = (&enc.mask - &item_mask)?;
+                        let q = mean_pool(&states, &query_mask)?;
+                        let i = mean_pool(&states, &item_mask)?;
+                        let q = q.broadcast_div(&norm(&q)?)?;
+                        let i = i.broadcast_div(&norm(&i)?)?;
+                        Tensor::cat(&[&pooled, &compared(&q, &i)?], 1)?
+                    }
+                }
             }
             Kind::Bi => {
                 let tower = |texts: Vec<String>| -> Result<Tensor> {
@@ -384,30 +422,44 @@ impl Student {
                             .forward_with(&enc.ids, &enc.types, &enc.mask, drop)?,
                         &enc.mask,
                     )?;
-                    let norm = pooled
-                        .sqr()?
-                        .sum_keepdim(1)?
-                        .sqrt()?
-                        .clamp(1e-6, f64::MAX)?;
-                    Ok(pooled.broadcast_div(&norm)?)
+                    Ok(pooled.broadcast_div(&norm(&pooled)?)?)
                 };
                 let u = tower(pairs.iter().map(|p| p.0.to_string()).collect())?;
                 let v = tower(pairs.iter().map(|p| p.1.to_string()).collect())?;
-                let cosine = (&u * &v)?.sum_keepdim(1)?;
-                let (slope, offset) = self.cosine_scale.as_ref().expect("bi-encoder heads");
-                let labels = cosine
-                    .broadcast_mul(&slope.unsqueeze(0)?)?
-                    .broadcast_add(&offset.unsqueeze(0)?)?;
-                let features = Tensor::cat(&[&u, &v, &(&u - &v)?.abs()?, &(&u * &v)?], 1)?;
-                (labels, features)
+                compared(&u, &v)?
             }
-        };
-        let verdicts = self.verdict_head.forward(&features)?.reshape((
+        })
+    }
+
+    /// Label and verdict logits from `features_with`'s features.
+    pub fn heads(&self, features: &Tensor) -> Result<Output> {
+        let b = features.dim(0)?;
+        let labels = self.label_head.forward(features)?;
+        let verdicts = self.verdict_head.forward(features)?.reshape((
             b,
             self.config.dimensions.len(),
             Verdict::ALL.len(),
         ))?;
         Ok(Output { labels, verdicts })
+    }
+
+    /// The squared length of the heads' weights (their biases aside), for an L2 penalty.
+    pub fn head_weight_norm(&self) -> Result<Tensor> {
+        Ok((self.label_head.weight().sqr()?.sum_all()?
+            + self.verdict_head.weight().sqr()?.sum_all()?)?)
+    }
+
+    /// Sentence embeddings of texts, each read alone (a bi-encoder's tower: the item side can be
+    /// embedded once, ahead of any query): mean-pooled token states, unit length.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let enc = self.encode(texts.iter().map(|t| t.to_string().into()).collect())?;
+        let pooled = mean_pool(
+            &self
+                .bert
+                .forward_with(&enc.ids, &enc.types, &enc.mask, None)?,
+            &enc.mask,
+        )?;
+        Ok(pooled.broadcast_div(&norm(&pooled)?)?.to_vec2()?)
     }
 
     /// The distribution over the scale and the score in [0, 1] of each pair.
@@ -449,12 +501,8 @@ impl Student {
             tokenizer: self.tokenizer.clone(),
             varmap: VarMap::new(),
             bert: Bert::load(vb, &self.config.bert)?,
-            label_head: self.label_head.as_ref().map(detach),
+            label_head: detach(&self.label_head),
             verdict_head: detach(&self.verdict_head),
-            cosine_scale: self
-                .cosine_scale
-                .as_ref()
-                .map(|(slope, offset)| (slope.detach(), offset.detach())),
             device: self.device.clone(),
         })
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bert::Dropout;
 use super::data::Example;
-use super::model::{Student, StudentConfig};
+use super::model::{Output, Student, StudentConfig};
 use crate::domain::Verdict;
 use crate::metrics::Confusion;
 
@@ -35,6 +35,11 @@ pub struct TrainOptions {
     pub patience: Option<usize>,
     /// BERT's dropout while training (its pre-training used 0.1).
     pub dropout: f64,
+    /// Train the heads alone for the first N epochs, on the encoder's features computed once
+    /// (an epoch then costs a few matrix products), then fine-tune everything: linear probing
+    /// then fine-tuning (Kumar et al., 2022), which keeps more of what the encoder knows about
+    /// unseen queries. N ≥ epochs freezes the encoder throughout.
+    pub probe_epochs: usize,
     /// Stop after this many steps in all (for quick runs and tests).
     pub max_steps: Option<usize>,
     /// Start over even when `out` holds a checkpoint.
@@ -215,10 +220,22 @@ pub fn train(
         .max_steps
         .unwrap_or(usize::MAX)
         .min(steps_per_epoch * opts.epochs);
-    let schedule = Schedule {
-        peak: opts.learning_rate,
-        warmup: ((opts.warmup * total_steps as f64).ceil() as usize).max(1),
-        total: total_steps,
+    // Two phases, each warming up and decaying on its own: the heads alone (at the heads' rate),
+    // then everything (the heads at the encoder's rate once they were probed, else faster).
+    let probe_epochs = opts.probe_epochs.min(opts.epochs);
+    let probe_steps = total_steps.min(steps_per_epoch * probe_epochs);
+    let phase = |start: usize, end: usize, peak: f64| Schedule {
+        peak,
+        start,
+        warmup: ((opts.warmup * (end - start) as f64).ceil() as usize).max(1),
+        total: end,
+    };
+    let probe = phase(0, probe_steps, opts.learning_rate * HEAD_LR_FACTOR);
+    let tune = phase(probe_steps, total_steps, opts.learning_rate);
+    let tuned_head_factor = if probe_epochs > 0 {
+        1.0
+    } else {
+        HEAD_LR_FACTOR
     };
     let loss_weights = LossWeights {
         teacher: teacher_weight,
@@ -231,6 +248,15 @@ pub fn train(
             config.seed ^ (state.epochs_done as u64).rotate_left(32),
         )
     });
+    // While probing, the encoder's features do not change: computed once, each step reads its
+    // rows.
+    let cached = if state.epochs_done < probe_epochs {
+        let train_features = features_of(&student, &train)?;
+        let dev_examples: Vec<&Example> = dev.iter().map(|(e, _)| *e).collect();
+        Some((train_features, features_of(&student, &dev_examples)?))
+    } else {
+        None
+    };
     let started = Instant::now();
     let seconds_before = state.seconds;
     let resumed_at = state.steps_done;
@@ -241,10 +267,13 @@ pub fn train(
         let order = epoch_order(&train, config.seed.wrapping_add(epoch as u64));
         let mut sum = 0.0f64;
         let mut n = 0usize;
-        for batch in order.chunks(opts.batch_size) {
+        for indices in order.chunks(opts.batch_size) {
+            let batch: Vec<&Example> = indices.iter().map(|&i| train[i]).collect();
             if state.steps_done >= total_steps {
                 break;
             }
+            let probing = epoch < probe_epochs;
+            let schedule = if probing { &probe } else { &tune };
             let mut lr = schedule.at(state.steps_done);
             if resumed_at > 0 {
                 // AdamW's moments are not checkpointed: a resumed run starts them afresh, and
@@ -253,10 +282,26 @@ pub fn train(
                     ((state.steps_done - resumed_at + 1) as f64 / schedule.warmup as f64).min(1.0);
             }
             encoder_opt.set_learning_rate(lr);
-            head_opt.set_learning_rate(lr * HEAD_LR_FACTOR);
-            let loss = batch_loss(&student, batch, &loss_weights, dropout.as_ref())?;
+            head_opt.set_learning_rate(if probing { lr } else { lr * tuned_head_factor });
+            let out = match cached.as_ref().filter(|_| probing) {
+                Some((features, _)) => {
+                    let rows: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
+                    let rows = Tensor::from_vec(rows, indices.len(), student.device())?;
+                    student.heads(&features.index_select(&rows, 0)?)?
+                }
+                None => {
+                    let pairs: Vec<(&str, &str)> = batch
+                        .iter()
+                        .map(|e| (e.query.as_str(), e.passage.as_str()))
+                        .collect();
+                    student.forward_with(&pairs, dropout.as_ref())?
+                }
+            };
+            let loss = batch_loss(&student, &batch, &out, &loss_weights)?;
             let grads = loss.backward()?;
-            encoder_opt.step(&grads)?;
+            if !probing {
+                encoder_opt.step(&grads)?;
+            }
             head_opt.step(&grads)?;
             let value = loss.to_scalar::<f32>()?;
             if !value.is_finite() {
@@ -277,7 +322,11 @@ pub fn train(
             let improved = if dev.is_empty() {
                 true
             } else {
-                let score = dev_score(&student, &dev, epoch + 1)?;
+                let features = cached
+                    .as_ref()
+                    .filter(|_| epoch < probe_epochs)
+                    .map(|c| &c.1);
+                let score = dev_score(&student, &dev, features, epoch + 1)?;
                 let better = state
                     .best_dev()
                     .is_none_or(|best| score.macro_f1 > best.macro_f1);
@@ -308,21 +357,25 @@ pub fn train(
     Ok((student, state))
 }
 
-/// The learning rate at a step: a linear rise over `warmup` steps, then a linear fall to 0 at
-/// `total` (sentence-transformers' `WarmupLinear`).
+/// The learning rate at a step of a phase that runs from step `start` to `total`: a linear rise
+/// over its first `warmup` steps, then a linear fall to 0 at `total` (sentence-transformers'
+/// `WarmupLinear`).
 struct Schedule {
     peak: f64,
+    start: usize,
     warmup: usize,
     total: usize,
 }
 
 impl Schedule {
     fn at(&self, step: usize) -> f64 {
+        let step = step.saturating_sub(self.start);
+        let total = self.total.saturating_sub(self.start);
         if step < self.warmup {
             return self.peak * (step + 1) as f64 / self.warmup as f64;
         }
-        let left = self.total.saturating_sub(step) as f64;
-        self.peak * left / (self.total - self.warmup).max(1) as f64
+        let left = total.saturating_sub(step) as f64;
+        self.peak * left / total.saturating_sub(self.warmup).max(1) as f64
     }
 }
 
@@ -394,17 +447,57 @@ fn reference_label(e: &Example, human: bool) -> Option<usize> {
     }
 }
 
-fn dev_score(student: &Student, dev: &[(&Example, usize)], epoch: usize) -> Result<DevScore> {
+/// Each example's features from the student's encoder as it stands (no dropout, no graph),
+/// [examples, feature width], in the examples' order.
+fn features_of(student: &Student, examples: &[&Example]) -> Result<Tensor> {
+    use rayon::prelude::*;
     let frozen = student.frozen()?;
-    let mut confusion = Confusion::new(student.config.labels.clone());
-    for chunk in dev.chunks(64) {
-        let pairs: Vec<(&str, &str)> = chunk
-            .iter()
-            .map(|(e, _)| (e.query.as_str(), e.passage.as_str()))
-            .collect();
-        for ((_, reference), (probs, _)) in chunk.iter().zip(frozen.predict_parallel(&pairs)?) {
-            confusion.add(*reference, argmax(&probs));
+    let parts: Vec<Tensor> = examples
+        .par_chunks(32)
+        .map(|chunk| {
+            let pairs: Vec<(&str, &str)> = chunk
+                .iter()
+                .map(|e| (e.query.as_str(), e.passage.as_str()))
+                .collect();
+            frozen.features_with(&pairs, None)
+        })
+        .collect::<Result<_>>()?;
+    if parts.is_empty() {
+        return Ok(Tensor::zeros(
+            (0, student.config.feature_width()),
+            DType::F32,
+            student.device(),
+        )?);
+    }
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
+/// The dev pairs' figures against their reference labels; `features`: the dev pairs' cached
+/// features when the encoder is frozen.
+fn dev_score(
+    student: &Student,
+    dev: &[(&Example, usize)],
+    features: Option<&Tensor>,
+    epoch: usize,
+) -> Result<DevScore> {
+    let frozen = student.frozen()?;
+    let predicted: Vec<Vec<f32>> = match features {
+        Some(f) => candle_nn::ops::softmax(&frozen.heads(f)?.labels, D::Minus1)?.to_vec2()?,
+        None => {
+            let pairs: Vec<(&str, &str)> = dev
+                .iter()
+                .map(|(e, _)| (e.query.as_str(), e.passage.as_str()))
+                .collect();
+            frozen
+                .predict_parallel(&pairs)?
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect()
         }
+    };
+    let mut confusion = Confusion::new(student.config.labels.clone());
+    for ((_, reference), probs) in dev.iter().zip(&predicted) {
+        confusion.add(*reference, argmax(probs));
     }
     Ok(DevScore {
         epoch,
@@ -439,20 +532,20 @@ fn save_checkpoint(student: &Student, state: &TrainState, opts: &TrainOptions) -
 
 /// Runs of up to `ITEMS_PER_QUERY_RUN` items of one query, the runs shuffled across queries:
 /// a batch mixes several queries (a batch of one query's items pulled every step towards that
-/// query's label mix) yet keeps items of one query together for Margin-MSE. Deterministic for a
-/// seed.
-fn epoch_order<'a>(train: &[&'a Example], seed: u64) -> Vec<&'a Example> {
+/// query's label mix) yet keeps items of one query together for Margin-MSE. Indices into
+/// `train`; deterministic for a seed.
+fn epoch_order(train: &[&Example], seed: u64) -> Vec<usize> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut groups: Vec<Vec<&Example>> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut index = std::collections::HashMap::new();
-    for e in train {
+    for (i, e) in train.iter().enumerate() {
         let k = *index.entry(e.group.as_str()).or_insert_with(|| {
             groups.push(Vec::new());
             groups.len() - 1
         });
-        groups[k].push(*e);
+        groups[k].push(i);
     }
-    let mut runs: Vec<Vec<&Example>> = Vec::new();
+    let mut runs: Vec<Vec<usize>> = Vec::new();
     for mut g in groups {
         g.shuffle(&mut rng);
         runs.extend(g.chunks(ITEMS_PER_QUERY_RUN).map(<[_]>::to_vec));
@@ -467,24 +560,22 @@ pub struct LossWeights {
     pub classes: Vec<f64>,
 }
 
-/// The combined loss of one batch; `drop` is the encoder's dropout (None: none).
+/// The combined loss of one batch, whose logits are `out`.
 pub fn batch_loss(
     student: &Student,
     batch: &[&Example],
+    out: &Output,
     w: &LossWeights,
-    drop: Option<&Dropout>,
 ) -> Result<Tensor> {
     let cfg = &student.config;
     let losses = cfg.losses;
     let device = student.device();
     let b = batch.len();
     let n = cfg.labels.len();
-    let pairs: Vec<(&str, &str)> = batch
-        .iter()
-        .map(|e| (e.query.as_str(), e.passage.as_str()))
-        .collect();
-    let out = student.forward_with(&pairs, drop)?;
     let mut total = Tensor::zeros((), DType::F32, device)?;
+    if losses.head_l2 > 0.0 {
+        total = (total + (student.head_weight_norm()? * losses.head_l2)?)?;
+    }
     let teacher_on = w.teacher > 0.0;
 
     // KL(teacher_T ‖ student_T) · T², over the rows the teacher judged.
@@ -593,9 +684,19 @@ mod tests {
     fn the_learning_rate_warms_up_then_falls_to_zero() {
         let s = Schedule {
             peak: 1.0,
+            start: 0,
             warmup: 10,
             total: 100,
         };
+        // A phase that starts later counts from its start.
+        let later = Schedule {
+            peak: 1.0,
+            start: 200,
+            warmup: 10,
+            total: 300,
+        };
+        assert!((later.at(200) - 0.1).abs() < 1e-12);
+        assert!((later.at(255) - 0.5).abs() < 1e-12);
         assert!((s.at(0) - 0.1).abs() < 1e-12);
         assert!((s.at(9) - 1.0).abs() < 1e-12);
         assert!((s.at(10) - 1.0).abs() < 1e-12);
@@ -668,18 +769,17 @@ mod tests {
         let refs: Vec<&Example> = set.iter().collect();
         let order = epoch_order(&refs, 1);
         assert_eq!(order.len(), 40);
-        let first: std::collections::BTreeSet<&str> =
-            order[..16].iter().map(|e| e.group.as_str()).collect();
+        let mut seen = order.clone();
+        seen.sort();
+        assert_eq!(seen, (0..40).collect::<Vec<_>>(), "each pair once");
+        let first: std::collections::BTreeSet<&str> = order[..16]
+            .iter()
+            .map(|&i| refs[i].group.as_str())
+            .collect();
         assert!(
             first.len() >= 3,
             "a batch of 16 holds several queries: {first:?}"
         );
-        assert_eq!(
-            order.iter().map(|e| e.group.clone()).collect::<Vec<_>>(),
-            epoch_order(&refs, 1)
-                .iter()
-                .map(|e| e.group.clone())
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(order, epoch_order(&refs, 1));
     }
 }

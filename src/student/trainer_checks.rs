@@ -138,7 +138,14 @@ fn every_encoder_weight_gets_a_gradient_in_one_step() {
         teacher: 1.0,
         classes: vec![1.0; 4],
     };
-    let grads = batch_loss(&student, &batch, &weights, Some(&Dropout::new(0.1, 0)))
+    let pairs: Vec<(&str, &str)> = batch
+        .iter()
+        .map(|e| (e.query.as_str(), e.passage.as_str()))
+        .collect();
+    let out = student
+        .forward_with(&pairs, Some(&Dropout::new(0.1, 0)))
+        .unwrap();
+    let grads = batch_loss(&student, &batch, &out, &weights)
         .unwrap()
         .backward()
         .unwrap();
@@ -191,6 +198,7 @@ fn the_student_memorises_32_labelled_pairs() {
         warmup: 0.1,
         patience: None,
         dropout: 0.0,
+        probe_epochs: 0,
         max_steps: None,
         restart: false,
     };
