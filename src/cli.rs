@@ -304,9 +304,13 @@ pub struct StudentTrainArgs {
     pub temperature: f64,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
-    /// Peak learning rate of the encoder (the heads take 20 times it).
+    /// Peak learning rate of the encoder.
     #[arg(long, default_value_t = 5e-5)]
     pub learning_rate: f64,
+    /// Peak learning rate of the fresh heads (alone while probing, or beside the encoder); once
+    /// probed they follow --learning-rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub head_learning_rate: f64,
     /// Share of the steps over which the learning rate rises to its peak, before it falls
     /// linearly to 0.
     #[arg(long, default_value_t = 0.1, value_name = "SHARE")]

@@ -35,7 +35,8 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     for cause in err.chain().skip(1) {
         msg.push_str(&format!("\n  caused by: {cause}"));
     }
-    eprintln!("{msg}");
+    // Messages can quote the data they are about (a row of a file): shown, never obeyed.
+    eprintln!("{}", crate::domain::text::inert_lines(&msg));
     ExitCode::from(1)
 }
 

@@ -245,6 +245,40 @@ fn queue_pages_by_keyset_and_filters() {
             app.total, 10,
             "the ten pairs of the query 'wireless thermostat without c wire'"
         );
+        // Search syntax is text: a `*` or quotes change nothing, `%` and `_` are no wildcards,
+        // FTS5 operators are words, and a search without a word says so and keeps the last one.
+        for text in [
+            "wireless* thermostat",
+            "\"wireless\" \"thermostat",
+            "thermostat_wireless",
+            "wireless -thermostat \"",
+        ] {
+            for e in type_in(text) {
+                tui::handle_event(&mut app, e).await.unwrap();
+            }
+            app.settle().await.unwrap();
+            assert_eq!(app.total, 10, "{text}");
+        }
+        for text in ["wireless OR NEAR(", "wireless AND thermostat NOT"] {
+            for e in type_in(text) {
+                tui::handle_event(&mut app, e).await.unwrap();
+            }
+            app.settle().await.unwrap();
+            assert!(!app.status.contains("error"), "{text}: {}", app.status);
+            assert!(app.total < 10, "{text}: every word must match");
+        }
+        for text in ["%", "_", "\"", "*"] {
+            for e in type_in(text) {
+                tui::handle_event(&mut app, e).await.unwrap();
+            }
+            app.settle().await.unwrap();
+            assert!(
+                app.status.contains("nothing to search for"),
+                "{text}: {}",
+                app.status
+            );
+            assert!(app.total < 200, "{text} did not match every pair");
+        }
         // An empty search clears it.
         tui::handle_event(&mut app, key('/')).await.unwrap();
         tui::handle_event(

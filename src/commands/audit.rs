@@ -78,7 +78,7 @@ pub async fn run(db: &Path, args: AuditArgs) -> Result<ExitCode> {
                 f.pair_id,
                 f.severity.as_str(),
                 f.rule.name(),
-                f.detail
+                crate::domain::text::inert(&f.detail)
             );
         }
         println!("\nreview them: workbench review (press f until \"flagged by audit\")");

@@ -66,6 +66,12 @@ pub fn to_json(pair: &Pair, judgments: &[JudgmentRecord], scale: &LabelScale) ->
     })
 }
 
+/// Data as one inert line: nothing a title or the teacher's output holds reaches the terminal as
+/// a control character.
+fn t(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::domain::text::inert(s)
+}
+
 fn paint(color: bool, code: &str, text: &str) -> String {
     if color {
         format!("\x1b[{code}m{text}\x1b[0m")
@@ -92,25 +98,25 @@ pub fn render(
     out += &format!(
         "{} {}  ({})\n",
         paint(color, "1", "query"),
-        pair.query.text,
-        pair.query.ext_id
+        t(&pair.query.text),
+        t(&pair.query.ext_id)
     );
     out += &format!(
         "{}  {}  ({})\n",
         paint(color, "1", "item"),
-        pair.item.title,
-        pair.item.ext_id
+        t(&pair.item.title),
+        t(&pair.item.ext_id)
     );
     if !pair.item.brand.is_empty() {
-        out += &format!("       brand: {}\n", pair.item.brand);
+        out += &format!("       brand: {}\n", t(&pair.item.brand));
     }
     for (k, v) in pair.item.attribute_lines() {
         let (v, _) = crate::teacher::prompt::cut_at_word(&v.replace('\n', "; "), 160);
-        out += &format!("       {k}: {v}\n");
+        out += &format!("       {}: {}\n", t(&k), t(&v));
     }
     if !pair.item.description.is_empty() {
         let (d, _) = crate::teacher::prompt::cut_at_word(&pair.item.description, 300);
-        out += &format!("       {d}\n");
+        out += &format!("       {}\n", t(&d));
     }
     out += &format!(
         "gold   {}\n",
@@ -120,28 +126,34 @@ pub fn render(
             .unwrap_or_else(|| "—".into())
     );
     if judgments.is_empty() {
-        out += "\nno teacher judgment yet: `workbench teach --only QUERY_ID/PRODUCT_ID`\n";
+        out += &format!(
+            "\nno teacher judgment yet: `workbench teach --only {}/{}`\n",
+            t(&pair.query.ext_id),
+            t(&pair.item.ext_id)
+        );
     }
     for j in judgments {
         out += &format!(
             "\n{} {} · prompt {} · {} · {}\n",
             paint(color, "1;36", "teacher"),
-            j.model,
-            j.prompt_hash,
+            t(&j.model),
+            t(&j.prompt_hash),
             j.mode,
             j.created_at
         );
         if let Some(e) = &j.parse_error {
             out += &format!(
-                "  {} {e}\n  raw: {}\n",
+                "  {} {}\n  raw: {}\n",
                 paint(color, "31", "did not parse:"),
-                j.raw_output
+                t(e),
+                t(&j.raw_output)
             );
         }
         if let Some(r) = &j.rationale {
             out += &format!(
                 "  1. query    {}\n  2. item     {}\n",
-                r.query_analysis, r.item_analysis
+                t(&r.query_analysis),
+                t(&r.item_analysis)
             );
             for (i, d) in r.dimensions.iter().enumerate() {
                 let code = match d.verdict {
@@ -153,13 +165,17 @@ pub fn render(
                 out += &format!(
                     "  {}. {:<9}{:<14} query {:?} · item {:?}\n",
                     i + 3,
-                    d.name,
+                    t(&d.name),
                     paint(color, code, d.verdict.as_str()),
                     d.query_value,
                     d.item_value
                 );
             }
-            out += &format!("  {}. conclude {}\n", r.dimensions.len() + 3, r.conclusion);
+            out += &format!(
+                "  {}. conclude {}\n",
+                r.dimensions.len() + 3,
+                t(&r.conclusion)
+            );
         }
         out += &format!(
             "  label  {}{}{}\n",

@@ -10,6 +10,7 @@ use crate::cli::{
     ClassWeights, CompareArgs, HeadArg, LossName, SplitName, StudentCommand, StudentImportArgs,
     StudentKindArg, StudentScoreArgs, StudentTrainArgs,
 };
+use crate::domain::text::inert;
 use crate::domain::{PairKey, SplitSpec};
 use crate::ingest::predictions;
 use crate::metrics::{agreement_table, confusion_table, per_label_table};
@@ -150,6 +151,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
+        head_learning_rate: args.head_learning_rate,
         warmup: args.warmup,
         patience: args.patience,
         dropout: args.dropout,
@@ -478,8 +480,8 @@ fn render(c: &Comparison) -> String {
                 d.teacher,
                 d.student,
                 d.human.as_deref().unwrap_or("-"),
-                d.query,
-                title
+                inert(&d.query),
+                inert(&title)
             );
         }
     }

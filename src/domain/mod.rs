@@ -7,6 +7,7 @@ mod rationale;
 pub mod review;
 mod score;
 pub mod split;
+pub mod text;
 
 pub use calibration::{Calibration, CalibrationFit};
 pub use label::{Label, LabelScale, ScaleError};

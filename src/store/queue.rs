@@ -3,6 +3,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{Store, newest_student};
 use crate::domain::ScoreDist;
+use crate::domain::text::search_words;
 
 /// Which pairs the review queue shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -180,32 +181,29 @@ impl QueueScope {
     }
 }
 
-/// Words of a search as an FTS5 expression: every word must match, each as a prefix.
-fn fts_expression(search: &str) -> String {
-    search
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+/// `/` in the review app: pairs whose item title or brand has every word of the search (FTS5,
+/// each word a quoted prefix), or whose query has every word. A search without a word (only
+/// punctuation) matches nothing; the app says so before it gets here.
+fn push_search(q: &mut QueryBuilder<Sqlite>, search: Option<&str>) {
+    let Some(text) = search else { return };
+    let words = search_words(text);
+    if words.is_empty() {
+        q.push(" AND 0");
+        return;
+    }
+    let expr = words
+        .iter()
         .map(|w| format!("\"{w}\"*"))
         .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
-/// `/` in the review app: pairs whose item title or brand has every word (FTS5, prefixes), or
-/// whose query contains the text.
-fn push_search(q: &mut QueryBuilder<Sqlite>, search: Option<&str>) {
-    let Some(text) = search.map(str::trim).filter(|s| !s.is_empty()) else {
-        return;
-    };
-    let expr = fts_expression(text);
-    q.push(" AND (");
-    if !expr.is_empty() {
-        q.push("p.item_id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ")
-            .push_bind(expr)
-            .push(") OR ");
+        .join(" AND ");
+    q.push(" AND (p.item_id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ")
+        .push_bind(expr)
+        .push(") OR p.query_id IN (SELECT id FROM queries WHERE 1");
+    for w in words {
+        // Words are letters and digits only: nothing in them is a LIKE wildcard.
+        q.push(" AND text LIKE ").push_bind(format!("%{w}%"));
     }
-    q.push("p.query_id IN (SELECT id FROM queries WHERE text LIKE ")
-        .push_bind(format!("%{}%", text.replace(['%', '_'], "")))
-        .push("))");
+    q.push("))");
 }
 
 impl Store {

@@ -26,8 +26,11 @@ pub struct TrainOptions {
     pub base: PathBuf,
     pub epochs: usize,
     pub batch_size: usize,
-    /// Peak learning rate of the encoder; the fresh heads learn `HEAD_LR_FACTOR` times faster.
+    /// Peak learning rate of the encoder.
     pub learning_rate: f64,
+    /// Peak learning rate of the fresh heads, alone or beside an encoder being tuned; once
+    /// probed, they follow the encoder's rate.
+    pub head_learning_rate: f64,
     /// Share of the steps over which the learning rate rises from 0 to its peak; it then falls
     /// linearly to 0 at the last step.
     pub warmup: f64,
@@ -46,7 +49,6 @@ pub struct TrainOptions {
     pub restart: bool,
 }
 
-const HEAD_LR_FACTOR: f64 = 20.0;
 /// Weights of the loss terms besides the human weight of `Losses`.
 const MARGIN_WEIGHT: f64 = 4.0;
 const COT_WEIGHT: f64 = 0.5;
@@ -212,7 +214,7 @@ pub fn train(
     )?;
     let mut head_opt = AdamW::new(
         heads.into_iter().map(|v| v.1).collect(),
-        params(opts.learning_rate * HEAD_LR_FACTOR),
+        params(opts.head_learning_rate),
     )?;
 
     let steps_per_epoch = train.len().div_ceil(opts.batch_size);
@@ -230,12 +232,12 @@ pub fn train(
         warmup: ((opts.warmup * (end - start) as f64).ceil() as usize).max(1),
         total: end,
     };
-    let probe = phase(0, probe_steps, opts.learning_rate * HEAD_LR_FACTOR);
+    let probe = phase(0, probe_steps, opts.head_learning_rate);
     let tune = phase(probe_steps, total_steps, opts.learning_rate);
     let tuned_head_factor = if probe_epochs > 0 {
         1.0
     } else {
-        HEAD_LR_FACTOR
+        opts.head_learning_rate / opts.learning_rate
     };
     let loss_weights = LossWeights {
         teacher: teacher_weight,

@@ -195,6 +195,7 @@ fn the_student_memorises_32_labelled_pairs() {
         epochs: 15,
         batch_size: 8,
         learning_rate: 1e-4,
+        head_learning_rate: 2e-3,
         warmup: 0.1,
         patience: None,
         dropout: 0.0,

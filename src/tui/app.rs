@@ -682,6 +682,13 @@ impl App {
                 KeyCode::Enter => {
                     let text = input.trim().to_string();
                     self.search_input = None;
+                    if !text.is_empty() && crate::domain::text::search_words(&text).is_empty() {
+                        self.status = format!(
+                            "nothing to search for in `{}`: search takes words (letters and digits)",
+                            crate::domain::text::inert(&text)
+                        );
+                        return Ok(true);
+                    }
                     self.scope.search = (!text.is_empty()).then_some(text);
                     if self.scope.search.is_some() {
                         // Items imported since the last search join the index first.

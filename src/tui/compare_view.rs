@@ -1,6 +1,7 @@
 //! Teacher against student: agreement figures, a scatter of the two scores (ratatui Chart) and
 //! the pairs where they differ most.
 
+use super::shown;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::symbols::Marker;
@@ -97,8 +98,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 Cell::from(d.teacher.clone()),
                 Cell::from(d.student.clone()),
                 Cell::from(d.human.clone().unwrap_or_else(|| "-".into())),
-                Cell::from(d.query.clone()),
-                Cell::from(d.title.clone()),
+                Cell::from(shown(&d.query)),
+                Cell::from(shown(&d.title)),
             ])
         })
         .collect();

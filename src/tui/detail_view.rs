@@ -1,3 +1,4 @@
+use super::shown;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -50,13 +51,17 @@ fn draw_pair(frame: &mut Frame, area: Rect, d: &Detail, theme: Theme) {
     let mut lines = vec![
         Line::from(vec![
             Span::styled("query ", theme.title()),
-            Span::raw(d.pair.query.text.clone()),
+            Span::raw(shown(&d.pair.query.text)),
         ]),
         Line::from(vec![
             Span::styled("gold  ", theme.title()),
             Span::raw(d.pair.gold_label.clone().unwrap_or_else(|| "—".into())),
             Span::styled(
-                format!("   {} / {}", d.pair.query.ext_id, item.ext_id),
+                format!(
+                    "   {} / {}",
+                    shown(&d.pair.query.ext_id),
+                    shown(&item.ext_id)
+                ),
                 theme.dim(),
             ),
         ]),
@@ -65,7 +70,7 @@ fn draw_pair(frame: &mut Frame, area: Rect, d: &Detail, theme: Theme) {
         let head = if i == 0 { "item  " } else { "      " };
         lines.push(Line::from(vec![
             Span::styled(head, theme.title()),
-            Span::raw(l.to_string()),
+            Span::raw(shown(l)),
         ]));
     }
     let p = Paragraph::new(lines)
@@ -85,13 +90,18 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
             lines.push(Line::styled(
                 format!(
                     "teacher {} · prompt {} · {}",
-                    j.model, j.prompt_hash, j.mode
+                    shown(&j.model),
+                    shown(&j.prompt_hash),
+                    j.mode
                 ),
                 theme.dim(),
             ));
             if let Some(e) = &j.parse_error {
-                lines.push(Line::styled(format!("did not parse: {e}"), theme.error()));
-                lines.push(Line::raw(format!("raw: {}", j.raw_output)));
+                lines.push(Line::styled(
+                    format!("did not parse: {}", shown(e)),
+                    theme.error(),
+                ));
+                lines.push(Line::raw(format!("raw: {}", shown(&j.raw_output))));
             }
         }
     }
@@ -123,7 +133,7 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
                         Span::raw(cursor),
                         Span::styled(format!("{:<16}", key.replace('_', " ")), theme.title()),
                         Span::styled(who, theme.human()),
-                        Span::raw(text.clone()),
+                        Span::raw(shown(text)),
                     ])
                 }
                 StepRef::Dimension(name) => {
@@ -139,7 +149,7 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
                     };
                     Line::from(vec![
                         Span::raw(cursor),
-                        Span::styled(format!("{:<16}", dim.name), theme.title()),
+                        Span::styled(format!("{:<16}", shown(&dim.name)), theme.title()),
                         Span::styled(who, theme.human()),
                         Span::styled(
                             format!("{:<14}", dim.verdict.as_str()),
@@ -183,10 +193,10 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
         state.push("rejected".to_string());
     }
     if !r.annotators.is_empty() {
-        state.push(format!("reviewed by {}", r.annotators.join(", ")));
+        state.push(format!("reviewed by {}", shown(&r.annotators.join(", "))));
     }
     for n in &r.notes {
-        state.push(format!("note: {n}"));
+        state.push(format!("note: {}", shown(n)));
     }
     if !state.is_empty() {
         lines.push(Line::styled(state.join(" · "), theme.human()));
@@ -198,7 +208,7 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
             theme.dim()
         };
         lines.push(Line::styled(
-            format!("⚑ {} {}: {}", f.severity, f.rule, f.detail),
+            format!("⚑ {} {}: {}", f.severity, f.rule, shown(&f.detail)),
             style,
         ));
     }

@@ -41,6 +41,13 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     }
 }
 
+/// Text from the data as a view shows it: control characters and bidi controls as visible
+/// stand-ins (ratatui drops zero-width characters, which would hide that they are there), so
+/// an item's text can neither drive the annotator's terminal nor pass unseen.
+pub(crate) fn shown(s: &str) -> String {
+    crate::domain::text::inert(s).into_owned()
+}
+
 /// Feeds one terminal event to the app.
 pub async fn handle_event(app: &mut App, ev: Event) -> Result<()> {
     match ev {

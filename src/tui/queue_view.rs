@@ -1,3 +1,4 @@
+use super::shown;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table};
@@ -33,8 +34,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             String::new()
         };
         let row = Row::new(vec![
-            Cell::from(r.query.clone()),
-            Cell::from(r.title.clone()),
+            Cell::from(shown(&r.query)),
+            Cell::from(shown(&r.title)),
             Cell::from(r.gold_label.clone().unwrap_or_else(|| "—".into())),
             Cell::from(teacher),
             Cell::from(p),
@@ -70,7 +71,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         search.push_str(&format!(" · teacher {l}"));
     }
     if let Some(q) = &app.scope_query {
-        search.push_str(&format!(" · query \"{q}\""));
+        search.push_str(&format!(" · query \"{}\"", shown(q)));
     }
     let sort = if app.sort == crate::store::QueueSort::Pair {
         String::new()
