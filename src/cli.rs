@@ -238,6 +238,14 @@ pub enum StudentCommand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeepArg {
+    /// The epoch with the best macro-F1 on dev.
+    Best,
+    /// The last epoch trained.
+    Last,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StudentKindArg {
     /// Interaction-based: query and item read together (more accurate).
     Cross,
@@ -315,10 +323,14 @@ pub struct StudentTrainArgs {
     /// linearly to 0.
     #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
     pub warmup: f64,
-    /// Stop after N epochs without a better macro-F1 on the dev split (the best epoch is kept
-    /// in any case).
+    /// Stop after N epochs without a better macro-F1 on the dev split.
     #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
+    /// Which epoch's weights the student keeps: the one with the best macro-F1 on the dev
+    /// split, or the last. A dev split of a few queries picks by noise: keep the last when
+    /// training converges (a frozen encoder, a fixed number of epochs).
+    #[arg(long, value_enum, default_value = "best")]
+    pub keep: KeepArg,
     /// The encoder's dropout while training (MiniLM was pre-trained with 0.1).
     #[arg(long, default_value_t = 0.1, value_name = "P")]
     pub dropout: f64,
@@ -331,6 +343,11 @@ pub struct StudentTrainArgs {
     /// Train the heads only (every epoch probes): the encoder stays as the base model has it.
     #[arg(long)]
     pub freeze_encoder: bool,
+    /// A bi-encoder also reads how a pair's cosine stands among the other candidates of its
+    /// query (a z-score over the query's pairs): scoring then takes a query's pairs together.
+    /// Needs --freeze-encoder.
+    #[arg(long)]
+    pub query_context: bool,
     /// L2 penalty on the heads' weights (added to the mean loss).
     #[arg(long, default_value_t = 0.0, value_name = "L")]
     pub head_l2: f64,

@@ -405,3 +405,92 @@ fn a_killed_training_run_resumes_after_its_last_finished_epoch() {
     );
     assert!(text.contains(&format!("kept epoch {best}")), "{text}");
 }
+
+/// The recipe that beat the lexical baseline on folds (BENCHMARKS.md): heads only on a frozen
+/// bi-encoder that also reads each pair's place among its query's candidates, the last epoch
+/// kept. Asking for the context without the frozen encoder, or of a cross-encoder, is refused.
+#[test]
+fn a_frozen_bi_student_with_query_context_keeps_its_last_epoch_and_scores_by_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    let base = student_base();
+    let out = d.join("recipe");
+    let mut args = vec![
+        "student",
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--layers",
+        "2",
+        "--max-tokens",
+        "32",
+        "--split",
+        "by-query:50/25/25",
+        "--base",
+        base.to_str().unwrap(),
+        "--query-context",
+    ];
+    for (extra, says) in [
+        (
+            &["--kind", "bi"][..],
+            "--query-context needs the encoder frozen",
+        ),
+        (
+            &["--freeze-encoder", "--kind", "cross"][..],
+            "--query-context is for the bi-encoder",
+        ),
+    ] {
+        let mut with = args.clone();
+        with.extend_from_slice(extra);
+        let o = workbench(d, &db, &with);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{err}");
+    }
+    assert!(!out.join("student.json").exists());
+
+    args.extend([
+        "--kind",
+        "bi",
+        "--freeze-encoder",
+        "--keep",
+        "last",
+        "--epochs",
+        "6",
+    ]);
+    args.extend(["--head-l2", "0.003", "--name", "recipe"]);
+    let text = ok(d, &db, &args);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("student.json")).unwrap()).unwrap();
+    let trained = &config["trained"];
+    assert_eq!(trained["kept_epoch"], 6, "{trained}");
+    assert_eq!(trained["dev"].as_array().unwrap().len(), 6);
+    assert!(text.contains("kept epoch 6"), "{text}");
+    assert_eq!(config["query_context"], true, "{config}");
+
+    let text = ok(d, &db, &["student", "score", "--name", "recipe"]);
+    assert!(text.contains("scored 200 pairs"), "{text}");
+    // Scored a query at a time: reloaded and scored over the test split alone, a test pair
+    // scores as it did among all pairs.
+    let first = scores(&db, "recipe");
+    ok(
+        d,
+        &db,
+        &[
+            "student",
+            "score",
+            "--model",
+            out.to_str().unwrap(),
+            "--name",
+            "again",
+            "--split",
+            "test",
+        ],
+    );
+    let again = scores(&db, "again");
+    assert!(!again.is_empty() && again.len() < first.len());
+    for b in &again {
+        let a = first.iter().find(|a| a.0 == b.0).unwrap();
+        assert!((a.1 - b.1).abs() < 1e-5, "{a:?} vs {b:?}");
+    }
+}

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::{
-    ClassWeights, CompareArgs, HeadArg, LossName, SplitName, StudentCommand, StudentImportArgs,
-    StudentKindArg, StudentScoreArgs, StudentTrainArgs,
+    ClassWeights, CompareArgs, HeadArg, KeepArg, LossName, SplitName, StudentCommand,
+    StudentImportArgs, StudentKindArg, StudentScoreArgs, StudentTrainArgs,
 };
 use crate::domain::text::inert;
 use crate::domain::{PairKey, SplitSpec};
@@ -85,6 +85,10 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     let store = Store::open(db).await?;
     let scale = store.scale().await?;
     let mut config = student::new_config(kind, &scale, losses, args.max_tokens, args.seed);
+    config.query_context = args.query_context;
+    if args.query_context && kind != Kind::Bi {
+        bail!("--query-context is for the bi-encoder (--kind bi)");
+    }
     config.head = match args.head {
         HeadArg::Mean => student::Head::Mean,
         HeadArg::Match => student::Head::Match,
@@ -154,6 +158,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         head_learning_rate: args.head_learning_rate,
         warmup: args.warmup,
         patience: args.patience,
+        keep_last: args.keep == KeepArg::Last,
         dropout: args.dropout,
         probe_epochs: if args.freeze_encoder {
             args.epochs
@@ -224,15 +229,20 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     if let (Some(first), Some(last)) = (state.step_losses.first(), state.step_losses.last()) {
         println!("  step loss {first:.4} → {last:.4}");
     }
-    match state.best_epoch {
-        Some(best) if !state.dev.is_empty() => println!(
-            "  kept epoch {best}, the best macro-F1 on dev (vs {} labels){}",
+    let stopped = if state.stopped_early {
+        "; stopped early"
+    } else {
+        ""
+    };
+    match (state.kept_epoch.or(state.best_epoch), state.best_epoch) {
+        (Some(kept), Some(best)) if !state.dev.is_empty() && kept == best => println!(
+            "  kept epoch {kept}, the best macro-F1 on dev (vs {} labels){stopped}",
             state.dev_reference,
-            if state.stopped_early {
-                "; stopped early"
-            } else {
-                ""
-            }
+        ),
+        (Some(kept), Some(best)) if !state.dev.is_empty() => println!(
+            "  kept epoch {kept}, the last (--keep last); the best on dev (vs {} labels) was \
+             epoch {best}{stopped}",
+            state.dev_reference,
         ),
         _ => println!("  no dev pairs with a label: kept the last epoch"),
     }
@@ -250,12 +260,17 @@ fn epoch_line(state: &student::TrainState, epoch: usize) -> Option<String> {
             "  dev ({} pairs): macro-F1 {:.3}  kappa {:.3}  accuracy {:.3}",
             d.pairs, d.macro_f1, d.kappa, d.accuracy
         );
-        if state.best_epoch == Some(epoch) {
+        if state.kept_epoch.or(state.best_epoch) == Some(epoch) {
             line.push_str("  ← kept");
+        } else if state.best_epoch == Some(epoch) {
+            line.push_str("  ← best on dev");
         }
     }
     Some(line)
 }
+
+/// Queries whose pairs `student score` reads and scores at once.
+const QUERIES_PER_PAGE: i64 = 16;
 
 async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
     crate::memory::keep_freed_memory();
@@ -324,36 +339,37 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
     );
     let started = std::time::Instant::now();
     let mut after = 0;
-    let mut done = 0u64;
+    // A query's pairs are scored together: a student that reads the query's context needs all
+    // of them, and a killed run resumes at the first query with a pair left.
     loop {
-        let pairs = store
-            .pairs_unscored(id, after, 256, queries.as_deref())
+        let ids = store
+            .queries_to_score(id, after, QUERIES_PER_PAGE, queries.as_deref())
             .await?;
-        let Some(last) = pairs.last() else { break };
-        after = last.id;
+        let Some(&last) = ids.last() else { break };
+        after = last;
+        let pairs = store.pairs_of_queries(&ids).await?;
         let passages: Vec<String> = pairs.iter().map(crate::export::passage).collect();
-        let mut scores = Vec::with_capacity(pairs.len());
-        // One batch per thread at a time (Student::predict_parallel).
-        let step = args.batch_size.max(1) * rayon::current_num_threads();
-        for (chunk, texts) in pairs.chunks(step).zip(passages.chunks(step)) {
-            let inputs: Vec<(&str, &str)> = chunk
-                .iter()
-                .zip(texts)
-                .map(|(p, t)| (p.query.text.as_str(), t.as_str()))
-                .collect();
-            let predicted = tokio::task::block_in_place(|| student.predict_parallel(&inputs))?;
-            for (p, (dist, score)) in chunk.iter().zip(predicted) {
-                scores.push(StudentScore {
-                    pair_id: p.id,
-                    score,
-                    distribution: Some(dist.iter().map(|x| *x as f64).collect()),
-                });
-            }
-            bar.inc(chunk.len() as u64);
-        }
+        let inputs: Vec<(&str, &str)> = pairs
+            .iter()
+            .zip(&passages)
+            .map(|(p, t)| (p.query.text.as_str(), t.as_str()))
+            .collect();
+        let predicted = tokio::task::block_in_place(|| {
+            student.predict_parallel(&inputs, args.batch_size.max(1))
+        })?;
+        let scores: Vec<StudentScore> = pairs
+            .iter()
+            .zip(predicted)
+            .map(|(p, (dist, score))| StudentScore {
+                pair_id: p.id,
+                score,
+                distribution: Some(dist.iter().map(|x| *x as f64).collect()),
+            })
+            .collect();
         store.save_student_scores(id, &scores).await?;
-        done += scores.len() as u64;
+        bar.set_position((todo - store.count_unscored(id, queries.as_deref()).await?) as u64);
     }
+    let done = (todo - store.count_unscored(id, queries.as_deref()).await?) as u64;
     bar.finish_and_clear();
     store.close().await;
     let secs = started.elapsed().as_secs_f64();

@@ -115,27 +115,38 @@ impl Store {
     }
 
     /// Pairs the student has not scored yet, after pair id `after`, in id order.
-    /// Pairs after `after` (by id) that the model has not scored, of the queries `queries`
-    /// (row ids) when given.
-    pub async fn pairs_unscored(
+    /// Up to `limit` queries after `after` (by row id) with a pair the model has not scored, of
+    /// the queries `only` when given.
+    pub async fn queries_to_score(
         &self,
         model_id: i64,
         after: i64,
         limit: i64,
-        queries: Option<&[i64]>,
-    ) -> Result<Vec<crate::domain::Pair>> {
-        let sql = format!(
-            "SELECT {} WHERE p.id > ?1 AND NOT EXISTS \
+        only: Option<&[i64]>,
+    ) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT p.query_id FROM pairs p WHERE p.query_id > ?1 AND NOT EXISTS \
              (SELECT 1 FROM student_scores s WHERE s.model_id = ?2 AND s.pair_id = p.id) \
              AND (?4 IS NULL OR p.query_id IN (SELECT value FROM json_each(?4))) \
-             ORDER BY p.id LIMIT ?3",
+             ORDER BY p.query_id LIMIT ?3",
+        )
+        .bind(after)
+        .bind(model_id)
+        .bind(limit)
+        .bind(only.map(|q| serde_json::to_string(q).expect("ids serialise")))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every pair of the queries `ids` (row ids), a query's pairs together.
+    pub async fn pairs_of_queries(&self, ids: &[i64]) -> Result<Vec<crate::domain::Pair>> {
+        let sql = format!(
+            "SELECT {} WHERE p.query_id IN (SELECT value FROM json_each(?)) \
+             ORDER BY p.query_id, p.id",
             super::pairs::PAIR_COLUMNS
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after)
-            .bind(model_id)
-            .bind(limit)
-            .bind(queries.map(|q| serde_json::to_string(q).expect("ids serialise")))
+            .bind(serde_json::to_string(ids).expect("ids serialise"))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(super::pairs::pair_from_row).collect()

@@ -34,6 +34,7 @@ pub fn new_config(
             .collect(),
         max_tokens,
         head: model::Head::Mean,
+        query_context: false,
         bert: bert::BertConfig {
             vocab_size: 0,
             hidden_size: 0,

@@ -111,6 +111,11 @@ pub struct StudentConfig {
     /// What the cross-encoder's heads read (older students: `mean`).
     #[serde(default)]
     pub head: Head,
+    /// A bi-encoder's heads also read how the pair's cosine stands among the other candidates
+    /// of its query (a z-score over the query's pairs scored together): a reranker's view of
+    /// the list it ranks.
+    #[serde(default)]
+    pub query_context: bool,
     pub bert: BertConfig,
     pub losses: Losses,
     pub split: String,
@@ -125,7 +130,7 @@ impl StudentConfig {
         let h = self.bert.hidden_size;
         match self.kind {
             Kind::Cross => self.head.width(h),
-            Kind::Bi => 4 * h + 1,
+            Kind::Bi => 4 * h + 1 + usize::from(self.query_context),
         }
     }
 
@@ -178,6 +183,31 @@ pub const BASE_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "confi
 fn compared(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     let cosine = (a * b)?.sum_keepdim(1)?;
     Tensor::cat(&[a, b, &(a - b)?.abs()?, &(a * b)?, &cosine], 1)
+}
+
+/// Each value as a z-score among the values of the same query (0 for a query's only pair):
+/// how a pair's cosine stands among its query's candidates.
+fn query_z_scores(queries: &[&str], values: &[f32]) -> Vec<f32> {
+    let mut groups: std::collections::HashMap<&str, (f64, f64, usize)> = Default::default();
+    for (q, c) in queries.iter().zip(values) {
+        let g = groups.entry(q).or_default();
+        g.0 += *c as f64;
+        g.1 += (*c as f64).powi(2);
+        g.2 += 1;
+    }
+    queries
+        .iter()
+        .zip(values)
+        .map(|(q, c)| {
+            let (sum, squares, n) = groups[q];
+            if n < 2 {
+                return 0.0;
+            }
+            let mean = sum / n as f64;
+            let sd = (squares / n as f64 - mean * mean).max(0.0).sqrt();
+            ((*c as f64 - mean) / (sd + 1e-3)) as f32
+        })
+        .collect()
 }
 
 /// Each row's Euclidean length [rows, 1], at least 1e-6.
@@ -382,11 +412,32 @@ impl Student {
         self.heads(&self.features_with(pairs, drop)?)
     }
 
-    /// What the heads read of each pair [pairs, `feature_width`]: the encoder's part of the
-    /// student. A cross-encoder reads query and item as one sequence (`Head`); a bi-encoder
-    /// embeds each alone and compares them as sentence-transformers' classifier does:
-    /// (u, v, |u − v|, u · v) and their cosine.
+    /// What the heads read of each pair [pairs, `feature_width`]: `pair_features`, and with
+    /// `query_context` each pair's place among the pairs of its query in this call.
     pub fn features_with(&self, pairs: &[(&str, &str)], drop: Option<&Dropout>) -> Result<Tensor> {
+        let queries: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        self.with_query_context(self.pair_features(pairs, drop)?, &queries)
+    }
+
+    /// With `query_context`, appends each pair's cosine as a z-score among the pairs of the same
+    /// query text (`queries`, one per row of `features`, which `pair_features` made); 0 for a
+    /// query with one pair. Without it, `features` as they are.
+    pub fn with_query_context(&self, features: Tensor, queries: &[&str]) -> Result<Tensor> {
+        if !(self.config.query_context && self.config.kind == Kind::Bi) {
+            return Ok(features);
+        }
+        let width = features.dim(1)?;
+        let cosine: Vec<f32> = features.narrow(1, width - 1, 1)?.flatten_all()?.to_vec1()?;
+        let z = query_z_scores(queries, &cosine);
+        let z = Tensor::from_vec(z, (queries.len(), 1), features.device())?;
+        Ok(Tensor::cat(&[&features, &z], 1)?)
+    }
+
+    /// What the heads read of each pair on its own: the encoder's part of the student. A
+    /// cross-encoder reads query and item as one sequence (`Head`); a bi-encoder embeds each
+    /// alone and compares them as sentence-transformers' classifier does: (u, v, |u − v|,
+    /// u · v) and their cosine.
+    pub fn pair_features(&self, pairs: &[(&str, &str)], drop: Option<&Dropout>) -> Result<Tensor> {
         Ok(match self.config.kind {
             Kind::Cross => {
                 let enc = self.encode(
@@ -464,7 +515,11 @@ impl Student {
 
     /// The distribution over the scale and the score in [0, 1] of each pair.
     pub fn predict(&self, pairs: &[(&str, &str)]) -> Result<Vec<(Vec<f32>, f64)>> {
-        let out = self.forward(pairs)?;
+        self.predict_from(self.features_with(pairs, None)?)
+    }
+
+    fn predict_from(&self, features: Tensor) -> Result<Vec<(Vec<f32>, f64)>> {
+        let out = self.heads(&features)?;
         let probs: Vec<Vec<f32>> = candle_nn::ops::softmax(&out.labels, D::Minus1)?.to_vec2()?;
         Ok(probs
             .into_iter()
@@ -511,14 +566,23 @@ impl Student {
     /// thread. candle multithreads its matmuls but runs the elementwise work (GELU, softmax,
     /// layer norm, copies) on the calling thread, so one batch at a time kept 1.2 of this
     /// machine's 2 cores busy (BENCHMARKS.md, students).
-    pub fn predict_parallel(&self, pairs: &[(&str, &str)]) -> Result<Vec<(Vec<f32>, f64)>> {
+    /// Batches of `batch` pairs at a time per thread. The query context, when the student reads
+    /// it, is taken over all `pairs` of a query in the call.
+    pub fn predict_parallel(
+        &self,
+        pairs: &[(&str, &str)],
+        batch: usize,
+    ) -> Result<Vec<(Vec<f32>, f64)>> {
         use rayon::prelude::*;
-        let size = pairs.len().div_ceil(rayon::current_num_threads()).max(1);
-        let parts: Vec<Vec<(Vec<f32>, f64)>> = pairs
-            .par_chunks(size)
-            .map(|part| self.predict(part))
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parts: Vec<Tensor> = pairs
+            .par_chunks(batch.max(1))
+            .map(|part| self.pair_features(part, None))
             .collect::<Result<_>>()?;
-        Ok(parts.into_iter().flatten().collect())
+        let queries: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        self.predict_from(self.with_query_context(Tensor::cat(&parts, 0)?, &queries)?)
     }
 
     pub fn device(&self) -> &Device {
@@ -591,7 +655,10 @@ mod tests {
         let frozen = student.freeze().unwrap();
         for (name, got) in [
             ("frozen", frozen.predict(&pairs).unwrap()),
-            ("frozen, parallel", frozen.predict_parallel(&pairs).unwrap()),
+            (
+                "frozen, parallel",
+                frozen.predict_parallel(&pairs, 2).unwrap(),
+            ),
         ] {
             assert_eq!(got.len(), plain.len(), "{name}");
             for ((p, s), (q, t)) in plain.iter().zip(&got) {
@@ -601,5 +668,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_pairs_cosine_is_placed_among_its_querys_pairs_only() {
+        let z = query_z_scores(&["a", "b", "a", "a", "c"], &[0.1, 0.9, 0.3, 0.5, 0.7]);
+        // Query a: 0.1, 0.3, 0.5 (mean 0.3); b and c have one pair each.
+        assert!(z[0] < -1.0 && z[3] > 1.0, "{z:?}");
+        assert!(z[2].abs() < 1e-4, "{z:?}");
+        assert!((z[0] + z[3]).abs() < 1e-4, "{z:?}");
+        assert_eq!((z[1], z[4]), (0.0, 0.0));
+        // A query whose pairs all tie has no spread, and no pair stands out.
+        assert!(
+            query_z_scores(&["q", "q"], &[0.4, 0.4])
+                .iter()
+                .all(|v| v.abs() < 1e-3)
+        );
+    }
+
+    /// With the query's context, a pair's scores depend on the other pairs of its query in the
+    /// call, and on nothing else; split over threads, the context is still the whole call's.
+    #[test]
+    fn query_context_reads_the_querys_other_pairs() {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/student-base");
+        let mut config =
+            crate::student::new_config(Kind::Bi, &LabelScale::esci(), Losses::default(), 32, 0);
+        config.query_context = true;
+        let student = Student::from_base(&base, config)
+            .expect("the student base: run scripts/fetch-models.sh first")
+            .freeze()
+            .unwrap();
+        let shoes = ("red running shoes", "Nike Air Zoom running shoe, red");
+        let sink = ("red running shoes", "Stainless steel kitchen sink");
+        let cable = ("usb c cable", "Anker USB-C cable, braided");
+        let frame = ("usb c cable", "Wooden picture frame 8x10");
+        let all = student.predict(&[shoes, sink, cable, frame]).unwrap();
+        let split = student
+            .predict_parallel(&[shoes, sink, cable, frame], 1)
+            .unwrap();
+        for (a, b) in all.iter().zip(&split) {
+            assert!((a.1 - b.1).abs() < 1e-5, "{all:?} vs {split:?}");
+        }
+        // Another query's pairs change nothing; a query's own other pair does.
+        let shoes_only = student.predict(&[shoes, sink]).unwrap();
+        assert!((shoes_only[0].1 - all[0].1).abs() < 1e-5);
+        let alone = student.predict(&[shoes]).unwrap();
+        assert!(
+            (alone[0].1 - all[0].1).abs() > 1e-4,
+            "a pair alone scored as among its query's pairs: {alone:?} vs {all:?}"
+        );
     }
 }

@@ -36,6 +36,9 @@ pub struct TrainOptions {
     pub warmup: f64,
     /// Stop after this many epochs without a better dev macro-F1.
     pub patience: Option<usize>,
+    /// Keep the last epoch's weights rather than the best on dev: for training that converges
+    /// (heads on a frozen encoder), where a small dev split's best epoch is mostly its noise.
+    pub keep_last: bool,
     /// BERT's dropout while training (its pre-training used 0.1).
     pub dropout: f64,
     /// Train the heads alone for the first N epochs, on the encoder's features computed once
@@ -92,9 +95,12 @@ pub struct TrainState {
     pub dev_reference: String,
     #[serde(default)]
     pub dev: Vec<DevScore>,
-    /// The epoch whose weights were kept (the best dev macro-F1; the last epoch without dev).
+    /// The epoch with the best dev macro-F1 (the last epoch without dev pairs).
     #[serde(default)]
     pub best_epoch: Option<usize>,
+    /// The epoch whose weights were kept: the best, or the last with `keep_last`.
+    #[serde(default)]
+    pub kept_epoch: Option<usize>,
     #[serde(default)]
     pub stopped_early: bool,
 }
@@ -146,6 +152,12 @@ pub fn train(
         .filter_map(|e| Some((e, reference_label(e, human_reference)?)))
         .collect();
 
+    if config.query_context && opts.probe_epochs < opts.epochs {
+        bail!(
+            "--query-context needs the encoder frozen (--freeze-encoder): a batch holds only a few \
+             pairs of a query, too few to place a pair among its query's candidates while tuning"
+        );
+    }
     let ckpt = checkpoint_dir(&opts.out);
     let mut state = TrainState {
         examples: train.len(),
@@ -347,7 +359,12 @@ pub fn train(
         }
     }
     state.seconds = seconds_before + started.elapsed().as_secs_f64();
-    if state.best_epoch.is_some() && state.best_epoch != Some(state.epochs_done) {
+    state.kept_epoch = if opts.keep_last {
+        Some(state.epochs_done)
+    } else {
+        state.best_epoch
+    };
+    if state.kept_epoch.is_some() && state.kept_epoch != Some(state.epochs_done) {
         let best = ckpt.join("best.safetensors");
         student
             .varmap
@@ -450,9 +467,17 @@ fn reference_label(e: &Example, human: bool) -> Option<usize> {
 }
 
 /// Each example's features from the student's encoder as it stands (no dropout, no graph),
-/// [examples, feature width], in the examples' order.
+/// [examples, feature width], in the examples' order; a query's context is taken over all its
+/// examples.
 fn features_of(student: &Student, examples: &[&Example]) -> Result<Tensor> {
     use rayon::prelude::*;
+    if examples.is_empty() {
+        return Ok(Tensor::zeros(
+            (0, student.config.feature_width()),
+            DType::F32,
+            student.device(),
+        )?);
+    }
     let frozen = student.frozen()?;
     let parts: Vec<Tensor> = examples
         .par_chunks(32)
@@ -461,17 +486,11 @@ fn features_of(student: &Student, examples: &[&Example]) -> Result<Tensor> {
                 .iter()
                 .map(|e| (e.query.as_str(), e.passage.as_str()))
                 .collect();
-            frozen.features_with(&pairs, None)
+            frozen.pair_features(&pairs, None)
         })
         .collect::<Result<_>>()?;
-    if parts.is_empty() {
-        return Ok(Tensor::zeros(
-            (0, student.config.feature_width()),
-            DType::F32,
-            student.device(),
-        )?);
-    }
-    Ok(Tensor::cat(&parts, 0)?)
+    let queries: Vec<&str> = examples.iter().map(|e| e.query.as_str()).collect();
+    frozen.with_query_context(Tensor::cat(&parts, 0)?, &queries)
 }
 
 /// The dev pairs' figures against their reference labels; `features`: the dev pairs' cached
@@ -491,7 +510,7 @@ fn dev_score(
                 .map(|(e, _)| (e.query.as_str(), e.passage.as_str()))
                 .collect();
             frozen
-                .predict_parallel(&pairs)?
+                .predict_parallel(&pairs, 32)?
                 .into_iter()
                 .map(|(p, _)| p)
                 .collect()

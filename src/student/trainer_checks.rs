@@ -198,6 +198,7 @@ fn the_student_memorises_32_labelled_pairs() {
         head_learning_rate: 2e-3,
         warmup: 0.1,
         patience: None,
+        keep_last: false,
         dropout: 0.0,
         probe_epochs: 0,
         max_steps: None,
