@@ -553,6 +553,21 @@ pub struct TeachArgs {
     )]
     pub api_model: String,
 
+    /// Seconds the endpoint may take to answer one request before it is asked again.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300.0,
+        requires = "endpoint"
+    )]
+    pub endpoint_timeout: f64,
+
+    /// Times one request is sent in all when the endpoint does not answer in time, drops the
+    /// connection, or answers 429 or 500/502/503/504 (waiting 0.5 s, then twice as long each
+    /// time, or as long as its Retry-After says). Other errors stop at once.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "endpoint")]
+    pub endpoint_attempts: u32,
+
     /// Most tokens the teacher may write per judgment.
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<usize>,

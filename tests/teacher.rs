@@ -716,3 +716,202 @@ fn a_recycled_engine_answers_as_the_first() {
         }
     });
 }
+
+/// What the misbehaving server does with one request.
+#[derive(Clone, Copy, Debug)]
+enum Misbehave {
+    Status(u16, Option<u64>),
+    Drop,
+    Slow(u64),
+    NoLogprobs,
+    Malformed,
+}
+
+/// An OpenAI-compatible server on 127.0.0.1 that answers its requests as `script` says, in
+/// order (a good answer without log-probabilities once the script runs out), and records when
+/// each request came.
+fn misbehaving_server(
+    script: Vec<Misbehave>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            // Read the request (headers, then the body by its length) before answering.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let index = {
+                let mut seen = log.lock().unwrap();
+                seen.push(Instant::now());
+                seen.len() - 1
+            };
+            let action = script.get(index).copied().unwrap_or(Misbehave::NoLogprobs);
+            std::thread::spawn(move || {
+                let good = r#"{"choices":[{"message":{"content":"{\"label\": \"Exact\"}"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":3}}"#;
+                let (status, extra, body) = match action {
+                    Misbehave::Drop => return drop(stream),
+                    Misbehave::Status(code, after) => (
+                        code,
+                        after
+                            .map(|s| format!("Retry-After: {s}\r\n"))
+                            .unwrap_or_default(),
+                        format!("{{\"error\": \"status {code}\"}}"),
+                    ),
+                    Misbehave::Slow(secs) => {
+                        std::thread::sleep(Duration::from_secs(secs));
+                        (200, String::new(), good.to_string())
+                    }
+                    Misbehave::NoLogprobs => (200, String::new(), good.to_string()),
+                    Misbehave::Malformed => (
+                        200,
+                        String::new(),
+                        "<html><body>502 proxy hiccup".to_string(),
+                    ),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// The HTTP backend against a server that fails in every way a real one does: 500, 429 with
+/// Retry-After, a dropped connection, an answer past the timeout, an answer without
+/// log-probabilities, a body that is not JSON, a 400, and a 503 that does not pass. Passing
+/// failures are retried with growing waits; the others stop the run naming the endpoint; a
+/// reply that is not a chat completion is kept as the pair's raw output; no pair is judged twice.
+#[test]
+fn the_http_backend_retries_what_passes_and_names_what_does_not() {
+    use Misbehave::*;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    let teach = |url: &str, limit: &str, attempts: &str| {
+        workbench(
+            d,
+            &db,
+            &[
+                "teach",
+                "--mode",
+                "score",
+                "--limit",
+                limit,
+                "--concurrency",
+                "1",
+                "--endpoint",
+                url,
+                "--endpoint-timeout",
+                "1",
+                "--endpoint-attempts",
+                attempts,
+            ],
+        )
+    };
+
+    let (url, seen) = misbehaving_server(vec![
+        Status(500, None),
+        Status(429, Some(2)),
+        Drop,
+        Slow(3),
+        NoLogprobs,
+        Malformed,
+    ]);
+    let out = teach(&url, "3", "5");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("judged 3 of 3"), "{text}");
+    let times = seen.lock().unwrap().clone();
+    assert_eq!(
+        times.len(),
+        7,
+        "four failed attempts, then one request per pair"
+    );
+    assert!(
+        times[2] - times[1] >= Duration::from_secs(2),
+        "Retry-After: 2 was obeyed"
+    );
+    assert!(times[1] - times[0] >= Duration::from_millis(500));
+    let js = judgments(&db);
+    assert_eq!(js.len(), 3);
+    assert_eq!(js[0]["label"], "E");
+    assert_eq!(
+        js[0]["dist_source"], "parsed",
+        "no log-probabilities: the label"
+    );
+    assert!(js[1]["label"].is_null());
+    assert!(
+        js[1]["parse_error"]
+            .as_str()
+            .unwrap()
+            .contains("not an OpenAI chat completion"),
+        "{}",
+        js[1]
+    );
+    assert_eq!(js[1]["raw_output"], "<html><body>502 proxy hiccup");
+    assert_eq!(js[2]["label"], "E");
+
+    // A 400 stops at once, one request, naming the endpoint and the answer; a 503 that
+    // persists stops after the attempts asked for. Neither stores anything.
+    let (bad, seen) = misbehaving_server(vec![Status(400, None); 9]);
+    let out = teach(&bad, "1", "5");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("{bad}/chat/completions answered 400")),
+        "{err}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let (busy, seen) = misbehaving_server(vec![Status(503, None); 9]);
+    let out = teach(&busy, "1", "2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("{busy}/chat/completions answered 503"))
+            && err.contains("attempt 2 of 2"),
+        "{err}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(judgments(&db).len(), 3);
+
+    // Run again against a good server: the next pairs, none twice.
+    let (good, _) = misbehaving_server(Vec::new());
+    let out = teach(&good, "2", "5");
+    assert!(out.status.success());
+    let js = judgments(&db);
+    let pairs: std::collections::BTreeSet<i64> =
+        js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
+    assert_eq!((js.len(), pairs.len()), (5, 5));
+}

@@ -389,7 +389,14 @@ pub async fn teacher(
             activations: row.activations,
             ..Default::default()
         };
-        let backend = super::teach::open_backend(model.as_deref(), None, "", local).await?;
+        let backend = super::teach::open_backend(
+            model.as_deref(),
+            None,
+            "",
+            crate::teacher::http::HttpLimits::default(),
+            local,
+        )
+        .await?;
         let config = TeacherConfig {
             mode: row.mode,
             samples: 1,

@@ -13,7 +13,7 @@ use crate::cli::{TeachArgs, TeachMode};
 use crate::domain::{Pair, PairKey};
 use crate::store::{NewJudgment, PairFilter, Store, TeacherRunSpec};
 use crate::teacher::gguf::Weights;
-use crate::teacher::http::HttpBackend;
+use crate::teacher::http::{HttpBackend, HttpLimits};
 use crate::teacher::local::{DEFAULT_MODEL, LocalBackend, LocalOptions};
 use crate::teacher::{Backend, Mode, Teacher, TeacherConfig};
 
@@ -86,6 +86,10 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
         args.model.as_deref(),
         args.endpoint.as_deref(),
         &args.api_model,
+        HttpLimits {
+            timeout: std::time::Duration::from_secs_f64(args.endpoint_timeout.max(0.001)),
+            attempts: args.endpoint_attempts,
+        },
         LocalOptions {
             prefix_cache: true,
             weights: weights(&args),
@@ -176,10 +180,11 @@ pub async fn open_backend(
     model: Option<&Path>,
     endpoint: Option<&str>,
     api_model: &str,
+    limits: HttpLimits,
     local: LocalOptions,
 ) -> Result<Arc<dyn Backend>> {
     if let Some(url) = endpoint {
-        return Ok(Arc::new(HttpBackend::new(url, api_model)?));
+        return Ok(Arc::new(HttpBackend::new(url, api_model, limits)?));
     }
     let path: PathBuf = model
         .map(Path::to_path_buf)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,6 +20,41 @@ pub struct HttpBackend {
     url: String,
     model: String,
     key: Option<String>,
+    limits: HttpLimits,
+}
+
+/// How long one request may take, and how often a request that failed in a way that may pass
+/// (no answer in time, a dropped connection, 429, 500, 502, 503, 504) is sent in all.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub timeout: Duration,
+    pub attempts: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            timeout: Duration::from_secs(300),
+            attempts: 4,
+        }
+    }
+}
+
+/// The first wait between attempts; it doubles after each one. A server's Retry-After is
+/// obeyed instead, up to `MAX_WAIT`.
+const FIRST_WAIT: Duration = Duration::from_millis(500);
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The most of a reply that is not a chat completion kept as the judgment's raw output.
+const RAW_KEPT: usize = 64 * 1024;
+
+/// Why one attempt failed.
+enum Failure {
+    /// Worth another attempt, after the server's Retry-After if it gave one.
+    Passing {
+        why: String,
+        wait: Option<Duration>,
+    },
+    Final(anyhow::Error),
 }
 
 #[derive(Deserialize)]
@@ -94,7 +129,7 @@ struct Usage {
 
 impl HttpBackend {
     /// `endpoint` is the server's base URL, with or without `/v1`.
-    pub fn new(endpoint: &str, model: &str) -> Result<HttpBackend> {
+    pub fn new(endpoint: &str, model: &str, limits: HttpLimits) -> Result<HttpBackend> {
         let base = endpoint.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--endpoint {endpoint}: expected an http:// or https:// URL");
@@ -104,16 +139,103 @@ impl HttpBackend {
         } else {
             format!("{base}/v1/chat/completions")
         };
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
-            .build()?;
+        let client = reqwest::Client::builder().timeout(limits.timeout).build()?;
         let key = std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty());
         Ok(HttpBackend {
             client,
             url,
             model: model.to_string(),
             key,
+            limits: HttpLimits {
+                attempts: limits.attempts.max(1),
+                ..limits
+            },
         })
+    }
+
+    /// One request: the reply's body, or why there is none.
+    async fn attempt(&self, body: &Value) -> Result<String, Failure> {
+        let mut post = self.client.post(&self.url).json(body);
+        if let Some(k) = &self.key {
+            post = post.bearer_auth(k);
+        }
+        let passing = |why: String| Failure::Passing { why, wait: None };
+        let response = post.send().await.map_err(|e| {
+            if e.is_timeout() {
+                passing(format!(
+                    "no answer within {} s",
+                    self.limits.timeout.as_secs_f64()
+                ))
+            } else if e.is_connect() {
+                passing(format!("is unreachable ({e})"))
+            } else {
+                passing(format!("dropped the connection ({e})"))
+            }
+        })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s).min(MAX_WAIT));
+        let text = response.text().await.map_err(|e| {
+            if e.is_timeout() {
+                passing(format!(
+                    "no answer within {} s",
+                    self.limits.timeout.as_secs_f64()
+                ))
+            } else {
+                passing(format!("dropped the connection mid-answer ({e})"))
+            }
+        })?;
+        if status.is_success() {
+            return Ok(text);
+        }
+        let why = format!(
+            "answered {status}: {}",
+            text.chars().take(500).collect::<String>()
+        );
+        if status.as_u16() == 429 || [500, 502, 503, 504].contains(&status.as_u16()) {
+            Err(Failure::Passing {
+                why,
+                wait: retry_after,
+            })
+        } else {
+            Err(Failure::Final(anyhow::anyhow!(
+                "teacher endpoint {} {why}",
+                self.url
+            )))
+        }
+    }
+
+    /// The reply's body, after as many attempts as the limits allow, waiting longer after each.
+    async fn reply(&self, body: &Value) -> Result<String> {
+        let mut wait = FIRST_WAIT;
+        for attempt in 1..=self.limits.attempts {
+            match self.attempt(body).await {
+                Ok(text) => return Ok(text),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Passing { why, wait: asked }) => {
+                    if attempt == self.limits.attempts {
+                        bail!(
+                            "teacher endpoint {} {why} (attempt {attempt} of {})",
+                            self.url,
+                            self.limits.attempts
+                        );
+                    }
+                    let pause = asked.unwrap_or(wait);
+                    tracing::warn!(
+                        "teacher endpoint {} {why}; trying again in {:.1} s",
+                        self.url,
+                        pause.as_secs_f64()
+                    );
+                    tokio::time::sleep(pause).await;
+                    wait = (wait * 2).min(MAX_WAIT);
+                }
+            }
+        }
+        unreachable!("at least one attempt")
     }
 
     fn body(&self, req: &ChatRequest) -> Value {
@@ -156,32 +278,37 @@ impl Backend for HttpBackend {
 
     fn complete(&self, req: ChatRequest) -> BoxFuture<'_, Result<Completions>> {
         Box::pin(async move {
-            let mut post = self.client.post(&self.url).json(&self.body(&req));
-            if let Some(k) = &self.key {
-                post = post.bearer_auth(k);
-            }
-            let response = post
-                .send()
-                .await
-                .with_context(|| format!("teacher endpoint {} is unreachable", self.url))?;
-            let status = response.status();
-            let text = response
-                .text()
-                .await
-                .with_context(|| format!("reading the answer of {}", self.url))?;
-            if !status.is_success() {
-                bail!(
-                    "teacher endpoint {} answered {status}: {}",
-                    self.url,
-                    text.chars().take(500).collect::<String>()
-                );
-            }
-            let parsed: Response = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "teacher endpoint {}: not an OpenAI chat completion",
-                    self.url
-                )
-            })?;
+            let text = self.reply(&self.body(&req)).await?;
+            let parsed: Response = match serde_json::from_str(&text) {
+                Ok(p) => p,
+                // Kept as the judgment's raw output with the reason as its parse error: the
+                // pair counts as judged (unparsed), and the reply can be read afterwards.
+                Err(e) => {
+                    let mut raw = text;
+                    if raw.len() > RAW_KEPT {
+                        let mut cut = RAW_KEPT;
+                        while !raw.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        raw.truncate(cut);
+                    }
+                    return Ok(Completions {
+                        choices: vec![Completion {
+                            text: raw,
+                            tokens: Vec::new(),
+                            truncated: false,
+                            error: Some(format!(
+                                "teacher endpoint {}: not an OpenAI chat completion ({e})",
+                                self.url
+                            )),
+                        }],
+                        prompt_tokens: 0,
+                        completion_tokens: 0,
+                        prompt_secs: None,
+                        completion_secs: None,
+                    });
+                }
+            };
             let usage = parsed.usage.unwrap_or(Usage {
                 prompt_tokens: 0,
                 completion_tokens: 0,
