@@ -140,10 +140,21 @@ pub fn train(
         Some(w) => (w, "set by --teacher-weight".to_string()),
         None => trusted_teacher_weight(&train, &config),
     };
-    let class_weights = if config.losses.balanced {
-        balanced_class_weights(&train, config.labels.len())
+    let (class_weights, teacher_classes) = if config.losses.balanced {
+        (
+            balanced_class_weights(train.iter().filter_map(|e| e.human), config.labels.len()),
+            balanced_class_weights(
+                train
+                    .iter()
+                    .filter_map(|e| e.teacher.as_deref().map(top_label)),
+                config.labels.len(),
+            ),
+        )
     } else {
-        vec![1.0; config.labels.len()]
+        (
+            vec![1.0; config.labels.len()],
+            vec![1.0; config.labels.len()],
+        )
     };
     let human_reference = config.losses.human_weight > 0.0;
     let dev: Vec<(&Example, usize)> = examples
@@ -254,6 +265,7 @@ pub fn train(
     let loss_weights = LossWeights {
         teacher: teacher_weight,
         classes: class_weights,
+        teacher_classes,
     };
     // Seeded by the epoch count too, so that a resumed run does not replay the first epoch's masks.
     let dropout = (opts.dropout > 0.0).then(|| {
@@ -426,14 +438,13 @@ fn trusted_teacher_weight(train: &[&Example], config: &StudentConfig) -> (f64, S
     )
 }
 
-/// scikit-learn's `class_weight="balanced"` over the train pairs' human labels: n / (k · n_c),
-/// so that every label counts as much in the loss whatever its share.
-fn balanced_class_weights(train: &[&Example], labels: usize) -> Vec<f64> {
+/// scikit-learn's `class_weight="balanced"` over the labels given (the train pairs' human
+/// labels, or the teacher's top labels): n / (k · n_c), so that every label counts as much in
+/// the loss whatever its share.
+fn balanced_class_weights(labels_seen: impl Iterator<Item = usize>, labels: usize) -> Vec<f64> {
     let mut counts = vec![0usize; labels];
-    for e in train {
-        if let Some(h) = e.human {
-            counts[h] += 1;
-        }
+    for l in labels_seen {
+        counts[l] += 1;
     }
     let n: usize = counts.iter().sum();
     let present = counts.iter().filter(|&&c| c > 0).count().max(1);
@@ -575,10 +586,20 @@ fn epoch_order(train: &[&Example], seed: u64) -> Vec<usize> {
     runs.into_iter().flatten().collect()
 }
 
-/// What scales the loss terms: the teacher's trust, and a weight per human label.
+/// What scales the loss terms: the teacher's trust, a weight per human label, and a weight per
+/// teacher's top label for its KL rows.
 pub struct LossWeights {
     pub teacher: f64,
     pub classes: Vec<f64>,
+    pub teacher_classes: Vec<f64>,
+}
+
+/// The index of the distribution's largest share.
+fn top_label(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
 }
 
 /// The combined loss of one batch, whose logits are `out`.
@@ -599,14 +620,19 @@ pub fn batch_loss(
     }
     let teacher_on = w.teacher > 0.0;
 
-    // KL(teacher_T ‖ student_T) · T², over the rows the teacher judged.
+    // KL(teacher_T ‖ student_T) · T², over the rows the teacher judged, each row weighted by
+    // its teacher's top label (balanced classes, or 1) and averaged over the weights: a
+    // teacher that says one label for most pairs does not teach the student that label alone.
     let judged: Vec<usize> = (0..b).filter(|&i| batch[i].teacher.is_some()).collect();
     if losses.kl && teacher_on && !judged.is_empty() {
         let t = losses.temperature.max(1e-3);
         let mut target = vec![0f32; b * n];
         let mut entropy = 0f64;
+        let mut weight_sum = 0f64;
         for &i in &judged {
             let p = batch[i].teacher.as_ref().expect("judged");
+            let weight = w.teacher_classes[top_label(p)];
+            weight_sum += weight;
             let tempered: Vec<f64> = p
                 .iter()
                 .map(|x| (*x as f64).max(1e-12).powf(1.0 / t))
@@ -614,14 +640,14 @@ pub fn batch_loss(
             let z: f64 = tempered.iter().sum();
             for (k, v) in tempered.iter().enumerate() {
                 let q = v / z;
-                target[i * n + k] = q as f32;
-                entropy += q * q.max(1e-12).ln();
+                target[i * n + k] = (weight * q) as f32;
+                entropy += weight * q * q.max(1e-12).ln();
             }
         }
         let target = Tensor::from_vec(target, (b, n), device)?;
         let logp = candle_nn::ops::log_softmax(&(&out.labels / t)?, D::Minus1)?;
         let cross = (target * logp)?.sum_all()?.neg()?;
-        let kl = ((cross + entropy)? * (w.teacher * t * t / judged.len() as f64))?;
+        let kl = ((cross + entropy)? * (w.teacher * t * t / weight_sum.max(1e-12)))?;
         total = (total + kl)?;
     }
 
@@ -748,8 +774,7 @@ mod tests {
         let set: Vec<Example> = (0..10)
             .map(|i| example("q", Some(if i < 8 { 0 } else { 1 }), None))
             .collect();
-        let refs: Vec<&Example> = set.iter().collect();
-        let w = balanced_class_weights(&refs, 4);
+        let w = balanced_class_weights(set.iter().filter_map(|e| e.human), 4);
         assert!((w[0] * 8.0 - w[1] * 2.0).abs() < 1e-12, "{w:?}");
         assert_eq!((w[2], w[3]), (1.0, 1.0), "absent labels: weight 1");
     }

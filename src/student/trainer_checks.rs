@@ -137,6 +137,7 @@ fn every_encoder_weight_gets_a_gradient_in_one_step() {
     let weights = LossWeights {
         teacher: 1.0,
         classes: vec![1.0; 4],
+        teacher_classes: vec![1.0; 4],
     };
     let pairs: Vec<(&str, &str)> = batch
         .iter()
