@@ -307,7 +307,8 @@ pub struct StudentTrainArgs {
     /// `none`.
     #[arg(long, value_enum, default_value = "balanced")]
     pub class_weights: ClassWeights,
-    /// Softening temperature of the KL term.
+    /// Softening temperature of the KL term; 0 learns the teacher's top label alone (a hard
+    /// target, weighted per label as --class-weights says).
     #[arg(long, default_value_t = 2.0)]
     pub temperature: f64,
     #[arg(long, default_value_t = 16)]

@@ -41,8 +41,8 @@ fn losses_of(args: &StudentTrainArgs) -> Result<Losses> {
     if !(losses.kl || losses.margin_mse || losses.cot) && losses.human_weight <= 0.0 {
         bail!("nothing to learn from: every loss is off and --human-weight is 0");
     }
-    if args.temperature <= 0.0 {
-        bail!("--temperature must be above 0");
+    if args.temperature.is_nan() || args.temperature < 0.0 {
+        bail!("--temperature must be 0 (the teacher's top label) or above");
     }
     if !(0.0..1.0).contains(&args.dropout) {
         bail!(

@@ -75,7 +75,7 @@ pub struct Losses {
     /// Weight of the human label's cross-entropy (annotator, else gold); 0 trains on the teacher
     /// alone.
     pub human_weight: f64,
-    /// Softening temperature of the KL term.
+    /// Softening temperature of the KL term; 0: the teacher's top label as a hard target.
     pub temperature: f64,
     /// L2 penalty on the heads' weights, added to the mean loss (scikit-learn's logistic
     /// regression with C has 1 / (2 · C · pairs)).

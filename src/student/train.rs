@@ -625,18 +625,25 @@ pub fn batch_loss(
     // teacher that says one label for most pairs does not teach the student that label alone.
     let judged: Vec<usize> = (0..b).filter(|&i| batch[i].teacher.is_some()).collect();
     if losses.kl && teacher_on && !judged.is_empty() {
-        let t = losses.temperature.max(1e-3);
+        // Temperature 0 is the limit of the tempered target: the teacher's top label alone,
+        // against the student's plain distribution.
+        let hard = losses.temperature <= 0.0;
+        let t = if hard { 1.0 } else { losses.temperature };
         let mut target = vec![0f32; b * n];
         let mut entropy = 0f64;
         let mut weight_sum = 0f64;
         for &i in &judged {
             let p = batch[i].teacher.as_ref().expect("judged");
-            let weight = w.teacher_classes[top_label(p)];
+            let top = top_label(p);
+            let weight = w.teacher_classes[top];
             weight_sum += weight;
-            let tempered: Vec<f64> = p
-                .iter()
-                .map(|x| (*x as f64).max(1e-12).powf(1.0 / t))
-                .collect();
+            let tempered: Vec<f64> = if hard {
+                (0..n).map(|k| if k == top { 1.0 } else { 0.0 }).collect()
+            } else {
+                p.iter()
+                    .map(|x| (*x as f64).max(1e-12).powf(1.0 / t))
+                    .collect()
+            };
             let z: f64 = tempered.iter().sum();
             for (k, v) in tempered.iter().enumerate() {
                 let q = v / z;
