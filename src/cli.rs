@@ -137,6 +137,7 @@ pub struct StatsArgs {
   teacher-vs-student           disagreement  scores differ by more than --student-margin
   parse-failure                output
   truncated-output             output
+  degenerate-step              output      a step loops on a word or phrase, or copies another
   injection                    injection   item text that tries to instruct the model
 
 Re-running replaces the findings of the rules run; review them with `workbench review`

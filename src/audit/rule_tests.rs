@@ -381,3 +381,37 @@ fn agreement_figures_on_a_small_table() {
     assert_eq!(m.worst.len(), 2);
     assert_eq!(m.worst[0].pair_id, 2, "the most confident error first");
 }
+
+/// The demo's first rationale as SmolLM2 wrote it for "newborn hospital essentials": a loop of
+/// one word, and the item step a copy of the query step.
+#[test]
+fn a_step_that_loops_or_copies_another_is_degenerate() {
+    let looping =
+        "Mature Amazon Essentials, Women's, Men's, Men's, Men's, Men's, Men's, Men's, Men";
+    let mut r = good();
+    let j = r.judgment.as_mut().unwrap();
+    let rat = j.rationale.as_mut().unwrap();
+    rat.query_analysis = looping.into();
+    rat.item_analysis = looping.into();
+    rat.dimensions[0].query_value = "Women's Men's Men's Men's Men".into();
+    let f = fired(&r, Rule::DegenerateStep);
+    let details: Vec<&str> = f.iter().map(|f| f.detail.as_str()).collect();
+    assert!(
+        details.contains(&"query analysis repeats \"men's\" 6 times in a row")
+            && details.contains(&"item analysis copies query analysis")
+            && details
+                .iter()
+                .any(|d| d.ends_with("query value repeats \"men's\" 3 times in a row")),
+        "{details:?}"
+    );
+    // A phrase looped, and honest repetition that is not a loop.
+    assert_eq!(
+        crate::audit::text::repeated_run("very soft, very soft, very soft and warm"),
+        Some(("very soft".into(), 3))
+    );
+    assert_eq!(
+        crate::audit::text::repeated_run("a pack of 2 x 2 AA batteries"),
+        None
+    );
+    assert!(fired(&good(), Rule::DegenerateStep).is_empty());
+}

@@ -40,11 +40,12 @@ pub enum Rule {
     TeacherVsStudent,
     ParseFailure,
     TruncatedOutput,
+    DegenerateStep,
     Injection,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 13] = [
+    pub const ALL: [Rule; 14] = [
         Rule::CategoryMismatchTopLabel,
         Rule::AllMatchBottomLabel,
         Rule::ConclusionNamesOtherLabel,
@@ -57,6 +58,7 @@ impl Rule {
         Rule::TeacherVsStudent,
         Rule::ParseFailure,
         Rule::TruncatedOutput,
+        Rule::DegenerateStep,
         Rule::Injection,
     ];
 
@@ -74,6 +76,7 @@ impl Rule {
             Rule::TeacherVsStudent => "teacher-vs-student",
             Rule::ParseFailure => "parse-failure",
             Rule::TruncatedOutput => "truncated-output",
+            Rule::DegenerateStep => "degenerate-step",
             Rule::Injection => "injection",
         }
     }
@@ -89,7 +92,7 @@ impl Rule {
             Rule::TeacherVsGold | Rule::TeacherVsAnnotator | Rule::TeacherVsStudent => {
                 "disagreement"
             }
-            Rule::ParseFailure | Rule::TruncatedOutput => "output",
+            Rule::ParseFailure | Rule::TruncatedOutput | Rule::DegenerateStep => "output",
             Rule::Injection => "injection",
         }
     }
@@ -116,6 +119,9 @@ impl Rule {
             Rule::TeacherVsStudent => "teacher and student scores differ by more than the margin",
             Rule::ParseFailure => "the teacher's output did not parse",
             Rule::TruncatedOutput => "the teacher's output hit the token limit",
+            Rule::DegenerateStep => {
+                "a step repeats a word or phrase in a run, or copies another step"
+            }
             Rule::Injection => "the item text addresses the model (prompt injection)",
         }
     }
@@ -425,6 +431,42 @@ pub fn check(
                         Severity::Warn,
                         "the output stopped at the token limit".into(),
                     );
+                }
+            }
+            Rule::DegenerateStep => {
+                let Some(r) = rationale else { continue };
+                let mut steps: Vec<(String, &str)> = vec![
+                    ("query analysis".into(), r.query_analysis.as_str()),
+                    ("item analysis".into(), r.item_analysis.as_str()),
+                ];
+                for d in &r.dimensions {
+                    steps.push((format!("{} query value", d.name), d.query_value.as_str()));
+                    steps.push((format!("{} item value", d.name), d.item_value.as_str()));
+                    steps.push((format!("{} note", d.name), d.note.as_str()));
+                }
+                steps.push(("conclusion".into(), r.conclusion.as_str()));
+                for (name, step) in &steps {
+                    if let Some(run) = text::repeated_run(step) {
+                        found(
+                            rule,
+                            Severity::Warn,
+                            format!("{name} repeats \"{}\" {} times in a row", run.0, run.1),
+                        );
+                    }
+                }
+                // Copies among the prose steps (values may rightly repeat each other).
+                let prose = [
+                    ("query analysis", &r.query_analysis),
+                    ("item analysis", &r.item_analysis),
+                    ("conclusion", &r.conclusion),
+                ];
+                for (i, (a, x)) in prose.iter().enumerate() {
+                    for (b, y) in &prose[i + 1..] {
+                        let (x, y) = (text::normalise(x), text::normalise(y));
+                        if x.split(' ').count() >= 3 && x == y {
+                            found(rule, Severity::Warn, format!("{b} copies {a}"));
+                        }
+                    }
                 }
             }
             Rule::Injection => {

@@ -7,6 +7,40 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 /// Lower case, every run of punctuation or whitespace turned into one space, trimmed.
+/// The longest run of one word or phrase (up to three words) said three or more times in a
+/// row, as (the phrase, times): the loop a small model falls into ("Men's, Men's, Men's").
+pub fn repeated_run(text: &str) -> Option<(String, usize)> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut best: Option<(String, usize)> = None;
+    for n in 1..=3 {
+        let mut start = 0;
+        while start + n <= words.len() {
+            let mut times = 1;
+            while start + (times + 1) * n <= words.len()
+                && words[start + times * n..start + (times + 1) * n] == words[start..start + n]
+            {
+                times += 1;
+            }
+            if times >= 3
+                && best
+                    .as_ref()
+                    .is_none_or(|b| times * n > b.1 * b.0.split(' ').count())
+            {
+                best = Some((words[start..start + n].join(" "), times));
+            }
+            start += 1;
+        }
+    }
+    best
+}
+
 pub fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut space = true;
