@@ -81,6 +81,9 @@ pub enum Command {
     /// it, or import a student's predictions.
     #[command(subcommand)]
     Student(StudentCommand),
+    /// Fit the teacher to the human labels: `teacher calibrate`.
+    #[command(subcommand)]
+    Teacher(TeacherCommand),
     /// Teacher vs student vs human on the same pairs: accuracy, macro-F1, kappa, NDCG@10,
     /// agreement, and the pairs where teacher and student differ most.
     Compare(CompareArgs),
@@ -223,6 +226,41 @@ pub struct AugmentArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeacherCommand {
+    /// Fit a per-label bias and a temperature to each teacher's (model and prompt) label
+    /// distribution against the human labels (annotators' first, else imported gold) of the
+    /// train split, store it, and say what it does to the test split. Judgments keep their raw
+    /// distribution; compare, show, the review app and export give the calibrated one beside it.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Vector scaling (Guo et al., 2017) of the label log-probabilities:
+p' = softmax(a · log p + b), fitted by maximum likelihood; the bias corrects the prior a model
+puts on some labels whatever the input (\"Calibrate Before Use\", Zhao et al., 2021). Run it
+again after more reviews: the newest calibration of a teacher applies.
+
+Example:
+  workbench teacher calibrate && workbench compare --split test"
+)]
+pub struct CalibrateArgs {
+    /// Which pairs fit it (train) and which measure it (test), by query; as `student train`
+    /// takes it. Default: `imported` when every imported pair carries a split, else
+    /// `by-query:80/10/10`.
+    #[arg(long, value_parser = SplitSpec::parse, value_name = "SPEC")]
+    pub split: Option<SplitSpec>,
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Fewest human-labelled train pairs to fit a teacher on.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub min_pairs: usize,
+    /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
 }

@@ -13,6 +13,7 @@ mod show;
 mod stats;
 mod student;
 mod teach;
+mod teacher;
 mod workers;
 
 use std::process::ExitCode;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Command::Export(args) => export::run(&cli.db, args).await,
             Command::Review(args) => review::run(&cli.db, args).await,
             Command::Student(c) => student::run(&cli.db, c).await,
+            Command::Teacher(c) => teacher::run(&cli.db, c).await,
             Command::Compare(args) => student::compare(&cli.db, args).await,
             Command::Augment(args) => augment::run(&cli.db, args).await,
             Command::Audit(args) => audit::run(&cli.db, args).await,

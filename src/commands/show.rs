@@ -52,6 +52,7 @@ pub fn to_json(pair: &Pair, judgments: &[JudgmentRecord], scale: &LabelScale) ->
             "distribution": j.distribution.by_key(scale),
             "distribution_source": j.dist_source,
             "expected_gain": j.distribution.expected_gain(scale),
+            "calibrated_distribution": j.calibrated.as_ref().map(|c| c.by_key(scale)),
             "confidence": j.confidence,
             "rationale": j.rationale,
             "parse_error": j.parse_error,
@@ -205,6 +206,19 @@ pub fn render(
             j.dist_source,
             j.distribution.expected_gain(scale)
         );
+        if let Some(c) = &j.calibrated {
+            let shares: Vec<String> = scale
+                .labels
+                .iter()
+                .zip(&c.probs)
+                .map(|(l, p)| format!("{} {:.1}%", l.key, p * 100.0))
+                .collect();
+            out += &format!(
+                "    calibrated (workbench teacher calibrate): {} · label {}\n",
+                shares.join(" · "),
+                label_name(&scale.labels[c.argmax().0].key)
+            );
+        }
     }
     out
 }

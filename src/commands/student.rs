@@ -447,10 +447,11 @@ fn render(c: &Comparison) -> String {
         "student {} on {} pairs of the {} split ({} judged by the teacher too), {} queries with human labels\n",
         c.student, c.pairs, c.split, c.judged_pairs, c.queries
     );
-    let mut rows = vec![
-        ("teacher vs human", &c.teacher_vs_human),
-        ("student vs human", &c.student_vs_human),
-    ];
+    let mut rows = vec![("teacher vs human", &c.teacher_vs_human)];
+    if let Some(a) = &c.teacher_calibrated_vs_human {
+        rows.push(("teacher calibrated vs human", a));
+    }
+    rows.push(("student vs human", &c.student_vs_human));
     if c.student_vs_human_judged.n != c.student_vs_human.n && c.teacher_vs_human.n > 0 {
         rows.push((
             "student vs human, teacher's pairs",

@@ -58,6 +58,9 @@ pub struct JudgmentRecord {
     pub completion_tokens: Option<i64>,
     pub elapsed_ms: Option<i64>,
     pub created_at: String,
+    /// The distribution through its teacher's newest calibration, when it has one (the raw
+    /// `distribution` is never changed).
+    pub calibrated: Option<ScoreDist>,
 }
 
 /// The judgment that stands for a pair among its judgments (newest first, as `judgments_of`
@@ -167,21 +170,30 @@ impl Store {
         .bind(pair_id)
         .fetch_all(&self.pool)
         .await?;
+        let calibrations = self.calibrations().await?;
         rows.iter()
             .map(|r| {
                 let dist: String = r.try_get(6)?;
+                let distribution = ScoreDist {
+                    probs: serde_json::from_str(&dist)?,
+                };
+                let model: String = r.try_get(2)?;
+                let prompt_hash: String = r.try_get(3)?;
+                let dist_source: String = r.try_get(7)?;
+                let calibrated = calibrations
+                    .get(&model, &prompt_hash)
+                    .filter(|_| dist_source != "none")
+                    .map(|c| c.apply(&distribution));
                 let rationale: Option<String> = r.try_get(9)?;
                 Ok(JudgmentRecord {
                     id: r.try_get(0)?,
                     pair_id: r.try_get(1)?,
-                    model: r.try_get(2)?,
-                    prompt_hash: r.try_get(3)?,
+                    model,
+                    prompt_hash,
                     mode: r.try_get(4)?,
                     label: r.try_get(5)?,
-                    distribution: ScoreDist {
-                        probs: serde_json::from_str(&dist)?,
-                    },
-                    dist_source: r.try_get(7)?,
+                    distribution,
+                    dist_source,
                     confidence: r.try_get(8)?,
                     rationale: rationale.map(|t| serde_json::from_str(&t)).transpose()?,
                     raw_output: r.try_get(10)?,
@@ -192,6 +204,7 @@ impl Store {
                     completion_tokens: r.try_get(15)?,
                     elapsed_ms: r.try_get(16)?,
                     created_at: r.try_get(17)?,
+                    calibrated,
                 })
             })
             .collect()

@@ -3,6 +3,7 @@
 
 mod annotations;
 mod augment;
+mod calibrations;
 mod consistency;
 mod direct;
 mod findings;
@@ -29,6 +30,7 @@ use crate::domain::LabelScale;
 use schema::MIGRATOR;
 
 pub use augment::QueryItems;
+pub use calibrations::{Calibrations, TeacherKey};
 pub use consistency::Repairs;
 pub use findings::{FindingsWriter, StoredFinding};
 pub use imports::{ImportBatch, ImportCounts, ImportRow};

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0007_queue_label_index"),
     migration!("0008_pair_judgment"),
     migration!("0009_augmented_index"),
+    migration!("0010_calibrations"),
 ];
 
 pub(super) static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {

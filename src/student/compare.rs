@@ -36,6 +36,9 @@ pub struct Comparison {
     /// Pairs with both a teacher label and a student score.
     pub judged_pairs: u64,
     pub teacher_vs_human: Agreement,
+    /// The teacher's calibrated labels (`workbench teacher calibrate`) on the pairs of
+    /// `teacher_vs_human` whose teacher has a calibration.
+    pub teacher_calibrated_vs_human: Option<Agreement>,
     pub student_vs_human: Agreement,
     /// The student on exactly the pairs of `teacher_vs_human`: the two side by side on the same
     /// rows.
@@ -80,6 +83,8 @@ pub async fn compare(
     let splits = splits_of(store, student).await?;
     let keys: Vec<String> = scale.keys().map(str::to_owned).collect();
     let top_gain = scale.top_gain();
+    let calibrations = store.calibrations().await?;
+    let mut vs_calibrated = Confusion::new(keys.clone());
     let mut vs_teacher = Confusion::new(keys.clone());
     let mut vs_student = Confusion::new(keys.clone());
     let mut vs_student_judged = Confusion::new(keys.clone());
@@ -129,6 +134,11 @@ pub async fn compare(
             if let Some((t_label, _)) = judged {
                 vs_teacher.add(h, t_label);
                 vs_student_judged.add(h, s_label);
+                if let Some(j) = &r.judgment
+                    && let Some(c) = calibrations.get(&j.model, &j.prompt_hash)
+                {
+                    vs_calibrated.add(h, c.apply(&j.distribution).argmax().0);
+                }
             }
             per_query
                 .entry(r.pair.query.ext_id.clone())
@@ -176,6 +186,9 @@ pub async fn compare(
         pairs: scored,
         judged_pairs: points.len() as u64,
         teacher_vs_human: vs_teacher.agreement(),
+        teacher_calibrated_vs_human: (!calibrations.is_empty())
+            .then(|| vs_calibrated.agreement())
+            .filter(|a| a.n > 0),
         student_vs_human: vs_student.agreement(),
         student_vs_human_judged: vs_student_judged.agreement(),
         teacher_vs_student: between.agreement(),

@@ -4,6 +4,7 @@
 //! its error; it never stops a run.
 
 pub mod backend;
+pub mod calibrate;
 pub mod gguf;
 pub mod http;
 pub mod local;

@@ -19,14 +19,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let c = &state.data;
     let rows = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([Constraint::Length(7), Constraint::Min(8)])
+        .constraints([Constraint::Length(8), Constraint::Min(8)])
         .split(area);
     let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
-    let table = agreement_table(&[
-        ("teacher vs human", &c.teacher_vs_human),
-        ("student vs human", &c.student_vs_human),
-        ("teacher vs student", &c.teacher_vs_student),
-    ]);
+    let mut figures_of = vec![("teacher vs human", &c.teacher_vs_human)];
+    if let Some(a) = &c.teacher_calibrated_vs_human {
+        figures_of.push(("teacher calibrated", a));
+    }
+    figures_of.push(("student vs human", &c.student_vs_human));
+    figures_of.push(("teacher vs student", &c.teacher_vs_student));
+    let table = agreement_table(&figures_of);
     let mut figures: Vec<Line> = table
         .into_iter()
         .enumerate()

@@ -240,10 +240,23 @@ fn draw_distribution(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme
     };
     let (teacher, title) = match &d.judgment {
         None => (vec![Line::from("—")], " teacher ".to_string()),
-        Some(j) => (
-            bars(&j.distribution.probs),
-            format!(" teacher distribution ({}) ", j.dist_source),
-        ),
+        Some(j) => {
+            let mut lines = bars(&j.distribution.probs);
+            if let Some(c) = &j.calibrated {
+                let shares: Vec<String> = app
+                    .scale
+                    .labels
+                    .iter()
+                    .zip(&c.probs)
+                    .map(|(l, p)| format!("{} {:.0}%", l.key, p * 100.0))
+                    .collect();
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{:<12}", "calibrated"), theme.title()),
+                    Span::raw(shares.join(" ")),
+                ]));
+            }
+            (lines, format!(" teacher distribution ({}) ", j.dist_source))
+        }
     };
     frame.render_widget(
         Paragraph::new(teacher).block(Block::default().borders(Borders::ALL).title(title)),

@@ -1,0 +1,77 @@
+//! Teacher calibrations: fitted by `workbench teacher calibrate`, read wherever a judgment's
+//! calibrated distribution is shown beside its raw one.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use sqlx::Row;
+
+use super::Store;
+use crate::domain::{Calibration, CalibrationFit};
+
+/// The teacher a calibration belongs to: its model and prompt.
+pub type TeacherKey = (String, String);
+
+/// Every teacher's newest calibration.
+#[derive(Debug, Clone, Default)]
+pub struct Calibrations(HashMap<TeacherKey, Calibration>);
+
+impl Calibrations {
+    pub fn get(&self, model: &str, prompt_hash: &str) -> Option<&Calibration> {
+        self.0.get(&(model.to_string(), prompt_hash.to_string()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Store {
+    pub async fn save_calibration(
+        &self,
+        teacher: &TeacherKey,
+        mode: &str,
+        fit: &CalibrationFit,
+        split: &str,
+    ) -> Result<i64> {
+        let id = sqlx::query(
+            "INSERT INTO calibrations (model, prompt_hash, mode, slope, bias, samples, split, \
+             nll_before, nll_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&teacher.0)
+        .bind(&teacher.1)
+        .bind(mode)
+        .bind(fit.calibration.slope)
+        .bind(serde_json::to_string(&fit.calibration.bias)?)
+        .bind(fit.samples as i64)
+        .bind(split)
+        .bind(fit.nll_before)
+        .bind(fit.nll_after)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(id)
+    }
+
+    /// The newest calibration of every teacher that has one.
+    pub async fn calibrations(&self) -> Result<Calibrations> {
+        let rows = sqlx::query(
+            "SELECT model, prompt_hash, slope, bias FROM calibrations c WHERE id = \
+             (SELECT max(id) FROM calibrations d WHERE d.model = c.model AND d.prompt_hash = c.prompt_hash)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let bias: String = r.try_get(3)?;
+            out.insert(
+                (r.try_get(0)?, r.try_get(1)?),
+                Calibration {
+                    slope: r.try_get(2)?,
+                    bias: serde_json::from_str(&bias)?,
+                },
+            );
+        }
+        Ok(Calibrations(out))
+    }
+}

@@ -1,0 +1,135 @@
+//! `workbench teacher calibrate` on the real SmolLM2 teacher's score-mode judgments and the
+//! fixture's human labels: fitted on the train queries, it moves the unreviewed (test) pairs'
+//! distributions towards the humans' label frequencies, stores itself, and leaves every raw
+//! distribution as it was; show, the review app and compare give the calibrated one beside it.
+
+mod common;
+
+use common::*;
+use workbench::store::Store;
+use workbench::tui::{Action, App};
+
+/// Mean distribution of rows of probabilities.
+fn mean(rows: &[Vec<f64>]) -> Vec<f64> {
+    let mut m = vec![0.0; rows[0].len()];
+    for r in rows {
+        for (a, b) in m.iter_mut().zip(r) {
+            *a += b / rows.len() as f64;
+        }
+    }
+    m
+}
+
+fn l1(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+}
+
+#[test]
+fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    let model = teacher_model();
+    // The first four queries, ten pairs each.
+    ok(
+        d,
+        &db,
+        &[
+            "teach",
+            "--mode",
+            "score",
+            "--limit",
+            "40",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    );
+    let raw_before: Vec<(i64, String)> =
+        query_rows(&db, "SELECT id, distribution FROM judgments ORDER BY id");
+    let split = "by-query:50/0/50";
+    let out = ok(
+        d,
+        &db,
+        &[
+            "teacher",
+            "calibrate",
+            "--split",
+            split,
+            "--min-pairs",
+            "5",
+            "--json",
+        ],
+    );
+    let fitted: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let t = &fitted[0];
+    assert!(t["id"].as_i64().is_some(), "{t}");
+    let samples = t["fit"]["samples"].as_u64().unwrap();
+    assert!((10..40).contains(&samples), "{t}");
+    assert!(
+        t["fit"]["nll_after"].as_f64() < t["fit"]["nll_before"].as_f64(),
+        "{t}"
+    );
+    assert!(t["test_raw"]["n"].as_u64().unwrap() >= 10, "{t}");
+
+    // The raw distributions are untouched; the calibrated ones differ.
+    let raw_after: Vec<(i64, String)> =
+        query_rows(&db, "SELECT id, distribution FROM judgments ORDER BY id");
+    assert_eq!(raw_before, raw_after);
+
+    // On the test pairs, nobody's reviews: the mean calibrated distribution is closer to the
+    // train pairs' human label frequencies than the raw one.
+    let pairs: Vec<(i64, i64, Option<String>)> = query_rows(
+        &db,
+        "SELECT p.id, p.query_id, p.gold_label FROM pairs p JOIN judgments j ON j.pair_id = p.id",
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (human, raw, calibrated) = rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let scale = store.scale().await.unwrap();
+        let spec = workbench::domain::SplitSpec::parse(split).unwrap();
+        let (_, splits) = store.splits(Some(&spec), 42).await.unwrap();
+        let mut counts = vec![0.0; scale.len()];
+        let (mut raw, mut calibrated) = (Vec::new(), Vec::new());
+        for (pair, query, gold) in pairs {
+            let split = splits.get(query);
+            if split == Some("train") {
+                counts[scale.index_of_key(gold.as_deref().unwrap()).unwrap()] += 1.0;
+            } else if split == Some("test") {
+                let j = store.judgments_of(pair).await.unwrap().remove(0);
+                raw.push(j.distribution.probs.clone());
+                calibrated.push(j.calibrated.expect("calibrated beside the raw").probs);
+            }
+        }
+        let total: f64 = counts.iter().sum();
+        let human: Vec<f64> = counts.iter().map(|c| c / total).collect();
+        (human, mean(&raw), mean(&calibrated))
+    });
+    assert!(
+        l1(&calibrated, &human) < l1(&raw, &human),
+        "humans {human:?}: raw {raw:?}, calibrated {calibrated:?}"
+    );
+
+    // show and the review app give both, and say which is which.
+    let first: Vec<(String, String)> = query_rows(
+        &db,
+        "SELECT q.ext_id, i.ext_id FROM judgments j JOIN pairs p ON p.id = j.pair_id \
+         JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id ORDER BY j.id LIMIT 1",
+    );
+    let shown = ok(d, &db, &["show", &first[0].0, &first[0].1]);
+    assert!(
+        shown.contains("calibrated (workbench teacher calibrate):"),
+        "{shown}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(d, &db, &["show", &first[0].0, &first[0].1, "--json"])).unwrap();
+    let j = &json["judgments"][0];
+    assert!(j["calibrated_distribution"].is_object(), "{j}");
+    assert_ne!(j["calibrated_distribution"], j["distribution"]);
+    rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let mut app = App::new(store, "ana").await.unwrap();
+        app.update(Action::Open).await.unwrap();
+        let s = screen_of(&app, 120, 40);
+        assert!(s.contains("calibrated"), "{s}");
+    });
+}
