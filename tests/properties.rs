@@ -221,10 +221,10 @@ proptest! {
         }
         // Mutated, the text parses to a valid scale or an error; never a panic.
         let mutated = apply(toml.into_bytes(), &edits);
-        if let Ok(text) = String::from_utf8(mutated) {
-            if let Ok(scale) = LabelScale::from_toml(&text) {
-                prop_assert!(scale.validate().is_ok());
-            }
+        if let Ok(text) = String::from_utf8(mutated)
+            && let Ok(scale) = LabelScale::from_toml(&text)
+        {
+            prop_assert!(scale.validate().is_ok());
         }
     }
 
