@@ -300,11 +300,16 @@ pub enum StudentKindArg {
               against the teacher's
   cot         MKD's CoT heads: predict the rationale's verdict per dimension (category, brand …)
   Human labels (annotator, else imported gold) add a cross-entropy term of weight --human-weight;
-  0 trains on the teacher alone.
+  0 trains on the teacher alone. The teacher's terms weigh --teacher-weight (by default its
+  kappa with the human labels of the train split, floored at 0).
 
-Example:
-  workbench student train --kind cross --epochs 3 --out students/cross
-  workbench student score --name cross && workbench compare --student cross --split test")]
+The recipe that beat TF-IDF + logistic regression on unseen ESCI queries (BENCHMARKS.md):
+  workbench student train --kind bi --freeze-encoder --query-context --keep last \\
+      --head-l2 0.003 --epochs 40 --out students/bi
+  workbench student score --name bi && workbench compare --student bi --split test
+
+Fine-tuning the whole encoder:
+  workbench student train --kind cross --epochs 3 --out students/cross")]
 pub struct StudentTrainArgs {
     #[arg(long, value_enum, default_value = "cross")]
     pub kind: StudentKindArg,
