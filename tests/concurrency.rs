@@ -14,14 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux")
-        .args(args)
-        .output()
-        .expect("tmux is installed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// One annotator's review app in a tmux session.
 struct Reviewer {
     session: String,
@@ -34,22 +26,7 @@ struct Reviewer {
 impl Reviewer {
     fn start(db: &std::path::Path, annotator: &str) -> Reviewer {
         let session = format!("wb-soak-{}-{annotator}", std::process::id());
-        let cmd = format!(
-            "NO_COLOR=1 {} --db {} review --annotator {annotator}",
-            env!("CARGO_BIN_EXE_workbench"),
-            db.display()
-        );
-        tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "120",
-            "-y",
-            "32",
-            &cmd,
-        ]);
+        review_in_tmux(db, annotator, &session, 120, 32);
         let r = Reviewer {
             session,
             last_saved: None,

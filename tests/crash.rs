@@ -451,34 +451,12 @@ fn a_killed_review_app_loses_no_change_it_showed_as_saved() {
     let d = dir.path();
     let db = fixture_db(d);
     let mut rng = rng(4);
-    let tmux = |args: &[&str]| {
-        let out = Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux is installed");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let mut t = Tally::default();
     let mut shown_saved = 0usize;
     for round in 0..rounds() {
         t.rounds += 1;
         let name = format!("wb-crash-{}-{round}", std::process::id());
-        let cmd = format!(
-            "NO_COLOR=1 {} --db {} review --annotator ana",
-            env!("CARGO_BIN_EXE_workbench"),
-            db.display()
-        );
-        tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "120",
-            "-y",
-            "30",
-            &cmd,
-        ]);
+        review_in_tmux(&db, "ana", &name, 120, 30);
         let pane = || tmux(&["capture-pane", "-t", &name, "-p"]);
         let started = Instant::now();
         while !pane().contains("pairs") {

@@ -102,29 +102,7 @@ fn the_review_app_shows_escape_sequences_without_obeying_them() {
     let d = dir.path();
     let db = hostile_db(d);
     let name = format!("wb-hostile-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        let out = Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux is installed");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let cmd = format!(
-        "NO_COLOR=1 {} --db {} review --annotator ana",
-        env!("CARGO_BIN_EXE_workbench"),
-        db.display()
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &name,
-        "-x",
-        "140",
-        "-y",
-        "40",
-        &cmd,
-    ]);
+    review_in_tmux(&db, "ana", &name, 140, 40);
     // An OSC 52 the app let through would land in tmux's paste buffers.
     tmux(&["set-option", "-t", &name, "set-clipboard", "on"]);
     let pane = || tmux(&["capture-pane", "-t", &name, "-p"]);

@@ -511,29 +511,7 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
 /// label, quit; then the annotation rows say exactly that.
 fn tmux_session(db: &Path) {
     let name = format!("wb-test-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        let out = Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux is installed");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let cmd = format!(
-        "NO_COLOR=1 {} --db {} review --annotator ana",
-        env!("CARGO_BIN_EXE_workbench"),
-        db.display()
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &name,
-        "-x",
-        "130",
-        "-y",
-        "40",
-        &cmd,
-    ]);
+    review_in_tmux(&db, "ana", &name, 130, 40);
     let wait_for = |text: &str| {
         for _ in 0..50 {
             let pane = tmux(&["capture-pane", "-t", &name, "-p"]);

@@ -114,3 +114,24 @@ pub fn python(script: &str, args: &[&Path]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs tmux with `args`; what it printed.
+pub fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .args(args)
+        .output()
+        .expect("tmux is installed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The real review app for `annotator` on `db` in a new detached tmux session `name` of
+/// `width` × `height`, without colours.
+pub fn review_in_tmux(db: &Path, annotator: &str, name: &str, width: u16, height: u16) {
+    let cmd = format!(
+        "NO_COLOR=1 {} --db {} review --annotator {annotator}",
+        env!("CARGO_BIN_EXE_workbench"),
+        db.display()
+    );
+    let (w, h) = (width.to_string(), height.to_string());
+    tmux(&["new-session", "-d", "-s", name, "-x", &w, "-y", &h, &cmd]);
+}
