@@ -29,21 +29,8 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = fixture_db(d);
-    let model = teacher_model();
     // The first four queries, ten pairs each.
-    ok(
-        d,
-        &db,
-        &[
-            "teach",
-            "--mode",
-            "score",
-            "--limit",
-            "40",
-            "--model",
-            model.to_str().unwrap(),
-        ],
-    );
+    teach_score(d, &db, 40);
     let raw_before: Vec<(i64, String)> =
         query_rows(&db, "SELECT id, distribution FROM judgments ORDER BY id");
     let split = "by-query:50/0/50";

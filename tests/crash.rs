@@ -302,20 +302,7 @@ fn killed_exports_audits_augments_and_students_leave_nothing_half_done() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = fixture_db(d);
-    let model = teacher_model();
-    ok(
-        d,
-        &db,
-        &[
-            "teach",
-            "--mode",
-            "score",
-            "--limit",
-            "6",
-            "--model",
-            model.to_str().unwrap(),
-        ],
-    );
+    teach_score(d, &db, 6);
     let base = root().join("models/student-base").display().to_string();
     let mut rng = rng(3);
     let db_ref = &db;

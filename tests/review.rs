@@ -511,7 +511,7 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
 /// label, quit; then the annotation rows say exactly that.
 fn tmux_session(db: &Path) {
     let name = format!("wb-test-{}", std::process::id());
-    review_in_tmux(&db, "ana", &name, 130, 40);
+    review_in_tmux(db, "ana", &name, 130, 40);
     let wait_for = |text: &str| {
         for _ in 0..50 {
             let pane = tmux(&["capture-pane", "-t", &name, "-p"]);

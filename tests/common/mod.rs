@@ -135,3 +135,22 @@ pub fn review_in_tmux(db: &Path, annotator: &str, name: &str, width: u16, height
     let (w, h) = (width.to_string(), height.to_string());
     tmux(&["new-session", "-d", "-s", name, "-x", &w, "-y", &h, &cmd]);
 }
+
+/// The real teacher judges the first `limit` unjudged pairs of `db` in score mode.
+pub fn teach_score(dir: &Path, db: &Path, limit: usize) -> String {
+    let limit = limit.to_string();
+    let model = teacher_model();
+    ok(
+        dir,
+        db,
+        &[
+            "teach",
+            "--mode",
+            "score",
+            "--limit",
+            &limit,
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    )
+}
