@@ -639,3 +639,66 @@ fn review_keeps_working_while_teach_writes() {
     let labels: Vec<(String, Option<String>, Option<i64>)> = annotation_actions(&db);
     assert_eq!(labels.len(), changes);
 }
+
+/// Keys write only when they say they will: the key that closes help does nothing else, Esc in
+/// the queue clears a search and never quits, and a pair the teacher has not judged cannot be
+/// accepted or rejected. Through the real key handler, on a real database.
+#[test]
+fn keys_write_only_when_they_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let mut app = App::new(store, "ana").await.unwrap();
+        let press = |c: KeyCode| Event::Key(KeyEvent::new(c, KeyModifiers::NONE));
+        let app_ref = &mut app;
+        for c in [KeyCode::Enter, KeyCode::Char('?'), KeyCode::Char('4')] {
+            tui::handle_event(app_ref, press(c)).await.unwrap();
+        }
+        assert_eq!(app_ref.view, View::Detail);
+        assert!(!app_ref.show_help, "any key closes help");
+        for c in [KeyCode::Char('a'), KeyCode::Char('x'), KeyCode::Enter] {
+            tui::handle_event(app_ref, press(c)).await.unwrap();
+            assert!(
+                app_ref.status.contains("has not judged this pair"),
+                "{}",
+                app_ref.status
+            );
+        }
+        assert_eq!(app_ref.view, View::Detail);
+        // Esc back to the queue, a search, Esc clears it, Esc again only says how to quit.
+        tui::handle_event(app_ref, press(KeyCode::Esc))
+            .await
+            .unwrap();
+        assert_eq!(app_ref.view, View::Queue);
+        tui::handle_event(app_ref, press(KeyCode::Char('/')))
+            .await
+            .unwrap();
+        for c in "fleece".chars() {
+            tui::handle_event(app_ref, press(KeyCode::Char(c)))
+                .await
+                .unwrap();
+        }
+        tui::handle_event(app_ref, press(KeyCode::Enter))
+            .await
+            .unwrap();
+        app_ref.settle().await.unwrap();
+        let found = app_ref.rows.len();
+        assert!(found > 0 && found < 50, "{found}");
+        tui::handle_event(app_ref, press(KeyCode::Esc))
+            .await
+            .unwrap();
+        app_ref.settle().await.unwrap();
+        assert!(app_ref.rows.len() > found, "the search is cleared");
+        tui::handle_event(app_ref, press(KeyCode::Esc))
+            .await
+            .unwrap();
+        assert!(!app_ref.quit && app_ref.status.contains("q quits"));
+        tui::handle_event(app_ref, press(KeyCode::Char('q')))
+            .await
+            .unwrap();
+        assert!(app_ref.quit);
+    });
+    assert!(annotation_actions(&db).is_empty(), "nothing was written");
+}

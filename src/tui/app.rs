@@ -331,11 +331,11 @@ impl App {
     }
 
     pub async fn update(&mut self, action: Action) -> Result<()> {
+        // The key that closes help does only that: a label key pressed to leave the help
+        // screen must not label the pair behind it.
         if self.show_help {
             self.show_help = false;
-            if action == Action::Help || action == Action::Back || action == Action::Quit {
-                return Ok(());
-            }
+            return Ok(());
         }
         match (self.view, action) {
             (_, Action::Help) => self.show_help = true,
@@ -347,6 +347,16 @@ impl App {
                 } else {
                     self.view = View::Queue;
                     self.refresh().await?;
+                }
+            }
+            (View::Queue, Action::Back) => {
+                if self.scope.search.is_some() {
+                    self.scope.search = None;
+                    self.load_from(Cursor::START, false).await?;
+                    self.start_counts();
+                    self.status = "search cleared".into();
+                } else {
+                    self.status = "q quits".into();
                 }
             }
             (View::Queue, Action::Compare) => self.open_compare().await?,
@@ -512,6 +522,12 @@ impl App {
                     after: label,
                 })
                 .await?;
+            }
+            (View::Detail, Action::Accept | Action::AcceptAndNext | Action::Reject)
+                if self.detail.as_ref().is_some_and(|d| d.judgment.is_none()) =>
+            {
+                self.status =
+                    "nothing to accept or reject: the teacher has not judged this pair".into();
             }
             (View::Detail, Action::Accept) => self.change(Change::Accept).await?,
             (View::Detail, Action::AcceptAndNext) => {

@@ -201,7 +201,13 @@ pub const BINDINGS: &[Binding] = &[
         "open the selected pair",
     ),
     b("Esc q", Context::Compare, Action::Back, "back to the queue"),
-    b("?", Context::Anywhere, Action::Help, "this help"),
+    b(
+        "?",
+        Context::Anywhere,
+        Action::Help,
+        "this help (any key closes it, and does nothing else)",
+    ),
+    b("Esc", Context::Queue, Action::Back, "clear the search"),
     b(
         "q ^c",
         Context::Queue,
@@ -233,9 +239,11 @@ pub fn action_for(key: KeyEvent, context: Context) -> Option<Action> {
         KeyCode::Esc | KeyCode::Char('h') if detail => Action::Back,
         KeyCode::Char('q') if detail => Action::Back,
         KeyCode::Char('q') | KeyCode::Esc if compare => Action::Back,
+        // Esc in the queue clears a search; it never quits.
+        KeyCode::Esc => Action::Back,
         KeyCode::Char('c') if !detail => Action::Compare,
         KeyCode::Char('/') if context == Context::Queue => Action::Search,
-        KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
+        KeyCode::Char('q') => Action::Quit,
         KeyCode::Char('f') => Action::NextFilter,
         KeyCode::Char('r') => Action::Refresh,
         KeyCode::Char('v') if detail => Action::CycleVerdict,
