@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Issue 9's curve on dev: students on teacher labels only (human weight 0), base = the
+# The augmentation curve on dev (BENCHMARKS.md): students on teacher labels only (human weight 0), base = the
 # teacher-labelled dev train pairs, then + exactly 1x, 4x, 16x as many teacher-labelled
 # augmented train pairs (`student train --augmented-ratio R`, a seeded sample); a bi and a cross
 # student per level, each scored and compared on the imported dev pairs.
 #
 # Usage: scripts/augment-curve.sh DEV_DB TEST_QUERY_IDS WORK_DIR [PER_QUERY]
-#   DEV_DB: dev.jsonl imported, the test and train pairs teacher-labelled (issue 7's database);
+#   DEV_DB: dev.jsonl imported, the test and train pairs teacher-labelled (the students' database of BENCHMARKS.md);
 #   TEST_QUERY_IDS: comma-separated query ids of the test split (never augmented or taught);
 #   WORK_DIR: where the databases, students, logs and compare-*.json go;
 #   PER_QUERY: augmented pairs per query (default 41: enough labelled pairs for 16x).

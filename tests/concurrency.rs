@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -214,38 +213,14 @@ fn teach_workers_exports_and_two_review_apps_share_one_database() {
     assert_eq!(check["reviewed"], serde_json::json!([]), "{check}");
 
     // The last export after all of it carries each pair's last label.
-    ok(
-        d,
-        &db,
-        &[
-            "export",
-            "--out",
-            "last",
-            "--format",
-            "cot",
-            "--source",
-            "human-only",
-        ],
-    );
-    let last: Vec<(String, String)> = query_rows(
-        &db,
-        "SELECT i.ext_id, json_extract(a.after, '$.after') FROM annotations a \
-         JOIN pairs p ON p.id = a.pair_id JOIN items i ON i.id = p.item_id \
-         WHERE a.id IN (SELECT max(id) FROM annotations WHERE action = 'set_label' GROUP BY pair_id)",
-    );
-    let mut exported = HashMap::new();
-    for split in ["train", "dev", "test"] {
-        let p = d.join("last").join(split).join("cot.jsonl");
-        for line in std::fs::read_to_string(p).unwrap_or_default().lines() {
-            let r: serde_json::Value = serde_json::from_str(line).unwrap();
-            exported.insert(
-                r["product_id"].as_str().unwrap().to_string(),
-                r["label"].clone(),
-            );
-        }
-    }
+    let exported = export_human_labels(d, &db, "last");
+    let last = last_set_labels(&db);
     assert!(!last.is_empty());
     for (product, label) in &last {
-        assert_eq!(exported[product], serde_json::json!(label), "{product}");
+        assert_eq!(
+            exported[product]["label"],
+            serde_json::json!(label),
+            "{product}"
+        );
     }
 }

@@ -489,40 +489,13 @@ fn a_killed_review_app_loses_no_change_it_showed_as_saved() {
         saved[0].0
     );
     // Every labelled pair's last label is the one the export carries.
-    let last: Vec<(String, String)> = query_rows(
-        &db,
-        "SELECT i.ext_id, json_extract(a.after, '$.after') FROM annotations a \
-         JOIN pairs p ON p.id = a.pair_id JOIN items i ON i.id = p.item_id \
-         WHERE a.id IN (SELECT max(id) FROM annotations WHERE action = 'set_label' GROUP BY pair_id)",
-    );
-    ok(
-        d,
-        &db,
-        &[
-            "export",
-            "--out",
-            "x",
-            "--format",
-            "cot",
-            "--source",
-            "human-only",
-        ],
-    );
-    let mut exported = std::collections::HashMap::new();
-    for split in ["train", "dev", "test"] {
-        let p = d.join("x").join(split).join("cot.jsonl");
-        for line in std::fs::read_to_string(p).unwrap_or_default().lines() {
-            let r: serde_json::Value = serde_json::from_str(line).unwrap();
-            exported.insert(
-                r["product_id"].as_str().unwrap().to_string(),
-                (r["label"].clone(), r["label_source"].clone()),
-            );
-        }
-    }
+    let last = last_set_labels(&db);
+    let exported = export_human_labels(d, &db, "x");
     for (product, label) in &last {
+        let row = &exported[product];
         assert_eq!(
-            exported[product],
-            (serde_json::json!(label), serde_json::json!("annotator")),
+            (&row["label"], &row["label_source"]),
+            (&serde_json::json!(label), &serde_json::json!("annotator")),
             "{product}"
         );
     }

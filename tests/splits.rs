@@ -120,19 +120,7 @@ fn imported_splits_are_the_splits_of_export_student_and_compare() {
     let base = base.to_str().unwrap();
 
     // Every pair carries a split: the default is `imported`, in export and in training.
-    ok(
-        d,
-        &db,
-        &[
-            "export",
-            "--out",
-            "x",
-            "--format",
-            "cot",
-            "--source",
-            "human-only",
-        ],
-    );
+    export_human_labels(d, &db, "x");
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("x/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["split"], "imported");
@@ -219,19 +207,7 @@ fn imported_splits_are_the_splits_of_export_student_and_compare() {
         "{err}"
     );
     assert!(!d.join("y").exists());
-    ok(
-        d,
-        &db,
-        &[
-            "export",
-            "--out",
-            "y",
-            "--format",
-            "cot",
-            "--source",
-            "human-only",
-        ],
-    );
+    export_human_labels(d, &db, "y");
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("y/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["split"], "by-query:80/10/10");
@@ -245,19 +221,7 @@ fn by_default_export_and_student_agree_on_the_test_queries() {
     let d = dir.path();
     let db = fixture_db(d);
     let base = root().join("models/student-base");
-    ok(
-        d,
-        &db,
-        &[
-            "export",
-            "--out",
-            "x",
-            "--format",
-            "cot",
-            "--source",
-            "human-only",
-        ],
-    );
+    export_human_labels(d, &db, "x");
     let exported = exported_splits(&d.join("x"));
     let test: BTreeSet<String> = exported
         .iter()

@@ -154,3 +154,44 @@ pub fn teach_score(dir: &Path, db: &Path, limit: usize) -> String {
         ],
     )
 }
+
+/// `export --out OUT --format cot --source human-only` (human labels only), then every exported
+/// row by product id, over the three splits.
+pub fn export_human_labels(
+    dir: &Path,
+    db: &Path,
+    out: &str,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    ok(
+        dir,
+        db,
+        &[
+            "export",
+            "--out",
+            out,
+            "--format",
+            "cot",
+            "--source",
+            "human-only",
+        ],
+    );
+    let mut rows = std::collections::HashMap::new();
+    for split in ["train", "dev", "test"] {
+        let p = dir.join(out).join(split).join("cot.jsonl");
+        for line in std::fs::read_to_string(p).unwrap_or_default().lines() {
+            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+            rows.insert(r["product_id"].as_str().unwrap().to_string(), r);
+        }
+    }
+    rows
+}
+
+/// Each labelled pair's last label set by an annotator: (product id, label).
+pub fn last_set_labels(db: &Path) -> Vec<(String, String)> {
+    query_rows(
+        db,
+        "SELECT i.ext_id, json_extract(a.after, '$.after') FROM annotations a \
+         JOIN pairs p ON p.id = a.pair_id JOIN items i ON i.id = p.item_id \
+         WHERE a.id IN (SELECT max(id) FROM annotations WHERE action = 'set_label' GROUP BY pair_id)",
+    )
+}
