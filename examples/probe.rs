@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
             temperature: None,
             n: 1,
             top_logprobs: 10,
+            penalties: Default::default(),
         };
         let t = std::time::Instant::now();
         let out = backend.complete(req).await?;

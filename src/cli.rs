@@ -174,6 +174,13 @@ pub struct AuditArgs {
     /// Difference of teacher expected gain and student score above which they disagree.
     #[arg(long, default_value_t = 0.5, value_name = "0..1")]
     pub student_margin: f64,
+
+    /// Read the teacher through its calibration (`workbench teacher calibrate`) where it has
+    /// one: the entropy rule, and the teacher's label and score held against gold labels,
+    /// annotators and the student, use the calibrated distribution; rules about the rationale
+    /// keep the label it was written with. Findings say "the calibrated teacher".
+    #[arg(long)]
+    pub calibrated: bool,
 }
 
 #[derive(Debug, Args)]
@@ -627,6 +634,25 @@ pub struct TeachArgs {
     #[arg(long, value_name = "N")]
     pub detail_chars: Option<usize>,
 
+    /// CoT mode: DRY penalty against loops ("Men's, Men's, Men's, …"). Inside the answer's
+    /// strings, a token that would make a repeat of n tokens one longer loses X × 1.75^(n−2) of
+    /// its logit; the prompt, JSON keys and the start of each value are free. On 48 dev pairs,
+    /// 3 cut rationales with a degenerate step from 37 to 4, every answer still parsing; it
+    /// costs some quoting (more item values not found in the item's text) and agreement with
+    /// gold moved within the noise of 48 pairs (BENCHMARKS.md). 0 turns it off.
+    #[arg(long, value_name = "X", default_value_t = 3.0)]
+    pub dry: f32,
+
+    /// CoT mode: subtracted from a token's logit once per earlier occurrence in the prompt and
+    /// the answer (OpenAI's frequency_penalty). Default 0.
+    #[arg(long, value_name = "X", default_value_t = 0.0)]
+    pub frequency_penalty: f32,
+
+    /// CoT mode: subtracted once from the logit of any token already in the prompt or the
+    /// answer (OpenAI's presence_penalty). Default 0.
+    #[arg(long, value_name = "X", default_value_t = 0.0)]
+    pub presence_penalty: f32,
+
     /// The weight format the local teacher runs in, prepared once in a file beside the model
     /// (NAME.prepared-FORMAT.gguf). Default: q8_0 for cot (decoding many tokens reads every
     /// weight per token: the smaller the better), f32 for score (a long prompt and one token:
@@ -697,6 +723,13 @@ pub struct ExportArgs {
     /// rows and sha256 in the manifest.
     #[arg(long)]
     pub parquet: bool,
+
+    /// Where the teacher's label wins, take label and score from its calibrated distribution
+    /// (`workbench teacher calibrate`) instead of the raw one; such rows say
+    /// `teacher_calibrated` as their label_source. cot.jsonl carries both distributions either
+    /// way.
+    #[arg(long)]
+    pub calibrated: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! `workbench teacher calibrate` on the real SmolLM2 teacher's score-mode judgments and the
 //! fixture's human labels: fitted on the train queries, it moves the unreviewed (test) pairs'
 //! distributions towards the humans' label frequencies, stores itself, and leaves every raw
-//! distribution as it was; show, the review app and compare give the calibrated one beside it.
+//! distribution as it was; show, the review app, export and audit give the calibrated one beside
+//! it, and say which they read.
 
 mod common;
 
@@ -119,4 +120,115 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
         let s = screen_of(&app, 120, 40);
         assert!(s.contains("calibrated"), "{s}");
     });
+}
+
+/// Rows of every split's `FILE` in an export directory.
+fn export_rows(out: &std::path::Path, file: &str) -> Vec<serde_json::Value> {
+    ["train", "dev", "test"]
+        .iter()
+        .filter_map(|s| std::fs::read_to_string(out.join(s).join(file)).ok())
+        .flat_map(|t| {
+            t.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn argmax_key(dist: &serde_json::Value) -> String {
+    dist.as_object()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| a.1.as_f64().unwrap().total_cmp(&b.1.as_f64().unwrap()))
+        .map(|(k, _)| k.clone())
+        .unwrap()
+}
+
+#[test]
+fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    teach_score(d, &db, 30);
+    // Asked for before there is a calibration: refused, nothing written.
+    let out = d.join("early");
+    let refused = workbench(
+        d,
+        &db,
+        &["export", "--out", out.to_str().unwrap(), "--calibrated"],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("teacher calibrate"),
+        "{refused:?}"
+    );
+    assert!(!out.exists());
+    ok(d, &db, &["teacher", "calibrate", "--min-pairs", "5"]);
+
+    let export = |name: &str, extra: &[&str]| {
+        let out = d.join(name);
+        let mut args = vec![
+            "export",
+            "--out",
+            out.to_str().unwrap(),
+            "--source",
+            "teacher",
+        ];
+        args.extend_from_slice(extra);
+        ok(d, &db, &args);
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
+                .unwrap();
+        (export_rows(&out, "cot.jsonl"), manifest)
+    };
+    let (raw, raw_manifest) = export("raw", &[]);
+    let (cal, cal_manifest) = export("cal", &["--calibrated"]);
+    assert_eq!(raw_manifest["teacher_distribution"], "raw");
+    assert_eq!(cal_manifest["teacher_distribution"], "calibrated");
+    assert_eq!(raw.len(), 30);
+    assert_eq!(cal.len(), 30);
+    let mut moved = 0;
+    let mut misses = 0;
+    for (r, c) in raw.iter().zip(&cal) {
+        assert_eq!(r["product_id"], c["product_id"]);
+        // Both files carry both distributions; the label follows the one asked for.
+        assert!(r["teacher"]["calibrated_distribution"].is_object(), "{r}");
+        assert_eq!(r["teacher"], c["teacher"]);
+        assert_eq!(r["label_source"], "teacher");
+        assert_eq!(c["label_source"], "teacher_calibrated");
+        assert_eq!(r["label"], r["teacher"]["label"]);
+        let calibrated = argmax_key(&c["teacher"]["calibrated_distribution"]);
+        assert_eq!(c["label"].as_str().unwrap(), calibrated);
+        moved += (r["label"] != c["label"]) as usize;
+        misses += (c["gold_label"].as_str() != Some(calibrated.as_str())) as usize;
+    }
+    assert!(moved > 0, "the calibration changed no label of 30");
+
+    // The audit's teacher-vs-gold rule counts the calibrated teacher's misses when asked to.
+    let audit = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["audit", "--rules", "teacher-vs-gold", "--json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(d, &db, &args)).unwrap()
+    };
+    let summary = audit(&["--calibrated"]);
+    assert_eq!(summary["teacher_distribution"], "calibrated", "{summary}");
+    assert_eq!(summary["calibrated_judgments"], 30, "{summary}");
+    assert_eq!(
+        summary["by_rule"]["teacher-vs-gold"], misses as u64,
+        "{summary}"
+    );
+    let details: Vec<(String,)> = query_rows(
+        &db,
+        "SELECT detail FROM audit_findings WHERE rule = 'teacher-vs-gold' LIMIT 1",
+    );
+    if let Some((detail,)) = details.first() {
+        assert!(
+            detail.starts_with("the calibrated teacher says"),
+            "{detail}"
+        );
+    }
+    let summary = audit(&[]);
+    assert_eq!(summary["teacher_distribution"], "raw", "{summary}");
+    let raw_misses = raw.iter().filter(|r| r["gold_label"] != r["label"]).count();
+    assert_eq!(summary["by_rule"]["teacher-vs-gold"], raw_misses as u64);
 }

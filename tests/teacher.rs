@@ -700,6 +700,7 @@ fn a_recycled_engine_answers_as_the_first() {
             temperature: None,
             n: 1,
             top_logprobs: 4,
+            penalties: Default::default(),
         };
         let mut answers = Vec::new();
         for _ in 0..5 {

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 pub use agreement::Metrics;
-pub use rules::{Finding, Rule, Severity, Thresholds, check};
+pub use rules::{Finding, Rule, Severity, Thresholds, check, check_with};
 
 use crate::domain::LabelScale;
 use crate::store::{RecordQuery, Store, StoredFinding};
@@ -30,6 +30,11 @@ pub struct AuditSummary {
     pub by_rule: BTreeMap<&'static str, u64>,
     pub by_severity: BTreeMap<&'static str, u64>,
     pub flagged_pairs: u64,
+    /// `raw`, or `calibrated` when the rules that weigh the teacher's distribution read the
+    /// calibrated one.
+    pub teacher_distribution: &'static str,
+    /// Judgments read through their teacher's calibration.
+    pub calibrated_judgments: u64,
     /// The first findings, worst first, for the terminal.
     pub sample: Vec<Finding>,
 }
@@ -42,8 +47,21 @@ pub async fn run(
     rules: &[Rule],
     limits: Thresholds,
     student: Option<i64>,
+    calibrated: bool,
     mut on_pair: impl FnMut(),
 ) -> Result<AuditSummary> {
+    let calibrations = if calibrated {
+        let c = store.calibrations().await?;
+        if c.is_empty() {
+            anyhow::bail!(
+                "{}: --calibrated: no teacher has a calibration yet (run `workbench teacher calibrate`)",
+                store.path().display()
+            );
+        }
+        Some(c)
+    } else {
+        None
+    };
     let names: Vec<&'static str> = rules.iter().map(|r| r.name()).collect();
     let mut writer = store.replace_findings(&names).await?;
     let mut summary = AuditSummary {
@@ -53,6 +71,8 @@ pub async fn run(
         by_rule: names.iter().map(|n| (*n, 0)).collect(),
         by_severity: BTreeMap::new(),
         flagged_pairs: 0,
+        teacher_distribution: if calibrated { "calibrated" } else { "raw" },
+        calibrated_judgments: 0,
         sample: Vec::new(),
     };
     let mut records = Box::pin(store.pair_records(RecordQuery {
@@ -65,7 +85,12 @@ pub async fn run(
         let record = record?;
         summary.pairs += 1;
         summary.judged += record.judgment.is_some() as u64;
-        let findings = check(&record, scale, rules, limits);
+        let calibrated = record.judgment.as_ref().and_then(|j| {
+            let c = calibrations.as_ref()?.get(&j.model, &j.prompt_hash)?;
+            Some(c.apply(&j.distribution))
+        });
+        summary.calibrated_judgments += calibrated.is_some() as u64;
+        let findings = check_with(&record, calibrated.as_ref(), scale, rules, limits);
         summary.flagged_pairs += !findings.is_empty() as u64;
         for f in findings {
             *summary.by_rule.entry(f.rule.name()).or_default() += 1;

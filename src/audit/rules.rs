@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::text;
 use crate::domain::review::derive;
-use crate::domain::{LabelScale, Verdict};
+use crate::domain::{LabelScale, ScoreDist, Verdict};
 use crate::store::PairRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -193,6 +193,19 @@ pub fn check(
     rules: &[Rule],
     limits: Thresholds,
 ) -> Vec<Finding> {
+    check_with(record, None, scale, rules, limits)
+}
+
+/// Runs `rules` over one pair; with `calibrated`, the rules that weigh the teacher's distribution
+/// or hold its label against a human or the student read the calibrated distribution and its
+/// most likely label, and say so. Rules about the rationale keep the label it was written with.
+pub fn check_with(
+    record: &PairRecord,
+    calibrated: Option<&ScoreDist>,
+    scale: &LabelScale,
+    rules: &[Rule],
+    limits: Thresholds,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let judgment = record.judgment.as_ref();
     let mut found = |rule: Rule, severity: Severity, detail: String| {
@@ -223,6 +236,14 @@ pub fn check(
         .map(|l| l.key.as_str());
     let label = judgment.and_then(|j| j.label.as_deref());
     let rationale = judgment.and_then(|j| j.rationale.as_ref());
+    let distribution = calibrated.or(judgment.map(|j| &j.distribution));
+    let (weighed_label, teacher) = match calibrated {
+        Some(c) if label.is_some() => (
+            Some(scale.labels[c.argmax().0].key.as_str()),
+            "the calibrated teacher",
+        ),
+        _ => (label, "teacher"),
+    };
     let item_text = item_text(record);
 
     for &rule in rules {
@@ -325,18 +346,25 @@ pub fn check(
                 }
             }
             Rule::HighEntropy => {
-                let Some(j) = judgment else { continue };
-                let n = j.distribution.probs.len();
+                let (Some(j), Some(d)) = (judgment, distribution) else {
+                    continue;
+                };
+                let n = d.probs.len();
                 if n < 2 || j.parse_error.is_some() && j.label.is_none() {
                     continue;
                 }
-                let relative = j.distribution.entropy() / (n as f64).ln();
+                let relative = d.entropy() / (n as f64).ln();
                 if relative > limits.max_entropy {
                     found(
                         rule,
                         Severity::Info,
                         format!(
-                            "entropy is {:.0}% of the maximum (limit {:.0}%)",
+                            "{}entropy is {:.0}% of the maximum (limit {:.0}%)",
+                            if calibrated.is_some() {
+                                "calibrated "
+                            } else {
+                                ""
+                            },
                             relative * 100.0,
                             limits.max_entropy * 100.0
                         ),
@@ -369,14 +397,15 @@ pub fn check(
                 }
             }
             Rule::TeacherVsGold => {
-                if let (Some(label), Some(gold)) = (label, record.pair.gold_label.as_deref())
+                if let (Some(label), Some(gold)) =
+                    (weighed_label, record.pair.gold_label.as_deref())
                     && label != gold
                 {
                     found(
                         rule,
                         severity_of_gap(scale, label, gold),
                         format!(
-                            "teacher says {}, the imported label is {}",
+                            "{teacher} says {}, the imported label is {}",
                             name_of(label),
                             name_of(gold)
                         ),
@@ -384,7 +413,7 @@ pub fn check(
                 }
             }
             Rule::TeacherVsAnnotator => {
-                let Some(label) = label else { continue };
+                let Some(label) = weighed_label else { continue };
                 let reviewed = derive(rationale, &record.annotations);
                 if let Some(human) = reviewed.human_label.as_deref()
                     && human != label
@@ -393,7 +422,7 @@ pub fn check(
                         rule,
                         severity_of_gap(scale, label, human),
                         format!(
-                            "teacher says {}, {} set {}",
+                            "{teacher} says {}, {} set {}",
                             name_of(label),
                             reviewed.annotators.join(", "),
                             name_of(human)
@@ -402,18 +431,20 @@ pub fn check(
                 }
             }
             Rule::TeacherVsStudent => {
-                let (Some(j), Some(student)) = (judgment, record.student_score) else {
+                let (Some(j), Some(d), Some(student)) =
+                    (judgment, distribution, record.student_score)
+                else {
                     continue;
                 };
                 if j.label.is_none() {
                     continue;
                 }
-                let teacher = j.distribution.expected_gain(scale) / scale.top_gain();
-                if (teacher - student).abs() > limits.student_margin {
+                let score = d.expected_gain(scale) / scale.top_gain();
+                if (score - student).abs() > limits.student_margin {
                     found(
                         rule,
                         Severity::Warn,
-                        format!("teacher score {teacher:.2}, student score {student:.2}"),
+                        format!("{teacher} score {score:.2}, student score {student:.2}"),
                     );
                 }
             }

@@ -41,6 +41,7 @@ pub async fn run(db: &Path, args: AuditArgs) -> Result<ExitCode> {
         &rules,
         limits,
         student.as_ref().map(|s| s.id),
+        args.calibrated,
         || bar.inc(1),
     )
     .await?;
@@ -66,6 +67,12 @@ pub async fn run(db: &Path, args: AuditArgs) -> Result<ExitCode> {
         summary.rules.len(),
         summary.flagged_pairs
     );
+    if args.calibrated {
+        println!(
+            "  the teacher's distribution and its label against humans and the student: calibrated ({} judgments; the rest have no calibration and read raw)",
+            summary.calibrated_judgments
+        );
+    }
     for rule in &rules {
         let n = summary.by_rule.get(rule.name()).copied().unwrap_or(0);
         println!("  {:>6}  {:<28} {}", n, rule.name(), rule.description());

@@ -132,6 +132,7 @@ pub async fn export(dir: &Path, runs: usize) -> Result<ExitCode> {
             negatives: 3,
             include_augmented: false,
             parquet: false,
+            calibrated: false,
             command: format!("workbench bench export ({label})"),
         };
         let mut times = Vec::new();
@@ -405,6 +406,7 @@ pub async fn teacher(
             max_tokens: (row.name == "score-before").then_some(8),
             with_examples: row.examples,
             detail_chars: row.detail_chars,
+            penalties: Default::default(),
         };
         let teacher = Teacher::new(backend, scale.clone(), &config);
         // One warm-up judgment fills the prefix cache the way a long run would.

@@ -20,6 +20,7 @@ pub async fn run(db: &Path, args: ExportArgs) -> Result<ExitCode> {
         negatives: args.negatives,
         include_augmented: args.include_augmented,
         parquet: args.parquet,
+        calibrated: args.calibrated,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     crate::memory::keep_freed_memory();

@@ -135,6 +135,11 @@ pub(super) fn config(args: &TeachArgs) -> TeacherConfig {
         max_tokens: args.max_tokens,
         with_examples: !args.no_examples,
         detail_chars: args.detail_chars,
+        penalties: crate::teacher::Penalties {
+            frequency: args.frequency_penalty,
+            presence: args.presence_penalty,
+            dry: args.dry,
+        },
     }
 }
 
@@ -251,6 +256,7 @@ pub async fn teach(
                 "max_tokens": teacher.max_tokens(),
                 "examples": options.config.with_examples,
                 "detail_chars": teacher.prompt().detail_chars,
+                "penalties": teacher.penalties(),
                 "backend": backend.settings(),
                 "worker": worker.map(|w| format!("{}/{}", w.index, w.count)),
             }),

@@ -60,6 +60,7 @@ pub fn features(format: Format, scale: &LabelScale, negatives: usize) -> Value {
                     string("model"), string("prompt_hash"), string("label"),
                     {"name": "distribution", "struct": distribution},
                     typed("expected_gain", "float64"),
+                    {"name": "calibrated_distribution", "struct": distribution},
                 ]},
                 {"name": "steps", "list": [
                     string("step"), string("text"), string("source"), typed("verified", "bool"),

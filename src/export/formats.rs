@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::labels::Decided;
 use crate::domain::review::Reviewed;
-use crate::domain::{LabelScale, Pair};
+use crate::domain::{LabelScale, Pair, ScoreDist};
 use crate::store::PairRecord;
 use crate::teacher::prompt::{ITEM_DETAIL_CHARS, Prompt, render_item_joined};
 
@@ -71,6 +71,8 @@ pub struct Entry<'a> {
     pub row: &'a PairRecord,
     pub reviewed: Reviewed,
     pub decided: Option<Decided>,
+    /// The teacher's distribution through its calibration, when its teacher has one.
+    pub calibrated: Option<ScoreDist>,
 }
 
 /// The text a student reads for an item: the same rendering the teacher reads.
@@ -133,6 +135,7 @@ pub fn cot_row(e: &Entry, scale: &LabelScale, split: &str) -> Option<Value> {
             "label": j.and_then(|j| j.label.as_ref()),
             "distribution": j.map(|j| j.distribution.by_key(scale)),
             "expected_gain": j.map(|j| j.distribution.expected_gain(scale)),
+            "calibrated_distribution": e.calibrated.as_ref().map(|c| c.by_key(scale)),
         }),
         "steps": steps,
         "gold_label": row.pair.gold_label,

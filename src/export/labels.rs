@@ -1,8 +1,8 @@
 //! Which label and score a pair carries in an export, by `--source`.
 
-use crate::domain::LabelScale;
 use crate::domain::review::Reviewed;
-use crate::store::PairRecord;
+use crate::domain::{LabelScale, ScoreDist};
+use crate::store::{Calibrations, PairRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LabelSource {
@@ -32,8 +32,16 @@ pub struct Decided {
     /// Relevance in [0, 1]: the label's gain over the scale's top gain, or for the teacher the
     /// expected gain of its distribution over the same.
     pub score: f64,
-    /// `annotator`, `gold` or `teacher`.
+    /// `annotator`, `gold`, `teacher` or `teacher_calibrated`.
     pub from: &'static str,
+}
+
+/// The teacher's distribution of a row through its teacher's newest calibration, when asked for
+/// and the teacher has one.
+pub fn calibrated(row: &PairRecord, calibrations: Option<&Calibrations>) -> Option<ScoreDist> {
+    let j = row.judgment.as_ref()?;
+    let c = calibrations?.get(&j.model, &j.prompt_hash)?;
+    Some(c.apply(&j.distribution))
 }
 
 pub fn decide(
@@ -41,6 +49,7 @@ pub fn decide(
     reviewed: &Reviewed,
     scale: &LabelScale,
     source: LabelSource,
+    calibrated: Option<&ScoreDist>,
 ) -> Option<Decided> {
     let top = scale.top_gain();
     let human = || {
@@ -64,10 +73,19 @@ pub fn decide(
         }
         let j = row.judgment.as_ref()?;
         let label = j.label.clone()?;
-        Some(Decided {
-            label,
-            score: j.distribution.expected_gain(scale) / top,
-            from: "teacher",
+        Some(match calibrated {
+            // The calibrated label is the calibrated distribution's most likely one: the
+            // calibration moves probability between labels, so it may differ from the written.
+            Some(c) => Decided {
+                label: scale.labels[c.argmax().0].key.clone(),
+                score: c.expected_gain(scale) / top,
+                from: "teacher_calibrated",
+            },
+            None => Decided {
+                label,
+                score: j.distribution.expected_gain(scale) / top,
+                from: "teacher",
+            },
         })
     };
     match source {

@@ -19,7 +19,7 @@ pub use formats::{Format, passage};
 pub use labels::LabelSource;
 
 use crate::domain::{SplitSpec, Splits, review};
-use crate::store::{PairRecord, RecordQuery, Store};
+use crate::store::{Calibrations, PairRecord, RecordQuery, Store};
 use crate::teacher::{Mode, Prompt};
 use formats::Entry;
 use writer::ExportDir;
@@ -38,6 +38,9 @@ pub struct ExportOptions {
     pub include_augmented: bool,
     /// Also write every file as Parquet.
     pub parquet: bool,
+    /// The teacher's label and score come from its calibrated distribution where its teacher
+    /// has a calibration.
+    pub calibrated: bool,
     /// The command line, recorded in the manifest.
     pub command: String,
 }
@@ -64,6 +67,13 @@ pub async fn export(
         );
     }
     let scale = store.scale().await?;
+    let calibrations = store.calibrations().await?;
+    if opts.calibrated && calibrations.is_empty() {
+        bail!(
+            "{}: --calibrated: no teacher has a calibration yet (run `workbench teacher calibrate`)",
+            store.path().display()
+        );
+    }
     let (split, splits) = store.splits(opts.split.as_ref(), opts.seed).await?;
     let sft_prompt = Prompt::new(&scale, Mode::Cot, false);
     let mut dir = ExportDir::create(&opts.out, opts.force)?;
@@ -74,11 +84,18 @@ pub async fn export(
         .formats
         .iter()
         .any(|f| matches!(f, Format::Cot | Format::Sft));
+    // A calibration belongs to a model and prompt: reading them takes the full record.
     let mut rows = Box::pin(store.pair_records(RecordQuery {
         include_augmented: opts.include_augmented,
-        labels_only: !steps,
+        labels_only: !steps && !opts.calibrated,
         ..RecordQuery::default()
     }));
+    let shared = Shared {
+        splits: &splits,
+        scale: &scale,
+        sft_prompt: &sft_prompt,
+        calibrations: &calibrations,
+    };
     let mut group: Vec<Box<PairRecord>> = Vec::new();
     loop {
         let next = rows.next().await.transpose()?;
@@ -88,15 +105,7 @@ pub async fn export(
             _ => false,
         };
         if boundary {
-            write_group(
-                &mut dir,
-                &group,
-                &splits,
-                &scale,
-                &sft_prompt,
-                opts,
-                &mut tally,
-            )?;
+            write_group(&mut dir, &group, shared, opts, &mut tally)?;
             bar.inc(group.len() as u64);
             group.clear();
         }
@@ -120,15 +129,28 @@ pub async fn export(
     })
 }
 
+/// What every query's group is written with.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    splits: &'a Splits,
+    scale: &'a crate::domain::LabelScale,
+    sft_prompt: &'a Prompt,
+    calibrations: &'a Calibrations,
+}
+
 fn write_group(
     dir: &mut ExportDir,
     group: &[Box<PairRecord>],
-    splits: &Splits,
-    scale: &crate::domain::LabelScale,
-    sft_prompt: &Prompt,
+    shared: Shared,
     opts: &ExportOptions,
     tally: &mut Tally,
 ) -> Result<()> {
+    let Shared {
+        splits,
+        scale,
+        sft_prompt,
+        calibrations,
+    } = shared;
     let Some(first) = group.first() else {
         return Ok(());
     };
@@ -140,11 +162,14 @@ fn write_group(
                 row.judgment.as_ref().and_then(|j| j.rationale.as_ref()),
                 &row.annotations,
             );
-            let decided = labels::decide(row, &reviewed, scale, opts.source);
+            let calibrated = labels::calibrated(row, Some(calibrations));
+            let used = calibrated.as_ref().filter(|_| opts.calibrated);
+            let decided = labels::decide(row, &reviewed, scale, opts.source, used);
             Entry {
                 row,
                 reviewed,
                 decided,
+                calibrated,
             }
         })
         .collect();
@@ -229,6 +254,7 @@ fn manifest(
         "seed": opts.seed,
         "split": split.to_string(),
         "label_source": format!("{:?}", opts.source),
+        "teacher_distribution": if opts.calibrated { "calibrated" } else { "raw" },
         "pairs": tally.pairs,
         "human_corrected": tally.human_corrected,
         "augmented": tally.augmented,

@@ -26,6 +26,29 @@ pub struct ChatRequest {
     pub n: usize,
     /// How many alternatives per token to return with their log-probabilities.
     pub top_logprobs: usize,
+    /// What discourages the model from repeating itself.
+    pub penalties: Penalties,
+}
+
+/// Penalties against repetition, applied to the logits before each token is chosen. All zero
+/// means none. The frequency and presence penalties count the prompt's tokens too, so they also
+/// push the model off words it would quote from the product text; the local backend's DRY reads
+/// the answer alone and only inside JSON strings (`repetition::AnswerDry`), so it penalises
+/// loops and copies of the answer's own text, growing with their length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Penalties {
+    /// Subtracted from a token's logit once per earlier occurrence.
+    pub frequency: f32,
+    /// Subtracted once from the logit of any token that occurred before.
+    pub presence: f32,
+    /// DRY's multiplier ("don't repeat yourself"; base 1.75, allowed length 2).
+    pub dry: f32,
+}
+
+impl Penalties {
+    pub fn is_none(&self) -> bool {
+        *self == Penalties::default()
+    }
 }
 
 /// One generated token: its text, natural-log probability, and the top alternatives.

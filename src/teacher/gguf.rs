@@ -28,6 +28,9 @@ pub struct GgufInfo {
     pub context_length: Option<u64>,
     /// Token ids that end a turn or the text: generation must stop at any of them.
     pub stop_token_ids: Vec<u32>,
+    /// For each token id, whether its text holds a double quote: where a JSON string starts
+    /// or ends, a repeat stops counting (see `repetition`).
+    pub quote_tokens: Vec<bool>,
 }
 
 /// Opens a GGUF file and reads its header, with errors that name the file.
@@ -70,6 +73,7 @@ pub fn inspect(path: &Path) -> Result<GgufInfo> {
         .get(&format!("{architecture}.context_length"))
         .and_then(|v| v.to_u64().ok().or_else(|| v.to_u32().ok().map(u64::from)));
     let mut stop_token_ids = Vec::new();
+    let mut quote_tokens = Vec::new();
     if let Some(eos) = md
         .get("tokenizer.ggml.eos_token_id")
         .and_then(|v| v.to_u32().ok())
@@ -83,6 +87,10 @@ pub fn inspect(path: &Path) -> Result<GgufInfo> {
         .get("tokenizer.ggml.tokens")
         .and_then(|v| v.to_vec().ok())
     {
+        quote_tokens = tokens
+            .iter()
+            .map(|t| t.to_string().is_ok_and(|s| s.contains('"')))
+            .collect();
         for (id, t) in tokens.iter().enumerate() {
             if let Ok(s) = t.to_string()
                 && matches!(
@@ -104,6 +112,7 @@ pub fn inspect(path: &Path) -> Result<GgufInfo> {
         architecture,
         context_length,
         stop_token_ids,
+        quote_tokens,
     })
 }
 

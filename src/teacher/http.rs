@@ -250,7 +250,7 @@ impl HttpBackend {
                 "type": "object", "properties": {"label": {"enum": options}}, "required": ["label"]
             }),
         };
-        json!({
+        let mut body = json!({
             "model": self.model,
             "messages": messages,
             "max_tokens": req.max_tokens,
@@ -259,7 +259,20 @@ impl HttpBackend {
             "logprobs": true,
             "top_logprobs": req.top_logprobs.min(20),
             "response_format": {"type": "json_schema", "json_schema": {"name": "judgment", "schema": schema, "strict": true}},
-        })
+        });
+        // Sent only when set: not every server knows them, and DRY is not in OpenAI's API
+        // (llama.cpp's server reads `dry_multiplier`).
+        let p = req.penalties;
+        for (key, value) in [
+            ("frequency_penalty", p.frequency),
+            ("presence_penalty", p.presence),
+            ("dry_multiplier", p.dry),
+        ] {
+            if value != 0.0 {
+                body[key] = json!(value);
+            }
+        }
+        body
     }
 }
 

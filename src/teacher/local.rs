@@ -14,6 +14,7 @@ use super::backend::{
 };
 use super::gguf::{self, Weights};
 use super::prompt::Role;
+use super::repetition::AnswerDry;
 
 /// Where `scripts/fetch-models.sh` puts the default teacher.
 pub const DEFAULT_MODEL: &str = "models/teacher/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -57,6 +58,8 @@ pub struct LocalBackend {
     name: String,
     settings: serde_json::Value,
     stop_token_ids: Vec<u32>,
+    /// Token id → holds a double quote (where the answer's DRY stops counting a repeat).
+    quote_tokens: Arc<Vec<bool>>,
 }
 
 /// The name judgments of a GGUF file carry: its file stem, as shipped.
@@ -121,6 +124,7 @@ impl LocalBackend {
             name,
             settings,
             stop_token_ids: info.stop_token_ids,
+            quote_tokens: Arc::new(info.quote_tokens),
         })
     }
 }
@@ -284,10 +288,20 @@ impl Backend for LocalBackend {
             sampling.max_len = Some(req.max_tokens);
             sampling.n_choices = req.n.max(1);
             sampling.stop_toks = Some(StopTokens::Ids(self.stop_token_ids.clone()));
+            let p = req.penalties;
+            sampling.frequency_penalty = (p.frequency != 0.0).then_some(p.frequency);
+            sampling.presence_penalty = (p.presence != 0.0).then_some(p.presence);
             rb = rb
                 .set_constraint(constraint)
                 .return_logprobs(true)
                 .set_sampling(sampling);
+            // Processors run in the order added: DRY moves logits, softmax comes last.
+            if p.dry != 0.0 {
+                rb = rb.add_logits_processor(Arc::new(AnswerDry::new(
+                    p.dry,
+                    self.quote_tokens.clone(),
+                )));
+            }
             if greedy {
                 rb = rb.add_logits_processor(Arc::new(softmax));
             }

@@ -10,13 +10,16 @@ pub mod http;
 pub mod local;
 pub mod parse;
 pub mod prompt;
+pub mod repetition;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 
-pub use backend::{Backend, ChatRequest, Completion, Completions, OutputConstraint, TokenLogprob};
+pub use backend::{
+    Backend, ChatRequest, Completion, Completions, OutputConstraint, Penalties, TokenLogprob,
+};
 pub use prompt::{Mode, Prompt};
 
 use crate::domain::{LabelScale, Pair, Rationale, ScoreDist};
@@ -55,6 +58,8 @@ pub struct TeacherConfig {
     pub with_examples: bool,
     /// Characters of item details the prompt keeps (default: prompt::ITEM_DETAIL_CHARS).
     pub detail_chars: Option<usize>,
+    /// Repetition penalties while decoding (CoT mode: score mode decodes one token).
+    pub penalties: Penalties,
 }
 
 impl TeacherConfig {
@@ -78,6 +83,7 @@ pub struct Teacher {
     scale: LabelScale,
     samples: usize,
     max_tokens: usize,
+    penalties: Penalties,
 }
 
 /// What one completion says once read.
@@ -102,6 +108,7 @@ impl Teacher {
             scale,
             samples: config.samples.max(1),
             max_tokens,
+            penalties: config.penalties,
         }
     }
 
@@ -121,6 +128,10 @@ impl Teacher {
         self.max_tokens
     }
 
+    pub fn penalties(&self) -> Penalties {
+        self.penalties
+    }
+
     /// Judges one pair. Errors only when the backend fails (unreachable server, model error);
     /// output that does not parse comes back as a judgment with `parse_error` set.
     pub async fn judge(&self, pair: &Pair) -> Result<Judgment> {
@@ -138,6 +149,12 @@ impl Teacher {
             temperature: sampled.then_some(SAMPLE_TEMPERATURE),
             n: self.samples,
             top_logprobs: TOP_LOGPROBS,
+            // Score mode reads the distribution off its one token: a penalty there would move
+            // probability between labels by how often each occurs in the prompt.
+            penalties: match self.prompt.mode {
+                Mode::Cot => self.penalties,
+                Mode::Score => Penalties::default(),
+            },
         };
         let out = self.backend.complete(request).await?;
         let readings: Vec<Reading> = out.choices.iter().map(|c| self.read(c)).collect();

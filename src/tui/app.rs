@@ -43,28 +43,71 @@ pub struct Detail {
     pub findings: Vec<StoredFinding>,
     pub cursor: usize,
     pub editor: Option<(EditTarget, TextArea<'static>)>,
+    /// Esc was pressed once on an editor holding unsaved text: a second Esc drops it.
+    pub drop_asked: bool,
+    /// The text the editor opened with, to tell unsaved changes.
+    pub editor_start: String,
     /// The newest student's name and prediction, when it scored the pair.
     pub student: Option<(String, StudentScore)>,
+    /// The item's whole text is shown (`i`), scrolled down by this many rows.
+    pub item_scroll: Option<u16>,
 }
 
 /// What the open editor writes on ^s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditTarget {
     Step(TextStep),
     /// A free note on the pair (`N`).
     Note,
+    /// A dimension's values, one `field: value` line each (`e` on a dimension).
+    Dimension(String),
+    /// A dimension to add: its name and values (`+`).
+    NewDimension,
 }
 
 impl EditTarget {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             EditTarget::Step(s) => s.as_str(),
             EditTarget::Note => "note",
+            EditTarget::Dimension(name) => name,
+            EditTarget::NewDimension => "new dimension",
         }
     }
 }
 
+/// The lines of a dimension form: `name: …`, `query: …`, `item: …`, `note: …`.
+const FORM_FIELDS: [(&str, &str); 3] = [
+    ("query", "query_value"),
+    ("item", "item_value"),
+    ("note", "note"),
+];
+
+/// The value of `field: value` lines by field; lines without a known field are left out.
+fn form_values(text: &str) -> std::collections::HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            Some((k.trim().to_lowercase(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// An editor holding `lines`, its cursor after the last character (where typing continues).
+fn editor(lines: Vec<String>) -> TextArea<'static> {
+    let mut area = TextArea::new(lines);
+    area.move_cursor(ratatui_textarea::CursorMove::Bottom);
+    area.move_cursor(ratatui_textarea::CursorMove::End);
+    area
+}
+
 impl Detail {
+    fn open_editor(&mut self, target: EditTarget, area: TextArea<'static>) {
+        self.editor_start = area.lines().join("\n");
+        self.drop_asked = false;
+        self.editor = Some((target, area));
+    }
+
     /// The rows the cursor moves over: query analysis, item analysis, each dimension, conclusion.
     pub fn steps(&self) -> Vec<StepRef> {
         let mut steps = vec![
@@ -111,6 +154,10 @@ pub struct App {
     /// Counts being worked out in the background.
     counting: Option<JoinHandle<Result<Counts>>>,
 }
+
+/// Characters the search box takes: enough for any title, few enough that the search's SQL
+/// (one condition per word) stays short whatever is pasted into it.
+pub const SEARCH_MAX_CHARS: usize = 200;
 
 /// The item after `current` in `all`, round to the first.
 fn next_of<T: Copy + PartialEq>(all: &[T], current: T) -> T {
@@ -260,6 +307,22 @@ impl App {
         Ok(true)
     }
 
+    /// Puts the queue's cursor on `pair_id`, the pair last viewed: on it when the page holds it,
+    /// else (in pair order) on the page that starts there, or the row the filter lets through
+    /// after it. Other orders keep the page: a pair's place there is not known without its key.
+    async fn select_pair(&mut self, pair_id: i64) -> Result<()> {
+        if let Some(i) = self.rows.iter().position(|r| r.pair_id == pair_id) {
+            self.selected = i;
+        } else if self.sort == QueueSort::Pair {
+            let before = Cursor {
+                key: 0.0,
+                id: pair_id - 1,
+            };
+            self.load_from(before, false).await?;
+        }
+        Ok(())
+    }
+
     /// Reloads the current page in place: new judgments and reviews show up.
     pub async fn refresh(&mut self) -> Result<()> {
         let keep = self.selected;
@@ -304,7 +367,10 @@ impl App {
             findings,
             cursor,
             editor: None,
+            drop_asked: false,
+            editor_start: String::new(),
             student,
+            item_scroll: None,
         };
         detail.cursor = detail.cursor.min(detail.steps().len() - 1);
         self.detail = Some(detail);
@@ -337,17 +403,44 @@ impl App {
             self.show_help = false;
             return Ok(());
         }
+        if let Some(d) = self.detail.as_mut().filter(|_| self.view == View::Detail)
+            && let Some(scroll) = d.item_scroll.as_mut()
+        {
+            // The item's text is read, not worked on: keys scroll it or close it, nothing else.
+            match action {
+                Action::Down => *scroll = scroll.saturating_add(1),
+                Action::Up => *scroll = scroll.saturating_sub(1),
+                Action::PageDown => *scroll = scroll.saturating_add(10),
+                Action::PageUp => *scroll = scroll.saturating_sub(10),
+                Action::Top => *scroll = 0,
+                Action::ItemText | Action::Back | Action::Quit => d.item_scroll = None,
+                Action::Help => self.show_help = true,
+                _ => self.status = "reading the item: j/k scroll, i or Esc closes".into(),
+            }
+            return Ok(());
+        }
         match (self.view, action) {
             (_, Action::Help) => self.show_help = true,
             (View::Queue, Action::Quit) => self.quit = true,
             (View::Detail, Action::Quit) | (View::Detail, Action::Back) => {
-                self.detail = None;
+                let viewed = self.detail.take().map(|d| d.pair.id);
                 if self.compare.is_some() {
                     self.view = View::Compare;
                 } else {
                     self.view = View::Queue;
                     self.refresh().await?;
+                    if let Some(id) = viewed {
+                        self.select_pair(id).await?;
+                    }
                 }
+            }
+            (View::Detail, Action::ItemText) => {
+                if let Some(d) = &mut self.detail {
+                    d.item_scroll = Some(0);
+                }
+            }
+            (View::Detail, Action::Open) => {
+                self.status = "⏎ does not write here: a accepts, A accepts and opens the next unreviewed pair".into();
             }
             (View::Queue, Action::Back) => {
                 if self.scope.search.is_some() {
@@ -537,7 +630,7 @@ impl App {
             (View::Detail, Action::Reject) => self.change(Change::Reject).await?,
             (View::Detail, Action::Edit) => self.start_edit(),
             (View::Detail, Action::Note) => self.start_note(),
-            (View::Detail, Action::AddDimension) => self.add_dimension().await?,
+            (View::Detail, Action::AddDimension) => self.add_dimension(),
             (View::Detail, Action::RemoveDimension) => self.remove_dimension().await?,
             (View::Detail, Action::Undo) => self.undo().await?,
             (View::Detail, Action::Redo) => self.redo().await?,
@@ -622,8 +715,26 @@ impl App {
 
     fn start_edit(&mut self) {
         let Some(d) = &mut self.detail else { return };
+        if let Some(StepRef::Dimension(name)) = d.steps().get(d.cursor).cloned() {
+            let Some(dim) = d
+                .reviewed
+                .rationale
+                .as_ref()
+                .and_then(|r| r.dimensions.iter().find(|x| x.name == name))
+            else {
+                return;
+            };
+            let lines = vec![
+                format!("query: {}", dim.query_value),
+                format!("item: {}", dim.item_value),
+                format!("note: {}", dim.note),
+            ];
+            d.open_editor(EditTarget::Dimension(name), editor(lines));
+            self.status = "one value per line after its `field:` · ^s saves, Esc cancels".into();
+            return;
+        }
         let Some(StepRef::Text(step)) = d.steps().get(d.cursor).cloned() else {
-            self.status = "select query, item or conclusion (j/k) to edit it".into();
+            self.status = "select a step (j/k) to edit it".into();
             return;
         };
         let Some(r) = &d.reviewed.rationale else {
@@ -635,49 +746,107 @@ impl App {
             TextStep::ItemAnalysis => &r.item_analysis,
             TextStep::Conclusion => &r.conclusion,
         };
-        d.editor = Some((
+        d.open_editor(
             EditTarget::Step(step),
-            TextArea::new(text.lines().map(str::to_string).collect()),
-        ));
+            editor(text.lines().map(str::to_string).collect()),
+        );
         self.status = "editing: ^s saves, Esc cancels".into();
     }
 
     fn start_note(&mut self) {
         let Some(d) = &mut self.detail else { return };
-        d.editor = Some((EditTarget::Note, TextArea::default()));
+        d.open_editor(EditTarget::Note, TextArea::default());
         self.status = "note: ^s saves, Esc cancels".into();
     }
 
     /// Adds the first dimension of the prompt's list the rationale does not have yet, as
     /// "not mentioned" with empty values, and selects it (v cycles its verdict).
-    async fn add_dimension(&mut self) -> Result<()> {
-        let Some(d) = &self.detail else { return Ok(()) };
+    /// `+`: a form for the dimension to add, its name proposed (the first of the usual ones the
+    /// rationale lacks); ^s adds it with the values typed, `v` then sets its verdict.
+    fn add_dimension(&mut self) {
+        let Some(d) = &mut self.detail else { return };
         let Some(r) = &d.reviewed.rationale else {
             self.status = "no rationale to add a dimension to".into();
-            return Ok(());
+            return;
         };
-        let Some(name) = crate::teacher::prompt::DIMENSIONS
+        let proposed = crate::teacher::prompt::DIMENSIONS
             .iter()
             .find(|n| !r.dimensions.iter().any(|x| x.name == **n))
-        else {
-            self.status = "every dimension is already there".into();
-            return Ok(());
+            .copied()
+            .unwrap_or_default();
+        let lines = vec![
+            format!("name: {proposed}"),
+            "query: ".into(),
+            "item: ".into(),
+        ];
+        let mut area = editor(lines);
+        area.move_cursor(ratatui_textarea::CursorMove::Top);
+        area.move_cursor(ratatui_textarea::CursorMove::End);
+        d.open_editor(EditTarget::NewDimension, area);
+        self.status = "name, query and item values · ^s adds, Esc cancels".into();
+    }
+
+    /// Writes what a dimension form holds: the dimension added, or each value that changed.
+    async fn save_dimension_form(&mut self, target: EditTarget, text: &str) -> Result<()> {
+        let values = form_values(text);
+        let value = |field: &str| values.get(field).cloned().unwrap_or_default();
+        let existing = |name: &str| {
+            self.detail
+                .as_ref()
+                .and_then(|d| d.reviewed.rationale.as_ref())
+                .and_then(|r| r.dimensions.iter().find(|x| x.name == name).cloned())
         };
-        let dimension = crate::domain::Dimension {
-            name: name.to_string(),
-            query_value: String::new(),
-            item_value: String::new(),
-            verdict: crate::domain::Verdict::NotMentioned,
-            note: String::new(),
-        };
-        self.change(Change::AddDimension { dimension }).await?;
-        if let Some(d) = &mut self.detail
-            && let Some(i) = d
-                .steps()
-                .iter()
-                .position(|s| *s == StepRef::Dimension(name.to_string()))
-        {
-            d.cursor = i;
+        match target {
+            EditTarget::NewDimension => {
+                let name = value("name");
+                if name.is_empty() {
+                    self.status = "not added: a dimension needs a name".into();
+                    return Ok(());
+                }
+                if existing(&name).is_some() {
+                    self.status = format!("not added: the rationale has a {name} dimension");
+                    return Ok(());
+                }
+                let dimension = crate::domain::Dimension {
+                    name: name.clone(),
+                    query_value: value("query"),
+                    item_value: value("item"),
+                    verdict: crate::domain::Verdict::NotMentioned,
+                    note: value("note"),
+                };
+                self.change(Change::AddDimension { dimension }).await?;
+                if let Some(d) = &mut self.detail
+                    && let Some(i) = d
+                        .steps()
+                        .iter()
+                        .position(|s| *s == StepRef::Dimension(name.clone()))
+                {
+                    d.cursor = i;
+                }
+            }
+            EditTarget::Dimension(name) => {
+                let Some(dim) = existing(&name) else {
+                    return Ok(());
+                };
+                for (label, field) in FORM_FIELDS {
+                    let before = match field {
+                        "query_value" => &dim.query_value,
+                        "item_value" => &dim.item_value,
+                        _ => &dim.note,
+                    };
+                    let after = value(label);
+                    if *before != after {
+                        self.change(Change::EditDimension {
+                            dimension: name.clone(),
+                            field: field.into(),
+                            before: before.clone(),
+                            after,
+                        })
+                        .await?;
+                    }
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -716,7 +885,13 @@ impl App {
                 KeyCode::Backspace => {
                     input.pop();
                 }
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.push(c),
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    if input.chars().count() < SEARCH_MAX_CHARS {
+                        input.push(c);
+                    } else {
+                        self.status = format!("search box full ({SEARCH_MAX_CHARS} chars)");
+                    }
+                }
                 _ => {}
             }
             return Ok(true);
@@ -727,13 +902,26 @@ impl App {
         let Some((target, area)) = &mut d.editor else {
             return Ok(false);
         };
+        let escape = key.code == KeyCode::Esc;
+        let asked = std::mem::replace(&mut d.drop_asked, false);
         match key.code {
+            KeyCode::Esc if area.lines().join("\n") != d.editor_start && !asked => {
+                d.drop_asked = escape;
+                self.status = "unsaved text: Esc again drops it, ^s saves".into();
+            }
             KeyCode::Esc => {
                 d.editor = None;
                 self.status = "edit cancelled".into();
             }
             KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                let (target, after) = (*target, area.lines().join("\n"));
+                let (target, after) = (target.clone(), area.lines().join("\n"));
+                if matches!(target, EditTarget::Dimension(_) | EditTarget::NewDimension) {
+                    d.editor = None;
+                    return self
+                        .save_dimension_form(target, &after)
+                        .await
+                        .map(|()| true);
+                }
                 let EditTarget::Step(step) = target else {
                     d.editor = None;
                     if !after.trim().is_empty() {

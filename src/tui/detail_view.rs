@@ -32,6 +32,58 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         );
         frame.render_widget(&area, popup);
     }
+    if let Some(scroll) = d.item_scroll {
+        draw_item_text(frame, area, d, scroll, theme);
+    }
+}
+
+/// The item's whole text over the detail view (`i`): title, brand, each attribute with bullet
+/// points one per line, and the description, wrapped and scrolled.
+fn draw_item_text(frame: &mut Frame, area: Rect, d: &Detail, scroll: u16, theme: Theme) {
+    let item = &d.pair.item;
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("title  ", theme.title()),
+            Span::raw(shown(&item.title)),
+        ]),
+        Line::from(vec![
+            Span::styled("brand  ", theme.title()),
+            Span::raw(shown(&item.brand)),
+        ]),
+    ];
+    for (name, value) in item.attribute_lines() {
+        lines.push(Line::styled(name.replace('_', " "), theme.title()));
+        for part in value.lines().filter(|l| !l.trim().is_empty()) {
+            let mark = if name == "bullet_points" {
+                "  • "
+            } else {
+                "  "
+            };
+            lines.push(Line::raw(format!("{mark}{}", shown(part))));
+        }
+    }
+    lines.push(Line::styled("description", theme.title()));
+    if item.description.trim().is_empty() {
+        lines.push(Line::styled("  —", theme.dim()));
+    }
+    for part in item.description.lines() {
+        lines.push(Line::raw(format!("  {}", shown(part))));
+    }
+    let inner = area.height.saturating_sub(2);
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = p.line_count(area.width.saturating_sub(2)) as u16;
+    let scroll = scroll.min(rows.saturating_sub(inner));
+    let more = if rows > inner + scroll {
+        " · ↓ more"
+    } else {
+        ""
+    };
+    let block = Block::default().borders(Borders::ALL).title(format!(
+        " item {} · j/k scroll · i or Esc closes{more} ",
+        shown(&item.ext_id)
+    ));
+    frame.render_widget(ratatui::widgets::Clear, area);
+    frame.render_widget(p.scroll((scroll, 0)).block(block), area);
 }
 
 fn centered(r: Rect, w: u16, h: u16) -> Rect {
@@ -83,9 +135,11 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
     let r = &d.reviewed;
     let mut lines: Vec<Line> = Vec::new();
     match &d.judgment {
-        None => lines.push(Line::from(
-            "no teacher judgment yet: `workbench teach --only QUERY_ID/PRODUCT_ID`",
-        )),
+        None => lines.push(Line::from(format!(
+            "no teacher judgment yet: `workbench teach --only {}/{}`",
+            shown(&d.pair.query.ext_id),
+            shown(&d.pair.item.ext_id)
+        ))),
         Some(j) => {
             lines.push(Line::styled(
                 format!(
@@ -113,6 +167,10 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
             .map(|l| l.name.clone())
             .unwrap_or(k.into())
     };
+    // The line the selection is on, and whether it is the last step (then what follows it,
+    // label, review state and findings, is scrolled into view too).
+    let mut selected_line = None;
+    let last_step = d.steps().len().saturating_sub(1);
     if let Some(rat) = &r.rationale {
         for (i, step) in d.steps().iter().enumerate() {
             let cursor = if i == d.cursor { "▶ " } else { "  " };
@@ -163,6 +221,7 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
                 }
             };
             let line = if i == d.cursor {
+                selected_line = Some(lines.len());
                 line.style(theme.selected())
             } else {
                 line
@@ -212,9 +271,31 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
             style,
         ));
     }
+    let (width, height) = (area.width.saturating_sub(2), area.height.saturating_sub(2));
+    let rows = |lines: &[Line]| {
+        Paragraph::new(lines.to_vec())
+            .wrap(Wrap { trim: false })
+            .line_count(width) as u16
+    };
+    let total = rows(&lines);
+    // Scrolled just enough that the selected step is whole on screen: at any terminal size
+    // the step `e` would edit is the step the annotator sees.
+    let scroll = match selected_line {
+        Some(_) if d.cursor == last_step => total.saturating_sub(height),
+        Some(at) => (rows(&lines[..=at])).saturating_sub(height),
+        None => 0,
+    };
+    let mut title = " rationale ".to_string();
+    if scroll > 0 {
+        title.push_str("· ↑ more ");
+    }
+    if total > scroll + height {
+        title.push_str("· ↓ more ");
+    }
     let p = Paragraph::new(lines)
         .wrap(Wrap { trim: false })
-        .block(Block::default().borders(Borders::ALL).title(" rationale "));
+        .scroll((scroll, 0))
+        .block(Block::default().borders(Borders::ALL).title(title));
     frame.render_widget(p, area);
 }
 

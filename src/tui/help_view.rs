@@ -3,18 +3,20 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
+use super::app::View;
 use super::keys::{BINDINGS, Context};
 use super::theme::Theme;
 
-/// The key table, drawn from the same `BINDINGS` the keyboard uses.
-pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
+/// The key table of the view on screen (and the keys that work anywhere), drawn from the same
+/// `BINDINGS` the keyboard uses: one view's keys fit an 80×24 terminal, all of them do not.
+pub fn draw(frame: &mut Frame, area: Rect, view: View, theme: Theme) {
     let mut lines = Vec::new();
-    for (title, ctx) in [
-        ("anywhere", Context::Anywhere),
-        ("queue", Context::Queue),
-        ("pair", Context::Detail),
-        ("compare", Context::Compare),
-    ] {
+    let here = match view {
+        View::Queue => ("queue", Context::Queue),
+        View::Detail => ("pair", Context::Detail),
+        View::Compare => ("compare", Context::Compare),
+    };
+    for (title, ctx) in [("anywhere", Context::Anywhere), here] {
         lines.push(Line::styled(title, theme.title()));
         for b in BINDINGS.iter().filter(|b| b.context == ctx) {
             lines.push(Line::from(vec![
@@ -23,7 +25,6 @@ pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
             ]));
         }
     }
-    lines.push(Line::styled("any key closes this help", theme.dim()));
     let h = (lines.len() as u16 + 2).min(area.height);
     let w = area.width.min(90);
     let popup = Rect {
@@ -34,7 +35,11 @@ pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
     };
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" keys ")),
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" keys · any key closes this help "),
+        ),
         popup,
     );
 }

@@ -34,6 +34,7 @@ pub enum Action {
     Note,
     NextLabel,
     ThisQuery,
+    ItemText,
 }
 
 /// Where a binding applies.
@@ -134,10 +135,16 @@ pub const BINDINGS: &[Binding] = &[
         "accept the teacher's judgment as it stands",
     ),
     b(
-        "⏎",
+        "A",
         Context::Detail,
         Action::AcceptAndNext,
-        "accept and go to the next unreviewed pair",
+        "accept and go to the next unreviewed pair (⏎ never writes)",
+    ),
+    b(
+        "i",
+        Context::Detail,
+        Action::ItemText,
+        "the item's whole text: description, bullet points, attributes (j/k scroll, i or Esc closes)",
     ),
     b(
         "x",
@@ -149,13 +156,13 @@ pub const BINDINGS: &[Binding] = &[
         "e",
         Context::Detail,
         Action::Edit,
-        "edit the selected step (^s saves, Esc cancels)",
+        "edit the selected step, or a dimension's values (^s saves, Esc cancels)",
     ),
     b(
         "+",
         Context::Detail,
         Action::AddDimension,
-        "add a dimension the rationale lacks (then v sets its verdict)",
+        "add a dimension: its name and values (^s adds; then v sets its verdict)",
     ),
     b(
         "-",
@@ -234,7 +241,8 @@ pub fn action_for(key: KeyEvent, context: Context) -> Option<Action> {
         KeyCode::Char('G') | KeyCode::End => Action::Bottom,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char('n') => Action::NextUnreviewed,
-        KeyCode::Enter if detail => Action::AcceptAndNext,
+        // ⏎ pressed twice from the queue must not accept a pair never read: it only opens.
+        KeyCode::Enter | KeyCode::Char('l') if detail => Action::Open,
         KeyCode::Enter | KeyCode::Char('l') => Action::Open,
         KeyCode::Esc | KeyCode::Char('h') if detail => Action::Back,
         KeyCode::Char('q') if detail => Action::Back,
@@ -248,6 +256,8 @@ pub fn action_for(key: KeyEvent, context: Context) -> Option<Action> {
         KeyCode::Char('r') => Action::Refresh,
         KeyCode::Char('v') if detail => Action::CycleVerdict,
         KeyCode::Char('a') if detail => Action::Accept,
+        KeyCode::Char('A') if detail => Action::AcceptAndNext,
+        KeyCode::Char('i') if detail => Action::ItemText,
         KeyCode::Char('x') if detail => Action::Reject,
         KeyCode::Char('e') if detail => Action::Edit,
         KeyCode::Char('u') if detail => Action::Undo,

@@ -37,7 +37,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     }
     status_bar::draw(frame, parts[1], app, theme);
     if app.show_help {
-        help_view::draw(frame, parts[0], theme);
+        help_view::draw(frame, parts[0], app.view, theme);
     }
 }
 
@@ -52,6 +52,11 @@ pub(crate) fn shown(s: &str) -> String {
 pub async fn handle_event(app: &mut App, ev: Event) -> Result<()> {
     match ev {
         Event::Key(key) if key.kind != KeyEventKind::Release => {
+            // Any key closes help, including one no view binds, and does nothing else.
+            if app.show_help {
+                app.update(Action::Help).await?;
+                return Ok(());
+            }
             if app.edit_key(key).await? {
                 return Ok(());
             }
@@ -85,6 +90,9 @@ pub async fn handle_event(app: &mut App, ev: Event) -> Result<()> {
     Ok(())
 }
 
+/// Events handled between two frames at most, so the screen still follows a long burst.
+const MAX_EVENTS_PER_FRAME: usize = 4096;
+
 /// Runs the app in the terminal until the user quits. Every change was written when it was
 /// made, so quitting (or a crash, or a kill) loses nothing already shown as saved.
 pub async fn run(store: Store, annotator: &str) -> Result<()> {
@@ -106,8 +114,19 @@ pub async fn run(store: Store, annotator: &str) -> Result<()> {
             // While counts are worked out in the background, wake up often to show them.
             let wait = if app.counting() { 20 } else { 250 };
             if event::poll(Duration::from_millis(wait))? {
-                let ev = event::read()?;
-                handle_event(&mut app, ev).await?;
+                // Every key already typed is handled before the next frame: a paste of
+                // thousands of characters costs one frame, not one per character, and the
+                // Enter or Esc behind it answers at once.
+                let mut handled = 0;
+                loop {
+                    let ev = event::read()?;
+                    handle_event(&mut app, ev).await?;
+                    handled += 1;
+                    if app.quit || handled >= MAX_EVENTS_PER_FRAME || !event::poll(Duration::ZERO)?
+                    {
+                        break;
+                    }
+                }
             } else if app.view == View::Queue && last_refresh.elapsed() > Duration::from_secs(5) {
                 app.refresh().await?;
                 last_refresh = Instant::now();

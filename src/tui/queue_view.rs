@@ -7,9 +7,25 @@ use super::app::App;
 use super::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let header = Row::new([
-        "query", "item", "gold", "teacher", "p", "", "student", "flags", "✓",
-    ])
+    // Columns no row of the page fills give their room to query and item: at 80 columns
+    // that is the difference between reading a title and guessing it.
+    let students = app.rows.iter().any(|r| r.student_score.is_some());
+    let flagged = app.rows.iter().any(|r| r.findings > 0);
+    let keep = [true, true, true, true, true, true, students, flagged, true];
+    let pick = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+        cells
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(c, k)| k.then_some(c))
+            .collect()
+    };
+    let header = Row::new(pick(
+        [
+            "query", "item", "gold", "teacher", "p", "", "student", "flags", "✓",
+        ]
+        .map(Cell::from)
+        .to_vec(),
+    ))
     .style(theme.title());
     let rows = app.rows.iter().enumerate().map(|(i, r)| {
         let (p, bar) = match &r.teacher_dist {
@@ -33,7 +49,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         } else {
             String::new()
         };
-        let row = Row::new(vec![
+        let row = Row::new(pick(vec![
             Cell::from(shown(&r.query)),
             Cell::from(shown(&r.title)),
             Cell::from(r.gold_label.clone().unwrap_or_else(|| "—".into())),
@@ -43,24 +59,28 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             Cell::from(student),
             Cell::from(flags),
             Cell::from(if r.reviewed { "✓" } else { "" }),
-        ]);
+        ]));
         if i == app.selected {
             row.style(theme.selected())
         } else {
             row
         }
     });
-    let widths = [
-        Constraint::Percentage(22),
-        Constraint::Percentage(40),
-        Constraint::Length(5),
+    let widths: Vec<Constraint> = [
+        Constraint::Fill(2),
+        Constraint::Fill(3),
+        Constraint::Length(4),
         Constraint::Length(11),
         Constraint::Length(4),
         Constraint::Length(8),
-        Constraint::Length(8),
+        Constraint::Length(10),
         Constraint::Length(5),
         Constraint::Length(1),
-    ];
+    ]
+    .into_iter()
+    .zip(keep)
+    .filter_map(|(w, k)| k.then_some(w))
+    .collect();
     let plural = if app.total == 1 { "" } else { "s" };
     let mut search = match (&app.search_input, &app.scope.search) {
         (Some(typing), _) => format!(" · search: {typing}▏"),

@@ -18,13 +18,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .map(|r| format!("pair {}", r.pair_id))
             .unwrap_or_else(|| "empty".into()),
     };
-    let text = format!(
-        " {} · {} · filter: {} · {}",
-        app.annotator,
-        position,
-        app.filter.name(),
-        app.status
-    );
+    // The filter is in the queue's title already.
+    let text = format!(" {} · {} · {}", app.annotator, position, app.status);
     frame.render_widget(Paragraph::new(text).style(theme.dim()), parts[0]);
     let ratio = if app.all_pairs > 0 {
         app.reviewed_total as f64 / app.all_pairs as f64

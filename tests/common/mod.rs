@@ -136,6 +136,25 @@ pub fn review_in_tmux(db: &Path, annotator: &str, name: &str, width: u16, height
     tmux(&["new-session", "-d", "-s", name, "-x", &w, "-y", &h, &cmd]);
 }
 
+/// The text of tmux session `name`'s pane once it shows `text` (polled for up to `secs`
+/// seconds); else the session is killed and the test fails with the pane as it was.
+pub fn wait_for_pane(name: &str, text: &str, secs: u64) -> String {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let pane = tmux(&["capture-pane", "-t", name, "-p"]);
+        if pane.contains(text) {
+            return pane;
+        }
+        if std::time::Instant::now() > until {
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", name])
+                .output();
+            panic!("{text:?} never appeared:\n{pane}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The real teacher judges the first `limit` unjudged pairs of `db` in score mode.
 pub fn teach_score(dir: &Path, db: &Path, limit: usize) -> String {
     let limit = limit.to_string();
