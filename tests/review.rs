@@ -154,6 +154,7 @@ fn queue_pages_by_keyset_and_filters() {
             seen,
             vec![
                 (QueueFilter::Unreviewed, 200, vec![1, 2, 3]),
+                (QueueFilter::ToReview, 2, vec![1, 2]),
                 (QueueFilter::Disagree, 1, vec![1]),
                 (QueueFilter::LowConfidence, 2, vec![1, 2]),
                 (QueueFilter::ParseError, 1, vec![2]),
@@ -1011,4 +1012,10 @@ fn editor_asks_before_dropping_text_and_dimensions_get_their_values() {
         ],
         "{actions:?}"
     );
+    // `before` is the JSON the schema declares: the note was empty.
+    let before: Vec<(String,)> = query_rows(
+        &db,
+        "SELECT before FROM annotations WHERE before IS NOT NULL",
+    );
+    assert_eq!(before, [("\"\"".to_string(),)]);
 }

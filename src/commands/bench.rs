@@ -191,12 +191,12 @@ pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
     let scenarios: [(&str, Vec<Action>); 9] = [
         ("scroll (j)", vec![Action::Down]),
         ("page (PgDn)", vec![Action::PageDown]),
-        ("filter (f, cycling all 7)", vec![Action::NextFilter]),
+        ("filter (f, cycling them all)", vec![Action::NextFilter]),
         ("one label (L, cycling)", vec![Action::NextLabel]),
         ("one query (Q, on and off)", vec![Action::ThisQuery]),
         ("open a pair (⏎ then Esc)", vec![Action::Open, Action::Back]),
         ("jump to the end (G, g)", vec![Action::Bottom, Action::Top]),
-        ("sort (s, cycling all 4)", vec![Action::NextSort]),
+        ("sort (s, cycling them all)", vec![Action::NextSort]),
         (
             "page in a sort (s, PgDn×3)",
             vec![

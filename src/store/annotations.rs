@@ -73,25 +73,28 @@ pub(super) async fn update_reviewed(conn: &mut SqliteConnection, pair_id: i64) -
 }
 
 /// (field, before, after, undoes) as stored: the change itself is kept whole in `after` as JSON,
-/// with `field` and `before` filled for people reading the table with sqlite3.
+/// with `field` and `before` (a JSON string) filled for people reading the table with sqlite3.
 fn columns(change: &Change) -> (Option<String>, Option<String>, String, Option<i64>) {
     let whole = serde_json::to_string(change).expect("changes serialise");
+    let json = |s: &str| Some(serde_json::Value::from(s).to_string());
     match change {
-        Change::SetLabel { before, .. } => (Some("label".into()), before.clone(), whole, None),
+        Change::SetLabel { before, .. } => (
+            Some("label".into()),
+            before.as_deref().and_then(json),
+            whole,
+            None,
+        ),
         Change::SetVerdict {
             dimension, before, ..
         } => (
             Some(format!("dimension:{dimension}")),
-            Some(before.as_str().into()),
+            json(before.as_str()),
             whole,
             None,
         ),
-        Change::EditStep { step, before, .. } => (
-            Some(step.as_str().into()),
-            Some(before.clone()),
-            whole,
-            None,
-        ),
+        Change::EditStep { step, before, .. } => {
+            (Some(step.as_str().into()), json(before), whole, None)
+        }
         Change::EditDimension {
             dimension,
             field,
@@ -99,7 +102,7 @@ fn columns(change: &Change) -> (Option<String>, Option<String>, String, Option<i
             ..
         } => (
             Some(format!("dimension:{dimension}.{field}")),
-            Some(before.clone()),
+            json(before),
             whole,
             None,
         ),

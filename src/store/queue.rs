@@ -12,6 +12,8 @@ pub enum QueueFilter {
     All,
     /// No annotation yet.
     Unreviewed,
+    /// Judged by the teacher and not reviewed yet: the work left (its count is what remains).
+    ToReview,
     /// The teacher's label differs from the gold label.
     Disagree,
     /// The teacher's top label has less than half the mass.
@@ -25,9 +27,10 @@ pub enum QueueFilter {
 }
 
 impl QueueFilter {
-    pub const ALL: [QueueFilter; 7] = [
+    pub const ALL: [QueueFilter; 8] = [
         QueueFilter::All,
         QueueFilter::Unreviewed,
+        QueueFilter::ToReview,
         QueueFilter::Disagree,
         QueueFilter::LowConfidence,
         QueueFilter::ParseError,
@@ -39,6 +42,7 @@ impl QueueFilter {
         match self {
             QueueFilter::All => "all",
             QueueFilter::Unreviewed => "unreviewed",
+            QueueFilter::ToReview => "to review",
             QueueFilter::Disagree => "teacher ≠ gold",
             QueueFilter::LowConfidence => "low confidence",
             QueueFilter::ParseError => "parse error",
@@ -53,6 +57,7 @@ impl QueueFilter {
         match self {
             QueueFilter::All => "1",
             QueueFilter::Unreviewed => "reviewed = 0",
+            QueueFilter::ToReview => "reviewed = 0 AND judgment_id IS NOT NULL",
             QueueFilter::Disagree => "teacher_label <> gold_label",
             QueueFilter::LowConfidence => "teacher_p < 0.5",
             QueueFilter::ParseError => "teacher_parse_error = 1",

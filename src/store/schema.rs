@@ -32,6 +32,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0008_pair_judgment"),
     migration!("0009_augmented_index"),
     migration!("0010_calibrations"),
+    migration!("0011_annotations_before_json"),
+    migration!("0012_queue_to_review"),
 ];
 
 pub(super) static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {

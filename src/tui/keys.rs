@@ -84,7 +84,7 @@ pub const BINDINGS: &[Binding] = &[
         "f",
         Context::Queue,
         Action::NextFilter,
-        "next filter: all, unreviewed, teacher ≠ gold, low confidence, parse error, flagged, teacher ≠ student",
+        "next filter: all, unreviewed, to review (judged, unreviewed: what is left), teacher ≠ gold, low confidence, parse error, flagged, teacher ≠ student",
     ),
     b(
         "L",
