@@ -496,6 +496,10 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
         // Back in the queue the pair is marked reviewed and leaves the unreviewed filter.
         app.update(Action::Back).await.unwrap();
         assert!(app.rows[0].reviewed);
+        assert!(
+            app.rows[0].human.is_some(),
+            "the human column says what was decided"
+        );
         app.update(Action::NextFilter).await.unwrap();
         assert_eq!(app.filter, QueueFilter::Unreviewed);
         assert_eq!(app.rows[0].pair_id, 2);
@@ -845,9 +849,15 @@ fn small_terminal_keeps_the_work_on_screen() {
     keys(&["Escape"]);
     wait_for("rationale");
 
-    // Accept, then undo: the pair is unreviewed again everywhere.
+    // Accept: the queue's human column says so. Then undo: unreviewed again everywhere.
     keys(&["a"]);
     wait_for("saved: accept");
+    keys(&["Escape"]);
+    let q = wait_for("queue · all");
+    let row = q.lines().nth(2).unwrap_or_default();
+    assert!(row.trim_end_matches('│').trim_end().ends_with('✓'), "{q}");
+    keys(&["Enter"]);
+    wait_for("rationale");
     keys(&["u"]);
     wait_for("undone #");
     keys(&["Escape"]);
@@ -998,6 +1008,21 @@ fn editor_asks_before_dropping_text_and_dimensions_get_their_values() {
             .unwrap();
         tui::handle_event(app, press(KeyCode::Esc)).await.unwrap();
         assert!(app.detail.as_ref().unwrap().editor.is_none());
+        // A line break saved in a step shows as a line break, under the step's first line.
+        app.detail.as_mut().unwrap().cursor = 0;
+        tui::handle_event(app, press(KeyCode::Char('e')))
+            .await
+            .unwrap();
+        tui::handle_event(app, press(KeyCode::Enter)).await.unwrap();
+        type_text(app, "second line").await;
+        tui::handle_event(app, ctrl('s')).await.unwrap();
+        let s = screen_of(app, 100, 40);
+        assert!(
+            s.lines()
+                .any(|l| l.contains(&format!("│{:18}second line", ""))),
+            "{s}"
+        );
+        assert!(!s.contains('␊'), "{s}");
     });
     let actions = annotation_actions(&db);
     let names: Vec<(&str, Option<&str>)> = actions
@@ -1009,13 +1034,20 @@ fn editor_asks_before_dropping_text_and_dimensions_get_their_values() {
         [
             ("add_dimension", Some("dimension:category")),
             ("edit_dimension", Some("dimension:category.note")),
+            ("edit_step", Some("query_analysis")),
         ],
         "{actions:?}"
     );
     // `before` is the JSON the schema declares: the note was empty.
     let before: Vec<(String,)> = query_rows(
         &db,
-        "SELECT before FROM annotations WHERE before IS NOT NULL",
+        "SELECT before FROM annotations WHERE before IS NOT NULL ORDER BY id",
     );
-    assert_eq!(before, [("\"\"".to_string(),)]);
+    assert_eq!(
+        before,
+        [
+            ("\"\"".to_string(),),
+            ("\"the shopper wants a newborn hospital kit\"".to_string(),)
+        ]
+    );
 }

@@ -48,7 +48,10 @@ impl Store {
     }
 }
 
-async fn annotations_of(conn: &mut SqliteConnection, pair_id: i64) -> Result<Vec<Annotation>> {
+pub(super) async fn annotations_of(
+    conn: &mut SqliteConnection,
+    pair_id: i64,
+) -> Result<Vec<Annotation>> {
     let rows = sqlx::query(
         "SELECT id, pair_id, judgment_id, annotator, action, field, before, after, undoes, created_at \
          FROM annotations WHERE pair_id = ? ORDER BY id",

@@ -1,8 +1,10 @@
 use anyhow::Result;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::annotations::annotations_of;
 use super::{Store, newest_student};
 use crate::domain::ScoreDist;
+use crate::domain::review::derive;
 use crate::domain::text::search_words;
 
 /// Which pairs the review queue shows.
@@ -155,6 +157,9 @@ pub struct QueueRow {
     pub teacher_dist: Option<ScoreDist>,
     pub parse_error: bool,
     pub reviewed: bool,
+    /// What the humans made of a reviewed pair: their label's key, else `✓` (accepted), `✗`
+    /// (rejected) or `✎` (corrected, label kept).
+    pub human: Option<String>,
     pub findings: i64,
     /// The row's key in the queue's sort order.
     pub sort_key: f64,
@@ -270,6 +275,7 @@ impl Store {
                         .map(|probs| ScoreDist { probs }),
                     parse_error: r.try_get::<Option<bool>, _>(6)?.unwrap_or(false),
                     reviewed: r.try_get(7)?,
+                    human: None,
                     findings: r.try_get(8)?,
                     sort_key: r.try_get(9)?,
                     student_score: r.try_get(10)?,
@@ -280,6 +286,20 @@ impl Store {
             .collect::<Result<_>>()?;
         if backwards {
             out.reverse();
+        }
+        // Only the page's reviewed rows are read further: their annotations say what the
+        // humans decided (a handful of indexed reads per page).
+        if out.iter().any(|r| r.reviewed) {
+            let mut conn = self.pool.acquire().await?;
+            for row in out.iter_mut().filter(|r| r.reviewed) {
+                let reviewed = derive(None, &annotations_of(&mut conn, row.pair_id).await?);
+                row.human = Some(match reviewed.human_label {
+                    Some(label) => label,
+                    None if reviewed.rejected => "✗".into(),
+                    None if reviewed.accepted => "✓".into(),
+                    None => "✎".into(),
+                });
+            }
         }
         Ok(out)
     }

@@ -174,6 +174,7 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
     if let Some(rat) = &r.rationale {
         for (i, step) in d.steps().iter().enumerate() {
             let cursor = if i == d.cursor { "▶ " } else { "  " };
+            let mut continuation: Vec<Line> = Vec::new();
             let line = match step {
                 StepRef::Text(t) => {
                     let key = t.as_str();
@@ -187,11 +188,18 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
                     } else {
                         ""
                     };
+                    // A line break an annotator saved shows as one: later lines go under the
+                    // first, indented past the step's name.
+                    let mut parts = text.split('\n');
+                    let first = parts.next().unwrap_or_default();
+                    continuation = parts
+                        .map(|p| Line::raw(format!("{:18}{}", "", shown(p))))
+                        .collect();
                     Line::from(vec![
                         Span::raw(cursor),
                         Span::styled(format!("{:<16}", key.replace('_', " ")), theme.title()),
                         Span::styled(who, theme.human()),
-                        Span::raw(shown(text)),
+                        Span::raw(shown(first)),
                     ])
                 }
                 StepRef::Dimension(name) => {
@@ -221,13 +229,22 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
                 }
             };
             let line = if i == d.cursor {
-                selected_line = Some(lines.len());
+                selected_line = Some(lines.len() + continuation.len());
                 line.style(theme.selected())
             } else {
                 line
             };
             lines.push(line);
+            lines.extend(continuation);
         }
+        // The keys that set each label, beside the label they would change.
+        let legend: Vec<String> = app
+            .scale
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{} {}", i + 1, l.name))
+            .collect();
         lines.push(Line::from(vec![
             Span::raw("  "),
             Span::styled(format!("{:<16}", "label"), theme.title()),
@@ -240,6 +257,7 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
                 },
                 theme.human(),
             ),
+            Span::styled(format!("   keys: {}", legend.join(" · ")), theme.dim()),
         ]));
     } else if let Some(l) = &r.human_label {
         lines.push(Line::from(format!("human label: {}", label_name(l))));

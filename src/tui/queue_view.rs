@@ -21,7 +21,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     };
     let header = Row::new(pick(
         [
-            "query", "item", "gold", "teacher", "p", "", "student", "flags", "✓",
+            "query", "item", "gold", "teacher", "p", "", "student", "flags", "human",
         ]
         .map(Cell::from)
         .to_vec(),
@@ -58,7 +58,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             Cell::from(bar),
             Cell::from(student),
             Cell::from(flags),
-            Cell::from(if r.reviewed { "✓" } else { "" }),
+            Cell::from(r.human.clone().unwrap_or_default()),
         ]));
         if i == app.selected {
             row.style(theme.selected())
@@ -75,7 +75,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Constraint::Length(8),
         Constraint::Length(10),
         Constraint::Length(5),
-        Constraint::Length(1),
+        Constraint::Length(5),
     ]
     .into_iter()
     .zip(keep)
