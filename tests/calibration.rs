@@ -227,6 +227,38 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
             "{detail}"
         );
     }
+    // The loop back to the teacher: twenty reviews after the calibration, and the review app's
+    // status bar says so with the command; calibrating again clears it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let store = Store::open(&db).await.unwrap();
+            let app = App::new(store, "ana").await.unwrap();
+            let s = screen_of(&app, 200, 30);
+            s.lines().last().unwrap_or_default().to_string()
+        })
+    };
+    assert!(!status(&rt).contains("since the teacher's calibration"));
+    rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        for pair in 1..=20 {
+            let note = workbench::domain::review::Change::Note {
+                text: "seen".into(),
+            };
+            store.annotate(pair, None, "ana", &note).await.unwrap();
+        }
+    });
+    let line = status(&rt);
+    assert!(
+        line.contains("20 reviews since the teacher's calibration: workbench teacher calibrate"),
+        "{line}"
+    );
+    // A calibration keeps whole seconds: reviews in its own second count as after it (the safe
+    // side). A person does not calibrate within a second of reviewing; the test waits it out.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    ok(d, &db, &["teacher", "calibrate", "--min-pairs", "5"]);
+    assert!(!status(&rt).contains("since the teacher's calibration"));
+
     let summary = audit(&[]);
     assert_eq!(summary["teacher_distribution"], "raw", "{summary}");
     let raw_misses = raw.iter().filter(|r| r["gold_label"] != r["label"]).count();

@@ -57,6 +57,17 @@ impl Store {
         Ok(id)
     }
 
+    /// Pairs reviewed (any annotation) since the newest calibration of any teacher, or ever when
+    /// there is none: what `workbench teacher calibrate` has not yet learnt from. Times compare
+    /// as Julian days: calibrations keep whole seconds, annotations milliseconds.
+    pub async fn reviews_since_calibration(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(DISTINCT pair_id) FROM annotations WHERE julianday(created_at) >              COALESCE((SELECT julianday(max(created_at)) FROM calibrations), 0)",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// The newest calibration of every teacher that has one.
     pub async fn calibrations(&self) -> Result<Calibrations> {
         let rows = sqlx::query(

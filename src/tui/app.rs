@@ -140,6 +140,8 @@ pub struct App {
     pub total: i64,
     pub reviewed_total: i64,
     pub all_pairs: i64,
+    /// Pairs reviewed since the teacher was last calibrated (ever, if it never was).
+    pub since_calibration: i64,
     pub detail: Option<Detail>,
     pub compare: Option<CompareState>,
     /// The search (`/`), label (`L`) and query (`Q`) in force.
@@ -170,7 +172,12 @@ struct Counts {
     total: i64,
     reviewed: i64,
     all: i64,
+    since_calibration: i64,
 }
+
+/// Reviews since the teacher's calibration from which the status bar suggests calibrating
+/// again: the fewest pairs `teacher calibrate` fits on by default.
+pub const CALIBRATE_AFTER: i64 = 20;
 
 impl App {
     pub async fn new(store: Store, annotator: &str) -> Result<App> {
@@ -189,6 +196,7 @@ impl App {
             total: 0,
             reviewed_total: 0,
             all_pairs: 0,
+            since_calibration: 0,
             detail: None,
             compare: None,
             scope: QueueScope::default(),
@@ -240,10 +248,12 @@ impl App {
                     .await?
                     .0
             };
+            let since_calibration = store.reviews_since_calibration().await?;
             Ok(Counts {
                 total,
                 reviewed,
                 all,
+                since_calibration,
             })
         }));
     }
@@ -279,6 +289,7 @@ impl App {
     fn apply_counts(&mut self, counts: Result<Counts>) -> Result<()> {
         let c = counts?;
         (self.total, self.reviewed_total, self.all_pairs) = (c.total, c.reviewed, c.all);
+        self.since_calibration = c.since_calibration;
         Ok(())
     }
 

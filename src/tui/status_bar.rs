@@ -19,7 +19,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .unwrap_or_else(|| "empty".into()),
     };
     // The filter is in the queue's title already.
-    let text = format!(" {} · {} · {}", app.annotator, position, app.status);
+    let mut text = format!(" {} · {} · {}", app.annotator, position, app.status);
+    // The loop back to the teacher: enough reviews it has not learnt from, and the command.
+    if app.since_calibration >= super::app::CALIBRATE_AFTER {
+        text.push_str(&format!(
+            " · {} reviews since the teacher's calibration: workbench teacher calibrate",
+            app.since_calibration
+        ));
+    }
     frame.render_widget(Paragraph::new(text).style(theme.dim()), parts[0]);
     let ratio = if app.all_pairs > 0 {
         app.reviewed_total as f64 / app.all_pairs as f64
