@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let scale = store.scale().await?;
     let backend = Arc::new(
         LocalBackend::load(
-            std::path::Path::new("models/teacher/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            std::path::Path::new(workbench::teacher::local::DEFAULT_MODEL),
             Default::default(),
         )
         .await?,

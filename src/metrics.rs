@@ -271,6 +271,45 @@ pub fn ndcg_at(items: &[(f64, f64)], k: usize) -> Option<f64> {
     (best > 0.0).then(|| dcg(&got) / best)
 }
 
+/// Running sums for a Pearson correlation: one pass, no points kept.
+#[derive(Debug, Clone, Default)]
+pub struct Moments {
+    n: f64,
+    x: f64,
+    y: f64,
+    xx: f64,
+    yy: f64,
+    xy: f64,
+}
+
+impl Moments {
+    pub fn add(&mut self, x: f64, y: f64) {
+        self.n += 1.0;
+        self.x += x;
+        self.y += y;
+        self.xx += x * x;
+        self.yy += y * y;
+        self.xy += x * y;
+    }
+
+    /// Pearson's r, or `None` when either side does not vary (or there are fewer than two).
+    pub fn pearson(&self) -> Option<f64> {
+        let cov = self.n * self.xy - self.x * self.y;
+        let vx = self.n * self.xx - self.x * self.x;
+        let vy = self.n * self.yy - self.y * self.y;
+        (vx > 0.0 && vy > 0.0).then(|| cov / (vx.sqrt() * vy.sqrt()))
+    }
+}
+
+/// Pearson's r of (x, y) points.
+pub fn pearson(points: &[(f64, f64)]) -> Option<f64> {
+    let mut m = Moments::default();
+    for &(x, y) in points {
+        m.add(x, y);
+    }
+    m.pearson()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::domain::LabelScale;
 use crate::domain::review::{Annotation, derive};
-use crate::metrics::{Agreement, Calibration, Confusion, calibration};
+use crate::metrics::{Agreement, Calibration, Confusion, Moments, calibration};
 use crate::store::{PairRecord, RecordQuery, Store};
 
 /// A pair the teacher got wrong with confidence: what the report links to.
@@ -109,35 +109,6 @@ struct StudentSums {
     scored: u64,
     points: Vec<(f64, f64)>,
     moments: Moments,
-}
-
-/// Sums for a Pearson correlation.
-#[derive(Default)]
-struct Moments {
-    n: f64,
-    x: f64,
-    y: f64,
-    xx: f64,
-    yy: f64,
-    xy: f64,
-}
-
-impl Moments {
-    fn add(&mut self, x: f64, y: f64) {
-        self.n += 1.0;
-        self.x += x;
-        self.y += y;
-        self.xx += x * x;
-        self.yy += y * y;
-        self.xy += x * y;
-    }
-
-    fn pearson(&self) -> Option<f64> {
-        let cov = self.n * self.xy - self.x * self.y;
-        let vx = self.n * self.xx - self.x * self.x;
-        let vy = self.n * self.yy - self.y * self.y;
-        (vx > 0.0 && vy > 0.0).then(|| cov / (vx.sqrt() * vy.sqrt()))
-    }
 }
 
 impl<'a> Accumulator<'a> {

@@ -6,6 +6,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+pub use crate::domain::text::normalise;
+
 /// Lower case, every run of punctuation or whitespace turned into one space, trimmed.
 /// The longest run of one word or phrase (up to three words) said three or more times in a
 /// row, as (the phrase, times): the loop a small model falls into ("Men's, Men's, Men's").
@@ -39,24 +41,6 @@ pub fn repeated_run(text: &str) -> Option<(String, usize)> {
         }
     }
     best
-}
-
-pub fn normalise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut space = true;
-    for c in text.chars() {
-        if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-            space = false;
-        } else if !space {
-            out.push(' ');
-            space = true;
-        }
-    }
-    if out.ends_with(' ') {
-        out.pop();
-    }
-    out
 }
 
 /// Values that say "nothing here" rather than quote the text.

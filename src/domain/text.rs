@@ -65,6 +65,26 @@ pub fn search_words(search: &str) -> Vec<String> {
         .collect()
 }
 
+/// Lower case, letters and digits only, one space between words: what the audit's grounding
+/// and the augmentation's query words compare.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = true;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+            space = false;
+        } else if !space {
+            out.push(' ');
+            space = true;
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

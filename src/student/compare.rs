@@ -192,7 +192,7 @@ pub async fn compare(
         student_vs_human: vs_student.agreement(),
         student_vs_human_judged: vs_student_judged.agreement(),
         teacher_vs_student: between.agreement(),
-        score_pearson: pearson(&points),
+        score_pearson: crate::metrics::pearson(&points),
         ndcg10_teacher: ndcg(|x| x.0),
         ndcg10_student: ndcg(|x| Some(x.1)),
         queries: per_query.len() as u64,
@@ -201,34 +201,18 @@ pub async fn compare(
     })
 }
 
-/// The label whose gain is closest to `gain` (for students that give a score only).
-pub fn pearson(points: &[(f64, f64)]) -> Option<f64> {
-    let n = points.len() as f64;
-    if n < 2.0 {
-        return None;
-    }
-    let (mx, my) = (
-        points.iter().map(|p| p.0).sum::<f64>() / n,
-        points.iter().map(|p| p.1).sum::<f64>() / n,
-    );
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (x, y) in points {
-        sxy += (x - mx) * (y - my);
-        sxx += (x - mx).powi(2);
-        syy += (y - my).powi(2);
-    }
-    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx.sqrt() * syy.sqrt()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn pearson_and_student_labels() {
-        assert!((pearson(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]).unwrap() - 1.0).abs() < 1e-12);
-        assert!((pearson(&[(0.0, 1.0), (1.0, 0.0)]).unwrap() + 1.0).abs() < 1e-12);
-        assert_eq!(pearson(&[(1.0, 1.0), (1.0, 2.0)]), None);
+        assert!(
+            (crate::metrics::pearson(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]).unwrap() - 1.0).abs()
+                < 1e-12
+        );
+        assert!((crate::metrics::pearson(&[(0.0, 1.0), (1.0, 0.0)]).unwrap() + 1.0).abs() < 1e-12);
+        assert_eq!(crate::metrics::pearson(&[(1.0, 1.0), (1.0, 2.0)]), None);
         let esci = LabelScale::esci();
         assert_eq!(esci.student_label(0.9, None), 0);
         assert_eq!(esci.student_label(0.12, None), 1);
