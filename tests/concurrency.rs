@@ -4,7 +4,8 @@
 //! app showed as saved is stored and exported.
 //!
 //! WORKBENCH_SOAK_PAIRS sets how many pairs teach judges (the run lasts as long as teach does;
-//! 30 here, about a minute; BENCHMARKS.md has a five-minute run).
+//! 30 here, about a minute) and WORKBENCH_SOAK_MODE its mode (score; cot is slower per pair,
+//! which makes a long run of the fixture's 200 pairs: BENCHMARKS.md has a five-minute run).
 
 mod common;
 
@@ -124,6 +125,7 @@ fn teach_workers_exports_and_two_review_apps_share_one_database() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
+    let mode = std::env::var("WORKBENCH_SOAK_MODE").unwrap_or_else(|_| "score".into());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = fixture_db(d);
@@ -131,7 +133,7 @@ fn teach_workers_exports_and_two_review_apps_share_one_database() {
         .current_dir(d)
         .arg("--db")
         .arg(&db)
-        .args(["teach", "--mode", "score", "--workers", "2", "--limit"])
+        .args(["teach", "--mode", &mode, "--workers", "2", "--limit"])
         .arg(pairs.to_string())
         .arg("--model")
         .arg(teacher_model())
