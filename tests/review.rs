@@ -934,8 +934,7 @@ fn search_answers_enter_and_esc_after_ten_thousand_characters() {
 /// Types `text` into the app, one key per character.
 async fn type_text(app: &mut App, text: &str) {
     for c in text.chars() {
-        let key = KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
-        tui::handle_event(app, Event::Key(key)).await.unwrap();
+        tui::handle_event(app, key(c)).await.unwrap();
     }
 }
 

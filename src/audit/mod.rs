@@ -85,10 +85,10 @@ pub async fn run(
         let record = record?;
         summary.pairs += 1;
         summary.judged += record.judgment.is_some() as u64;
-        let calibrated = record.judgment.as_ref().and_then(|j| {
-            let c = calibrations.as_ref()?.get(&j.model, &j.prompt_hash)?;
-            Some(c.apply(&j.distribution))
-        });
+        let calibrated = calibrations
+            .as_ref()
+            .zip(record.judgment.as_ref())
+            .and_then(|(c, j)| c.apply_to(j));
         summary.calibrated_judgments += calibrated.is_some() as u64;
         let findings = check_with(&record, calibrated.as_ref(), scale, rules, limits);
         summary.flagged_pairs += !findings.is_empty() as u64;

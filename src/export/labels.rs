@@ -2,7 +2,7 @@
 
 use crate::domain::review::Reviewed;
 use crate::domain::{LabelScale, ScoreDist};
-use crate::store::{Calibrations, PairRecord};
+use crate::store::PairRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LabelSource {
@@ -34,14 +34,6 @@ pub struct Decided {
     pub score: f64,
     /// `annotator`, `gold`, `teacher` or `teacher_calibrated`.
     pub from: &'static str,
-}
-
-/// The teacher's distribution of a row through its teacher's newest calibration, when asked for
-/// and the teacher has one.
-pub fn calibrated(row: &PairRecord, calibrations: Option<&Calibrations>) -> Option<ScoreDist> {
-    let j = row.judgment.as_ref()?;
-    let c = calibrations?.get(&j.model, &j.prompt_hash)?;
-    Some(c.apply(&j.distribution))
 }
 
 pub fn decide(

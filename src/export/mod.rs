@@ -162,7 +162,10 @@ fn write_group(
                 row.judgment.as_ref().and_then(|j| j.rationale.as_ref()),
                 &row.annotations,
             );
-            let calibrated = labels::calibrated(row, Some(calibrations));
+            // Only the label (asked for) and cot.jsonl (always both) read it.
+            let calibrated = (opts.calibrated || opts.formats.contains(&Format::Cot))
+                .then(|| calibrations.apply_to(row.judgment.as_ref()?))
+                .flatten();
             let used = calibrated.as_ref().filter(|_| opts.calibrated);
             let decided = labels::decide(row, &reviewed, scale, opts.source, used);
             Entry {

@@ -1,28 +1,32 @@
 //! Teacher calibrations: fitted by `workbench teacher calibrate`, read wherever a judgment's
 //! calibrated distribution is shown beside its raw one.
 
-use std::collections::HashMap;
-
 use anyhow::Result;
 use sqlx::Row;
 
+use super::PickedJudgment;
 use super::Store;
-use crate::domain::{Calibration, CalibrationFit};
+use crate::domain::{Calibration, CalibrationFit, ScoreDist};
 
 /// The teacher a calibration belongs to: its model and prompt.
 pub type TeacherKey = (String, String);
 
-/// Every teacher's newest calibration.
+/// Every teacher's newest calibration. A store has a handful of teachers: a scan compares
+/// borrowed strings, where a map would build a key for every pair an export reads.
 #[derive(Debug, Clone, Default)]
-pub struct Calibrations(HashMap<TeacherKey, Calibration>);
+pub struct Calibrations(Vec<(TeacherKey, Calibration)>);
 
 impl Calibrations {
     pub fn get(&self, model: &str, prompt_hash: &str) -> Option<&Calibration> {
-        // Most stores have none: the key is not built for every pair an export reads.
-        if self.0.is_empty() {
-            return None;
-        }
-        self.0.get(&(model.to_string(), prompt_hash.to_string()))
+        self.0
+            .iter()
+            .find(|((m, p), _)| m == model && p == prompt_hash)
+            .map(|(_, c)| c)
+    }
+
+    /// A picked judgment's distribution through its teacher's calibration, if it has one.
+    pub fn apply_to(&self, j: &PickedJudgment) -> Option<ScoreDist> {
+        Some(self.get(&j.model, &j.prompt_hash)?.apply(&j.distribution))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -76,16 +80,16 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut out = HashMap::new();
+        let mut out = Vec::new();
         for r in rows {
             let bias: String = r.try_get(3)?;
-            out.insert(
+            out.push((
                 (r.try_get(0)?, r.try_get(1)?),
                 Calibration {
                     slope: r.try_get(2)?,
                     bias: serde_json::from_str(&bias)?,
                 },
-            );
+            ));
         }
         Ok(Calibrations(out))
     }

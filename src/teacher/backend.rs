@@ -45,12 +45,6 @@ pub struct Penalties {
     pub dry: f32,
 }
 
-impl Penalties {
-    pub fn is_none(&self) -> bool {
-        *self == Penalties::default()
-    }
-}
-
 /// One generated token: its text, natural-log probability, and the top alternatives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenLogprob {
