@@ -18,13 +18,8 @@ async fn main() -> anyhow::Result<()> {
         Mode::Cot
     };
     let scale = store.scale().await?;
-    let backend = Arc::new(
-        LocalBackend::load(
-            std::path::Path::new(workbench::teacher::local::DEFAULT_MODEL),
-            Default::default(),
-        )
-        .await?,
-    );
+    let backend =
+        Arc::new(LocalBackend::load(&workbench::models::teacher(), Default::default()).await?);
     let prompt = Prompt::new(&scale, mode, true);
     for pair in store.first_pairs(n * 10).await?.into_iter().step_by(10) {
         let pp = prompt.for_pair(&pair);

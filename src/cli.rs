@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::domain::{DEFAULT_SEED, SplitSpec};
+use crate::export::LabelSource;
 
 const ABOUT: &str = "A terminal workbench for e-commerce search relevance.
 
@@ -244,6 +245,61 @@ pub enum TeacherCommand {
     /// train split, store it, and say what it does to the test split. Judgments keep their raw
     /// distribution; compare, show, the review app and export give the calibrated one beside it.
     Calibrate(CalibrateArgs),
+    /// Fine-tune the local GGUF teacher on the train split's human labels (score mode) or
+    /// reviewed rationales (CoT mode), and write a GGUF file `teach --model` runs.
+    Tune(TuneArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "What trains: the top --layers blocks of the network and its final norm,
+in f32; the blocks below stay as they are, so their output is computed once per pair and each
+epoch runs the top blocks alone. The loss is on the answer's tokens only: the label (score mode)
+or the rationale JSON that sft.jsonl holds (CoT mode), after the prompt the teacher sees.
+A killed run resumes from its last finished epoch (a checkpoint folder beside --out).
+
+Examples:
+  workbench teacher tune --out models/teacher/tuned.gguf
+  workbench teach --mode score --model models/teacher/tuned.gguf --only all
+  workbench compare --split test"
+)]
+pub struct TuneArgs {
+    /// Where the tuned GGUF file goes; judgments made with it carry its file name.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// The GGUF file to start from (llama architecture). Default: the SmolLM2 file fetched into
+    /// models/.
+    #[arg(long, value_name = "PATH", env = "WORKBENCH_MODEL")]
+    pub model: Option<PathBuf>,
+    /// What the answer is: the label alone (score) or the rationale JSON (cot).
+    #[arg(long, value_enum, default_value_t = TeachMode::Score)]
+    pub mode: TeachMode,
+    /// Which pairs train, by query; as `student train` takes it. Default: `imported` when every
+    /// imported pair carries a split, else `by-query:80/10/10`.
+    #[arg(long, value_parser = SplitSpec::parse, value_name = "SPEC")]
+    pub split: Option<SplitSpec>,
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Top blocks of the network that train.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub layers: usize,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Peak learning rate (AdamW; warmup over the first tenth of the steps, then a linear fall).
+    #[arg(long, default_value_t = 1e-4, value_name = "LR")]
+    pub lr: f64,
+    /// Pairs per step.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub batch: usize,
+    /// Train on at most N pairs (the first by pair id).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Start over even when --out has a checkpoint.
+    #[arg(long)]
+    pub restart: bool,
+    /// Print the run's summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -432,9 +488,11 @@ pub struct StudentTrainArgs {
     /// Start over instead of resuming from --out's checkpoint.
     #[arg(long)]
     pub restart: bool,
-    /// The base encoder (model.safetensors, tokenizer.json, config.json).
-    #[arg(long, default_value = "models/student-base", value_name = "DIR")]
-    pub base: PathBuf,
+    /// The base encoder (model.safetensors, tokenizer.json, config.json). Default: the
+    /// all-MiniLM-L6-v2 folder fetched into models/ (WORKBENCH_MODELS, ./models, the checkout's
+    /// models/, then ~/.local/share/workbench/models).
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -582,7 +640,8 @@ pub struct TeachArgs {
     pub shard: Option<String>,
 
     /// A GGUF file for the local teacher (llama, mistral3, phi2, phi3, starcoder2, qwen2, qwen3,
-    /// qwen3moe architectures). Default: the SmolLM2 file fetched into models/.
+    /// qwen3moe architectures). Default: the SmolLM2 file fetched into models/
+    /// (WORKBENCH_MODELS, ./models, the checkout's models/, then ~/.local/share/workbench/models).
     #[arg(
         long,
         value_name = "PATH",
@@ -694,14 +753,9 @@ pub struct ExportArgs {
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
 
-    /// Whose label wins: human-first (annotator, then imported gold, then teacher), teacher,
-    /// or human-only (pairs without a human label are left out).
-    #[arg(
-        long,
-        default_value = "human-first",
-        value_name = "human-first|teacher|human-only"
-    )]
-    pub source: String,
+    /// Whose label wins.
+    #[arg(long, value_enum, default_value_t = LabelSource::HumanFirst)]
+    pub source: LabelSource,
 
     /// Most margin_mse rows per query.
     #[arg(long, default_value_t = 20, value_name = "N")]

@@ -11,6 +11,7 @@ pub mod export;
 pub mod ingest;
 pub mod memory;
 pub mod metrics;
+pub mod models;
 pub mod report;
 pub mod store;
 pub mod student;

@@ -916,3 +916,186 @@ fn the_http_backend_retries_what_passes_and_names_what_does_not() {
         js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
     assert_eq!((js.len(), pairs.len()), (5, 5));
 }
+
+/// Share of `model`'s judgments whose label is the pair's gold label.
+fn agreement_with_gold(db: &Path, model: &str) -> (usize, f64) {
+    let rows: Vec<(Option<String>, Option<String>)> = query_rows(
+        db,
+        &format!(
+            "SELECT j.label, p.gold_label FROM judgments j JOIN pairs p ON p.id = j.pair_id \
+             WHERE j.model = '{model}'"
+        ),
+    );
+    let right = rows.iter().filter(|(l, g)| l.is_some() && l == g).count();
+    (rows.len(), right as f64 / rows.len().max(1) as f64)
+}
+
+fn sha256_of(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let subset = d.join("pairs.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(fixture())
+        .unwrap()
+        .lines()
+        .take(24)
+        .map(str::to_owned)
+        .collect();
+    std::fs::write(&subset, lines.join("\n") + "\n").unwrap();
+    let db = d.join("wb.db");
+    ok(d, &db, &["init"]);
+    ok(d, &db, &["import", subset.to_str().unwrap()]);
+    let model = teacher_model();
+    let model = model.to_str().unwrap();
+    ok(
+        d,
+        &db,
+        &[
+            "teach", "--mode", "score", "--only", "all", "--model", model,
+        ],
+    );
+
+    // Every pair trains (one split weight); the answer is the gold label.
+    let tune = |out: &str, epochs: &str| {
+        vec![
+            "teacher",
+            "tune",
+            "--model",
+            model,
+            "--out",
+            out,
+            "--split",
+            "by-query:1",
+            "--epochs",
+            epochs,
+            "--layers",
+            "2",
+            "--lr",
+            "1e-3",
+            "--batch",
+            "4",
+            "--json",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<String>>()
+    };
+    let args = tune("tuned/t.gguf", "8");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let state: Value = serde_json::from_str(&ok(d, &db, &args)).unwrap();
+    assert_eq!(state["examples"], 24, "{state}");
+    let loss: Vec<f64> = state["loss"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(loss.len(), 8);
+    assert!(loss[7] < loss[0] / 2.0, "the loss does not fall: {loss:?}");
+
+    // mistral.rs runs the written file, and its judgments name it and what it was tuned on.
+    let tuned = d.join("tuned/t.gguf");
+    ok(
+        d,
+        &db,
+        &[
+            "teach",
+            "--mode",
+            "score",
+            "--only",
+            "all",
+            "--model",
+            tuned.to_str().unwrap(),
+        ],
+    );
+    let (n_raw, raw) = agreement_with_gold(&db, "SmolLM2-135M-Instruct.Q4_1");
+    let (n_tuned, learned) = agreement_with_gold(&db, "t");
+    assert_eq!((n_raw, n_tuned), (24, 24));
+    assert!(
+        learned >= 0.75 && learned > raw,
+        "the tuned teacher agrees with the gold labels of its train pairs on {learned:.2} \
+         (the shipped one on {raw:.2})"
+    );
+    let params: Vec<(String,)> =
+        query_rows(&db, "SELECT params FROM teacher_runs WHERE model = 't'");
+    let params: Value = serde_json::from_str(&params[0].0).unwrap();
+    let stamp = &params["backend"]["tuned"];
+    assert_eq!(stamp["from"], "SmolLM2-135M-Instruct.Q4_1", "{params}");
+    assert_eq!(stamp["data"], state["fingerprint"], "{params}");
+    assert_eq!(stamp["pairs"], 24, "{params}");
+
+    // The same command again finds every epoch done and writes the same file.
+    let before = sha256_of(&tuned);
+    let again: Value = serde_json::from_str(&ok(d, &db, &args)).unwrap();
+    assert_eq!(again["resumed_at_epoch"], 8, "{again}");
+    assert_eq!(sha256_of(&tuned), before);
+
+    // Killed after its first epoch's checkpoint, a run resumes from it.
+    let args = tune("killed.gguf", "2");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .current_dir(d)
+        .arg("--db")
+        .arg(&db)
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = d.join("killed.gguf.checkpoint/state.json");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !checkpoint.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint after 300 s");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !d.join("killed.gguf").exists(),
+        "a killed run left a model file"
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let resumed: Value = serde_json::from_str(&ok(d, &db, &args)).unwrap();
+    assert_eq!(resumed["resumed_at_epoch"], 1, "{resumed}");
+    assert_eq!(resumed["loss"].as_array().unwrap().len(), 2, "{resumed}");
+    assert!(d.join("killed.gguf").exists());
+}
+
+#[test]
+fn the_default_models_are_found_from_any_folder() {
+    // A fresh project folder holds no models/: the default teacher is the fetched one.
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let out = ok(
+        dir.path(),
+        &db,
+        &["teach", "--mode", "score", "--limit", "1"],
+    );
+    assert!(out.contains("judged 1 of 1"), "{out}");
+    // And so is the student base.
+    ok(
+        dir.path(),
+        &db,
+        &[
+            "student",
+            "train",
+            "--out",
+            "s",
+            "--epochs",
+            "1",
+            "--max-steps",
+            "1",
+            "--layers",
+            "1",
+        ],
+    );
+    assert!(dir.path().join("s/model.safetensors").exists());
+}

@@ -365,8 +365,8 @@ pub async fn teacher(
         pairs.len(),
         fixture.display(),
         model
-            .as_deref()
-            .unwrap_or(Path::new(crate::teacher::local::DEFAULT_MODEL))
+            .clone()
+            .unwrap_or_else(crate::models::teacher)
             .display(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );

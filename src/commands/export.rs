@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::ExportArgs;
-use crate::export::{ExportOptions, Format, LabelSource, export};
+use crate::export::{ExportOptions, Format, export};
 use crate::store::Store;
 
 /// Writes the distillation files and prints what went where.
@@ -14,7 +14,7 @@ pub async fn run(db: &Path, args: ExportArgs) -> Result<ExitCode> {
         formats: Format::parse_list(&args.format)?,
         split: args.split.clone(),
         seed: args.seed,
-        source: LabelSource::parse(&args.source)?,
+        source: args.source,
         force: args.force,
         max_pairs_per_query: args.max_pairs_per_query,
         negatives: args.negatives,

@@ -151,7 +151,10 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     );
     let opts = TrainOptions {
         out: out.clone(),
-        base: args.base.clone(),
+        base: args
+            .base
+            .clone()
+            .unwrap_or_else(crate::models::student_base),
         epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,

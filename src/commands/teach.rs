@@ -14,7 +14,7 @@ use crate::domain::{Pair, PairKey};
 use crate::store::{NewJudgment, PairFilter, Store, TeacherRunSpec};
 use crate::teacher::gguf::Weights;
 use crate::teacher::http::{HttpBackend, HttpLimits};
-use crate::teacher::local::{DEFAULT_MODEL, LocalBackend, LocalOptions};
+use crate::teacher::local::{LocalBackend, LocalOptions};
 use crate::teacher::{Backend, Mode, Teacher, TeacherConfig};
 
 /// What to judge and how.
@@ -193,7 +193,7 @@ pub async fn open_backend(
     }
     let path: PathBuf = model
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
+        .unwrap_or_else(crate::models::teacher);
     Ok(Arc::new(LocalBackend::load(&path, local).await?))
 }
 

@@ -3,15 +3,90 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{CalibrateArgs, TeacherCommand};
+use crate::cli::{CalibrateArgs, TeachMode, TeacherCommand, TuneArgs};
 use crate::domain::text::inert;
 use crate::store::Store;
+use crate::teacher::Mode;
 use crate::teacher::calibrate::calibrate;
+use crate::teacher::tune::{Progress, TuneOptions, tune};
 
 pub async fn run(db: &Path, command: TeacherCommand) -> Result<ExitCode> {
     match command {
         TeacherCommand::Calibrate(args) => calibrate_command(db, args).await,
+        TeacherCommand::Tune(args) => tune_command(db, args).await,
     }
+}
+
+async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
+    let store = Store::open(db).await?;
+    let opts = TuneOptions {
+        model: args.model.clone().unwrap_or_else(crate::models::teacher),
+        out: args.out.clone(),
+        mode: match args.mode {
+            TeachMode::Cot => Mode::Cot,
+            TeachMode::Score => Mode::Score,
+        },
+        split: args.split.clone(),
+        seed: args.seed,
+        layers: args.layers,
+        epochs: args.epochs,
+        lr: args.lr,
+        batch: args.batch,
+        limit: args.limit,
+        restart: args.restart,
+    };
+    let bar = crate::ui::progress(
+        0,
+        "{prefix:>14} {wide_bar} {pos}/{len} pairs {msg} eta {eta}",
+    );
+    let state = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(tune(&store, &opts, &mut |p| match p {
+            Progress::Note(line) => bar.suspend(|| eprintln!("{line}")),
+            Progress::Phase { name, len } => {
+                bar.set_prefix(name);
+                bar.set_length(len as u64);
+                bar.set_position(0);
+                bar.set_message("");
+            }
+            Progress::Step { done, loss } => {
+                bar.set_position(done as u64);
+                if let Some(l) = loss {
+                    bar.set_message(format!("loss {l:.4}"));
+                }
+            }
+            Progress::Epoch(s) => bar.suspend(|| {
+                eprintln!(
+                    "epoch {}: loss {:.4} per answer token; first answer token right for {:.1}% \
+                     of pairs",
+                    s.epochs_done,
+                    s.loss.last().copied().unwrap_or_default(),
+                    100.0 * s.first_token_accuracy.last().copied().unwrap_or_default()
+                )
+            }),
+        }))
+    });
+    bar.finish_and_clear();
+    store.close().await;
+    let state = state?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&state)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(e) = state.resumed_at_epoch {
+        println!("resumed after epoch {e}");
+    }
+    println!(
+        "tuned on {} pairs in {:.0} s: wrote {}",
+        state.examples,
+        state.seconds,
+        inert(&opts.out.display().to_string())
+    );
+    println!(
+        "next: workbench teach --mode {} --model {} --only all",
+        opts.mode.as_str(),
+        inert(&opts.out.display().to_string())
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn calibrate_command(db: &Path, args: CalibrateArgs) -> Result<ExitCode> {

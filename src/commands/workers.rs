@@ -13,7 +13,6 @@
 //! nothing judged twice.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
@@ -25,7 +24,7 @@ use super::teach::{PAGE, TeachReport, config, judging_bar, stop_signal, summary,
 use crate::cli::TeachArgs;
 use crate::store::{PairFilter, Store};
 use crate::teacher::gguf;
-use crate::teacher::local::{DEFAULT_MODEL, model_name, prepare};
+use crate::teacher::local::{model_name, prepare};
 
 /// Workers by default: one per core, at most four (each holds a copy of the model).
 pub fn default_count() -> usize {
@@ -38,10 +37,7 @@ pub async fn run(
     filter: &PairFilter,
     workers: usize,
 ) -> Result<ExitCode> {
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
+    let model = args.model.clone().unwrap_or_else(crate::models::teacher);
     // A missing or corrupt model is named once, here, not once per worker; the faster copy is
     // prepared once, before the workers look for it.
     gguf::inspect(&model)?;

@@ -5,6 +5,7 @@ mod label;
 mod pair;
 mod rationale;
 pub mod review;
+pub mod schedule;
 mod score;
 pub mod split;
 pub mod text;

@@ -8,7 +8,7 @@ use super::labels::Decided;
 use crate::domain::review::Reviewed;
 use crate::domain::{LabelScale, Pair, ScoreDist};
 use crate::store::PairRecord;
-use crate::teacher::prompt::{ITEM_DETAIL_CHARS, Prompt, render_item_joined};
+use crate::teacher::prompt::{ITEM_DETAIL_CHARS, Prompt, answer_json, render_item_joined};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
@@ -281,15 +281,7 @@ pub fn sft_row(e: &Entry, prompt: &Prompt, scale: &LabelScale) -> Option<Value> 
         .iter()
         .find(|l| l.key == rat.label)
         .map(|l| l.name.clone())?;
-    let assistant = json!({
-        "query_analysis": rat.query_analysis,
-        "item_analysis": rat.item_analysis,
-        "dimensions": rat.dimensions.iter().map(|d| json!({
-            "name": d.name, "query_value": d.query_value, "item_value": d.item_value, "verdict": d.verdict,
-        })).collect::<Vec<_>>(),
-        "conclusion": rat.conclusion,
-        "label": name,
-    });
+    let assistant = answer_json(rat, &name);
     let mut messages: Vec<Value> = prompt
         .for_pair(&e.row.pair)
         .messages

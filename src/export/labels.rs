@@ -4,7 +4,7 @@ use crate::domain::review::Reviewed;
 use crate::domain::{LabelScale, ScoreDist};
 use crate::store::PairRecord;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LabelSource {
     /// An annotator's label, else the imported gold label, else the teacher's.
     HumanFirst,
@@ -12,17 +12,6 @@ pub enum LabelSource {
     Teacher,
     /// Only pairs a human labelled (annotator or gold); the rest are left out.
     HumanOnly,
-}
-
-impl LabelSource {
-    pub fn parse(s: &str) -> anyhow::Result<LabelSource> {
-        match s {
-            "human-first" => Ok(LabelSource::HumanFirst),
-            "teacher" => Ok(LabelSource::Teacher),
-            "human-only" => Ok(LabelSource::HumanOnly),
-            other => anyhow::bail!("--source {other}: expected human-first, teacher or human-only"),
-        }
-    }
 }
 
 /// The label and graded score a pair exports with, and where they came from.

@@ -18,6 +18,7 @@ use super::bert::Dropout;
 use super::data::Example;
 use super::model::{Output, Student, StudentConfig};
 use crate::domain::Verdict;
+use crate::domain::schedule::Schedule;
 use crate::metrics::Confusion;
 
 #[derive(Debug, Clone)]
@@ -386,28 +387,6 @@ pub fn train(
     student.config.trained = serde_json::to_value(&state)?;
     student.save(&opts.out, &opts.base.join("tokenizer.json"))?;
     Ok((student, state))
-}
-
-/// The learning rate at a step of a phase that runs from step `start` to `total`: a linear rise
-/// over its first `warmup` steps, then a linear fall to 0 at `total` (sentence-transformers'
-/// `WarmupLinear`).
-struct Schedule {
-    peak: f64,
-    start: usize,
-    warmup: usize,
-    total: usize,
-}
-
-impl Schedule {
-    fn at(&self, step: usize) -> f64 {
-        let step = step.saturating_sub(self.start);
-        let total = self.total.saturating_sub(self.start);
-        if step < self.warmup {
-            return self.peak * (step + 1) as f64 / self.warmup as f64;
-        }
-        let left = total.saturating_sub(step) as f64;
-        self.peak * left / total.saturating_sub(self.warmup).max(1) as f64
-    }
 }
 
 /// How much the teacher's targets count next to the human labels: its Cohen's kappa against

@@ -31,14 +31,21 @@ pub struct GgufInfo {
     /// For each token id, whether its text holds a double quote: where a JSON string starts
     /// or ends, a repeat stops counting (see `repetition`).
     pub quote_tokens: Vec<bool>,
+    /// What `workbench teacher tune` wrote about the fine-tuning, when it made this file.
+    pub tuned: Option<serde_json::Value>,
 }
 
+/// Metadata key of a fine-tuned model: a JSON object naming its source, data and settings.
+pub const TUNED: &str = "workbench.tuned";
+
 /// Opens a GGUF file and reads its header, with errors that name the file.
-fn open(path: &Path) -> Result<(BufReader<File>, gguf_file::Content)> {
+pub fn open(path: &Path) -> Result<(BufReader<File>, gguf_file::Content)> {
     let file = File::open(path).with_context(|| {
         format!(
-            "teacher model {}: cannot open it (fetch the default with scripts/fetch-models.sh)",
-            path.display()
+            "teacher model {}: cannot open it (scripts/fetch-models.sh fetches the default; \
+             without --model it is looked for in {})",
+            path.display(),
+            crate::models::searched()
         )
     })?;
     let mut reader = BufReader::new(file);
@@ -108,7 +115,12 @@ pub fn inspect(path: &Path) -> Result<GgufInfo> {
             }
         }
     }
+    let tuned = md
+        .get(TUNED)
+        .and_then(|v| v.to_string().ok())
+        .and_then(|s| serde_json::from_str(s).ok());
     Ok(GgufInfo {
+        tuned,
         architecture,
         context_length,
         stop_token_ids,
@@ -218,31 +230,9 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
         .chain([(PREPARED_FROM, &stamp)])
         .collect();
     metadata.sort_by(|a, b| a.0.cmp(b.0));
-    // A temporary name of this conversion's own: two preparing the same file at once (parallel
-    // tests on a fresh models/ did) each write a whole copy, and the renames are atomic. With one
-    // shared name, the second truncated the first's file under its reader.
-    static CONVERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = CONVERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let part = out.with_extension(format!("gguf.{}-{n}.part", std::process::id()));
-    let written = (|| -> Result<()> {
-        let mut w = std::io::BufWriter::new(
-            File::create(&part).with_context(|| format!("creating {}", part.display()))?,
-        );
-        let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
-        gguf_file::write(&mut w, &metadata, &refs).map_err(|e| anyhow::anyhow!("{e}"))?;
-        use std::io::Write;
-        w.flush()?;
-        w.get_ref().sync_all()?;
-        Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&part);
-        return Err(e.context(format!(
-            "writing the prepared teacher weights {}",
-            out.display()
-        )));
-    }
-    std::fs::rename(&part, &out)?;
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+    write(&out, &metadata, &refs)
+        .with_context(|| format!("writing the prepared teacher weights {}", out.display()))?;
     note(&format!(
         "prepared the teacher's weights once for this CPU: {} → {} ({:.1} s)",
         path.display(),
@@ -250,6 +240,36 @@ pub fn prepare(path: &Path, weights: Weights, note: &mut dyn FnMut(&str)) -> Res
         started.elapsed().as_secs_f64()
     ));
     Ok(out)
+}
+
+/// Writes a GGUF file whole or not at all: to a temporary name of this write's own, synced,
+/// then renamed. Two writers of one file at once (parallel tests preparing a fresh models/ did)
+/// each write a whole copy, and the renames are atomic; with one shared name, the second
+/// truncated the first's file under its reader.
+pub fn write(
+    out: &Path,
+    metadata: &[(&str, &gguf_file::Value)],
+    tensors: &[(&str, &QTensor)],
+) -> Result<()> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let part = out.with_extension(format!("gguf.{}-{n}.part", std::process::id()));
+    let written = (|| -> Result<()> {
+        let mut w = std::io::BufWriter::new(
+            File::create(&part).with_context(|| format!("creating {}", part.display()))?,
+        );
+        gguf_file::write(&mut w, metadata, tensors).map_err(|e| anyhow::anyhow!("{e}"))?;
+        use std::io::Write;
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&part);
+        return Err(e);
+    }
+    std::fs::rename(&part, out)?;
+    Ok(())
 }
 
 /// Metadata key of a prepared copy: the stamp of the file it was made from.

@@ -6,18 +6,16 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use futures::future::BoxFuture;
 use mistralrs::{
-    Constraint, Model, RequestBuilder, SamplingParams, StopTokens, TextMessageRole, TokenSource,
+    Constraint, Model, RequestBuilder, SamplingParams, StopTokens, TextMessageRole, TextMessages,
+    TokenSource,
 };
 
 use super::backend::{
     Backend, ChatRequest, Completion, Completions, OutputConstraint, TokenLogprob,
 };
 use super::gguf::{self, Weights};
-use super::prompt::Role;
+use super::prompt::{Message, Role};
 use super::repetition::AnswerDry;
-
-/// Where `scripts/fetch-models.sh` puts the default teacher.
-pub const DEFAULT_MODEL: &str = "models/teacher/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// How the local teacher is loaded.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +105,7 @@ impl LocalBackend {
             )
         })?;
         let settings = serde_json::json!({
+            "tuned": info.tuned,
             "file": file,
             "weights": format!("{:?}", options.weights).to_lowercase(),
             "activations": format!("{:?}", options.activations).to_lowercase(),
@@ -162,6 +161,36 @@ impl LocalBackend {
         }
         e.served += 1;
         Ok(e.model.clone())
+    }
+}
+
+fn role(r: Role) -> TextMessageRole {
+    match r {
+        Role::System => TextMessageRole::System,
+        Role::User => TextMessageRole::User,
+        Role::Assistant => TextMessageRole::Assistant,
+    }
+}
+
+impl LocalBackend {
+    /// The token ids the engine feeds the model for `messages`, through the GGUF's own
+    /// tokenizer and chat template; with `answer_next`, the template's opening of the
+    /// assistant's turn follows.
+    pub async fn tokenize(&self, messages: &[Message], answer_next: bool) -> Result<Vec<u32>> {
+        let mut tm = TextMessages::new();
+        for m in messages {
+            tm = tm.add_message(role(m.role), &m.text);
+        }
+        let model = self.engine.lock().await.model.clone();
+        model
+            .tokenize(either::Either::Left(tm), None, true, answer_next, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("tokenizing a prompt: {e}"))
+    }
+
+    /// Token ids that end a turn or the text.
+    pub fn stop_token_ids(&self) -> &[u32] {
+        &self.stop_token_ids
     }
 }
 
@@ -258,12 +287,7 @@ impl Backend for LocalBackend {
             let greedy = req.temperature.is_none_or(|t| t <= 0.0);
             let mut rb = RequestBuilder::new();
             for m in &req.messages {
-                let role = match m.role {
-                    Role::System => TextMessageRole::System,
-                    Role::User => TextMessageRole::User,
-                    Role::Assistant => TextMessageRole::Assistant,
-                };
-                rb = rb.add_message(role, &m.text);
+                rb = rb.add_message(role(m.role), &m.text);
             }
             let constraint = match &req.constraint {
                 OutputConstraint::JsonSchema(schema) => Constraint::JsonSchema(schema.clone()),

@@ -11,6 +11,7 @@ pub mod local;
 pub mod parse;
 pub mod prompt;
 pub mod repetition;
+pub mod tune;
 
 use std::sync::Arc;
 use std::time::Instant;

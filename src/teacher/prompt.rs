@@ -204,6 +204,12 @@ fn example_in_scale(r: Rationale, scale: &LabelScale) -> Option<Rationale> {
 
 /// The example rationale exactly as the schema asks the model to write it.
 fn example_json(r: &Rationale) -> Value {
+    answer_json(r, &r.label)
+}
+
+/// A rationale as the teacher writes it (the CoT schema), its label written as `label`: the
+/// few-shot examples' answers, and the answers the teacher is fine-tuned on.
+pub fn answer_json(r: &Rationale, label: &str) -> Value {
     json!({
         "query_analysis": r.query_analysis,
         "item_analysis": r.item_analysis,
@@ -211,7 +217,7 @@ fn example_json(r: &Rationale) -> Value {
             "name": d.name, "query_value": d.query_value, "item_value": d.item_value, "verdict": d.verdict.as_str(),
         })).collect::<Vec<_>>(),
         "conclusion": r.conclusion,
-        "label": r.label,
+        "label": label,
     })
 }
 

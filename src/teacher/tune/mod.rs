@@ -1,0 +1,486 @@
+//! `workbench teacher tune`: supervised fine-tuning of the local GGUF teacher on the human labels
+//! (score mode: the answer is the label) or the corrected rationales (CoT mode: the answer is the
+//! rationale JSON, as `sft.jsonl` holds it) of the train split. The loss is on the answer's
+//! tokens only. The top blocks train in f32; the blocks below stay frozen, so their output is
+//! computed once per example and every epoch runs the top blocks alone. The result is a GGUF
+//! file mistral.rs loads, whose header names the source model and the data.
+
+mod llama;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use candle_core::{Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use futures::StreamExt;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::gguf;
+use super::local::{LocalBackend, LocalOptions, model_name};
+use super::prompt::{Message, Mode, Prompt, Role, answer_json};
+use crate::domain::review::derive;
+use crate::domain::schedule::Schedule;
+use crate::domain::{LabelScale, SplitSpec};
+use crate::store::{RecordQuery, Store};
+pub use llama::Llama;
+
+#[derive(Debug, Clone)]
+pub struct TuneOptions {
+    pub model: PathBuf,
+    pub out: PathBuf,
+    pub mode: Mode,
+    pub split: Option<SplitSpec>,
+    pub seed: u64,
+    /// Top blocks that train.
+    pub layers: usize,
+    pub epochs: usize,
+    pub lr: f64,
+    pub batch: usize,
+    /// At most this many examples (the first by pair id), for a quick run.
+    pub limit: Option<usize>,
+    pub restart: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct TuneState {
+    /// The fingerprint of the source model, data and settings a checkpoint belongs to.
+    pub fingerprint: String,
+    pub examples: usize,
+    pub answer_tokens: usize,
+    pub epochs_done: usize,
+    /// Mean loss per answer token and the share of examples whose first answer token is the
+    /// model's top choice, per epoch.
+    pub loss: Vec<f64>,
+    pub first_token_accuracy: Vec<f64>,
+    pub resumed_at_epoch: Option<usize>,
+    pub seconds: f64,
+}
+
+/// One training example: the tokens of prompt and answer, and which of them the loss reads.
+struct Example {
+    tokens: Vec<u32>,
+    answer: Range<usize>,
+}
+
+impl Example {
+    /// The positions whose logits predict the answer's tokens, and those tokens.
+    fn targets(&self) -> (Vec<u32>, Vec<u32>) {
+        let at = (self.answer.start as u32 - 1..self.answer.end as u32 - 1).collect();
+        (at, self.tokens[self.answer.clone()].to_vec())
+    }
+}
+
+/// The chat a fine-tuning example holds: the prompt the teacher sees, and the answer it should
+/// have given.
+struct Chat {
+    messages: Vec<Message>,
+    answer: String,
+}
+
+/// The human-labelled pairs of the train split as chats, in pair order.
+async fn chats(
+    store: &Store,
+    scale: &LabelScale,
+    mode: Mode,
+    spec: Option<&SplitSpec>,
+    seed: u64,
+) -> Result<(SplitSpec, Vec<Chat>)> {
+    let (spec, splits) = store.splits(spec, seed).await?;
+    let prompt = Prompt::new(scale, mode, true);
+    let mut out = Vec::new();
+    let mut records = Box::pin(store.pair_records(RecordQuery {
+        include_augmented: false,
+        student: None,
+        without_rationale: mode == Mode::Score,
+        labels_only: false,
+    }));
+    while let Some(r) = records.next().await {
+        let r = r?;
+        if splits.get(r.query_key) != Some("train") {
+            continue;
+        }
+        let reviewed = derive(
+            r.judgment.as_ref().and_then(|j| j.rationale.as_ref()),
+            &r.annotations,
+        );
+        let label = reviewed
+            .human_label
+            .as_deref()
+            .or(r.pair.gold_label.as_deref());
+        let Some(name) = label
+            .and_then(|k| scale.labels.iter().find(|l| l.key == k))
+            .map(|l| l.name.clone())
+        else {
+            continue;
+        };
+        let answer = match mode {
+            Mode::Score => name,
+            // A rationale the annotators left as it was, or corrected to the label they decided.
+            Mode::Cot => match &reviewed.rationale {
+                Some(rat)
+                    if !r.annotations.is_empty()
+                        && !reviewed.rejected
+                        && Some(rat.label.as_str()) == label =>
+                {
+                    answer_json(rat, &name).to_string()
+                }
+                _ => continue,
+            },
+        };
+        out.push(Chat {
+            messages: prompt.for_pair(&r.pair).messages,
+            answer,
+        });
+    }
+    Ok((spec, out))
+}
+
+/// Tokenises the chats as the engine will see them; the answer runs from the template's opening
+/// of the assistant's turn to its end-of-turn token, which it includes.
+async fn tokenize(backend: &LocalBackend, chats: &[Chat]) -> Result<Vec<Example>> {
+    let mut out = Vec::with_capacity(chats.len());
+    for c in chats {
+        let prompt = backend.tokenize(&c.messages, true).await?;
+        let mut whole = c.messages.clone();
+        whole.push(Message {
+            role: Role::Assistant,
+            text: c.answer.clone(),
+        });
+        let tokens = backend.tokenize(&whole, false).await?;
+        if !tokens.starts_with(&prompt) || tokens.len() <= prompt.len() {
+            bail!(
+                "the model's chat template does not end the prompt where the answer starts; \
+                 fine-tuning needs one that does (ChatML, Llama 3 and the like)"
+            );
+        }
+        let end = tokens[prompt.len()..]
+            .iter()
+            .position(|t| backend.stop_token_ids().contains(t))
+            .map_or(tokens.len(), |i| prompt.len() + i + 1);
+        out.push(Example {
+            answer: prompt.len()..end,
+            tokens,
+        });
+    }
+    Ok(out)
+}
+
+fn fingerprint(opts: &TuneOptions, examples: &[Example]) -> Result<String> {
+    let meta = std::fs::metadata(&opts.model)
+        .with_context(|| format!("teacher model {}", opts.model.display()))?;
+    let mut h = Sha256::new();
+    h.update(format!(
+        "{} {} {} {} {} {} {}",
+        meta.len(),
+        opts.mode.as_str(),
+        opts.layers,
+        opts.lr,
+        opts.batch,
+        opts.seed,
+        opts.epochs
+    ));
+    for e in examples {
+        h.update([0xff]);
+        for t in &e.tokens {
+            h.update(t.to_le_bytes());
+        }
+        h.update((e.answer.start as u32).to_le_bytes());
+    }
+    Ok(hex::encode(&h.finalize()[..8]))
+}
+
+/// Where a run keeps its checkpoint: beside the output file.
+fn checkpoint_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".checkpoint");
+    out.with_file_name(name)
+}
+
+/// What a run reports as it goes.
+pub enum Progress<'a> {
+    /// What the run is about to do, in a sentence.
+    Note(&'a str),
+    /// A phase over `len` pairs begins.
+    Phase { name: String, len: usize },
+    /// `done` pairs of the phase are through; the epoch's mean loss so far when training.
+    Step { done: usize, loss: Option<f64> },
+    /// An epoch ended and its checkpoint is written.
+    Epoch(&'a TuneState),
+}
+
+/// Fine-tunes and writes the model to `opts.out`; the training runs on this thread (call it
+/// where blocking is allowed, e.g. in `tokio::task::block_in_place`).
+pub async fn tune(
+    store: &Store,
+    opts: &TuneOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TuneState> {
+    let started = std::time::Instant::now();
+    let scale = store.scale().await?;
+    let (spec, chats) = chats(store, &scale, opts.mode, opts.split.as_ref(), opts.seed).await?;
+    let chats: Vec<Chat> = chats
+        .into_iter()
+        .take(opts.limit.unwrap_or(usize::MAX))
+        .collect();
+    if chats.is_empty() {
+        bail!(
+            "no train pair of split {spec} has {}: import gold labels or review pairs first",
+            match opts.mode {
+                Mode::Score => "a human label (an annotator's or an imported gold label)",
+                Mode::Cot =>
+                    "a reviewed rationale whose label is the decided one (CoT mode; score mode \
+                     needs labels only)",
+            }
+        );
+    }
+    let backend = LocalBackend::load(
+        &opts.model,
+        LocalOptions {
+            prefix_cache: false,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let examples = tokenize(&backend, &chats).await?;
+    drop(backend);
+    let fingerprint = fingerprint(opts, &examples)?;
+    let answer_tokens = examples.iter().map(|e| e.answer.len()).sum();
+    progress(Progress::Note(&format!(
+        "{} train pairs of split {spec} ({answer_tokens} answer tokens), the top {} blocks training",
+        examples.len(),
+        opts.layers
+    )));
+    let mut state = TuneState {
+        fingerprint,
+        examples: examples.len(),
+        answer_tokens,
+        ..Default::default()
+    };
+    let source_name = model_name(&opts.model);
+    let spec_text = format!("{spec} seed {}", opts.seed);
+    let (mut reader, content) = gguf::open(&opts.model)?;
+    let model = Llama::load(&content, &mut reader, opts.layers)
+        .with_context(|| format!("teacher model {}", opts.model.display()))?;
+    let ckpt = checkpoint_dir(&opts.out);
+    resume(&ckpt, &model, &mut state, opts.restart)?;
+    train(&model, &examples, opts, &mut state, &ckpt, progress)?;
+    let tuned = serde_json::json!({
+        "from": source_name,
+        "mode": opts.mode.as_str(),
+        "split": spec_text,
+        "pairs": state.examples,
+        "data": state.fingerprint,
+        "layers": opts.layers,
+        "epochs": opts.epochs,
+        "lr": opts.lr,
+        "final_loss": state.loss.last(),
+    });
+    write_model(
+        &opts.model,
+        &content,
+        &mut reader,
+        &model,
+        &opts.out,
+        &tuned,
+    )?;
+    state.seconds = started.elapsed().as_secs_f64();
+    Ok(state)
+}
+
+fn resume(ckpt: &Path, model: &Llama, state: &mut TuneState, restart: bool) -> Result<()> {
+    let path = ckpt.join("state.json");
+    if restart || !path.exists() {
+        return Ok(());
+    }
+    let saved: TuneState = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("reading {}", path.display()))?;
+    if saved.fingerprint != state.fingerprint {
+        bail!(
+            "{} holds a checkpoint of another model, data or settings; pass --restart to start \
+             over or choose another --out",
+            ckpt.display()
+        );
+    }
+    let weights = ckpt.join("weights.safetensors");
+    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
+        .with_context(|| format!("reading {}", weights.display()))?;
+    for (name, var) in model.trained() {
+        let t = tensors
+            .get(name)
+            .with_context(|| format!("{}: no tensor {name}", weights.display()))?;
+        var.set(t)?;
+    }
+    *state = TuneState {
+        resumed_at_epoch: Some(saved.epochs_done),
+        ..saved
+    };
+    Ok(())
+}
+
+fn save_checkpoint(ckpt: &Path, model: &Llama, state: &TuneState) -> Result<()> {
+    std::fs::create_dir_all(ckpt).with_context(|| format!("creating {}", ckpt.display()))?;
+    let tensors: HashMap<String, Tensor> = model
+        .trained()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
+    let tmp = ckpt.join("weights.safetensors.partial");
+    candle_core::safetensors::save(&tensors, &tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, ckpt.join("weights.safetensors"))?;
+    let tmp = ckpt.join("state.json.partial");
+    std::fs::write(&tmp, serde_json::to_string_pretty(state)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, ckpt.join("state.json"))?;
+    Ok(())
+}
+
+fn train(
+    model: &Llama,
+    examples: &[Example],
+    opts: &TuneOptions,
+    state: &mut TuneState,
+    ckpt: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    if state.epochs_done >= opts.epochs {
+        return Ok(());
+    }
+    if opts.layers == 0 {
+        bail!("--layers 0 trains nothing: give the number of top blocks to fine-tune");
+    }
+    progress(Progress::Phase {
+        name: "frozen blocks".into(),
+        len: examples.len(),
+    });
+    let mut states = Vec::with_capacity(examples.len());
+    for e in examples {
+        states.push(model.frozen_states(&e.tokens)?);
+        progress(Progress::Step {
+            done: states.len(),
+            loss: None,
+        });
+    }
+    let vars = model.trained().iter().map(|(_, v)| v.clone()).collect();
+    let mut opt = AdamW::new(
+        vars,
+        ParamsAdamW {
+            lr: opts.lr,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
+    let steps_per_epoch = examples.len().div_ceil(opts.batch.max(1));
+    let total = steps_per_epoch * opts.epochs;
+    let schedule = Schedule {
+        peak: opts.lr,
+        start: 0,
+        warmup: (total / 10).max(1),
+        total,
+    };
+    for epoch in state.epochs_done..opts.epochs {
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(
+            opts.seed.wrapping_add(epoch as u64),
+        ));
+        progress(Progress::Phase {
+            name: format!("epoch {}/{}", epoch + 1, opts.epochs),
+            len: examples.len(),
+        });
+        let (mut loss_sum, mut tokens, mut first_right, mut done) = (0.0, 0usize, 0usize, 0);
+        for (step, batch) in order.chunks(opts.batch.max(1)).enumerate() {
+            opt.set_learning_rate(schedule.at(epoch * steps_per_epoch + step));
+            let mut losses = Vec::with_capacity(batch.len());
+            let batch_tokens: usize = batch.iter().map(|&i| examples[i].answer.len()).sum();
+            for &i in batch {
+                let (at, target) = examples[i].targets();
+                let logits = model.logits(&states[i], &at)?;
+                let first = logits.get(0)?.argmax(0)?.to_scalar::<u32>()?;
+                first_right += usize::from(first == target[0]);
+                let target = Tensor::new(target.as_slice(), &Device::Cpu)?;
+                let sum = (candle_nn::loss::cross_entropy(&logits, &target)?
+                    * examples[i].answer.len() as f64)?;
+                losses.push(sum);
+            }
+            let loss = (Tensor::stack(&losses, 0)?.sum_all()? / batch_tokens as f64)?;
+            let value = loss.to_scalar::<f32>()? as f64;
+            if !value.is_finite() {
+                bail!(
+                    "the loss is {value} at epoch {} step {step}: lower --lr",
+                    epoch + 1
+                );
+            }
+            opt.backward_step(&loss)?;
+            loss_sum += value * batch_tokens as f64;
+            tokens += batch_tokens;
+            done += batch.len();
+            progress(Progress::Step {
+                done,
+                loss: Some(loss_sum / tokens as f64),
+            });
+        }
+        state.loss.push(loss_sum / tokens.max(1) as f64);
+        state
+            .first_token_accuracy
+            .push(first_right as f64 / examples.len() as f64);
+        state.epochs_done = epoch + 1;
+        save_checkpoint(ckpt, model, state)?;
+        progress(Progress::Epoch(state));
+    }
+    Ok(())
+}
+
+/// The source model with the trained tensors replaced (in f32: a fine-tuning's small steps do
+/// not survive requantising to four bits) and a header that says how it was made.
+fn write_model<R: std::io::Read + std::io::Seek>(
+    source: &Path,
+    content: &gguf_file::Content,
+    reader: &mut R,
+    model: &Llama,
+    out: &Path,
+    tuned: &serde_json::Value,
+) -> Result<()> {
+    let trained: HashMap<&str, &candle_core::Var> = model
+        .trained()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v))
+        .collect();
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let q = match trained.get(name.as_str()) {
+            Some(v) => QTensor::quantize(v.as_tensor(), GgmlDType::F32)?,
+            None => content
+                .tensor(reader, name, &Device::Cpu)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("teacher model {}: tensor {name}", source.display()))?,
+        };
+        tensors.push((name.as_str(), q));
+    }
+    let stamp = gguf_file::Value::String(tuned.to_string());
+    let title = gguf_file::Value::String(model_name(out));
+    let mut metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "general.name" | gguf::TUNED))
+        .map(|(k, v)| (k.as_str(), v))
+        .chain([(gguf::TUNED, &stamp), ("general.name", &title)])
+        .collect();
+    metadata.sort_by(|a, b| a.0.cmp(b.0));
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    gguf::write(out, &metadata, &refs)
+        .with_context(|| format!("writing the tuned teacher {}", out.display()))
+}
