@@ -23,17 +23,7 @@ fn student_base() -> PathBuf {
 
 /// The first 24 fixture pairs (3 queries), with real CoT judgments of the first two.
 fn small_db(dir: &Path) -> PathBuf {
-    let db = dir.join("wb.db");
-    let lines: Vec<String> = std::fs::read_to_string(fixture())
-        .unwrap()
-        .lines()
-        .take(24)
-        .map(str::to_owned)
-        .collect();
-    let file = dir.join("small.jsonl");
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    ok(dir, &db, &["init"]);
-    ok(dir, &db, &["import", file.to_str().unwrap()]);
+    let db = fixture_subset_db(dir, 24);
     ok(
         dir,
         &db,

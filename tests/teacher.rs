@@ -939,17 +939,7 @@ fn sha256_of(path: &Path) -> String {
 fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let subset = d.join("pairs.jsonl");
-    let lines: Vec<String> = std::fs::read_to_string(fixture())
-        .unwrap()
-        .lines()
-        .take(24)
-        .map(str::to_owned)
-        .collect();
-    std::fs::write(&subset, lines.join("\n") + "\n").unwrap();
-    let db = d.join("wb.db");
-    ok(d, &db, &["init"]);
-    ok(d, &db, &["import", subset.to_str().unwrap()]);
+    let db = fixture_subset_db(d, 24);
     let model = teacher_model();
     let model = model.to_str().unwrap();
     ok(

@@ -65,6 +65,22 @@ pub fn fixture_db(dir: &Path) -> PathBuf {
     db
 }
 
+/// An initialised database with the first `n` fixture pairs imported.
+pub fn fixture_subset_db(dir: &Path, n: usize) -> PathBuf {
+    let lines: Vec<String> = std::fs::read_to_string(fixture())
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(str::to_owned)
+        .collect();
+    let file = dir.join(format!("first-{n}.jsonl"));
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let db = dir.join("wb.db");
+    ok(dir, &db, &["init"]);
+    ok(dir, &db, &["import", file.to_str().unwrap()]);
+    db
+}
+
 /// The review app drawn through ratatui's TestBackend (no colour), as text.
 pub fn screen_of(app: &workbench::tui::App, width: u16, height: u16) -> String {
     use ratatui::{Terminal, backend::TestBackend};

@@ -65,32 +65,30 @@ impl Config {
     }
 }
 
-/// A projection's matrix (out × in): frozen, or a variable that trains.
-enum Weight {
+/// A tensor of the network: frozen, or a variable that trains.
+enum Param {
     Frozen(Tensor),
     Trained(Var),
 }
 
-impl Weight {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let w = match self {
-            Weight::Frozen(w) => w,
-            Weight::Trained(w) => w.as_tensor(),
-        };
-        x.matmul(&w.t()?)
-    }
-}
-
-enum Norm {
-    Frozen(Tensor),
-    Trained(Var),
-}
-
-impl Norm {
-    fn forward(&self, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+impl Param {
+    fn tensor(&self) -> &Tensor {
         match self {
-            Norm::Frozen(w) => candle_nn::ops::rms_norm(x, w, eps as f32),
-            Norm::Trained(w) => {
+            Param::Frozen(t) => t,
+            Param::Trained(v) => v.as_tensor(),
+        }
+    }
+
+    /// `x` through this projection matrix (out × in).
+    fn project(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.tensor().t()?)
+    }
+
+    /// `x` RMS-normalised and scaled by these weights.
+    fn rms_norm(&self, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+        match self {
+            Param::Frozen(w) => candle_nn::ops::rms_norm(x, w, eps as f32),
+            Param::Trained(w) => {
                 let scale = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
                 x.broadcast_mul(&scale)?.broadcast_mul(w.as_tensor())
             }
@@ -100,15 +98,15 @@ impl Norm {
 
 struct Block {
     trained: bool,
-    attn_norm: Norm,
-    q: Weight,
-    k: Weight,
-    v: Weight,
-    out: Weight,
-    ffn_norm: Norm,
-    gate: Weight,
-    up: Weight,
-    down: Weight,
+    attn_norm: Param,
+    q: Param,
+    k: Param,
+    v: Param,
+    out: Param,
+    ffn_norm: Param,
+    gate: Param,
+    up: Param,
+    down: Param,
 }
 
 /// The tensors of one block in the GGUF file, by the names llama.cpp gives them.
@@ -128,7 +126,7 @@ pub struct Llama {
     pub config: Config,
     embeddings: Tensor,
     blocks: Vec<Block>,
-    norm: Norm,
+    norm: Param,
     cos: Tensor,
     sin: Tensor,
     /// GGUF tensor name → the variable that trains it.
@@ -180,19 +178,19 @@ impl Llama {
             let tr = &mut trained;
             blocks.push(Block {
                 trained: train,
-                attn_norm: norm(take("attn_norm")?, tr)?,
-                q: weight(take("attn_q")?, tr)?,
-                k: weight(take("attn_k")?, tr)?,
-                v: weight(take("attn_v")?, tr)?,
-                out: weight(take("attn_output")?, tr)?,
-                ffn_norm: norm(take("ffn_norm")?, tr)?,
-                gate: weight(take("ffn_gate")?, tr)?,
-                up: weight(take("ffn_up")?, tr)?,
-                down: weight(take("ffn_down")?, tr)?,
+                attn_norm: param(take("attn_norm")?, tr)?,
+                q: param(take("attn_q")?, tr)?,
+                k: param(take("attn_k")?, tr)?,
+                v: param(take("attn_v")?, tr)?,
+                out: param(take("attn_output")?, tr)?,
+                ffn_norm: param(take("ffn_norm")?, tr)?,
+                gate: param(take("ffn_gate")?, tr)?,
+                up: param(take("ffn_up")?, tr)?,
+                down: param(take("ffn_down")?, tr)?,
             });
         }
         let out_norm = tensor("output_norm.weight")?;
-        let norm = norm(
+        let norm = param(
             ("output_norm.weight".into(), out_norm, train_blocks > 0),
             &mut trained,
         )?;
@@ -241,7 +239,7 @@ impl Llama {
             }
             None => states.index_select(&at, 0)?,
         };
-        let x = self.norm.forward(&x, self.config.eps)?;
+        let x = self.norm.rms_norm(&x, self.config.eps)?;
         Ok(x.matmul(&self.embeddings.t()?)?)
     }
 
@@ -249,10 +247,10 @@ impl Llama {
     fn block(&self, b: &Block, x: &Tensor, mask: &Tensor, rows: Option<&Tensor>) -> Result<Tensor> {
         let c = &self.config;
         let n = x.dim(0)?;
-        let h = b.attn_norm.forward(x, c.eps)?;
-        let heads = |w: &Weight, h: &Tensor, count: usize| -> candle_core::Result<Tensor> {
+        let h = b.attn_norm.rms_norm(x, c.eps)?;
+        let heads = |w: &Param, h: &Tensor, count: usize| -> candle_core::Result<Tensor> {
             let rows = h.dim(0)?;
-            w.forward(h)?
+            w.project(h)?
                 .reshape((rows, count, c.head_dim))?
                 .transpose(0, 1)?
                 .unsqueeze(0)?
@@ -294,40 +292,27 @@ impl Llama {
             .squeeze(0)?
             .transpose(0, 1)?
             .reshape((n, c.heads * c.head_dim))?;
-        let x = (x + b.out.forward(&y)?)?;
-        let h = b.ffn_norm.forward(&x, c.eps)?;
-        let m = (b.gate.forward(&h)?.silu()? * b.up.forward(&h)?)?;
-        Ok((x + b.down.forward(&m)?)?)
+        let x = (x + b.out.project(&y)?)?;
+        let h = b.ffn_norm.rms_norm(&x, c.eps)?;
+        let m = (b.gate.project(&h)?.silu()? * b.up.project(&h)?)?;
+        Ok((x + b.down.project(&m)?)?)
     }
 }
 
-/// A GGUF tensor (name, weights, whether it trains) as a projection.
-fn weight(
+/// A GGUF tensor (name, weights, whether it trains) as a parameter; a trained one is listed in
+/// `trained`.
+fn param(
     (name, q, train): (String, QTensor, bool),
     trained: &mut Vec<(String, Var)>,
-) -> Result<Weight> {
+) -> Result<Param> {
+    let t = q.dequantize(&Device::Cpu)?;
     Ok(if train {
-        Weight::Trained(variable(name, &q, trained)?)
+        let v = Var::from_tensor(&t)?;
+        trained.push((name, v.clone()));
+        Param::Trained(v)
     } else {
-        Weight::Frozen(q.dequantize(&Device::Cpu)?)
+        Param::Frozen(t)
     })
-}
-
-fn norm(
-    (name, q, train): (String, QTensor, bool),
-    trained: &mut Vec<(String, Var)>,
-) -> Result<Norm> {
-    Ok(if train {
-        Norm::Trained(variable(name, &q, trained)?)
-    } else {
-        Norm::Frozen(q.dequantize(&Device::Cpu)?)
-    })
-}
-
-fn variable(name: String, q: &QTensor, trained: &mut Vec<(String, Var)>) -> Result<Var> {
-    let v = Var::from_tensor(&q.dequantize(&Device::Cpu)?)?;
-    trained.push((name, v.clone()));
-    Ok(v)
 }
 
 fn rope_tables(c: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
