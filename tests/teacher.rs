@@ -1089,3 +1089,62 @@ fn the_default_models_are_found_from_any_folder() {
     );
     assert!(dir.path().join("s/model.safetensors").exists());
 }
+
+#[test]
+fn cot_tuning_learns_from_reviewed_rationales_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_subset_db(d, 24);
+    let model = teacher_model();
+    let model = model.to_str().unwrap();
+    ok(d, &db, &["teach", "--limit", "2", "--model", model]);
+    let args = [
+        "teacher",
+        "tune",
+        "--mode",
+        "cot",
+        "--model",
+        model,
+        "--out",
+        "cot.gguf",
+        "--split",
+        "by-query:1",
+        "--epochs",
+        "1",
+        "--layers",
+        "1",
+        "--json",
+    ];
+    // Judged but not reviewed: nothing to learn from, and the error says what is missing.
+    let out = workbench(d, &db, &args);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reviewed rationale"), "{err}");
+
+    // An annotator sets each judged pair's label: its rationale, so labelled, is an answer.
+    let judged: Vec<(i64, i64, String)> = query_rows(
+        &db,
+        "SELECT p.id, j.id, p.gold_label FROM pairs p JOIN judgments j ON j.id = p.judgment_id",
+    );
+    assert_eq!(judged.len(), 2);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = workbench::store::Store::open(&db).await.unwrap();
+        for (pair, judgment, gold) in &judged {
+            let change = workbench::domain::review::Change::SetLabel {
+                before: None,
+                after: gold.clone(),
+            };
+            store
+                .annotate(*pair, Some(*judgment), "ann", &change)
+                .await
+                .unwrap();
+        }
+        store.close().await;
+    });
+    let state: Value = serde_json::from_str(&ok(d, &db, &args)).unwrap();
+    assert_eq!(state["examples"], 2, "{state}");
+    // The answers are the rationale JSON, not a label.
+    assert!(state["answer_tokens"].as_u64().unwrap() > 60, "{state}");
+    assert!(d.join("cot.gguf").exists());
+}
