@@ -12,12 +12,14 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use candle_core::backprop::GradStore;
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use futures::StreamExt;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -362,9 +364,15 @@ fn train(
         name: "frozen blocks".into(),
         len: examples.len(),
     });
+    // candle runs most of a small model's ops on one thread: examples side by side use the
+    // other cores.
     let mut states = Vec::with_capacity(examples.len());
-    for e in examples {
-        states.push(model.frozen_states(&e.tokens)?);
+    for chunk in examples.chunks(PARALLEL_CHUNK) {
+        let done: Vec<Tensor> = chunk
+            .par_iter()
+            .map(|e| model.frozen_states(&e.tokens))
+            .collect::<Result<_>>()?;
+        states.extend(done);
         progress(Progress::Step {
             done: states.len(),
             loss: None,
@@ -399,27 +407,34 @@ fn train(
         let (mut loss_sum, mut tokens, mut first_right, mut done) = (0.0, 0usize, 0usize, 0);
         for (step, batch) in order.chunks(opts.batch.max(1)).enumerate() {
             opt.set_learning_rate(schedule.at(epoch * steps_per_epoch + step));
-            let mut losses = Vec::with_capacity(batch.len());
             let batch_tokens: usize = batch.iter().map(|&i| examples[i].answer.len()).sum();
-            for &i in batch {
-                let (at, target) = examples[i].targets();
-                let logits = model.logits(&states[i], &at)?;
-                let first = logits.get(0)?.argmax(0)?.to_scalar::<u32>()?;
-                first_right += usize::from(first == target[0]);
-                let target = Tensor::new(target.as_slice(), &Device::Cpu)?;
-                let sum = (candle_nn::loss::cross_entropy(&logits, &target)?
-                    * examples[i].answer.len() as f64)?;
-                losses.push(sum);
-            }
-            let loss = (Tensor::stack(&losses, 0)?.sum_all()? / batch_tokens as f64)?;
-            let value = loss.to_scalar::<f32>()? as f64;
+            // Each example's share of the batch's mean loss, and its gradients, side by side.
+            let parts: Vec<(GradStore, f64, bool)> = batch
+                .par_iter()
+                .map(|&i| -> Result<(GradStore, f64, bool)> {
+                    let (at, target) = examples[i].targets();
+                    let logits = model.logits(&states[i], &at)?;
+                    let first = logits.get(0)?.argmax(0)?.to_scalar::<u32>()?;
+                    let target = Tensor::new(target.as_slice(), &Device::Cpu)?;
+                    let share = (candle_nn::loss::cross_entropy(&logits, &target)?
+                        * (examples[i].answer.len() as f64 / batch_tokens as f64))?;
+                    let value = share.to_scalar::<f32>()? as f64;
+                    Ok((
+                        share.backward()?,
+                        value,
+                        first == target.get(0)?.to_scalar::<u32>()?,
+                    ))
+                })
+                .collect::<Result<_>>()?;
+            let value: f64 = parts.iter().map(|p| p.1).sum();
             if !value.is_finite() {
                 bail!(
                     "the loss is {value} at epoch {} step {step}: lower --lr",
                     epoch + 1
                 );
             }
-            opt.backward_step(&loss)?;
+            first_right += parts.iter().filter(|p| p.2).count();
+            opt.step(&sum_grads(model, parts.into_iter().map(|p| p.0))?)?;
             loss_sum += value * batch_tokens as f64;
             tokens += batch_tokens;
             done += batch.len();
@@ -437,6 +452,28 @@ fn train(
         progress(Progress::Epoch(state));
     }
     Ok(())
+}
+
+/// Examples whose frozen states are computed side by side between two progress reports.
+const PARALLEL_CHUNK: usize = 16;
+
+/// The gradients of the trained variables summed over several backward passes.
+fn sum_grads(model: &Llama, stores: impl Iterator<Item = GradStore>) -> Result<GradStore> {
+    let mut stores = stores;
+    let mut total = stores.next().context("a batch with no example")?;
+    for g in stores {
+        for (_, v) in model.trained() {
+            let t = v.as_tensor();
+            if let Some(add) = g.get(t) {
+                let sum = match total.get(t) {
+                    Some(have) => (have + add)?,
+                    None => add.clone(),
+                };
+                total.insert(t, sum);
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// The source model with the trained tensors replaced (in f32: a fine-tuning's small steps do
