@@ -281,12 +281,12 @@ pub struct TuneArgs {
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
     /// Top blocks of the network that train.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N")]
     pub layers: usize,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 2)]
     pub epochs: usize,
     /// Peak learning rate (AdamW; warmup over the first tenth of the steps, then a linear fall).
-    #[arg(long, default_value_t = 1e-4, value_name = "LR")]
+    #[arg(long, default_value_t = 2e-4, value_name = "LR")]
     pub lr: f64,
     /// Pairs per step.
     #[arg(long, default_value_t = 8, value_name = "N")]
