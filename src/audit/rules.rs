@@ -217,13 +217,7 @@ pub fn check_with(
             detail,
         })
     };
-    let name_of = |key: &str| {
-        scale
-            .labels
-            .iter()
-            .find(|l| l.key == key)
-            .map_or(key.to_string(), |l| l.name.clone())
-    };
+    let name_of = |key: &str| scale.name_of(key);
     let best = scale
         .labels
         .iter()

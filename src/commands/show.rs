@@ -88,14 +88,7 @@ pub fn render(
     color: bool,
 ) -> String {
     let mut out = String::new();
-    let label_name = |k: &str| {
-        scale
-            .labels
-            .iter()
-            .find(|l| l.key == k)
-            .map(|l| l.name.clone())
-            .unwrap_or(k.to_string())
-    };
+    let label_name = |k: &str| scale.name_of(k);
     out += &format!(
         "{} {}  ({})\n",
         paint(color, "1", "query"),

@@ -181,6 +181,16 @@ impl LabelScale {
         self.labels.iter().position(|l| l.key == key)
     }
 
+    /// The label whose key is `key`, exactly.
+    pub fn label(&self, key: &str) -> Option<&Label> {
+        self.labels.iter().find(|l| l.key == key)
+    }
+
+    /// The name of the label whose key is `key`; the key itself when the scale has none.
+    pub fn name_of(&self, key: &str) -> String {
+        self.label(key).map_or(key, |l| &l.name).to_string()
+    }
+
     /// Resolves what a file or a model wrote, by key first, then by name, ignoring case and
     /// surrounding space: "E", "e", "Exact", " exact " all give ESCI's first label.
     pub fn resolve(&self, text: &str) -> Option<&Label> {
@@ -223,7 +233,7 @@ impl LabelScale {
     }
 
     pub fn gain_of(&self, key: &str) -> Option<f64> {
-        self.labels.iter().find(|l| l.key == key).map(|l| l.gain)
+        self.label(key).map(|l| l.gain)
     }
 
     /// "E (Exact), S (Substitute), ..." for error messages.

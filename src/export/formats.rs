@@ -276,11 +276,7 @@ pub fn sft_row(e: &Entry, prompt: &Prompt, scale: &LabelScale) -> Option<Value> 
     if e.reviewed.rejected || rat.label != d.label {
         return None;
     }
-    let name = scale
-        .labels
-        .iter()
-        .find(|l| l.key == rat.label)
-        .map(|l| l.name.clone())?;
+    let name = scale.label(&rat.label)?.name.clone();
     let assistant = answer_json(rat, &name);
     let mut messages: Vec<Value> = prompt
         .for_pair(&e.row.pair)

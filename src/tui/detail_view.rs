@@ -159,14 +159,7 @@ fn draw_rationale(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme: T
             }
         }
     }
-    let label_name = |k: &str| {
-        app.scale
-            .labels
-            .iter()
-            .find(|l| l.key == k)
-            .map(|l| l.name.clone())
-            .unwrap_or(k.into())
-    };
+    let label_name = |k: &str| app.scale.name_of(k);
     // The line the selection is on, and whether it is the last step (then what follows it,
     // label, review state and findings, is scrolled into view too).
     let mut selected_line = None;

@@ -116,10 +116,7 @@ async fn chats(
             .human_label
             .as_deref()
             .or(r.pair.gold_label.as_deref());
-        let Some(name) = label
-            .and_then(|k| scale.labels.iter().find(|l| l.key == k))
-            .map(|l| l.name.clone())
-        else {
+        let Some(name) = label.and_then(|k| scale.label(k)).map(|l| l.name.clone()) else {
             continue;
         };
         let answer = match mode {
@@ -224,6 +221,9 @@ pub async fn tune(
     opts: &TuneOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TuneState> {
+    if opts.layers == 0 {
+        bail!("--layers 0 trains nothing: give the number of top blocks to fine-tune");
+    }
     let started = std::time::Instant::now();
     let scale = store.scale().await?;
     let (spec, chats) = chats(store, &scale, opts.mode, opts.split.as_ref(), opts.seed).await?;
@@ -242,10 +242,13 @@ pub async fn tune(
             }
         );
     }
+    // Loaded for its tokenizer and chat template only: the weights run as they are, with no
+    // converted copy written.
     let backend = LocalBackend::load(
         &opts.model,
         LocalOptions {
             prefix_cache: false,
+            weights: gguf::Weights::AsIs,
             ..Default::default()
         },
     )
@@ -356,9 +359,6 @@ fn train(
 ) -> Result<()> {
     if state.epochs_done >= opts.epochs {
         return Ok(());
-    }
-    if opts.layers == 0 {
-        bail!("--layers 0 trains nothing: give the number of top blocks to fine-tune");
     }
     progress(Progress::Phase {
         name: "frozen blocks".into(),
