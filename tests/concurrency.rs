@@ -129,7 +129,7 @@ fn teach_workers_exports_and_two_review_apps_share_one_database() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = fixture_db(d);
-    let mut teach = Command::new(env!("CARGO_BIN_EXE_workbench"))
+    let mut teach = Command::new(bin())
         .current_dir(d)
         .arg("--db")
         .arg(&db)

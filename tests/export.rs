@@ -387,7 +387,7 @@ fn a_write_failure_mid_export_leaves_nothing_behind() {
         .current_dir(d)
         .arg("-c")
         .arg(r#"ulimit -f 64; trap "" XFSZ; exec "$0" "$@""#)
-        .arg(env!("CARGO_BIN_EXE_workbench"))
+        .arg(bin())
         .args([
             "--db",
             db.to_str().unwrap(),

@@ -599,7 +599,7 @@ fn review_keeps_working_while_teach_writes() {
     let model = teacher_model();
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
-    let mut teach = std::process::Command::new(env!("CARGO_BIN_EXE_workbench"))
+    let mut teach = std::process::Command::new(bin())
         .current_dir(dir.path())
         .args([
             "--db",

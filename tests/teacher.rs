@@ -280,7 +280,7 @@ fn teach_until_first_judgment(
     args: &[&str],
     output: fn() -> Stdio,
 ) -> std::process::Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+    let mut child = Command::new(bin())
         .current_dir(dir)
         .arg("--db")
         .arg(db)
@@ -1027,7 +1027,7 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
 
     // Killed after its first epoch's checkpoint, a run resumes from it.
     let args = tune("killed.gguf", "2");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+    let mut child = Command::new(bin())
         .current_dir(d)
         .arg("--db")
         .arg(&db)

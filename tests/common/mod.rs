@@ -17,6 +17,14 @@ pub fn dev_file() -> PathBuf {
     root().join("fixtures/esci-dev.jsonl")
 }
 
+/// The workbench binary under test: cargo's, or `WORKBENCH_BIN` when set, so that a long harness
+/// run can keep testing a copied binary while the tree is rebuilt.
+pub fn bin() -> PathBuf {
+    std::env::var_os("WORKBENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_workbench")))
+}
+
 pub fn teacher_model() -> PathBuf {
     let p = root().join("models/teacher/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(
@@ -29,7 +37,7 @@ pub fn teacher_model() -> PathBuf {
 
 /// Runs `workbench --db DB ARGS…` in `dir`.
 pub fn workbench(dir: &Path, db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_workbench"))
+    Command::new(bin())
         .current_dir(dir)
         .arg("--db")
         .arg(db)
@@ -145,7 +153,7 @@ pub fn tmux(args: &[&str]) -> String {
 pub fn review_in_tmux(db: &Path, annotator: &str, name: &str, width: u16, height: u16) {
     let cmd = format!(
         "NO_COLOR=1 {} --db {} review --annotator {annotator}",
-        env!("CARGO_BIN_EXE_workbench"),
+        bin().display(),
         db.display()
     );
     let (w, h) = (width.to_string(), height.to_string());
