@@ -22,7 +22,7 @@ mkdir -p "$3" && cd "$3"
 train() { # NAME KIND [ARGS...]
   local n=$1-$2
   [ -f done-$n ] && return
-  $W --db curve.db student train --kind $2 --epochs 2 --max-tokens 64 --batch-size 16 \
+  $W --db curve.db student train --kind $2 --encoder fine-tune --layers 6 --epochs 2 --max-tokens 64 --batch-size 16 \
      --human-weight 0 --out students/$n --name $n --base $B "${@:3}" > train-$n.log 2>&1
   $W --db eval.db student score --model students/$n --name $n > score-$n.log 2>&1
   $W --db eval.db compare --student $n --split test --json > compare-$n.json 2>&1

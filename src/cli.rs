@@ -24,7 +24,7 @@ const AFTER: &str = "Start here:
   workbench review --annotator ana              review and correct judgments (? for keys)
   workbench audit && workbench report           rule findings, agreement figures, report.html
   workbench augment --per-query 10              more pairs from the catalog for the teacher
-  workbench student train --kind cross          distil the teacher into a MiniLM student
+  workbench student train                       distil the teacher into a MiniLM student
   workbench compare --split test                teacher vs student vs human
   workbench export --out dist                   distillation data for other trainers";
 
@@ -348,6 +348,14 @@ pub enum KeepArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncoderArg {
+    /// The base encoder as it is; the heads alone learn.
+    Frozen,
+    /// Every weight learns (after --probe-epochs of the heads alone).
+    FineTune,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StudentKindArg {
     /// Interaction-based: query and item read together (more accurate).
     Cross,
@@ -366,22 +374,30 @@ pub enum StudentKindArg {
   0 trains on the teacher alone. The teacher's terms weigh --teacher-weight (by default its
   kappa with the human labels of the train split, floored at 0).
 
-The recipe that beat TF-IDF + logistic regression on unseen ESCI queries (BENCHMARKS.md):
-  workbench student train --kind bi --freeze-encoder --query-context --keep last \\
-      --head-l2 0.003 --epochs 40 --out students/bi
+The defaults are the recipe that beat TF-IDF + logistic regression on unseen ESCI queries
+(BENCHMARKS.md): a bi-encoder on the first 3 layers of a frozen MiniLM, 64 tokens, its heads
+trained for 40 epochs with the query's other candidates as context, the last epoch kept:
+  workbench student train --out students/bi
   workbench student score --name bi && workbench compare --student bi --split test
 
-Fine-tuning the whole encoder:
-  workbench student train --kind cross --epochs 3 --out students/cross")]
+Fine-tuning the whole encoder (a cross-encoder, 3 epochs, the best dev epoch kept):
+  workbench student train --kind cross --encoder fine-tune --out students/cross")]
 pub struct StudentTrainArgs {
-    #[arg(long, value_enum, default_value = "cross")]
+    #[arg(long, value_enum, default_value = "bi")]
     pub kind: StudentKindArg,
     /// What a cross-encoder's heads read: `mean` (the mean of every token's state) or `match`
     /// (also the query's and the item's own means, their difference, product and cosine).
     #[arg(long, value_enum, default_value = "mean")]
     pub head: HeadArg,
-    #[arg(long, default_value_t = 3)]
-    pub epochs: usize,
+    /// Whether the encoder's weights learn: `frozen` trains the heads alone on the base's
+    /// features (computed once, so an epoch takes a moment), `fine-tune` trains everything.
+    #[arg(long, value_enum, default_value = "frozen")]
+    pub encoder: EncoderArg,
+    #[arg(long, hide = true, conflicts_with = "encoder")]
+    pub freeze_encoder: bool,
+    /// Default: 40 with a frozen encoder, 3 when fine-tuning it.
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Read training data from this database or export directory (default: --db).
     #[arg(long, value_name = "DB|EXPORT_DIR")]
     pub from: Option<PathBuf>,
@@ -435,40 +451,39 @@ pub struct StudentTrainArgs {
     #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
     /// Which epoch's weights the student keeps: the one with the best macro-F1 on the dev
-    /// split, or the last. A dev split of a few queries picks by noise: keep the last when
-    /// training converges (a frozen encoder, a fixed number of epochs).
-    #[arg(long, value_enum, default_value = "best")]
-    pub keep: KeepArg,
+    /// split, or the last. A dev split of a few queries picks by noise, so the default is the
+    /// last with a frozen encoder (its training converges) and the best when fine-tuning it.
+    #[arg(long, value_enum)]
+    pub keep: Option<KeepArg>,
     /// The encoder's dropout while training (MiniLM was pre-trained with 0.1).
     #[arg(long, default_value_t = 0.1, value_name = "P")]
     pub dropout: f64,
-    /// Train the heads alone for the first N epochs, on the encoder's features computed once
-    /// (such an epoch takes a moment), then fine-tune everything at --learning-rate: linear
+    /// With --encoder fine-tune: train the heads alone for the first N epochs, on the encoder's
+    /// features computed once (such an epoch takes a moment), then fine-tune everything at --learning-rate: linear
     /// probing, then fine-tuning, which keeps more of what the encoder knows about queries it
     /// has not seen.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub probe_epochs: usize,
-    /// Train the heads only (every epoch probes): the encoder stays as the base model has it.
+    /// A frozen bi-encoder's heads also read how a pair's cosine stands among the other
+    /// candidates of its query (a z-score over the query's pairs), so scoring takes a query's
+    /// pairs together. On by default where it applies; this turns it off.
     #[arg(long)]
-    pub freeze_encoder: bool,
-    /// A bi-encoder also reads how a pair's cosine stands among the other candidates of its
-    /// query (a z-score over the query's pairs): scoring then takes a query's pairs together.
-    /// Needs --freeze-encoder.
-    #[arg(long)]
+    pub no_query_context: bool,
+    #[arg(long, hide = true, conflicts_with = "no_query_context")]
     pub query_context: bool,
     /// L2 penalty on the heads' weights (added to the mean loss).
-    #[arg(long, default_value_t = 0.0, value_name = "L")]
+    #[arg(long, default_value_t = 0.003, value_name = "L")]
     pub head_l2: f64,
     /// Stop after this many steps in all.
     #[arg(long)]
     pub max_steps: Option<usize>,
     /// Tokens per input (the cross-encoder's query and item together).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 64)]
     pub max_tokens: usize,
     /// Keep only the base encoder's first N transformer layers (MiniLM has 6): a smaller,
     /// faster student, as layer-dropping distillation does. Scoring time is about proportional.
-    #[arg(long, value_name = "N")]
-    pub layers: Option<usize>,
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub layers: usize,
     /// The student trains on `train` and picks its epoch on `dev`. How to split, always by query (no query in two splits): `by-query:80/10/10` (hashed by
     /// --seed), `fold:K/N` (fold K of N is test, half the next fold dev: run K = 1..N for
     /// cross-validation over queries) or `imported` (the pairs' own `split` column). Default:

@@ -94,7 +94,6 @@ fn train_quick<'a>(out: &'a str, base: &'a str, extra: &[&'a str]) -> Vec<&'a st
         out,
         "--losses",
         "none",
-        "--freeze-encoder",
         "--epochs",
         "2",
         "--layers",

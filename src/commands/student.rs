@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::{
-    ClassWeights, CompareArgs, HeadArg, KeepArg, LossName, SplitName, StudentCommand,
+    ClassWeights, CompareArgs, EncoderArg, HeadArg, KeepArg, LossName, SplitName, StudentCommand,
     StudentImportArgs, StudentKindArg, StudentScoreArgs, StudentTrainArgs,
 };
 use crate::domain::text::inert;
@@ -66,8 +66,16 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         StudentKindArg::Bi => Kind::Bi,
     };
     let losses = losses_of(&args)?;
-    if args.batch_size == 0 || args.epochs == 0 {
+    let frozen = args.freeze_encoder || args.encoder == EncoderArg::Frozen;
+    let epochs = args.epochs.unwrap_or(if frozen { 40 } else { 3 });
+    if args.batch_size == 0 || epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
+    }
+    if args.layers == 0 {
+        bail!("--layers must be at least 1");
+    }
+    if args.query_context && kind != Kind::Bi {
+        bail!("--query-context is for the bi-encoder (--kind bi)");
     }
     let out = args
         .out
@@ -85,20 +93,15 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     let store = Store::open(db).await?;
     let scale = store.scale().await?;
     let mut config = student::new_config(kind, &scale, losses, args.max_tokens, args.seed);
-    config.query_context = args.query_context;
-    if args.query_context && kind != Kind::Bi {
-        bail!("--query-context is for the bi-encoder (--kind bi)");
-    }
+    // Asked for, it is checked against the encoder when training starts; by default it is on
+    // wherever it applies.
+    config.query_context =
+        args.query_context || (!args.no_query_context && frozen && kind == Kind::Bi);
     config.head = match args.head {
         HeadArg::Mean => student::Head::Mean,
         HeadArg::Match => student::Head::Match,
     };
-    if let Some(n) = args.layers {
-        if n == 0 {
-            bail!("--layers must be at least 1");
-        }
-        config.bert.num_hidden_layers = n;
-    }
+    config.bert.num_hidden_layers = args.layers;
     let include_augmented = args.include_augmented || args.augmented_ratio.is_some();
     let examples = if source.is_dir() {
         if args.split.is_some() {
@@ -155,19 +158,15 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
             .base
             .clone()
             .unwrap_or_else(crate::models::student_base),
-        epochs: args.epochs,
+        epochs,
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
         head_learning_rate: args.head_learning_rate,
         warmup: args.warmup,
         patience: args.patience,
-        keep_last: args.keep == KeepArg::Last,
+        keep_last: args.keep.map_or(frozen, |k| k == KeepArg::Last),
         dropout: args.dropout,
-        probe_epochs: if args.freeze_encoder {
-            args.epochs
-        } else {
-            args.probe_epochs
-        },
+        probe_epochs: if frozen { epochs } else { args.probe_epochs },
         max_steps: args.max_steps,
         restart: args.restart,
     };

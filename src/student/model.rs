@@ -475,7 +475,25 @@ impl Student {
                     )?;
                     Ok(pooled.broadcast_div(&norm(&pooled)?)?)
                 };
-                let u = tower(pairs.iter().map(|p| p.0.to_string()).collect())?;
+                let u = if drop.is_none() {
+                    // Without dropout a query embeds the same in every pair: once per call.
+                    let mut distinct: Vec<&str> = Vec::new();
+                    let index: Vec<u32> = pairs
+                        .iter()
+                        .map(|p| {
+                            let at = distinct.iter().position(|q| *q == p.0).unwrap_or_else(|| {
+                                distinct.push(p.0);
+                                distinct.len() - 1
+                            });
+                            at as u32
+                        })
+                        .collect();
+                    let index = Tensor::new(index.as_slice(), &self.device)?;
+                    tower(distinct.iter().map(|q| q.to_string()).collect())?
+                        .index_select(&index, 0)?
+                } else {
+                    tower(pairs.iter().map(|p| p.0.to_string()).collect())?
+                };
                 let v = tower(pairs.iter().map(|p| p.1.to_string()).collect())?;
                 compared(&u, &v)?
             }
@@ -555,7 +573,7 @@ impl Student {
             config: self.config.clone(),
             tokenizer: self.tokenizer.clone(),
             varmap: VarMap::new(),
-            bert: Bert::load(vb, &self.config.bert)?,
+            bert: Bert::load_frozen(vb, &self.config.bert)?,
             label_head: detach(&self.label_head),
             verdict_head: detach(&self.verdict_head),
             device: self.device.clone(),

@@ -166,7 +166,7 @@ pub fn train(
 
     if config.query_context && opts.probe_epochs < opts.epochs {
         bail!(
-            "--query-context needs the encoder frozen (--freeze-encoder): a batch holds only a few \
+            "--query-context needs the encoder frozen (--encoder frozen): a batch holds only a few \
              pairs of a query, too few to place a pair among its query's candidates while tuning"
         );
     }
