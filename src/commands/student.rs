@@ -279,7 +279,7 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
     let store = Store::open(db).await?;
     let (student, id, name) = match (&args.model, &args.name) {
         (Some(dir), name) => {
-            let student = Student::load(dir)?;
+            let student = Student::load_frozen(dir)?;
             let name = match name {
                 Some(n) => n.clone(),
                 None => dir
@@ -315,11 +315,9 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
                     m.name
                 )
             })?;
-            (Student::load(&dir)?, m.id, m.name)
+            (Student::load_frozen(&dir)?, m.id, m.name)
         }
     };
-    // Scoring only: weights out of autograd, whichever way the student was named.
-    let student = student.freeze()?;
     let queries = match args.split {
         SplitName::All => None,
         split => {

@@ -177,6 +177,35 @@ pub struct Student {
     device: Device,
 }
 
+/// The configuration a saved student's directory holds.
+fn saved_config(dir: &Path) -> Result<StudentConfig> {
+    let path = dir.join("student.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {}: not a student directory (`workbench student train --out DIR` writes one)",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a student config", path.display()))
+}
+
+/// The tokenizer at `path`, cutting and padding as the student reads its inputs.
+fn tokenizer_for(config: &StudentConfig, path: &Path) -> Result<Tokenizer> {
+    let mut tokenizer =
+        Tokenizer::from_file(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: config.max_tokens,
+            ..Default::default()
+        }))
+        .map_err(|e| anyhow!("tokenizer truncation: {e}"))?;
+    tokenizer.with_padding(Some(PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        ..Default::default()
+    }));
+    Ok(tokenizer)
+}
+
 pub const BASE_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
 
 /// Two unit-length sides compared: (a, b, |a − b|, a · b, cosine).
@@ -266,20 +295,44 @@ impl Student {
 
     /// A trained student saved by `save`.
     pub fn load(dir: &Path) -> Result<Student> {
-        let config_path = dir.join("student.json");
-        let text = std::fs::read_to_string(&config_path).with_context(|| {
-            format!(
-                "reading {}: not a student directory (`workbench student train --out DIR` writes one)",
-                config_path.display()
-            )
-        })?;
-        let config: StudentConfig = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a student config", config_path.display()))?;
         Student::load_weights(
-            config,
+            saved_config(dir)?,
             &dir.join("tokenizer.json"),
             &dir.join("model.safetensors"),
         )
+    }
+
+    /// A trained student saved by `save`, for scoring only: its weights read straight into
+    /// detached tensors, as `freeze` leaves them, without first building (and randomly
+    /// initialising) the variables training needs.
+    pub fn load_frozen(dir: &Path) -> Result<Student> {
+        let config = saved_config(dir)?;
+        let device = Device::Cpu;
+        let weights = dir.join("model.safetensors");
+        let fit = |e: candle_core::Error| {
+            anyhow!("{}: weights do not fit the student: {e}", weights.display())
+        };
+        let tensors = candle_core::safetensors::load(&weights, &device).map_err(fit)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let bert = Bert::load_frozen(vb.clone(), &config.bert).map_err(fit)?;
+        let head = |name: &str, outputs: usize| -> Result<Linear> {
+            let vb = vb.pp("student").pp(name);
+            let w = vb
+                .get((outputs, config.feature_width()), "weight")
+                .map_err(fit)?;
+            Ok(Linear::new(w, Some(vb.get(outputs, "bias").map_err(fit)?)))
+        };
+        let label_head = head("label", config.labels.len())?;
+        let verdict_head = head("verdict", config.dimensions.len() * Verdict::ALL.len())?;
+        Ok(Student {
+            tokenizer: tokenizer_for(&config, &dir.join("tokenizer.json"))?,
+            config,
+            varmap: VarMap::new(),
+            bert,
+            label_head,
+            verdict_head,
+            device,
+        })
     }
 
     /// A student of `config` with the weights of a saved model or checkpoint.
@@ -342,21 +395,9 @@ impl Student {
             set_var(&varmap, &name, values)?;
         }
         fill(&mut varmap, false)?;
-        let mut tokenizer =
-            Tokenizer::from_file(tokenizer).map_err(|e| anyhow!("{}: {e}", tokenizer.display()))?;
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: config.max_tokens,
-                ..Default::default()
-            }))
-            .map_err(|e| anyhow!("tokenizer truncation: {e}"))?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
         Ok(Student {
+            tokenizer: tokenizer_for(&config, tokenizer)?,
             config,
-            tokenizer,
             varmap,
             bert,
             label_head,
@@ -548,16 +589,10 @@ impl Student {
             .collect())
     }
 
-    /// The same student for scoring only: its weights detached from autograd. A forward pass
-    /// through variables records the graph, which keeps every activation of the batch alive until
-    /// the output is dropped: 1.2 GB resident per batch and a quarter of the time spent faulting
-    /// in fresh pages (BENCHMARKS.md, students).
-    pub fn freeze(self) -> Result<Student> {
-        self.frozen()
-    }
-
     /// A scoring-only copy that shares this student's weights (no copy of the tensors): what
-    /// training scores the dev split with between epochs.
+    /// training scores the dev split with between epochs. A forward pass through variables
+    /// records the graph, which keeps every activation of the batch alive until the output is
+    /// dropped; detached, they are freed as the pass goes.
     pub fn frozen(&self) -> Result<Student> {
         let tensors = self
             .varmap
@@ -670,8 +705,17 @@ mod tests {
             .expect("7 of 6 layers");
         assert!(err.to_string().contains("has only 6 layers"), "{err}");
 
-        let frozen = student.freeze().unwrap();
+        let saved = tempfile::tempdir().unwrap();
+        student
+            .save(saved.path(), &base.join("tokenizer.json"))
+            .unwrap();
+        let loaded = Student::load_frozen(saved.path()).unwrap();
+        let frozen = student.frozen().unwrap();
         for (name, got) in [
+            (
+                "saved and loaded for scoring",
+                loaded.predict(&pairs).unwrap(),
+            ),
             ("frozen", frozen.predict(&pairs).unwrap()),
             (
                 "frozen, parallel",
@@ -714,7 +758,7 @@ mod tests {
         config.query_context = true;
         let student = Student::from_base(&base, config)
             .expect("the student base: run scripts/fetch-models.sh first")
-            .freeze()
+            .frozen()
             .unwrap();
         let shoes = ("red running shoes", "Nike Air Zoom running shoe, red");
         let sink = ("red running shoes", "Stainless steel kitchen sink");
