@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -18,11 +18,16 @@ use sha2::{Digest, Sha256};
 use crate::domain::text::normalise;
 use crate::store::{QueryItems, Store};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
+    /// Items ranking high for the query by bm25 over title and brand: hard candidates.
+    #[value(alias = "bm25")]
     Lexical,
+    /// Items imported with other queries: in-domain negatives.
+    #[value(alias = "cross_query")]
     CrossQuery,
+    /// Any item of the catalog: easy negatives.
     Random,
 }
 
@@ -33,27 +38,6 @@ impl Strategy {
             Strategy::CrossQuery => "cross-query",
             Strategy::Random => "random",
         }
-    }
-
-    pub fn parse_list(list: &[String]) -> Result<Vec<Strategy>> {
-        let mut out = Vec::new();
-        for s in list {
-            let st = match s.trim() {
-                "lexical" | "bm25" => Strategy::Lexical,
-                "cross-query" | "cross_query" => Strategy::CrossQuery,
-                "random" => Strategy::Random,
-                other => {
-                    bail!("--strategy: unknown `{other}`; choose from lexical, cross-query, random")
-                }
-            };
-            if !out.contains(&st) {
-                out.push(st);
-            }
-        }
-        if out.is_empty() {
-            bail!("--strategy: name at least one of lexical, cross-query, random");
-        }
-        Ok(out)
     }
 }
 
@@ -225,13 +209,5 @@ mod tests {
             query_terms("Wireless thermostat without C-wire, wireless!"),
             vec!["wireless", "thermostat", "wire"]
         );
-    }
-
-    #[test]
-    fn strategies_parse() {
-        let s =
-            Strategy::parse_list(&["random".into(), "lexical".into(), "random".into()]).unwrap();
-        assert_eq!(s, vec![Strategy::Random, Strategy::Lexical]);
-        assert!(Strategy::parse_list(&["bogus".into()]).is_err());
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::augment::Strategy;
 use crate::domain::{DEFAULT_SEED, SplitSpec};
 use crate::export::LabelSource;
 
@@ -226,12 +227,14 @@ pub struct AugmentArgs {
     pub per_query: usize,
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
         default_value = "lexical,cross-query,random",
         value_name = "STRATEGY,..."
     )]
-    pub strategy: Vec<String>,
-    #[arg(long, default_value_t = 0)]
+    pub strategy: Vec<Strategy>,
+    /// The seed of the random choices; the same seed adds the same pairs.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
     /// Print the report as JSON.
     #[arg(long)]
@@ -345,6 +348,20 @@ pub enum KeepArg {
     Best,
     /// The last epoch trained.
     Last,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Every format.
+    All,
+    Cot,
+    #[value(name = "margin_mse")]
+    MarginMse,
+    #[value(name = "soft_labels")]
+    SoftLabels,
+    #[value(name = "distill_kl")]
+    DistillKl,
+    Sft,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -753,8 +770,14 @@ pub struct ExportArgs {
     /// margin_mse (query, positive, negative, label = score margin), soft_labels (query,
     /// passage, label in [0,1]), distill_kl (query, positive, negative_1..n, label = scores),
     /// sft (chat messages with the corrected rationale).
-    #[arg(long, default_value = "all", value_name = "F,...|all")]
-    pub format: String,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "all",
+        value_name = "F,...|all"
+    )]
+    pub format: Vec<ExportFormat>,
 
     /// How to split, always by query (no query in two splits): `by-query:80/10/10` (hashed by
     /// --seed), `fold:K/N` (fold K of N is test, half the next fold dev: run K = 1..N for

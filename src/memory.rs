@@ -3,11 +3,9 @@
 /// Keeps freed memory inside the process: the allocator (mimalloc, `main.rs`) otherwise hands
 /// freed pages back to the kernel 10 ms after they empty, and the next allocation pays for fresh
 /// zeroed pages. The commands that call this allocate the same sizes over and over with a flat
-/// peak, so what is kept is reused, not piled up. Measured (BENCHMARKS.md):
-/// - student scoring spent a quarter of its time in the kernel's page clearing (33.7 → 38.3
-///   pairs/s without it);
-/// - a 1M-pair soft_labels export took ~26,000 page faults and a fifth of its wall time
-///   (1.8–2.2 → 1.4–1.8 s).
+/// peak, so what is kept is reused, not piled up: without it student scoring and large exports
+/// spend much of their time in the kernel clearing fresh pages (BENCHMARKS.md, students and
+/// export).
 pub fn keep_freed_memory() {
     /// `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (the same in mimalloc 2 and 3; the
     /// Rust bindings name the options around it but not this one). -1: never purge.

@@ -333,8 +333,12 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
         &db,
         &["export", "--out", "u", "--format", "cot,parquetish"],
     );
+    let said = String::from_utf8_lossy(&unknown.stderr);
     assert!(
-        String::from_utf8_lossy(&unknown.stderr).contains("--format parquetish: unknown format")
+        !unknown.status.success()
+            && said.contains("invalid value 'parquetish'")
+            && said.contains("margin_mse"),
+        "an unknown format is refused with the formats there are: {said}"
     );
     std::fs::write(d.join("afile"), "x").unwrap();
     let unwritable = workbench(d, &db, &["export", "--out", "afile/sub"]);

@@ -193,7 +193,7 @@ fn cross_and_bi_students_learn_score_reload_and_compare() {
             .count();
         assert!(braille > 0, "the scatter is drawn: {s}");
         app.update(Action::Down).await.unwrap();
-        let second = app.compare.as_ref().unwrap().data.disagreements[1].pair_id;
+        let second = app.compare.as_ref().unwrap().comparison.disagreements[1].pair_id;
         app.update(Action::Open).await.unwrap();
         assert_eq!(app.view, View::Detail);
         assert_eq!(app.detail.as_ref().unwrap().pair.id, second);

@@ -15,7 +15,15 @@ pub async fn run(db: &Path, args: AugmentArgs) -> Result<ExitCode> {
     }
     let opts = AugmentOptions {
         per_query: args.per_query,
-        strategies: Strategy::parse_list(&args.strategy)?,
+        strategies: {
+            let mut named: Vec<Strategy> = Vec::new();
+            for s in args.strategy {
+                if !named.contains(&s) {
+                    named.push(s);
+                }
+            }
+            named
+        },
         seed: args.seed,
     };
     let store = Store::open(db).await?;

@@ -120,10 +120,13 @@ pub async fn export(dir: &Path, runs: usize) -> Result<ExitCode> {
     let added = store.add_synthetic_judgments().await?;
     let pairs = store.count_pairs(false).await?;
     println!("export benchmark: {pairs} pairs ({added} synthetic judgments added)");
-    for (label, formats) in [("soft_labels", "soft_labels"), ("all formats", "all")] {
+    for (label, formats) in [
+        ("soft_labels", &[crate::export::Format::SoftLabels][..]),
+        ("all formats", &crate::export::Format::ALL[..]),
+    ] {
         let options = crate::export::ExportOptions {
             out: dir.join("export-bench"),
-            formats: crate::export::Format::parse_list(formats)?,
+            formats: formats.to_vec(),
             split: Some(crate::domain::SplitSpec::by_query_default()),
             seed: 42,
             source: crate::export::LabelSource::Teacher,

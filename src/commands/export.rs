@@ -3,15 +3,35 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::ExportArgs;
+use crate::cli::{ExportArgs, ExportFormat};
 use crate::export::{ExportOptions, Format, export};
 use crate::store::Store;
+
+/// The formats named, in the order the files are written, each once.
+fn formats(named: &[ExportFormat]) -> Vec<Format> {
+    if named.contains(&ExportFormat::All) {
+        return Format::ALL.to_vec();
+    }
+    let mut out: Vec<Format> = named
+        .iter()
+        .map(|f| match f {
+            ExportFormat::Cot => Format::Cot,
+            ExportFormat::MarginMse => Format::MarginMse,
+            ExportFormat::SoftLabels => Format::SoftLabels,
+            ExportFormat::DistillKl => Format::DistillKl,
+            ExportFormat::Sft | ExportFormat::All => Format::Sft,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
 
 /// Writes the distillation files and prints what went where.
 pub async fn run(db: &Path, args: ExportArgs) -> Result<ExitCode> {
     let options = ExportOptions {
         out: args.out.clone(),
-        formats: Format::parse_list(&args.format)?,
+        formats: formats(&args.format),
         split: args.split.clone(),
         seed: args.seed,
         source: args.source,

@@ -41,29 +41,6 @@ impl Format {
     pub fn file(self) -> String {
         format!("{}.jsonl", self.name())
     }
-
-    pub fn parse_list(spec: &str) -> anyhow::Result<Vec<Format>> {
-        if spec == "all" {
-            return Ok(Self::ALL.to_vec());
-        }
-        let mut out = Vec::new();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let f = Self::ALL
-                .into_iter()
-                .find(|f| f.name() == part)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--format {part}: unknown format; formats are {} or all",
-                        Self::ALL.map(|f| f.name()).join(", ")
-                    )
-                })?;
-            if !out.contains(&f) {
-                out.push(f);
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
 }
 
 /// One pair ready to write: its row, its review, its decided label.

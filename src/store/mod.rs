@@ -41,9 +41,6 @@ pub use records::{PairRecord, PickedJudgment, RecordQuery};
 pub use stats::Stats;
 pub use students::{StudentModel, StudentScore};
 
-/// The judgment that stands for pair `p` wherever one is shown or exported: the newest with a
-/// rationale, else the newest. The index `judgments_pick` (migrations/0002) answers it;
-/// `judgments::pick` is the same rule over judgments already read.
 /// SQLite page cache per connection, in KiB: imports, exports and teach runs.
 const BATCH_CACHE_KIB: u32 = 32 * 1024;
 /// The same for the review app.
@@ -58,6 +55,9 @@ macro_rules! newest_student {
 }
 pub(crate) use newest_student;
 
+/// The judgment that stands for pair `p` wherever one is shown or exported: the newest with a
+/// rationale, else the newest. The index `judgments_pick` (migrations/0002) answers it;
+/// `judgments::pick` is the same rule over judgments already read.
 const PICKED_JUDGMENT: &str = "(SELECT id FROM judgments WHERE pair_id = p.id \
      ORDER BY rationale IS NOT NULL DESC, id DESC LIMIT 1)";
 
@@ -111,9 +111,9 @@ impl Store {
     }
 
     /// Opens an existing database for the review app: the same, with a smaller page cache per
-    /// connection. The app's background counts each run on their own connection, and four
-    /// 32 MB caches filled by counts over a million pairs took the app to 182 MB resident
-    /// (8 MB caches: see BENCHMARKS.md, review app).
+    /// connection. The app's background counts each run on their own connection, and full-size
+    /// caches filled by counts over a million pairs multiply its resident memory (BENCHMARKS.md,
+    /// review app).
     pub async fn open_interactive(path: &Path) -> Result<Store> {
         Self::open_existing(path, INTERACTIVE_CACHE_KIB).await
     }

@@ -51,8 +51,8 @@ pub struct RecordQuery {
     /// Read only what the export's label formats write (texts, labels, distributions, origin,
     /// annotations); implies `without_rationale`. The judgment's provenance (model, prompt hash,
     /// mode, source, confidence, errors), the query's and item's outside ids and the pair's split
-    /// come back empty (`PairRecord::query_key` tells queries apart). Each column costs the
-    /// statement: 1M pairs, 3.0 → 1.2–1.6 s in the sqlite3 shell.
+    /// come back empty (`PairRecord::query_key` tells queries apart): each column read costs
+    /// the statement time on every pair.
     pub labels_only: bool,
 }
 
@@ -81,8 +81,7 @@ impl Need {
 }
 
 /// The annotations of a pair as a JSON array. Annotations are rare: `p.reviewed` (set when a
-/// pair gets its first) skips the aggregate's setup for the pairs without any (1M pairs: 3.0 →
-/// 2.5 s for the statement).
+/// pair gets its first) skips the aggregate's setup for the pairs without any.
 const ANNOTATIONS_JSON: &str = "CASE WHEN p.reviewed THEN \
     (SELECT json_group_array(json_object('id', a.id, 'judgment_id', a.judgment_id, 'annotator', a.annotator, \
      'created_at', a.created_at, 'change', json(a.after))) FROM annotations a WHERE a.pair_id = p.id) END";

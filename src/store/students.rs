@@ -218,26 +218,6 @@ impl Store {
         .transpose()
     }
 
-    /// The scores of one student, by pair id.
-    pub async fn student_scores(&self, model_id: i64) -> Result<Vec<StudentScore>> {
-        let rows = sqlx::query(
-            "SELECT pair_id, score, distribution FROM student_scores WHERE model_id = ? ORDER BY pair_id",
-        )
-        .bind(model_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let d: Option<String> = r.try_get(2)?;
-                Ok(StudentScore {
-                    pair_id: r.try_get(0)?,
-                    score: r.try_get(1)?,
-                    distribution: d.map(|t| serde_json::from_str(&t)).transpose()?,
-                })
-            })
-            .collect()
-    }
-
     /// Pair ids by (query id, product id) for the given keys; unknown keys are left out.
     pub async fn pair_ids(
         &self,

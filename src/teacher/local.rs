@@ -138,10 +138,9 @@ struct Engine {
 /// Requests one engine serves before it is replaced by a fresh one. mistral.rs 0.8.1 keeps the
 /// KV cache of every finished sequence for prefix matching and evicts only caches on a GPU
 /// (`PrefixCacheManagerV2::evict_caches` counts non-CPU caches), so on a CPU its memory grows
-/// by one KV cache per request (measured: ~50 MB per score judgment, 11 GB after 250); there is
-/// no call to clear it. A fresh engine (the model reloaded from the page cache, ~1 s) every
-/// this many requests bounds it (flat at 4.8 GB with 48 in a 1,500-pair run; with mimalloc,
-/// 1.1–2.9 GB over a 5-minute run); the shared prefix is cached again on the first request.
+/// by one KV cache per request, and there is no call to clear it. A fresh engine (the model
+/// reloaded from the page cache) every this many requests bounds it (BENCHMARKS.md, "Teacher
+/// memory on long runs"); the shared prefix is cached again on the first request.
 pub const RECYCLE_AFTER: usize = 32;
 
 impl LocalBackend {

@@ -23,7 +23,7 @@ pub enum View {
 
 /// The compare view: teacher against the newest student.
 pub struct CompareState {
-    pub data: crate::student::compare::Comparison,
+    pub comparison: crate::student::compare::Comparison,
     pub selected: usize,
 }
 
@@ -219,9 +219,13 @@ impl App {
             self.status = "no student yet: `workbench student train` or `student import`".into();
             return Ok(());
         };
-        let data = crate::student::compare::compare(&self.store, &self.scale, &student, "all", 200)
-            .await?;
-        self.compare = Some(CompareState { data, selected: 0 });
+        let comparison =
+            crate::student::compare::compare(&self.store, &self.scale, &student, "all", 200)
+                .await?;
+        self.compare = Some(CompareState {
+            comparison,
+            selected: 0,
+        });
         self.view = View::Compare;
         Ok(())
     }
@@ -474,7 +478,7 @@ impl App {
             }
             (View::Compare, Action::Down) => {
                 if let Some(c) = self.compare.as_mut()
-                    && c.selected + 1 < c.data.disagreements.len()
+                    && c.selected + 1 < c.comparison.disagreements.len()
                 {
                     c.selected += 1;
                 }
@@ -488,7 +492,7 @@ impl App {
                 let id = self
                     .compare
                     .as_ref()
-                    .and_then(|c| c.data.disagreements.get(c.selected))
+                    .and_then(|c| c.comparison.disagreements.get(c.selected))
                     .map(|d| d.pair_id);
                 if let Some(id) = id {
                     self.open(id).await?;

@@ -16,7 +16,7 @@ use crate::metrics::agreement_table;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let Some(state) = &app.compare else { return };
-    let c = &state.data;
+    let c = &state.comparison;
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([Constraint::Length(8), Constraint::Min(8)])
