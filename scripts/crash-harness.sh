@@ -3,6 +3,8 @@
 # long command SIGKILLed at seeded random moments and run again, the invariants checked after
 # each kill. Prints the table BENCHMARKS.md keeps. Not run in CI (CI runs 2 rounds per command).
 #   scripts/crash-harness.sh [ROUNDS] [SEED]
+# WORKBENCH_CRASH_CASES=name,… runs only the cases whose names contain one of them (e.g.
+# "teach --workers 2,augment"); WORKBENCH_BIN tests a copied binary while the tree is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-100}
