@@ -3,12 +3,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    workbench::ui::quiet_broken_pipe();
+    workbench::terminal::quiet_broken_pipe();
     let cli = workbench::cli::Cli::parse();
-    workbench::ui::init_tracing();
+    workbench::terminal::init_tracing();
     match workbench::commands::run(cli) {
         Ok(code) => code,
-        Err(err) => workbench::ui::report_error(&err),
+        Err(err) => workbench::terminal::report_error(&err),
     }
 }
 

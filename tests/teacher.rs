@@ -671,9 +671,9 @@ fn http_backend_judges_through_a_real_openai_compatible_server() {
 /// finished sequence's KV cache on a CPU); a fresh engine answers exactly as the first did.
 #[test]
 fn a_recycled_engine_answers_as_the_first() {
+    use workbench::domain::prompt::{Message, Role};
     use workbench::teacher::backend::Backend;
     use workbench::teacher::local::{LocalBackend, LocalOptions};
-    use workbench::teacher::prompt::{Message, Role};
     use workbench::teacher::{ChatRequest, OutputConstraint};
     let model = teacher_model();
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -9,8 +9,8 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::domain::LabelScale;
+use crate::domain::metrics::{Agreement, Calibration, Confusion, Moments, calibration};
 use crate::domain::review::{Annotation, derive};
-use crate::metrics::{Agreement, Calibration, Confusion, Moments, calibration};
 use crate::store::{PairRecord, RecordQuery, Store};
 
 /// A pair the teacher got wrong with confidence: what the report links to.

@@ -5,6 +5,7 @@
 //! the export reads, so memory stays flat in the number of pairs.
 
 pub mod agreement;
+pub mod report;
 mod rules;
 pub mod text;
 

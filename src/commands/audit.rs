@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 
+use crate::audit::report::{self, ReportInput};
 use crate::audit::{self, Metrics, Rule, Thresholds};
 use crate::cli::{AuditArgs, MetricsArgs, ReportArgs};
-use crate::metrics::agreement_table;
-use crate::report::{self, ReportInput};
+use crate::domain::metrics::agreement_table;
 use crate::store::Store;
 
 pub async fn run(db: &Path, args: AuditArgs) -> Result<ExitCode> {
@@ -27,7 +27,7 @@ pub async fn run(db: &Path, args: AuditArgs) -> Result<ExitCode> {
     let scale = store.scale().await?;
     let student = store.student_model(args.student.as_deref()).await?;
     let total = store.count_pairs(true).await?;
-    let bar = crate::ui::progress(
+    let bar = crate::terminal::progress(
         total as u64,
         "{spinner} auditing {pos}/{len} pairs {wide_bar} {per_sec} eta {eta}",
     );
@@ -192,7 +192,7 @@ fn render_metrics(m: &Metrics) -> String {
             b.count,
             b.mean_confidence,
             b.accuracy,
-            crate::ui::bar(b.accuracy, 10)
+            crate::terminal::bar(b.accuracy, 10)
         );
     }
     if !m.corrections.is_empty() {

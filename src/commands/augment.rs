@@ -27,7 +27,7 @@ pub async fn run(db: &Path, args: AugmentArgs) -> Result<ExitCode> {
         seed: args.seed,
     };
     let store = Store::open(db).await?;
-    let bar = crate::ui::progress(
+    let bar = crate::terminal::progress(
         0,
         "{spinner} augmenting query {pos}/{len} {wide_bar} eta {eta}",
     );

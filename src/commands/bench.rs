@@ -115,7 +115,7 @@ fn bench_db(dir: &Path) -> Result<std::path::PathBuf> {
 
 /// Exports the import benchmark's database `runs` times: soft_labels alone, then every format.
 pub async fn export(dir: &Path, runs: usize) -> Result<ExitCode> {
-    crate::memory::keep_freed_memory();
+    crate::allocator::keep_freed_memory();
     let store = Store::open(&bench_db(dir)?).await?;
     let added = store.add_synthetic_judgments().await?;
     let pairs = store.count_pairs(false).await?;

@@ -43,10 +43,10 @@ pub async fn run(db: &Path, args: ExportArgs) -> Result<ExitCode> {
         calibrated: args.calibrated,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
-    crate::memory::keep_freed_memory();
+    crate::allocator::keep_freed_memory();
     let store = Store::open(db).await?;
     let total = store.count_pairs(args.include_augmented).await?;
-    let bar = crate::ui::progress(
+    let bar = crate::terminal::progress(
         total as u64,
         "{spinner} exporting {pos}/{len} pairs {wide_bar} {per_sec} eta {eta}",
     );

@@ -53,7 +53,7 @@ pub async fn import_file(
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bytes = reader.bytes_read();
     let bar = if show_progress {
-        crate::ui::progress(
+        crate::terminal::progress(
             total,
             "{spinner} importing {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
         )

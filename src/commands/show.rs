@@ -34,7 +34,7 @@ pub async fn run(db: &Path, args: ShowArgs) -> Result<ExitCode> {
     } else {
         print!(
             "{}",
-            render(&pair, &judgments, &scale, crate::ui::color_enabled())
+            render(&pair, &judgments, &scale, crate::terminal::color_enabled())
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -105,11 +105,11 @@ pub fn render(
         out += &format!("       brand: {}\n", t(&pair.item.brand));
     }
     for (k, v) in pair.item.attribute_lines() {
-        let (v, _) = crate::teacher::prompt::cut_at_word(&v.replace('\n', "; "), 160);
+        let (v, _) = crate::domain::prompt::cut_at_word(&v.replace('\n', "; "), 160);
         out += &format!("       {}: {}\n", t(&k), t(&v));
     }
     if !pair.item.description.is_empty() {
-        let (d, _) = crate::teacher::prompt::cut_at_word(&pair.item.description, 300);
+        let (d, _) = crate::domain::prompt::cut_at_word(&pair.item.description, 300);
         out += &format!("       {}\n", t(&d));
     }
     out += &format!(
@@ -190,7 +190,7 @@ pub fn render(
             out += &format!(
                 "    {:<11} {} {:>5.1}%\n",
                 l.name,
-                crate::ui::bar(*p, 30),
+                crate::terminal::bar(*p, 30),
                 p * 100.0
             );
         }

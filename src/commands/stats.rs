@@ -51,7 +51,7 @@ fn render(s: &Stats) -> String {
         out += &format!(
             "  {key:<10} {n:>8} {:>5.1}%  {}\n",
             pct(n),
-            crate::ui::bar(n as f64 / max as f64, 30)
+            crate::terminal::bar(n as f64 / max as f64, 30)
         );
     }
     if s.unlabelled > 0 {

@@ -10,12 +10,12 @@ use crate::cli::{
     ClassWeights, CompareArgs, EncoderArg, HeadArg, KeepArg, LossName, SplitName, StudentCommand,
     StudentImportArgs, StudentKindArg, StudentScoreArgs, StudentTrainArgs,
 };
+use crate::domain::metrics::{agreement_table, confusion_table, per_label_table};
 use crate::domain::text::inert;
 use crate::domain::{PairKey, SplitSpec};
 use crate::ingest::predictions;
-use crate::metrics::{agreement_table, confusion_table, per_label_table};
+use crate::store::compare::{self, Comparison};
 use crate::store::{Store, StudentScore};
-use crate::student::compare::Comparison;
 use crate::student::{self, Kind, Losses, Student, TrainOptions};
 
 pub async fn run(db: &Path, command: StudentCommand) -> Result<ExitCode> {
@@ -60,7 +60,7 @@ fn losses_of(args: &StudentTrainArgs) -> Result<Losses> {
 }
 
 async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
-    crate::memory::keep_freed_memory();
+    crate::allocator::keep_freed_memory();
     let kind = match args.kind {
         StudentKindArg::Cross => Kind::Cross,
         StudentKindArg::Bi => Kind::Bi,
@@ -170,7 +170,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         max_steps: args.max_steps,
         restart: args.restart,
     };
-    let bar = crate::ui::progress(0, "{spinner} step {pos}/{len} {wide_bar} {msg} eta {eta}");
+    let bar = crate::terminal::progress(0, "{spinner} step {pos}/{len} {wide_bar} {msg} eta {eta}");
     let last_dev = std::cell::Cell::new(None::<(usize, f64)>);
     let (trained, state) = tokio::task::block_in_place(|| {
         student::train(
@@ -275,7 +275,7 @@ fn epoch_line(state: &student::TrainState, epoch: usize) -> Option<String> {
 const QUERIES_PER_PAGE: i64 = 16;
 
 async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
-    crate::memory::keep_freed_memory();
+    crate::allocator::keep_freed_memory();
     let store = Store::open(db).await?;
     let (student, id, name) = match (&args.model, &args.name) {
         (Some(dir), name) => {
@@ -333,7 +333,7 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
         }
     };
     let todo = store.count_unscored(id, queries.as_deref()).await?;
-    let bar = crate::ui::progress(
+    let bar = crate::terminal::progress(
         todo as u64,
         "{spinner} scoring {pos}/{len} pairs {wide_bar} {per_sec} eta {eta}",
     );
@@ -348,7 +348,7 @@ async fn score(db: &Path, args: StudentScoreArgs) -> Result<ExitCode> {
         let Some(&last) = ids.last() else { break };
         after = last;
         let pairs = store.pairs_of_queries(&ids).await?;
-        let passages: Vec<String> = pairs.iter().map(crate::export::passage).collect();
+        let passages: Vec<String> = pairs.iter().map(crate::domain::prompt::passage).collect();
         let inputs: Vec<(&str, &str)> = pairs
             .iter()
             .zip(&passages)
@@ -427,8 +427,7 @@ pub async fn compare(db: &Path, args: CompareArgs) -> Result<ExitCode> {
         .student_model(args.student.as_deref())
         .await?
         .ok_or_else(|| anyhow!("no student yet: `workbench student train` or `student import`"))?;
-    let c =
-        student::compare::compare(&store, &scale, &student, args.split.as_str(), args.top).await?;
+    let c = compare::compare(&store, &scale, &student, args.split.as_str(), args.top).await?;
     store.close().await;
     if args.json {
         let mut v = serde_json::to_value(&c)?;

@@ -390,7 +390,7 @@ fn pairs_from_stdin(store: Store) -> impl futures::Stream<Item = Result<Pair>> {
 
 /// The progress bar of a teacher run, one process or its workers together.
 pub(super) fn judging_bar(len: u64) -> indicatif::ProgressBar {
-    crate::ui::progress(
+    crate::terminal::progress(
         len,
         "{spinner} judging {pos}/{len} {wide_bar} {per_sec} eta {eta} {msg}",
     )

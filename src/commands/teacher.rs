@@ -35,7 +35,7 @@ async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
         limit: args.limit,
         restart: args.restart,
     };
-    let bar = crate::ui::progress(
+    let bar = crate::terminal::progress(
         0,
         "{prefix:>14} {wide_bar} {pos}/{len} pairs {msg} eta {eta}",
     );

@@ -2,7 +2,9 @@
 
 pub mod calibration;
 mod label;
+pub mod metrics;
 mod pair;
+pub mod prompt;
 mod rationale;
 pub mod review;
 pub mod schedule;
@@ -13,6 +15,7 @@ pub mod text;
 pub use calibration::{Calibration, CalibrationFit};
 pub use label::{Label, LabelScale, ScaleError};
 pub use pair::{Attributes, Item, Pair, PairKey, Query};
+pub use prompt::{Mode, Prompt};
 pub use rationale::{Dimension, Rationale, Verdict};
 pub use score::ScoreDist;
 pub use split::{DEFAULT_SEED, SplitQuery, SplitSpec, Splits};

@@ -5,10 +5,10 @@ use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
 use super::labels::Decided;
+use crate::domain::prompt::{Prompt, answer_json, passage};
 use crate::domain::review::Reviewed;
-use crate::domain::{LabelScale, Pair, ScoreDist};
+use crate::domain::{LabelScale, ScoreDist};
 use crate::store::PairRecord;
-use crate::teacher::prompt::{ITEM_DETAIL_CHARS, Prompt, answer_json, render_item_joined};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
@@ -50,11 +50,6 @@ pub struct Entry<'a> {
     pub decided: Option<Decided>,
     /// The teacher's distribution through its calibration, when its teacher has one.
     pub calibrated: Option<ScoreDist>,
-}
-
-/// The text a student reads for an item: the same rendering the teacher reads.
-pub fn passage(pair: &Pair) -> String {
-    render_item_joined(&pair.item, ITEM_DETAIL_CHARS, " | ").0
 }
 
 /// A `cot.jsonl` row. Every row has every key, whatever it holds (an unjudged pair's `teacher`

@@ -15,12 +15,12 @@ use anyhow::{Result, bail};
 use futures::StreamExt;
 use serde_json::json;
 
-pub use formats::{Format, passage};
+pub use formats::Format;
 pub use labels::LabelSource;
 
+use crate::domain::{Mode, Prompt};
 use crate::domain::{SplitSpec, Splits, review};
 use crate::store::{Calibrations, PairRecord, RecordQuery, Store};
-use crate::teacher::{Mode, Prompt};
 use formats::Entry;
 use writer::ExportDir;
 

@@ -3,9 +3,10 @@
 
 mod annotations;
 mod augment;
+mod bulk_read;
 mod calibrations;
+pub mod compare;
 mod consistency;
-mod direct;
 mod findings;
 mod imports;
 mod judgments;

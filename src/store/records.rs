@@ -2,7 +2,7 @@ use anyhow::{Context, Result};
 use futures::Stream;
 
 use super::Store;
-use super::direct::{Arena, Span};
+use super::bulk_read::{Arena, Span};
 use crate::domain::review::Annotation;
 use crate::domain::{Item, Pair, Query, Rationale, ScoreDist, SplitQuery, SplitSpec, Splits};
 
@@ -314,7 +314,7 @@ impl Store {
             q.student.into_iter().map(Into::into).collect();
         params.push(q.include_augmented.into());
         let filled = Filled::of(&q);
-        super::direct::stream(
+        super::bulk_read::stream(
             self.path.clone(),
             sql(&q),
             params,
@@ -382,7 +382,7 @@ fn split_queries(path: &std::path::Path, imported: bool) -> Result<Vec<SplitQuer
     } else {
         "SELECT id, ext_id, NULL, 0 FROM queries ORDER BY ext_id"
     };
-    super::direct::read_all(path, sql, |r| {
+    super::bulk_read::read_all(path, sql, |r| {
         let imported: Option<String> = r.get(2)?;
         Ok(SplitQuery {
             key: r.get(0)?,

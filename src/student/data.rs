@@ -9,9 +9,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 
+use crate::domain::prompt::passage;
 use crate::domain::review::derive;
 use crate::domain::{Item, LabelScale, Pair, Query, SplitSpec, Verdict};
-use crate::export::passage;
 use crate::store::{RecordQuery, Store};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,6 @@
 //! verdicts (CoT heads) and the human labels.
 
 mod bert;
-pub mod compare;
 pub mod data;
 pub mod model;
 pub mod train;
@@ -28,7 +27,7 @@ pub fn new_config(
         kind,
         labels: scale.labels.iter().map(|l| l.key.clone()).collect(),
         gains: scale.labels.iter().map(|l| l.gain).collect(),
-        dimensions: crate::teacher::prompt::DIMENSIONS
+        dimensions: crate::domain::prompt::DIMENSIONS
             .iter()
             .map(|d| d.to_string())
             .collect(),

@@ -18,8 +18,8 @@ use super::bert::Dropout;
 use super::data::Example;
 use super::model::{Output, Student, StudentConfig};
 use crate::domain::Verdict;
+use crate::domain::metrics::Confusion;
 use crate::domain::schedule::Schedule;
-use crate::metrics::Confusion;
 
 #[derive(Debug, Clone)]
 pub struct TrainOptions {

@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::prompt::Message;
+use crate::domain::prompt::Message;
 
 /// How the output is constrained.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,9 +7,9 @@ use anyhow::Result;
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::domain::metrics::{Agreement, Confusion};
 use crate::domain::review::derive;
 use crate::domain::{Calibration, CalibrationFit, LabelScale, SplitSpec};
-use crate::metrics::{Agreement, Confusion};
 use crate::store::{RecordQuery, Store, TeacherKey};
 
 /// One teacher's fit and what it does on the test split.

@@ -14,8 +14,8 @@ use super::backend::{
     Backend, ChatRequest, Completion, Completions, OutputConstraint, TokenLogprob,
 };
 use super::gguf::{self, Weights};
-use super::prompt::{Message, Role};
 use super::repetition::AnswerDry;
+use crate::domain::prompt::{Message, Role};
 
 /// How the local teacher is loaded.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,6 @@ pub mod gguf;
 pub mod http;
 pub mod local;
 pub mod parse;
-pub mod prompt;
 pub mod repetition;
 pub mod tune;
 
@@ -18,10 +17,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+pub use crate::domain::{Mode, Prompt};
 pub use backend::{
     Backend, ChatRequest, Completion, Completions, OutputConstraint, Penalties, TokenLogprob,
 };
-pub use prompt::{Mode, Prompt};
 
 use crate::domain::{LabelScale, Pair, Rationale, ScoreDist};
 
@@ -73,7 +72,8 @@ impl TeacherConfig {
             // Fewer characters are faster, but on 40 dev pairs 100 instead of 300 agreed with
             // the ESCI labels less often in one sample (5/40 vs 7/40) and more in another
             // (12/40 vs 10/40): the default stays where the agreement was measured.
-            self.detail_chars.unwrap_or(prompt::ITEM_DETAIL_CHARS),
+            self.detail_chars
+                .unwrap_or(crate::domain::prompt::ITEM_DETAIL_CHARS),
         )
     }
 }

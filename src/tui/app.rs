@@ -23,7 +23,7 @@ pub enum View {
 
 /// The compare view: teacher against the newest student.
 pub struct CompareState {
-    pub comparison: crate::student::compare::Comparison,
+    pub comparison: crate::store::compare::Comparison,
     pub selected: usize,
 }
 
@@ -220,8 +220,7 @@ impl App {
             return Ok(());
         };
         let comparison =
-            crate::student::compare::compare(&self.store, &self.scale, &student, "all", 200)
-                .await?;
+            crate::store::compare::compare(&self.store, &self.scale, &student, "all", 200).await?;
         self.compare = Some(CompareState {
             comparison,
             selected: 0,
@@ -784,7 +783,7 @@ impl App {
             self.status = "no rationale to add a dimension to".into();
             return;
         };
-        let proposed = crate::teacher::prompt::DIMENSIONS
+        let proposed = crate::domain::prompt::DIMENSIONS
             .iter()
             .find(|n| !r.dimensions.iter().any(|x| x.name == **n))
             .copied()

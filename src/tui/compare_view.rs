@@ -12,7 +12,7 @@ use ratatui::widgets::{
 
 use super::app::App;
 use super::theme::Theme;
-use crate::metrics::agreement_table;
+use crate::domain::metrics::agreement_table;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let Some(state) = &app.compare else { return };

@@ -99,7 +99,7 @@ fn centered(r: Rect, w: u16, h: u16) -> Rect {
 
 fn draw_pair(frame: &mut Frame, area: Rect, d: &Detail, theme: Theme) {
     let item = &d.pair.item;
-    let (text, _) = crate::teacher::prompt::render_item(item);
+    let (text, _) = crate::domain::prompt::render_item(item);
     let mut lines = vec![
         Line::from(vec![
             Span::styled("query ", theme.title()),
@@ -324,7 +324,7 @@ fn draw_distribution(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme
             .map(|(l, p)| {
                 Line::from(vec![
                     Span::styled(format!("{:<12}", l.name), theme.title()),
-                    Span::raw(crate::ui::bar(*p, 20)),
+                    Span::raw(crate::terminal::bar(*p, 20)),
                     Span::raw(format!(" {:>5.1}%", p * 100.0)),
                 ])
             })
@@ -368,7 +368,7 @@ fn draw_distribution(frame: &mut Frame, area: Rect, app: &App, d: &Detail, theme
             };
             lines.push(Line::from(vec![
                 Span::styled(format!("{:<12}", "score"), theme.title()),
-                Span::raw(crate::ui::bar(s.score, 20)),
+                Span::raw(crate::terminal::bar(s.score, 20)),
                 Span::raw(format!(" {:.2} → {}", s.score, label.key)),
             ]));
             (lines, format!(" student {name} "))

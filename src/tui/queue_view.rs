@@ -31,7 +31,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         let (p, bar) = match &r.teacher_dist {
             Some(d) => {
                 let (_, p) = d.argmax();
-                (format!("{:.2}", p), crate::ui::bar(p, 8))
+                (format!("{:.2}", p), crate::terminal::bar(p, 8))
             }
             None => (String::new(), String::new()),
         };

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::gguf;
 use super::local::{LocalBackend, LocalOptions, model_name};
-use super::prompt::{Message, Mode, Prompt, Role, answer_json};
+use crate::domain::prompt::{Message, Mode, Prompt, Role, answer_json};
 use crate::domain::review::derive;
 use crate::domain::schedule::Schedule;
 use crate::domain::{LabelScale, SplitSpec};

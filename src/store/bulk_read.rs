@@ -1,6 +1,6 @@
 //! Bulk reads on a direct SQLite connection (rusqlite over the same bundled SQLite
-//! as sqlx). sqlx hands every row through a channel from its worker thread, about 8 µs a row:
-//! a million-pair export spent 8 of its 11 s there (BENCHMARKS.md, export). Here a reader thread
+//! as sqlx). sqlx hands every row through a channel from its worker thread, which dominated a
+//! large export's time (BENCHMARKS.md, export). Here a reader thread
 //! steps the statement itself and passes rows on in chunks, so reading and decoding run beside
 //! the consumer on the second core. A chunk's text columns are copied into one buffer (`Arena`)
 //! rather than a `String` each: the reader thread then allocates nothing per row, and the

@@ -7,11 +7,11 @@ use anyhow::Result;
 use futures::StreamExt;
 use serde::Serialize;
 
+use super::{RecordQuery, Store, StudentModel};
 use crate::domain::LabelScale;
+use crate::domain::metrics::{Agreement, Confusion, ndcg_at};
 use crate::domain::review::derive;
 use crate::domain::{SplitSpec, Splits};
-use crate::metrics::{Agreement, Confusion, ndcg_at};
-use crate::store::{RecordQuery, Store, StudentModel};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Disagreement {
@@ -192,7 +192,7 @@ pub async fn compare(
         student_vs_human: vs_student.agreement(),
         student_vs_human_judged: vs_student_judged.agreement(),
         teacher_vs_student: between.agreement(),
-        score_pearson: crate::metrics::pearson(&points),
+        score_pearson: crate::domain::metrics::pearson(&points),
         ndcg10_teacher: ndcg(|x| x.0),
         ndcg10_student: ndcg(|x| Some(x.1)),
         queries: per_query.len() as u64,
@@ -208,11 +208,18 @@ mod tests {
     #[test]
     fn pearson_and_student_labels() {
         assert!(
-            (crate::metrics::pearson(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]).unwrap() - 1.0).abs()
+            (crate::domain::metrics::pearson(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]).unwrap() - 1.0)
+                .abs()
                 < 1e-12
         );
-        assert!((crate::metrics::pearson(&[(0.0, 1.0), (1.0, 0.0)]).unwrap() + 1.0).abs() < 1e-12);
-        assert_eq!(crate::metrics::pearson(&[(1.0, 1.0), (1.0, 2.0)]), None);
+        assert!(
+            (crate::domain::metrics::pearson(&[(0.0, 1.0), (1.0, 0.0)]).unwrap() + 1.0).abs()
+                < 1e-12
+        );
+        assert_eq!(
+            crate::domain::metrics::pearson(&[(1.0, 1.0), (1.0, 2.0)]),
+            None
+        );
         let esci = LabelScale::esci();
         assert_eq!(esci.student_label(0.9, None), 0);
         assert_eq!(esci.student_label(0.12, None), 1);

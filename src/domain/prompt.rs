@@ -341,6 +341,11 @@ pub fn cut_at_word(text: &str, max: usize) -> (String, bool) {
     (format!("{}…", head.trim_end()), true)
 }
 
+/// The text a student reads for an item: the same rendering the teacher reads.
+pub fn passage(pair: &Pair) -> String {
+    render_item_joined(&pair.item, ITEM_DETAIL_CHARS, " | ").0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

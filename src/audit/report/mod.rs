@@ -6,8 +6,8 @@ pub mod svg;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::audit::Metrics;
-use crate::metrics::Agreement;
+use super::Metrics;
+use crate::domain::metrics::Agreement;
 use crate::store::StoredFinding;
 use svg::escape;
 
