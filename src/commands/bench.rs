@@ -393,7 +393,7 @@ pub async fn teacher(
             activations: row.activations,
             ..Default::default()
         };
-        let backend = super::teach::open_backend(
+        let backend = crate::teacher::open_backend(
             model.as_deref(),
             None,
             "",

@@ -14,7 +14,6 @@ mod stats;
 mod student;
 mod teach;
 mod teacher;
-mod workers;
 
 use std::process::ExitCode;
 
@@ -23,7 +22,6 @@ use anyhow::Result;
 use crate::cli::{BenchCommand, Cli, Command};
 
 pub use import::import_file;
-pub use teach::{TeachOptions, TeachReport, teach};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -9,7 +9,9 @@ pub mod gguf;
 pub mod http;
 pub mod local;
 pub mod parse;
+pub mod pool;
 pub mod repetition;
+pub mod run;
 pub mod tune;
 
 use std::sync::Arc;
@@ -271,4 +273,20 @@ impl Teacher {
             },
         }
     }
+}
+/// The local GGUF model (the default) or an OpenAI-compatible endpoint.
+pub async fn open_backend(
+    model: Option<&std::path::Path>,
+    endpoint: Option<&str>,
+    api_model: &str,
+    limits: http::HttpLimits,
+    local: local::LocalOptions,
+) -> Result<Arc<dyn Backend>> {
+    if let Some(url) = endpoint {
+        return Ok(Arc::new(http::HttpBackend::new(url, api_model, limits)?));
+    }
+    let path: std::path::PathBuf = model
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(crate::models::teacher);
+    Ok(Arc::new(local::LocalBackend::load(&path, local).await?))
 }

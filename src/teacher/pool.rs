@@ -7,53 +7,114 @@
 //! candle take their thread counts per process (RAYON_NUM_THREADS), hence processes, not tasks.
 //!
 //! Each worker is this binary's `teach` with `--shard K/N`: it reads pair ids on stdin, commits
-//! every judgment itself, as a single-process run does, and reports it on stdout; this side
-//! draws one progress bar and prints the run's summary. A killed parent takes its workers with
+//! every judgment itself, as a single-process run does, and reports it on stdout in
+//! `WorkerLine`s (written and read here alone); this side draws one progress bar. A killed parent takes its workers with
 //! it (Linux: the death signal is SIGKILL), so a killed run resumes as a single process does:
 //! nothing judged twice.
 
 use std::collections::VecDeque;
-use std::process::{ExitCode, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
-use super::teach::{PAGE, TeachReport, config, judging_bar, stop_signal, summary, weights};
-use crate::cli::TeachArgs;
+use super::TeacherConfig;
+use super::gguf::{self, Weights};
+use super::local::{model_name, prepare};
+use super::run::{PAGE, TeachReport, judging_bar, stop_signal};
 use crate::store::{PairFilter, Store};
-use crate::teacher::gguf;
-use crate::teacher::local::{model_name, prepare};
+
+/// What a worker says on stdout, one line each: ready for a pair id, or one pair judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerLine {
+    /// Loaded and waiting for the first id (after each judgment, `Judged` asks for the next).
+    Ready,
+    Judged {
+        /// 1 when the output did not parse.
+        unparsed: usize,
+        prompt_tokens: usize,
+        completion_tokens: usize,
+    },
+}
+
+impl WorkerLine {
+    pub fn line(self) -> String {
+        match self {
+            WorkerLine::Ready => "ready".into(),
+            WorkerLine::Judged {
+                unparsed,
+                prompt_tokens,
+                completion_tokens,
+            } => format!("judged {unparsed} {prompt_tokens} {completion_tokens}"),
+        }
+    }
+
+    /// A worker's line, or `None` for anything else it prints.
+    pub fn parse(line: &str) -> Option<WorkerLine> {
+        let mut words = line.split_whitespace();
+        match words.next()? {
+            "ready" => Some(WorkerLine::Ready),
+            "judged" => {
+                let mut n = || words.next()?.parse::<usize>().ok();
+                Some(WorkerLine::Judged {
+                    unparsed: n()?,
+                    prompt_tokens: n()?,
+                    completion_tokens: n()?,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A pool's run: the local model, how it runs, which pairs.
+pub struct PoolOptions<'a> {
+    pub model: PathBuf,
+    pub weights: Weights,
+    pub config: TeacherConfig,
+    pub filter: &'a PairFilter,
+    pub limit: Option<usize>,
+    pub workers: usize,
+}
+
+/// What a pool did, and the workers that failed (each named, with its exit status).
+pub struct PoolOutcome {
+    pub report: TeachReport,
+    pub failed: Vec<String>,
+}
 
 /// Workers by default: one per core, at most four (each holds a copy of the model).
 pub fn default_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-pub async fn run(
-    store: Store,
-    args: &TeachArgs,
-    filter: &PairFilter,
-    workers: usize,
-) -> Result<ExitCode> {
-    let model = args.model.clone().unwrap_or_else(crate::models::teacher);
+/// Runs `options.workers` worker processes (this binary's `teach` with the same arguments and
+/// `--shard K/N`) over the pairs still to judge, handing out one id at a time.
+pub async fn run(store: Store, options: PoolOptions<'_>) -> Result<PoolOutcome> {
+    let model = &options.model;
     // A missing or corrupt model is named once, here, not once per worker; the faster copy is
     // prepared once, before the workers look for it.
-    gguf::inspect(&model)?;
-    prepare(&model, weights(args));
-    let prompt = config(args).prompt(&store.scale().await?);
-    let name = model_name(&model);
+    gguf::inspect(model)?;
+    prepare(model, options.weights);
+    let prompt = options.config.prompt(&store.scale().await?);
+    let name = model_name(model);
     let run = (name.as_str(), prompt.hash.as_str(), prompt.mode.as_str());
+    let filter = options.filter;
     let to_judge = store.count_to_judge(run, filter).await?;
-    let asked = args.limit.map_or(to_judge, |l| to_judge.min(l as u64));
+    let asked = options.limit.map_or(to_judge, |l| to_judge.min(l as u64));
     let mut report = TeachReport {
         asked: asked as usize,
         ..Default::default()
     };
     if asked == 0 {
         store.close().await;
-        return Ok(summary(&report));
+        return Ok(PoolOutcome {
+            report,
+            failed: Vec::new(),
+        });
     }
     // The ids to hand out, in the order a single process would judge them; with --limit, the
     // first `limit` of them.
@@ -65,7 +126,7 @@ pub async fn run(
         after: 0,
         left: asked,
     };
-    let workers = workers.min(asked as usize);
+    let workers = options.workers.min(asked as usize);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = (cores / workers).max(1);
     // Each worker's stdout lines, tagged with its number; `None` when it closes.
@@ -124,29 +185,26 @@ pub async fn run(
             }
             continue;
         };
-        let mut words = line.split_whitespace();
-        let ready = match words.next() {
-            Some("ready") => {
+        let ready = match WorkerLine::parse(&line) {
+            Some(WorkerLine::Ready) => {
                 started.get_or_insert_with(Instant::now);
                 bar.set_message("");
                 true
             }
-            Some("judged") => {
-                let mut n = || {
-                    words
-                        .next()
-                        .and_then(|w| w.parse::<usize>().ok())
-                        .unwrap_or(0)
-                };
+            Some(WorkerLine::Judged {
+                unparsed,
+                prompt_tokens,
+                completion_tokens,
+            }) => {
                 report.judged += 1;
-                report.parse_errors += n();
-                report.prompt_tokens += n();
-                report.completion_tokens += n();
+                report.parse_errors += unparsed;
+                report.prompt_tokens += prompt_tokens;
+                report.completion_tokens += completion_tokens;
                 bar.inc(1);
                 bar.set_message(format!("{} unparsed", report.parse_errors));
                 true
             }
-            _ => false,
+            None => false,
         };
         // A worker that is ready for more gets the next id; when there is none, its stdin is
         // closed and it finishes.
@@ -169,15 +227,7 @@ pub async fn run(
         }
     }
     report.interrupted |= stopping;
-    if !failed.is_empty() {
-        summary(&report);
-        bail!(
-            "{} failed (a worker's own error, when it could give one, is above); the other \
-             workers went on. What was judged is kept: run the same command again to resume",
-            failed.join(", ")
-        );
-    }
-    Ok(summary(&report))
+    Ok(PoolOutcome { report, failed })
 }
 
 /// The pair ids still to hand out, read in pages as they are needed.
@@ -258,4 +308,25 @@ fn spawn(k: usize, n: usize, threads: usize) -> Result<Child> {
     }
     cmd.spawn()
         .with_context(|| format!("starting teacher worker {} of {n}", k + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WorkerLine;
+
+    #[test]
+    fn a_worker_line_reads_back_as_written() {
+        for line in [
+            WorkerLine::Ready,
+            WorkerLine::Judged {
+                unparsed: 1,
+                prompt_tokens: 412,
+                completion_tokens: 3,
+            },
+        ] {
+            assert_eq!(WorkerLine::parse(&line.line()), Some(line));
+        }
+        assert_eq!(WorkerLine::parse("loading model"), None);
+        assert_eq!(WorkerLine::parse("judged 1 two 3"), None);
+    }
 }
