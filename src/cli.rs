@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::augment::Strategy;
 use crate::domain::{DEFAULT_SEED, SplitSpec};
 use crate::export::LabelSource;
+use crate::store::PairFilter;
 
 const ABOUT: &str = "A terminal workbench for e-commerce search relevance.
 
@@ -641,9 +642,10 @@ pub struct TeachArgs {
     #[arg(
         long,
         default_value = "unjudged",
+        value_parser = PairFilter::parse,
         value_name = "unjudged|all|augmented|IDS"
     )]
-    pub only: String,
+    pub only: PairFilter,
 
     #[arg(long, value_enum, default_value_t = TeachMode::Cot)]
     pub mode: TeachMode,
@@ -949,6 +951,31 @@ mod tests {
         assert_eq!(
             e.seed, DEFAULT_SEED,
             "export and student train share one seed default"
+        );
+    }
+
+    #[test]
+    fn teach_only_reads_into_a_pair_filter() {
+        let only = |v: &str| match Cli::try_parse_from(["workbench", "teach", "--only", v]) {
+            Ok(Cli {
+                command: Some(Command::Teach(t)),
+                ..
+            }) => Ok(t.only),
+            Ok(_) => panic!("not teach"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(only("augmented"), Ok(PairFilter::Augmented));
+        let Ok(PairFilter::Keys(keys)) = only("q1/p1, q2/p2") else {
+            panic!("two keys")
+        };
+        assert_eq!(
+            (keys[1].query_id.as_str(), keys[1].product_id.as_str()),
+            ("q2", "p2")
+        );
+        let err = only("q1").unwrap_err();
+        assert!(
+            err.contains("expected unjudged, all, augmented or QUERY_ID/PRODUCT_ID"),
+            "{err}"
         );
     }
 }

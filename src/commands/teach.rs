@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::{TeachArgs, TeachMode};
-use crate::domain::PairKey;
 use crate::store::{PairFilter, Store};
 use crate::teacher::gguf::Weights;
 use crate::teacher::http::HttpLimits;
@@ -20,7 +19,7 @@ use crate::teacher::{Mode, TeacherConfig, open_backend};
 /// that is killed resumes where it stopped.
 pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
     let store = Store::open(db).await?;
-    let filter = parse_only(&args.only)?;
+    let filter = args.only.clone();
     let worker = args
         .shard
         .as_deref()
@@ -162,26 +161,6 @@ fn summary(report: &TeachReport) -> ExitCode {
         return ExitCode::from(130);
     }
     ExitCode::SUCCESS
-}
-
-fn parse_only(only: &str) -> Result<PairFilter> {
-    Ok(match only {
-        "unjudged" => PairFilter::Unjudged,
-        "all" => PairFilter::All,
-        "augmented" => PairFilter::Augmented,
-        ids => PairFilter::Keys(
-            ids.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    let (q, p) = s.split_once('/').with_context(|| {
-                        format!("--only {s:?}: expected unjudged, all, augmented or QUERY_ID/PRODUCT_ID,…")
-                    })?;
-                    Ok(PairKey { query_id: q.to_string(), product_id: p.to_string() })
-                })
-                .collect::<Result<Vec<_>>>()?,
-        ),
-    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,34 @@ pub enum PairFilter {
     Keys(Vec<PairKey>),
 }
 
+impl PairFilter {
+    /// `unjudged`, `all`, `augmented` or `QUERY_ID/PRODUCT_ID,…`, as `teach --only` takes it.
+    pub fn parse(only: &str) -> Result<PairFilter, String> {
+        Ok(match only {
+            "unjudged" => PairFilter::Unjudged,
+            "all" => PairFilter::All,
+            "augmented" => PairFilter::Augmented,
+            ids => PairFilter::Keys(
+                ids.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        let (q, p) = s.split_once('/').ok_or_else(|| {
+                            format!(
+                                "{s:?}: expected unjudged, all, augmented or QUERY_ID/PRODUCT_ID,…"
+                            )
+                        })?;
+                        Ok(PairKey {
+                            query_id: q.to_string(),
+                            product_id: p.to_string(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?,
+            ),
+        })
+    }
+}
+
 /// A pair with its query and item, as every read of pairs to judge joins them (a macro, so that
 /// `concat!` can build constants from it).
 macro_rules! pairs_joined {
