@@ -52,6 +52,9 @@ pub struct Cli {
 pub enum Command {
     /// Create a database (or check an existing one) and choose its label scale.
     Init(InitArgs),
+    /// The settings a command runs with and where each came from: built-in defaults, the
+    /// user's config file, `workbench.toml` beside the database, the environment, the flags.
+    Config(ConfigArgs),
     /// Import (query, product) pairs from JSONL or CSV; re-importing adds nothing twice.
     Import(ImportArgs),
     /// Counts of pairs, queries, labels, judgments and reviews.
@@ -759,6 +762,30 @@ pub struct ReviewArgs {
     /// Who is reviewing: every change is recorded under this name.
     #[arg(long, env = "WORKBENCH_ANNOTATOR", value_name = "NAME")]
     pub annotator: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A config file sets any flag's default: its top-level keys are the global flags
+(db) and `models`, a folder searched first for the local models; each table is a command and
+its keys are that command's long flags. For example, in workbench.toml beside the database:
+
+  models = \"/data/models\"
+  [teach]
+  mode = \"score\"
+  workers = 2
+  [student.train]
+  epochs = 30
+  [review]
+  annotator = \"ana\"
+
+The environment (WORKBENCH_DB, WORKBENCH_MODEL, WORKBENCH_MODELS, WORKBENCH_ANNOTATOR) and the
+command line override both files."
+)]
+pub struct ConfigArgs {
+    /// Print as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

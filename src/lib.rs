@@ -13,6 +13,7 @@ pub mod domain;
 pub mod export;
 pub mod ingest;
 pub mod models;
+pub mod settings;
 pub mod store;
 pub mod student;
 pub mod teacher;

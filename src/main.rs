@@ -1,12 +1,13 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     workbench::terminal::quiet_broken_pipe();
-    let cli = workbench::cli::Cli::parse();
+    let (cli, sources) = match workbench::settings::parse(std::env::args_os().collect()) {
+        Ok(parsed) => parsed,
+        Err(err) => return workbench::terminal::report_error(&err),
+    };
     workbench::terminal::init_tracing();
-    match workbench::commands::run(cli) {
+    match workbench::commands::run(cli, sources) {
         Ok(code) => code,
         Err(err) => workbench::terminal::report_error(&err),
     }

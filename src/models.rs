@@ -1,9 +1,17 @@
 //! Where the local models are, wherever a command runs from: the folder `WORKBENCH_MODELS` names
-//! (as `scripts/fetch-models.sh` takes it), else `./models`, else the `models/` folder of the
+//! (as `scripts/fetch-models.sh` takes it), else a config file's `models`, else `./models`, else the `models/` folder of the
 //! checkout this binary was built from, else `$XDG_DATA_HOME/workbench/models` (by default
 //! `~/.local/share/workbench/models`). The first that holds the file wins.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The folder a config file's `models` names (`settings.rs`): searched after `WORKBENCH_MODELS`.
+static CONFIGURED: OnceLock<PathBuf> = OnceLock::new();
+
+pub fn set_configured(dir: PathBuf) {
+    let _ = CONFIGURED.set(dir);
+}
 
 /// The default teacher, inside a models folder.
 pub const TEACHER: &str = "teacher/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -15,6 +23,9 @@ pub fn folders() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(dir) = std::env::var_os("WORKBENCH_MODELS").filter(|d| !d.is_empty()) {
         out.push(PathBuf::from(dir));
+    }
+    if let Some(dir) = CONFIGURED.get() {
+        out.push(dir.clone());
     }
     out.push(PathBuf::from("models"));
     out.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));

@@ -13,7 +13,7 @@ fn layer(module: &str) -> Option<u8> {
         "domain" => 0,
         "store" => 1,
         "audit" | "augment" | "export" | "ingest" | "student" | "teacher" | "tui" => 2,
-        "commands" | "cli" | "main" | "lib" => 3,
+        "commands" | "cli" | "settings" | "main" | "lib" => 3,
         "terminal" | "allocator" | "models" => return None,
         _ => panic!("src/{module}: a new top-level module; give it a layer in tests/layers.rs"),
     })

@@ -5,6 +5,7 @@ mod audit;
 mod augment;
 mod bench;
 mod check;
+mod config;
 mod export;
 mod import;
 mod init;
@@ -23,7 +24,7 @@ use crate::cli::{BenchCommand, Cli, Command};
 
 pub use import::import_file;
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub fn run(cli: Cli, sources: crate::settings::Sources) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         let command = cli.command.unwrap_or(Command::Review(Default::default()));
         match command {
             Command::Init(args) => init::run(&cli.db, args).await,
+            Command::Config(args) => config::run(&cli.db, &sources, args),
             Command::Import(args) => import::run(&cli.db, args).await,
             Command::Stats(args) => stats::run(&cli.db, args).await,
             Command::Check(args) => check::run(&cli.db, args).await,

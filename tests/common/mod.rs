@@ -44,6 +44,8 @@ pub fn workbench(dir: &Path, db: &Path, args: &[&str]) -> Output {
         .args(args)
         .env_remove("WORKBENCH_DB")
         .env("NO_COLOR", "1")
+        // The user's own config file must not change what a test runs.
+        .env("XDG_CONFIG_HOME", dir.join(".no-user-config"))
         .output()
         .expect("running the workbench binary")
 }

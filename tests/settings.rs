@@ -1,0 +1,61 @@
+//! Settings from config files, through the real binary: `workbench.toml` beside the database
+//! sets a command's defaults, the command line overrides them, `workbench config` says where each
+//! came from, and a bad file is named with its key.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn a_project_file_sets_defaults_the_command_line_overrides_and_config_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    std::fs::write(
+        d.join("workbench.toml"),
+        "[export]\nformat = [\"cot\", \"soft_labels\"]\nsplit = \"by-query:50/50\"\nsource = \"human-only\"\n",
+    )
+    .unwrap();
+    ok(d, &db, &["export", "--out", "a"]);
+    let files = |out: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(d.join(out).join("train"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(files("a"), ["cot.jsonl", "soft_labels.jsonl"]);
+    assert!(
+        !d.join("a/test").exists(),
+        "the file's split: train and dev only"
+    );
+    ok(d, &db, &["export", "--out", "b", "--format", "margin_mse"]);
+    assert_eq!(files("b"), ["margin_mse.jsonl"], "the command line wins");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(d, &db, &["config", "--json"])).unwrap();
+    let values = report["values"].as_array().unwrap();
+    assert_eq!(values.len(), 3, "{report}");
+    assert_eq!(values[0]["command"], "export");
+    assert_eq!(values[0]["flag"], "format");
+    assert_eq!(values[0]["value"], "cot,soft_labels");
+    assert!(
+        values[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("workbench.toml")
+    );
+    assert_eq!(report["db"]["source"], "command line");
+    assert_eq!(report["seed"], 42);
+
+    std::fs::write(d.join("workbench.toml"), "[export]\nformats = \"cot\"\n").unwrap();
+    let bad = workbench(d, &db, &["stats"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success()
+            && err.contains("workbench.toml")
+            && err.contains("[export] has no setting `formats`"),
+        "{err}"
+    );
+}
