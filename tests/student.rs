@@ -177,6 +177,7 @@ fn cross_and_bi_students_learn_score_reload_and_compare() {
         let store = Store::open(&db).await.unwrap();
         let mut app = App::new(store, "ana").await.unwrap();
         app.update(Action::Compare).await.unwrap();
+        app.settle().await.unwrap();
         assert_eq!(app.view, View::Compare);
         let s = screen_of(&app, 160, 44);
         assert!(

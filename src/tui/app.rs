@@ -6,6 +6,8 @@ use futures::FutureExt;
 use ratatui_textarea::TextArea;
 use tokio::task::JoinHandle;
 
+use crate::store::compare::Comparison;
+
 use super::keys::Action;
 use crate::domain::review::{self, Annotation, Change, Reviewed, TextStep};
 use crate::domain::{Dimension, LabelScale, Pair};
@@ -23,7 +25,7 @@ pub enum View {
 
 /// The compare view: teacher against the newest student.
 pub struct CompareState {
-    pub comparison: crate::store::compare::Comparison,
+    pub comparison: Comparison,
     pub selected: usize,
 }
 
@@ -155,6 +157,8 @@ pub struct App {
     redo: Vec<i64>,
     /// Counts being worked out in the background.
     counting: Option<JoinHandle<Result<Counts>>>,
+    /// The comparison the compare view will show, while it is worked out.
+    comparing: Option<JoinHandle<Result<Option<Comparison>>>>,
 }
 
 /// Characters the search box takes: enough for any title, few enough that the search's SQL
@@ -206,6 +210,7 @@ impl App {
             quit: false,
             redo: Vec::new(),
             counting: None,
+            comparing: None,
         };
         app.load_from(Cursor::START, false).await?;
         app.start_counts();
@@ -213,19 +218,53 @@ impl App {
         Ok(app)
     }
 
-    /// Compares the teacher with the newest student over every pair, for the compare view.
-    pub async fn open_compare(&mut self) -> Result<()> {
-        let Some(student) = self.store.student_model(None).await? else {
-            self.status = "no student yet: `workbench student train` or `student import`".into();
-            return Ok(());
-        };
-        let comparison =
-            crate::store::compare::compare(&self.store, &self.scale, &student, "all", 200).await?;
-        self.compare = Some(CompareState {
-            comparison,
-            selected: 0,
-        });
-        self.view = View::Compare;
+    /// Starts comparing the teacher with the newest student over every pair, in the background
+    /// (over a million pairs it takes seconds, and keys must not wait); `poll_compare` opens the
+    /// compare view when it is done.
+    pub fn open_compare(&mut self) {
+        if self.comparing.is_some() {
+            return;
+        }
+        let (store, scale) = (self.store.clone(), self.scale.clone());
+        self.status = "comparing teacher and student over every pair…".into();
+        self.comparing = Some(tokio::spawn(async move {
+            let Some(student) = store.student_model(None).await? else {
+                return Ok(None);
+            };
+            Ok(Some(
+                crate::store::compare::compare(&store, &scale, &student, "all", 200).await?,
+            ))
+        }));
+    }
+
+    /// Opens the compare view once its comparison is ready; true when the screen changed.
+    pub fn poll_compare(&mut self) -> Result<bool> {
+        match &self.comparing {
+            Some(h) if h.is_finished() => {}
+            _ => return Ok(false),
+        }
+        let handle = self.comparing.take().expect("checked above");
+        match handle.now_or_never() {
+            Some(done) => self.apply_compare(done?)?,
+            None => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn apply_compare(&mut self, done: Result<Option<Comparison>>) -> Result<()> {
+        match done? {
+            None => {
+                self.status = "no student yet: `workbench student train` or `student import`".into()
+            }
+            Some(comparison) => {
+                self.status = "? for help".into();
+                self.compare = Some(CompareState {
+                    comparison,
+                    selected: 0,
+                });
+                self.view = View::Compare;
+            }
+        }
         Ok(())
     }
 
@@ -275,18 +314,29 @@ impl App {
         Ok(true)
     }
 
-    /// Waits for the counts in flight (tests, benchmarks and the first frame).
+    /// Waits for the counts and the comparison in flight (tests, benchmarks and the first
+    /// frame).
     pub async fn settle(&mut self) -> Result<()> {
         if let Some(handle) = self.counting.take() {
             let counts = handle.await?;
             self.apply_counts(counts)?;
         }
+        if let Some(handle) = self.comparing.take() {
+            let done = handle.await?;
+            self.apply_compare(done)?;
+        }
         Ok(())
     }
 
-    /// Whether the counts shown are still being worked out.
+    /// Whether the compare view's comparison is being worked out.
+    pub fn comparing(&self) -> bool {
+        self.comparing.is_some()
+    }
+
+    /// Whether work shown on screen is still being done in the background (counts, a
+    /// comparison), so the loop should look for it often.
     pub fn counting(&self) -> bool {
-        self.counting.is_some()
+        self.counting.is_some() || self.comparing.is_some()
     }
 
     fn apply_counts(&mut self, counts: Result<Counts>) -> Result<()> {
@@ -466,7 +516,7 @@ impl App {
                     self.status = "q quits".into();
                 }
             }
-            (View::Queue, Action::Compare) => self.open_compare().await?,
+            (View::Queue, Action::Compare) => self.open_compare(),
             (View::Queue, Action::Search) => {
                 self.search_input = Some(String::new());
             }

@@ -106,6 +106,7 @@ pub async fn run(store: Store, annotator: &str) -> Result<()> {
         let mut last_refresh = Instant::now();
         while !app.quit {
             app.poll_counts()?;
+            app.poll_compare()?;
             let height = terminal.size()?.height;
             app.page_size = (height.saturating_sub(4) as usize).max(1);
             terminal.draw(|f| draw(f, &app, theme))?;
