@@ -239,15 +239,10 @@ impl App {
 
     /// Opens the compare view once its comparison is ready; true when the screen changed.
     pub fn poll_compare(&mut self) -> Result<bool> {
-        match &self.comparing {
-            Some(h) if h.is_finished() => {}
-            _ => return Ok(false),
-        }
-        let handle = self.comparing.take().expect("checked above");
-        match handle.now_or_never() {
-            Some(done) => self.apply_compare(done?)?,
-            None => return Ok(false),
-        }
+        let Some(done) = take_finished(&mut self.comparing) else {
+            return Ok(false);
+        };
+        self.apply_compare(done?)?;
         Ok(true)
     }
 
@@ -302,15 +297,10 @@ impl App {
 
     /// Takes the counts if they are ready; true when the screen changed.
     pub fn poll_counts(&mut self) -> Result<bool> {
-        match &self.counting {
-            Some(h) if h.is_finished() => {}
-            _ => return Ok(false),
-        }
-        let handle = self.counting.take().expect("checked above");
-        match handle.now_or_never() {
-            Some(done) => self.apply_counts(done?)?,
-            None => return Ok(false),
-        }
+        let Some(done) = take_finished(&mut self.counting) else {
+            return Ok(false);
+        };
+        self.apply_counts(done?)?;
         Ok(true)
     }
 
@@ -1059,4 +1049,14 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// The result of a background task if it has finished (the slot is then empty), else `None`.
+fn take_finished<T>(
+    slot: &mut Option<JoinHandle<T>>,
+) -> Option<std::result::Result<T, tokio::task::JoinError>> {
+    if !slot.as_ref().is_some_and(|h| h.is_finished()) {
+        return None;
+    }
+    slot.take()?.now_or_never()
 }
