@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use workbench::domain::ScoreDist;
+use workbench::domain::{DistSource, Judgment, Mode, ScoreDist};
 use workbench::store::{NewJudgment, QueueFilter, QueueSort, Store, StudentScore};
 use workbench::tui::{self, Action, App, View};
 
@@ -97,19 +97,15 @@ fn queue_pages_by_keyset_and_filters() {
                 run_id: None,
                 model: "hand-written".into(),
                 prompt_hash: "test".into(),
-                mode: "cot".into(),
-                label: label.map(str::to_string),
-                distribution: ScoreDist { probs },
-                dist_source: "logprobs".into(),
-                confidence: None,
-                rationale: None,
-                raw_output: "{".into(),
-                parse_error: error.map(str::to_string),
-                truncated: false,
-                item_truncated: false,
-                prompt_tokens: None,
-                completion_tokens: None,
-                elapsed_ms: 0,
+                mode: Mode::Cot,
+                judgment: Judgment {
+                    label: label.map(str::to_string),
+                    distribution: ScoreDist { probs },
+                    dist_source: DistSource::Logprobs,
+                    raw_output: "{".into(),
+                    parse_error: error.map(str::to_string),
+                    ..Default::default()
+                },
             };
         app.store
             .save_judgment(&judgment(1, Some("E"), vec![0.4, 0.3, 0.2, 0.1], None))
@@ -753,21 +749,17 @@ fn long_judgment(pair_id: i64) -> NewJudgment {
         run_id: None,
         model: "hand-written".into(),
         prompt_hash: "test".into(),
-        mode: "cot".into(),
-        label: Some("I".into()),
-        distribution: ScoreDist {
-            probs: vec![0.1, 0.1, 0.1, 0.7],
+        mode: Mode::Cot,
+        judgment: Judgment {
+            label: Some("I".into()),
+            distribution: ScoreDist {
+                probs: vec![0.1, 0.1, 0.1, 0.7],
+            },
+            dist_source: DistSource::Logprobs,
+            rationale: Some(rationale),
+            raw_output: raw,
+            ..Default::default()
         },
-        dist_source: "logprobs".into(),
-        confidence: None,
-        rationale: Some(rationale),
-        raw_output: raw,
-        parse_error: None,
-        truncated: false,
-        item_truncated: false,
-        prompt_tokens: None,
-        completion_tokens: None,
-        elapsed_ms: 0,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Plain types and pure functions of the relevance domain. No IO, no async.
 
 pub mod calibration;
+mod judgment;
 mod label;
 pub mod metrics;
 mod pair;
@@ -13,6 +14,7 @@ pub mod split;
 pub mod text;
 
 pub use calibration::{Calibration, CalibrationFit};
+pub use judgment::{DistSource, Judgment};
 pub use label::{Label, LabelScale, ScaleError};
 pub use pair::{Attributes, Item, Pair, PairKey, Query};
 pub use prompt::{Mode, Prompt};

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use super::LabelScale;
 
 /// A probability per label of a scale, in the scale's order. Always sums to 1.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoreDist {
     pub probs: Vec<f64>,
 }

@@ -3,7 +3,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{PICKED_JUDGMENT, Store};
-use crate::domain::{Rationale, ScoreDist};
+use crate::domain::{Judgment, Mode, Rationale, ScoreDist};
 
 /// What a teacher run is: recorded once per `workbench teach`.
 #[derive(Debug, Clone, Serialize)]
@@ -22,19 +22,9 @@ pub struct NewJudgment {
     pub run_id: Option<i64>,
     pub model: String,
     pub prompt_hash: String,
-    pub mode: String,
-    pub label: Option<String>,
-    pub distribution: ScoreDist,
-    pub dist_source: String,
-    pub confidence: Option<f64>,
-    pub rationale: Option<Rationale>,
-    pub raw_output: String,
-    pub parse_error: Option<String>,
-    pub truncated: bool,
-    pub item_truncated: bool,
-    pub prompt_tokens: Option<i64>,
-    pub completion_tokens: Option<i64>,
-    pub elapsed_ms: i64,
+    pub mode: Mode,
+    /// What the teacher said, stored as it is.
+    pub judgment: Judgment,
 }
 
 /// A stored judgment.
@@ -118,7 +108,8 @@ impl Store {
     /// Stores a judgment at once, with the pair's columns derived from it, in one transaction: a
     /// kill leaves both or neither. Returns false when this model, prompt and mode had already
     /// judged the pair: a judgment is never stored twice.
-    pub async fn save_judgment(&self, j: &NewJudgment) -> Result<bool> {
+    pub async fn save_judgment(&self, new: &NewJudgment) -> Result<bool> {
+        let j = &new.judgment;
         let rationale = j
             .rationale
             .as_ref()
@@ -131,32 +122,32 @@ impl Store {
              completion_tokens, elapsed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (pair_id, model, prompt_hash, mode) DO NOTHING",
         )
-        .bind(j.pair_id)
-        .bind(j.run_id)
-        .bind(&j.model)
-        .bind(&j.prompt_hash)
-        .bind(&j.mode)
+        .bind(new.pair_id)
+        .bind(new.run_id)
+        .bind(&new.model)
+        .bind(&new.prompt_hash)
+        .bind(new.mode.as_str())
         .bind(&j.label)
         .bind(serde_json::to_string(&j.distribution.probs)?)
-        .bind(&j.dist_source)
+        .bind(j.dist_source.as_str())
         .bind(j.confidence)
         .bind(rationale)
         .bind(&j.raw_output)
         .bind(&j.parse_error)
         .bind(j.truncated)
         .bind(j.item_truncated)
-        .bind(j.prompt_tokens)
-        .bind(j.completion_tokens)
-        .bind(j.elapsed_ms)
+        .bind(j.prompt_tokens as i64)
+        .bind(j.completion_tokens as i64)
+        .bind(j.elapsed_ms as i64)
         .execute(&mut *tx)
         .await
-        .with_context(|| format!("saving the judgment of pair {}", j.pair_id))?;
+        .with_context(|| format!("saving the judgment of pair {}", new.pair_id))?;
         if done.rows_affected() == 1 {
-            update_queue_columns(&mut tx, j.pair_id).await?;
+            update_queue_columns(&mut tx, new.pair_id).await?;
         }
         tx.commit()
             .await
-            .with_context(|| format!("saving the judgment of pair {}", j.pair_id))?;
+            .with_context(|| format!("saving the judgment of pair {}", new.pair_id))?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-pub use crate::domain::{Mode, Prompt};
+pub use crate::domain::{DistSource, Judgment, Mode, Prompt};
 pub use backend::{
     Backend, ChatRequest, Completion, Completions, OutputConstraint, Penalties, TokenLogprob,
 };
@@ -30,27 +30,6 @@ use crate::domain::{LabelScale, Pair, Rationale, ScoreDist};
 const TOP_LOGPROBS: usize = 10;
 /// Temperature of self-consistency samples.
 const SAMPLE_TEMPERATURE: f64 = 0.8;
-
-/// What the teacher said about one pair.
-#[derive(Debug, Clone)]
-pub struct Judgment {
-    pub label: Option<String>,
-    pub distribution: ScoreDist,
-    /// `logprobs` (label-position probabilities), `votes` (self-consistency), `parsed` (only
-    /// the written label was available) or `none` (nothing could be read: uniform).
-    pub dist_source: &'static str,
-    pub confidence: Option<f64>,
-    pub rationale: Option<Rationale>,
-    pub raw_output: String,
-    pub parse_error: Option<String>,
-    pub truncated: bool,
-    pub item_truncated: bool,
-    pub prompt_tokens: usize,
-    pub completion_tokens: usize,
-    pub elapsed_ms: u64,
-    pub prompt_secs: Option<f64>,
-    pub completion_secs: Option<f64>,
-}
 
 #[derive(Debug, Clone)]
 pub struct TeacherConfig {
@@ -165,7 +144,7 @@ impl Teacher {
         let mut j = Judgment {
             label: None,
             distribution: ScoreDist::from_weights(&vec![0.0; n]),
-            dist_source: "none",
+            dist_source: DistSource::None,
             confidence: None,
             rationale: None,
             raw_output: out
@@ -192,7 +171,7 @@ impl Teacher {
             }
             if votes.iter().sum::<f64>() > 0.0 {
                 j.distribution = ScoreDist::from_weights(&votes);
-                j.dist_source = "votes";
+                j.dist_source = DistSource::Votes;
                 let (best, share) = j.distribution.argmax();
                 j.confidence = Some(share);
                 let key = self.scale.labels[best].key.clone();
@@ -215,10 +194,10 @@ impl Teacher {
             j.parse_error = r.error;
             if let Some(d) = parse::label_distribution(&c.tokens, &self.scale) {
                 j.distribution = d;
-                j.dist_source = "logprobs";
+                j.dist_source = DistSource::Logprobs;
             } else if let Some(i) = j.label.as_deref().and_then(|l| self.scale.index_of_key(l)) {
                 j.distribution = ScoreDist::one_hot(n, i);
-                j.dist_source = "parsed";
+                j.dist_source = DistSource::Parsed;
             }
         } else {
             j.parse_error = Some("the backend returned no completion".into());

@@ -131,38 +131,32 @@ pub async fn teach(
         let (pair, judgment) = next?;
         let j = judgment
             .with_context(|| format!("judging pair {}/{}", pair.query.ext_id, pair.item.ext_id))?;
+        let (unparsed, prompt_tokens, completion_tokens) = (
+            usize::from(j.parse_error.is_some()),
+            j.prompt_tokens,
+            j.completion_tokens,
+        );
         store
             .save_judgment(&NewJudgment {
                 pair_id: pair.id,
                 run_id: Some(run_id),
                 model: model.clone(),
                 prompt_hash: hash.clone(),
-                mode: mode.into(),
-                label: j.label.clone(),
-                distribution: j.distribution.clone(),
-                dist_source: j.dist_source.into(),
-                confidence: j.confidence,
-                rationale: j.rationale.clone(),
-                raw_output: j.raw_output.clone(),
-                parse_error: j.parse_error.clone(),
-                truncated: j.truncated,
-                item_truncated: j.item_truncated,
-                prompt_tokens: Some(j.prompt_tokens as i64),
-                completion_tokens: Some(j.completion_tokens as i64),
-                elapsed_ms: j.elapsed_ms as i64,
+                mode: options.config.mode,
+                judgment: j,
             })
             .await?;
         report.judged += 1;
-        report.parse_errors += usize::from(j.parse_error.is_some());
-        report.prompt_tokens += j.prompt_tokens;
-        report.completion_tokens += j.completion_tokens;
+        report.parse_errors += unparsed;
+        report.prompt_tokens += prompt_tokens;
+        report.completion_tokens += completion_tokens;
         bar.inc(1);
         bar.set_message(format!("{} unparsed", report.parse_errors));
         if worker.is_some() {
             let line = WorkerLine::Judged {
-                unparsed: usize::from(j.parse_error.is_some()),
-                prompt_tokens: j.prompt_tokens,
-                completion_tokens: j.completion_tokens,
+                unparsed,
+                prompt_tokens,
+                completion_tokens,
             };
             println!("{}", line.line());
         }
