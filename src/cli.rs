@@ -337,7 +337,8 @@ pub struct CalibrateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StudentCommand {
-    /// Fine-tune all-MiniLM-L6-v2 on the teacher's judgments and the human labels (train split).
+    /// Train a student on all-MiniLM-L6-v2 from the teacher's judgments and the human labels
+    /// (train split); by default its heads, on the frozen encoder.
     Train(Box<StudentTrainArgs>),
     /// Score every pair with a trained student into the store (resumable, batched).
     Score(StudentScoreArgs),
@@ -378,10 +379,10 @@ pub enum EncoderArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StudentKindArg {
-    /// Interaction-based: query and item read together (more accurate).
+    /// Interaction-based: query and item read together, in one sequence.
     Cross,
-    /// Representation-based: query and item embedded apart, cosine score (items can be
-    /// embedded once, ahead of time).
+    /// Representation-based: query and item embedded apart and compared (the best on unseen
+    /// queries in BENCHMARKS.md; items can be embedded once, ahead of time).
     Bi,
 }
 
