@@ -178,3 +178,37 @@ fn undoing_a_pairs_only_change_makes_it_unreviewed() {
     assert_eq!(reviewed(&db), (1, 199), "undoing the undo reviews it again");
     assert!(ok(d, &db, &["check"]).contains("nothing to repair"));
 }
+
+/// A database in rollback-journal mode (made elsewhere, or killed while being switched to WAL)
+/// whose writer died mid-transaction leaves a hot journal, which a read-only connection cannot
+/// roll back. The next command rolls it back and runs: the file is as it was before that
+/// transaction, whole, and in WAL mode from then on.
+#[test]
+fn a_hot_rollback_journal_is_rolled_back_by_the_next_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    let before = stats(d, &db)["pairs"].clone();
+    python(
+        "import os, sqlite3, sys\n\
+         c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+         c.execute('PRAGMA journal_mode=DELETE')\n\
+         c.execute('PRAGMA cache_size=1')\n\
+         c.execute('BEGIN')\n\
+         c.execute(\"UPDATE items SET title = title || printf('%.2000c', 'x')\")\n\
+         c.execute('DELETE FROM pairs')\n\
+         os._exit(0)",
+        &[&db],
+    );
+    let journal = d.join("wb.db-journal");
+    assert!(
+        std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0),
+        "the writer died with its journal hot"
+    );
+    assert_eq!(stats(d, &db)["pairs"], before, "the transaction is undone");
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(d, &db, &["check", "--json"])).unwrap();
+    assert_eq!(report["integrity"], "ok", "{report}");
+    let mode: Vec<(String,)> = query_rows(&db, "PRAGMA journal_mode");
+    assert_eq!(mode[0].0, "wal");
+}

@@ -18,7 +18,6 @@ mod stats;
 mod students;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -211,27 +210,19 @@ impl Store {
 /// this build does not know. Runs before any write-capable connection exists, so the refused
 /// file keeps its exact bytes.
 async fn refuse_newer_schema(path: &Path) -> Result<()> {
-    let mut conn = SqliteConnectOptions::from_str("sqlite://")?
-        .filename(path)
-        .read_only(true)
-        .connect()
-        .await
-        .with_context(|| format!("opening database {}", path.display()))?;
-    let has_table: Option<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-    )
-    .fetch_optional(&mut conn)
-    .await
-    .with_context(|| format!("{}: not a SQLite database", path.display()))?;
-    let found: Option<i64> = match has_table {
-        Some(_) => {
-            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
-                .fetch_one(&mut conn)
-                .await?
+    let found = match newest_applied(path).await {
+        // A hot rollback journal: a process in rollback-journal mode (a database made
+        // elsewhere, or one killed while it was being switched to WAL) died mid-transaction.
+        // A read-only connection cannot roll it back; a plain read on a writable one does, as
+        // SQLite recovers any hot journal, which puts back the file as it was before that
+        // transaction. Then the check runs again, read-only.
+        Err(e) if is_hot_journal(&e) => {
+            roll_back_hot_journal(path).await?;
+            newest_applied(path).await
         }
-        None => None,
-    };
-    conn.close().await?;
+        other => other,
+    }
+    .with_context(|| format!("{}: not a SQLite database", path.display()))?;
     let known = Store::schema_version();
     if let Some(found) = found
         && found > known
@@ -243,5 +234,56 @@ async fn refuse_newer_schema(path: &Path) -> Result<()> {
         }
         .into());
     }
+    Ok(())
+}
+
+/// The newest schema version applied to the database at `path`, read without writing.
+async fn newest_applied(path: &Path) -> Result<Option<i64>, sqlx::Error> {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await?;
+    let has_table: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(&mut conn)
+    .await?;
+    let found = match has_table {
+        Some(_) => {
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+                .fetch_one(&mut conn)
+                .await?
+        }
+        None => None,
+    };
+    conn.close().await?;
+    Ok(found)
+}
+
+/// SQLITE_READONLY_ROLLBACK: a read-only connection met a hot journal it may not roll back.
+fn is_hot_journal(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "776")
+}
+
+async fn roll_back_hot_journal(path: &Path) -> Result<()> {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .with_context(|| format!("opening database {}", path.display()))?;
+    sqlx::query("SELECT count(*) FROM sqlite_master")
+        .execute(&mut conn)
+        .await
+        .with_context(|| {
+            format!(
+                "{}: rolling back an interrupted transaction",
+                path.display()
+            )
+        })?;
+    conn.close().await?;
     Ok(())
 }
