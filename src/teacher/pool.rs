@@ -196,12 +196,7 @@ pub async fn run(store: Store, options: PoolOptions<'_>) -> Result<PoolOutcome> 
                 prompt_tokens,
                 completion_tokens,
             }) => {
-                report.judged += 1;
-                report.parse_errors += unparsed;
-                report.prompt_tokens += prompt_tokens;
-                report.completion_tokens += completion_tokens;
-                bar.inc(1);
-                bar.set_message(format!("{} unparsed", report.parse_errors));
+                report.count(unparsed, prompt_tokens, completion_tokens, &bar);
                 true
             }
             None => false,

@@ -47,6 +47,24 @@ pub struct TeachReport {
     pub secs: f64,
 }
 
+impl TeachReport {
+    /// One pair judged (`unparsed`: 1 when its output did not parse), on the report and its bar.
+    pub(super) fn count(
+        &mut self,
+        unparsed: usize,
+        prompt_tokens: usize,
+        completion_tokens: usize,
+        bar: &indicatif::ProgressBar,
+    ) {
+        self.judged += 1;
+        self.parse_errors += unparsed;
+        self.prompt_tokens += prompt_tokens;
+        self.completion_tokens += completion_tokens;
+        bar.inc(1);
+        bar.set_message(format!("{} unparsed", self.parse_errors));
+    }
+}
+
 /// The teach loop of `workbench teach`, one process or a pool worker.
 pub async fn teach(
     store: &Store,
@@ -146,12 +164,7 @@ pub async fn teach(
                 judgment: j,
             })
             .await?;
-        report.judged += 1;
-        report.parse_errors += unparsed;
-        report.prompt_tokens += prompt_tokens;
-        report.completion_tokens += completion_tokens;
-        bar.inc(1);
-        bar.set_message(format!("{} unparsed", report.parse_errors));
+        report.count(unparsed, prompt_tokens, completion_tokens, &bar);
         if worker.is_some() {
             let line = WorkerLine::Judged {
                 unparsed,
