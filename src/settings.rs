@@ -93,11 +93,20 @@ pub fn parse(args: Vec<OsString>) -> Result<(Cli, Sources)> {
         if !exists {
             continue;
         }
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
-        let table: toml::Table = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
-        cmd = apply(cmd, &table, &[], &file, &mut sources)?;
+        let applied = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))
+            .and_then(|text| {
+                toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end())
+                })
+            })
+            .and_then(|table| apply(cmd.clone(), &table, &[], &file, &mut sources));
+        match applied {
+            Ok(with_file) => cmd = with_file,
+            // Help and the version still show, so a user can read how to fix the file.
+            Err(e) if asks_for_help(&args) => eprintln!("warning: {e:#}"),
+            Err(e) => return Err(e),
+        }
     }
     let matches = cmd.get_matches_from(args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -107,6 +116,14 @@ pub fn parse(args: Vec<OsString>) -> Result<(Cli, Sources)> {
         crate::models::set_configured(dir.clone());
     }
     Ok((cli, sources))
+}
+
+fn asks_for_help(args: &[OsString]) -> bool {
+    args.iter().skip(1).any(|a| {
+        ["--help", "-h", "--version", "-V", "help"]
+            .iter()
+            .any(|h| a.as_os_str() == *h)
+    })
 }
 
 /// Sets each key of `table` as the default of its flag on the command at `path` (nested tables

@@ -58,4 +58,11 @@ fn a_project_file_sets_defaults_the_command_line_overrides_and_config_reports() 
             && err.contains("[export] has no setting `formats`"),
         "{err}"
     );
+    let help = workbench(d, &db, &["teach", "--help"]);
+    assert!(
+        help.status.success()
+            && String::from_utf8_lossy(&help.stdout).contains("--workers")
+            && String::from_utf8_lossy(&help.stderr).contains("has no setting `formats`"),
+        "help still shows, and says what is wrong with the file"
+    );
 }
