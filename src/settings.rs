@@ -135,16 +135,12 @@ fn apply(
     file: &Path,
     sources: &mut Sources,
 ) -> Result<clap::Command> {
-    let here = if path.is_empty() {
-        String::new()
-    } else {
-        path.join(" ")
-    };
+    let here = path.join(" ");
     for (key, value) in table {
         if let toml::Value::Table(inner) = value {
             let mut sub_path = path.to_vec();
             sub_path.push(key.clone());
-            let Some(sub) = find(&cmd, &sub_path[path.len()..]).cloned() else {
+            let Some(sub) = cmd.find_subcommand(key).cloned() else {
                 bail!(
                     "{}: [{}] is not a command (see `workbench --help`)",
                     file.display(),
@@ -160,7 +156,9 @@ fn apply(
             sources.models = Some((dir, file.to_path_buf()));
             continue;
         }
+        // clap's id is the field's name; the file may spell the flag either way.
         let id = key.replace('-', "_");
+        let flag = key.replace('_', "-");
         let Some(arg) = cmd.get_arguments().find(|a| a.get_id() == id.as_str()) else {
             bail!(
                 "{}: {} has no setting `{key}`; settings are the long flags of `workbench {}--help`",
@@ -189,25 +187,19 @@ fn apply(
         // short strings, once per run.
         let leaked: &'static str = Box::leak(text.clone().into_boxed_str());
         cmd = cmd.mut_arg(id.as_str(), |a| a.default_value(leaked));
+        // A later file's value replaces an earlier one's.
         sources
             .values
-            .retain(|v| !(v.command == here && v.flag == id));
+            .retain(|v| !(v.command == here && v.flag == flag));
         sources.values.push(FileValue {
             command: here.clone(),
-            flag: key.replace('_', "-"),
+            flag,
             value: text,
             file: file.to_path_buf(),
             used: None,
         });
     }
     Ok(cmd)
-}
-
-fn find<'a>(cmd: &'a clap::Command, path: &[String]) -> Option<&'a clap::Command> {
-    match path.split_first() {
-        None => Some(cmd),
-        Some((name, rest)) => find(cmd.find_subcommand(name)?, rest),
-    }
 }
 
 /// A value as the command line would give it: lists joined by commas.

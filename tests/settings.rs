@@ -66,3 +66,49 @@ fn a_project_file_sets_defaults_the_command_line_overrides_and_config_reports() 
         "help still shows, and says what is wrong with the file"
     );
 }
+
+/// A flag set by both files counts once, the project's value winning, however the key is spelt.
+#[test]
+fn the_project_file_overrides_the_users_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    let user = d.join("home-config");
+    std::fs::create_dir_all(user.join("workbench")).unwrap();
+    std::fs::write(
+        user.join("workbench/config.toml"),
+        "[export]\nmax-pairs-per-query = 5\nnegatives = 2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("workbench.toml"),
+        "[export]\nmax_pairs_per_query = 7\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin())
+        .current_dir(d)
+        .args(["--db", db.to_str().unwrap(), "config", "--json"])
+        .env("XDG_CONFIG_HOME", &user)
+        .env_remove("WORKBENCH_DB")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let values = report["values"].as_array().unwrap();
+    let of = |flag: &str| -> Vec<&serde_json::Value> {
+        values.iter().filter(|v| v["flag"] == flag).collect()
+    };
+    let max = of("max-pairs-per-query");
+    assert_eq!(max.len(), 1, "{report}");
+    assert_eq!(max[0]["value"], "7");
+    assert!(max[0]["file"].as_str().unwrap().ends_with("workbench.toml"));
+    assert_eq!(
+        of("negatives")[0]["value"],
+        "2",
+        "the user's other setting stays"
+    );
+}

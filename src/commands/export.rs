@@ -9,19 +9,17 @@ use crate::store::Store;
 
 /// The formats named, in the order the files are written, each once.
 fn formats(named: &[ExportFormat]) -> Vec<Format> {
-    if named.contains(&ExportFormat::All) {
-        return Format::ALL.to_vec();
-    }
-    let mut out: Vec<Format> = named
-        .iter()
-        .map(|f| match f {
+    let mut out = Vec::new();
+    for f in named {
+        out.push(match f {
+            ExportFormat::All => return Format::ALL.to_vec(),
             ExportFormat::Cot => Format::Cot,
             ExportFormat::MarginMse => Format::MarginMse,
             ExportFormat::SoftLabels => Format::SoftLabels,
             ExportFormat::DistillKl => Format::DistillKl,
-            ExportFormat::Sft | ExportFormat::All => Format::Sft,
-        })
-        .collect();
+            ExportFormat::Sft => Format::Sft,
+        });
+    }
     out.sort();
     out.dedup();
     out
