@@ -157,9 +157,10 @@ pub struct AuditArgs {
         long,
         value_delimiter = ',',
         default_value = "all",
-        value_name = "RULE|GROUP,..."
+        value_name = "RULE|GROUP,...",
+        value_parser = crate::audit::Rule::named
     )]
-    pub rules: Vec<String>,
+    pub rules: Vec<crate::audit::RuleSet>,
 
     /// Print the summary as one JSON object.
     #[arg(long)]

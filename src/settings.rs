@@ -112,8 +112,8 @@ pub fn parse(args: Vec<OsString>) -> Result<(Cli, Sources)> {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     sources.db_source = source_of(&matches, "db", &sources, "");
     mark_used(&matches, &mut sources);
-    if let Some((dir, _)) = &sources.models {
-        crate::models::set_configured(dir.clone());
+    if let Some((dir, file)) = &sources.models {
+        crate::models::set_configured(dir.clone(), file);
     }
     Ok((cli, sources))
 }

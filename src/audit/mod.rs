@@ -16,7 +16,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 pub use agreement::Metrics;
-pub use rules::{Finding, Rule, Severity, Thresholds, check, check_with};
+pub use rules::{Finding, Rule, RuleSet, Severity, Thresholds, check, check_with};
 
 use crate::domain::LabelScale;
 use crate::store::{RecordQuery, Store, StoredFinding};

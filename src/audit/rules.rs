@@ -130,33 +130,39 @@ impl Rule {
         Self::ALL.into_iter().find(|r| r.name() == name)
     }
 
-    /// Rules named by a `--rules` list of names and groups (`all` for every rule).
-    pub fn select(list: &[String]) -> Result<Vec<Rule>, String> {
-        let mut out = Vec::new();
-        for item in list {
-            let item = item.trim();
-            let found: Vec<Rule> = match item {
-                "all" => Self::ALL.to_vec(),
-                _ => match Rule::parse(item) {
-                    Some(r) => vec![r],
-                    None => Self::ALL
-                        .into_iter()
-                        .filter(|r| r.group() == item)
-                        .collect(),
-                },
-            };
-            if found.is_empty() {
-                return Err(format!(
-                    "unknown rule or group `{item}`; see `workbench audit --list-rules`"
-                ));
-            }
-            out.extend(found);
+    /// The rules one `--rules` item names: a rule, a group, or `all`.
+    pub fn named(item: &str) -> Result<RuleSet, String> {
+        let item = item.trim();
+        let found: Vec<Rule> = match item {
+            "all" => Self::ALL.to_vec(),
+            _ => match Rule::parse(item) {
+                Some(r) => vec![r],
+                None => Self::ALL
+                    .into_iter()
+                    .filter(|r| r.group() == item)
+                    .collect(),
+            },
+        };
+        if found.is_empty() {
+            return Err(format!(
+                "unknown rule or group `{item}`; see `workbench audit --list-rules`"
+            ));
         }
+        Ok(RuleSet(found))
+    }
+
+    /// Every rule of `sets`, once each, in the rules' order.
+    pub fn union(sets: &[RuleSet]) -> Vec<Rule> {
+        let mut out: Vec<Rule> = sets.iter().flat_map(|s| s.0.iter().copied()).collect();
         out.sort();
         out.dedup();
-        Ok(out)
+        out
     }
 }
+
+/// The rules one name of a `--rules` list stands for (`Rule::named`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSet(pub Vec<Rule>);
 
 /// What a rule found on one pair.
 #[derive(Debug, Clone, PartialEq, Serialize)]

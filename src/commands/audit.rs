@@ -14,7 +14,7 @@ use crate::domain::metrics::agreement_table;
 use crate::store::Store;
 
 pub async fn run(db: &Path, args: AuditArgs) -> Result<ExitCode> {
-    let rules = Rule::select(&args.rules).map_err(|e| anyhow!(e))?;
+    let rules = Rule::union(&args.rules);
     for (name, v) in [
         ("--max-entropy", args.max_entropy),
         ("--student-margin", args.student_margin),

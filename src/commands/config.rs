@@ -11,19 +11,15 @@ use crate::domain::DEFAULT_SEED;
 use crate::settings::Sources;
 
 pub fn run(db: &Path, sources: &Sources, args: ConfigArgs) -> Result<ExitCode> {
-    let folders = crate::models::folders();
+    let folders = crate::models::searched_folders();
+    let holding = crate::models::holding(crate::models::TEACHER);
     let teacher = crate::models::teacher();
     let base = crate::models::student_base();
-    let models_source = match (&sources.models, std::env::var_os("WORKBENCH_MODELS")) {
-        (_, Some(dir)) if !dir.is_empty() => "environment (WORKBENCH_MODELS)".to_string(),
-        (Some((_, file)), _) => file.display().to_string(),
-        _ => "default".into(),
-    };
     if args.json {
         let out = json!({
             "files": sources.files.iter().map(|(f, found)| json!({"path": f, "found": found})).collect::<Vec<_>>(),
             "db": {"value": db, "source": sources.db_source},
-            "models": {"searched": folders, "source": models_source, "teacher": teacher, "student_base": base},
+            "models": {"searched": folders, "holding": holding, "teacher": teacher, "student_base": base},
             "seed": DEFAULT_SEED,
             "values": sources.values,
         });
@@ -40,17 +36,12 @@ pub fn run(db: &Path, sources: &Sources, args: ConfigArgs) -> Result<ExitCode> {
         println!("  {name:<14} {value:<50} {source}");
     };
     row("db", &db.display().to_string(), &sources.db_source);
-    let holding = folders
-        .iter()
-        .find(|f| f.join(crate::models::TEACHER).exists())
-        .or(folders.first())
-        .map(|f| f.display().to_string())
-        .unwrap_or_default();
     row(
         "models",
-        &holding,
+        &holding.path.display().to_string(),
         &format!(
-            "{models_source}; searched in order: {}",
+            "{}; searched in order: {}",
+            holding.source,
             crate::models::searched()
         ),
     );

@@ -44,15 +44,17 @@ impl Mode {
     }
 }
 
+/// A few-shot example of the prompt, as `prompts/examples.json` writes it.
 #[derive(Deserialize)]
 struct Example {
     query: String,
-    item: Item0,
+    item: ExampleItem,
     rationale: Rationale,
 }
 
+/// The parts of an example's item the prompt shows (a `domain::Item` without ids or text).
 #[derive(Deserialize)]
-struct Item0 {
+struct ExampleItem {
     title: String,
     #[serde(default)]
     brand: String,

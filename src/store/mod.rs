@@ -16,6 +16,7 @@ mod records;
 mod schema;
 mod stats;
 mod students;
+mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

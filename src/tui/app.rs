@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 use crate::store::compare::Comparison;
 
-use super::keys::Action;
+use super::keys::{Action, Context};
 use crate::domain::review::{self, Annotation, Change, Reviewed, TextStep};
 use crate::domain::{Dimension, LabelScale, Pair};
 use crate::store::{
@@ -21,6 +21,17 @@ pub enum View {
     Queue,
     Detail,
     Compare,
+}
+
+impl View {
+    /// Where the key table's bindings for this view apply.
+    pub fn keys(self) -> Context {
+        match self {
+            View::Queue => Context::Queue,
+            View::Detail => Context::Detail,
+            View::Compare => Context::Compare,
+        }
+    }
 }
 
 /// The compare view: teacher against the newest student.
@@ -467,7 +478,8 @@ impl App {
                 Action::PageDown => *scroll = scroll.saturating_add(10),
                 Action::PageUp => *scroll = scroll.saturating_sub(10),
                 Action::Top => *scroll = 0,
-                Action::ItemText | Action::Back | Action::Quit => d.item_scroll = None,
+                Action::ItemText | Action::Back => d.item_scroll = None,
+                Action::Quit => self.quit = true,
                 Action::Help => self.show_help = true,
                 _ => self.status = "reading the item: j/k scroll, i or Esc closes".into(),
             }
@@ -475,8 +487,8 @@ impl App {
         }
         match (self.view, action) {
             (_, Action::Help) => self.show_help = true,
-            (View::Queue, Action::Quit) => self.quit = true,
-            (View::Detail, Action::Quit) | (View::Detail, Action::Back) => {
+            (_, Action::Quit) => self.quit = true,
+            (View::Detail, Action::Back) => {
                 let viewed = self.detail.take().map(|d| d.pair.id);
                 if self.compare.is_some() {
                     self.view = View::Compare;
@@ -510,7 +522,7 @@ impl App {
             (View::Queue, Action::Search) => {
                 self.search_input = Some(String::new());
             }
-            (View::Compare, Action::Quit) | (View::Compare, Action::Back) => {
+            (View::Compare, Action::Back) => {
                 self.compare = None;
                 self.view = View::Queue;
                 self.refresh().await?;
@@ -586,6 +598,13 @@ impl App {
             (View::Queue, Action::Open) => {
                 if let Some(id) = self.selected_row().map(|r| r.pair_id) {
                     self.open(id).await?;
+                }
+            }
+            (View::Queue, Action::Click(row)) if row < self.rows.len() => {
+                if self.selected == row {
+                    self.open(self.rows[row].pair_id).await?;
+                } else {
+                    self.selected = row;
                 }
             }
             (View::Queue, Action::NextFilter) => {

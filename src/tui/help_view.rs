@@ -4,23 +4,28 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::app::View;
-use super::keys::{BINDINGS, Context};
+use super::keys;
 use super::theme::Theme;
 
 /// The key table of the view on screen (and the keys that work anywhere), drawn from the same
-/// `BINDINGS` the keyboard uses: one view's keys fit an 80×24 terminal, all of them do not.
+/// key table the keyboard uses: one view's keys fit an 80×24 terminal, all of them do not.
 pub fn draw(frame: &mut Frame, area: Rect, view: View, theme: Theme) {
     let mut lines = Vec::new();
-    let here = match view {
-        View::Queue => ("queue", Context::Queue),
-        View::Detail => ("pair", Context::Detail),
-        View::Compare => ("compare", Context::Compare),
-    };
-    for (title, ctx) in [("anywhere", Context::Anywhere), here] {
+    let context = view.keys();
+    let anywhere: Vec<_> = keys::section(None).collect();
+    let here: Vec<_> = keys::section(Some(context)).collect();
+    let width = anywhere
+        .iter()
+        .chain(&here)
+        .map(|b| b.keys_label().chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    for (title, bindings) in [("anywhere", anywhere), (context.name(), here)] {
         lines.push(Line::styled(title, theme.title()));
-        for b in BINDINGS.iter().filter(|b| b.context == ctx) {
+        for b in bindings {
             lines.push(Line::from(vec![
-                Span::styled(format!("  {:<10}", b.keys), theme.human()),
+                Span::styled(format!("  {:<width$}", b.keys_label()), theme.human()),
                 Span::raw(b.help),
             ]));
         }

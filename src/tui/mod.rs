@@ -60,28 +60,16 @@ pub async fn handle_event(app: &mut App, ev: Event) -> Result<()> {
             if app.edit_key(key).await? {
                 return Ok(());
             }
-            let context = match app.view {
-                View::Detail => Context::Detail,
-                View::Compare => Context::Compare,
-                View::Queue => Context::Queue,
-            };
-            if let Some(action) = keys::action_for(key, context) {
+            if let Some(action) = keys::action_for(key, app.view.keys()) {
                 app.update(action).await?;
             }
         }
         Event::Mouse(m) => match m.kind {
             MouseEventKind::ScrollDown => app.update(Action::Down).await?,
             MouseEventKind::ScrollUp => app.update(Action::Up).await?,
-            MouseEventKind::Down(_) if app.view == View::Queue => {
+            MouseEventKind::Down(_) if app.view == View::Queue && m.row >= 2 => {
                 // rows start below the border and the header
-                let row = m.row.saturating_sub(2) as usize;
-                if row < app.rows.len() {
-                    if app.selected == row {
-                        app.update(Action::Open).await?;
-                    } else {
-                        app.selected = row;
-                    }
-                }
+                app.update(Action::Click(m.row as usize - 2)).await?;
             }
             _ => {}
         },
