@@ -494,6 +494,14 @@ pub struct StudentTrainArgs {
     pub no_query_context: bool,
     #[arg(long, hide = true, conflicts_with = "no_query_context")]
     pub query_context: bool,
+    /// The heads read the encoder's features alone. By default they also read how much of the
+    /// query's own words the item's text holds (in its title, in its whole text, and the
+    /// query's numbers it lacks): what a lexical model sees and an embedding blurs, such as a
+    /// model number or a size.
+    #[arg(long)]
+    pub no_lexical: bool,
+    #[arg(long, hide = true, conflicts_with = "no_lexical")]
+    pub lexical: bool,
     /// L2 penalty on the heads' weights (added to the mean loss).
     #[arg(long, default_value_t = 0.003, value_name = "L")]
     pub head_l2: f64,

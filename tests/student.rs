@@ -403,7 +403,7 @@ fn a_killed_training_run_resumes_after_its_last_finished_epoch() {
 
 /// The defaults are the recipe that beat the lexical baseline on folds (BENCHMARKS.md): heads
 /// only on the first 3 layers of a frozen bi-encoder, 64 tokens, reading each pair's place among
-/// its query's candidates, 40 epochs, the last kept. Asking for the context while fine-tuning
+/// its query's candidates and the query's words in the item's text, 40 epochs, the last kept. Asking for the context while fine-tuning
 /// the encoder, or of a cross-encoder, is refused.
 #[test]
 fn the_default_student_is_the_measured_recipe_keeps_its_last_epoch_and_scores_by_query() {
@@ -448,6 +448,7 @@ fn the_default_student_is_the_measured_recipe_keeps_its_last_epoch_and_scores_by
     let trained = &config["trained"];
     assert_eq!(config["kind"], "bi", "{config}");
     assert_eq!(config["query_context"], true, "{config}");
+    assert_eq!(config["lexical"], true, "{config}");
     assert_eq!(config["max_tokens"], 64, "{config}");
     assert_eq!(config["bert"]["num_hidden_layers"], 3, "{config}");
     assert_eq!(config["losses"]["head_l2"], 0.003, "{config}");

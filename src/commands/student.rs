@@ -97,6 +97,7 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     // wherever it applies.
     config.query_context =
         args.query_context || (!args.no_query_context && frozen && kind == Kind::Bi);
+    config.lexical = args.lexical || !args.no_lexical;
     config.head = match args.head {
         HeadArg::Mean => student::Head::Mean,
         HeadArg::Match => student::Head::Match,

@@ -4,6 +4,7 @@
 
 mod bert;
 pub mod data;
+mod lexical;
 pub mod model;
 pub mod train;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub fn new_config(
         max_tokens,
         head: model::Head::Mean,
         query_context: false,
+        lexical: false,
         bert: bert::BertConfig {
             vocab_size: 0,
             hidden_size: 0,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::bert::{Bert, BertConfig, Dropout, mean_pool};
+use super::lexical;
 use crate::domain::Verdict;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +117,10 @@ pub struct StudentConfig {
     /// the list it ranks.
     #[serde(default)]
     pub query_context: bool,
+    /// The heads also read how much of the query's own wording the item's text holds
+    /// (`lexical::features`).
+    #[serde(default)]
+    pub lexical: bool,
     pub bert: BertConfig,
     pub losses: Losses,
     pub split: String,
@@ -128,10 +133,12 @@ impl StudentConfig {
     /// How many features the heads read (`Student::features_with`).
     pub fn feature_width(&self) -> usize {
         let h = self.bert.hidden_size;
-        match self.kind {
-            Kind::Cross => self.head.width(h),
-            Kind::Bi => 4 * h + 1 + usize::from(self.query_context),
-        }
+        let lexical = if self.lexical { lexical::WIDTH } else { 0 };
+        lexical
+            + match self.kind {
+                Kind::Cross => self.head.width(h),
+                Kind::Bi => 4 * h + 1 + usize::from(self.query_context),
+            }
     }
 
     pub fn top_gain(&self) -> f64 {
@@ -453,25 +460,40 @@ impl Student {
         self.heads(&self.features_with(pairs, drop)?)
     }
 
-    /// What the heads read of each pair [pairs, `feature_width`]: `pair_features`, and with
-    /// `query_context` each pair's place among the pairs of its query in this call.
+    /// What the heads read of each pair [pairs, `feature_width`]: `pair_features` and what
+    /// `with_context` adds.
     pub fn features_with(&self, pairs: &[(&str, &str)], drop: Option<&Dropout>) -> Result<Tensor> {
-        let queries: Vec<&str> = pairs.iter().map(|p| p.0).collect();
-        self.with_query_context(self.pair_features(pairs, drop)?, &queries)
+        self.with_context(self.pair_features(pairs, drop)?, pairs)
     }
 
-    /// With `query_context`, appends each pair's cosine as a z-score among the pairs of the same
-    /// query text (`queries`, one per row of `features`, which `pair_features` made); 0 for a
-    /// query with one pair. Without it, `features` as they are.
-    pub fn with_query_context(&self, features: Tensor, queries: &[&str]) -> Result<Tensor> {
-        if !(self.config.query_context && self.config.kind == Kind::Bi) {
-            return Ok(features);
+    /// `features` (`pair_features` of `pairs`, a row each) with what the student reads beside
+    /// the encoder: with `query_context`, each pair's cosine as a z-score among the pairs of the
+    /// same query text in this call (0 for a query with one pair); with `lexical`, its
+    /// `lexical::features`.
+    pub fn with_context(&self, features: Tensor, pairs: &[(&str, &str)]) -> Result<Tensor> {
+        let mut parts = vec![features];
+        if self.config.query_context && self.config.kind == Kind::Bi {
+            let width = parts[0].dim(1)?;
+            let cosine: Vec<f32> = parts[0].narrow(1, width - 1, 1)?.flatten_all()?.to_vec1()?;
+            let queries: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+            let z = query_z_scores(&queries, &cosine);
+            parts.push(Tensor::from_vec(z, (pairs.len(), 1), &self.device)?);
         }
-        let width = features.dim(1)?;
-        let cosine: Vec<f32> = features.narrow(1, width - 1, 1)?.flatten_all()?.to_vec1()?;
-        let z = query_z_scores(queries, &cosine);
-        let z = Tensor::from_vec(z, (queries.len(), 1), features.device())?;
-        Ok(Tensor::cat(&[&features, &z], 1)?)
+        if self.config.lexical {
+            let values: Vec<f32> = pairs
+                .iter()
+                .flat_map(|(q, i)| lexical::features(q, i))
+                .collect();
+            parts.push(Tensor::from_vec(
+                values,
+                (pairs.len(), lexical::WIDTH),
+                &self.device,
+            )?);
+        }
+        if parts.len() == 1 {
+            return Ok(parts.pop().expect("one part"));
+        }
+        Ok(Tensor::cat(&parts, 1)?)
     }
 
     /// What the heads read of each pair on its own: the encoder's part of the student. A
@@ -634,8 +656,7 @@ impl Student {
             .par_chunks(batch.max(1))
             .map(|part| self.pair_features(part, None))
             .collect::<Result<_>>()?;
-        let queries: Vec<&str> = pairs.iter().map(|p| p.0).collect();
-        self.predict_from(self.with_query_context(Tensor::cat(&parts, 0)?, &queries)?)
+        self.predict_from(self.with_context(Tensor::cat(&parts, 0)?, pairs)?)
     }
 
     pub fn device(&self) -> &Device {
@@ -779,5 +800,42 @@ mod tests {
             (alone[0].1 - all[0].1).abs() > 1e-4,
             "a pair alone scored as among its query's pairs: {alone:?} vs {all:?}"
         );
+    }
+
+    /// With `lexical`, the heads read each pair's `lexical::features` after what the encoder
+    /// and the query's context give, wherever a pair is scored.
+    #[test]
+    fn lexical_features_follow_the_encoders() {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/student-base");
+        let mut config =
+            crate::student::new_config(Kind::Bi, &LabelScale::esci(), Losses::default(), 32, 0);
+        config.query_context = true;
+        config.lexical = true;
+        let student = Student::from_base(&base, config)
+            .expect("the student base: run scripts/fetch-models.sh first")
+            .frozen()
+            .unwrap();
+        let pairs = [
+            ("iphone 12 case", "Apple iPhone 13 Case | clear"),
+            ("iphone 12 case", "Spigen case for iPhone 12"),
+        ];
+        let features = student.features_with(&pairs, None).unwrap();
+        let width = student.config.feature_width();
+        assert_eq!(features.dims(), [2, width]);
+        let tail: Vec<Vec<f32>> = features
+            .narrow(1, width - lexical::WIDTH, lexical::WIDTH)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        for (row, (q, i)) in tail.iter().zip(pairs) {
+            assert_eq!(row.as_slice(), lexical::features(q, i));
+        }
+        assert_ne!(
+            tail[0], tail[1],
+            "the model number tells the two items apart"
+        );
+        let one = student.predict(&pairs).unwrap();
+        let parallel = student.predict_parallel(&pairs, 1).unwrap();
+        assert!((one[0].1 - parallel[0].1).abs() < 1e-5);
     }
 }

@@ -479,8 +479,11 @@ fn features_of(student: &Student, examples: &[&Example]) -> Result<Tensor> {
             frozen.pair_features(&pairs, None)
         })
         .collect::<Result<_>>()?;
-    let queries: Vec<&str> = examples.iter().map(|e| e.query.as_str()).collect();
-    frozen.with_query_context(Tensor::cat(&parts, 0)?, &queries)
+    let pairs: Vec<(&str, &str)> = examples
+        .iter()
+        .map(|e| (e.query.as_str(), e.passage.as_str()))
+        .collect();
+    frozen.with_context(Tensor::cat(&parts, 0)?, &pairs)
 }
 
 /// The dev pairs' figures against their reference labels; `features`: the dev pairs' cached
