@@ -382,8 +382,8 @@ pub enum EncoderArg {
 pub enum StudentKindArg {
     /// Interaction-based: query and item read together, in one sequence.
     Cross,
-    /// Representation-based: query and item embedded apart and compared (the best on unseen
-    /// queries in BENCHMARKS.md; items can be embedded once, ahead of time).
+    /// Representation-based: query and item embedded apart and compared (the steadiest on
+    /// unseen queries in BENCHMARKS.md, by kappa; items can be embedded once, ahead of time).
     Bi,
 }
 
@@ -399,18 +399,22 @@ pub enum StudentKindArg {
 
 The defaults are the recipe that beat TF-IDF + logistic regression on unseen ESCI queries
 (BENCHMARKS.md): a bi-encoder on the first 3 layers of a frozen MiniLM, 64 tokens, its heads
-trained for 40 epochs with the query's other candidates as context, the last epoch kept:
+trained for 40 epochs on the embeddings, the query's words found in the item, and the query's
+other candidates as context, the last epoch kept:
   workbench student train --out students/bi
   workbench student score --name bi && workbench compare --student bi --split test
 
-Fine-tuning the whole encoder (a cross-encoder, 3 epochs, the best dev epoch kept):
-  workbench student train --kind cross --encoder fine-tune --out students/cross")]
+A cross-encoder on the same frozen encoder (query and item read together):
+  workbench student train --kind cross --out students/cross
+Fine-tuning the whole encoder (3 epochs, the best dev epoch kept):
+  workbench student train --kind cross --encoder fine-tune --out students/cross-tuned")]
 pub struct StudentTrainArgs {
     #[arg(long, value_enum, default_value = "bi")]
     pub kind: StudentKindArg,
-    /// What a cross-encoder's heads read: `mean` (the mean of every token's state) or `match`
-    /// (also the query's and the item's own means, their difference, product and cosine).
-    #[arg(long, value_enum, default_value = "mean")]
+    /// What a cross-encoder's heads read: `match` (the mean of every token's state, and the
+    /// query's and the item's own means, their difference, product and cosine: the better on
+    /// unseen queries) or `mean` (the mean of every token's state alone).
+    #[arg(long, value_enum, default_value = "match")]
     pub head: HeadArg,
     /// Whether the encoder's weights learn: `frozen` trains the heads alone on the base's
     /// features (computed once, so an epoch takes a moment), `fine-tune` trains everything.
