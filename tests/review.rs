@@ -1042,3 +1042,47 @@ fn editor_asks_before_dropping_text_and_dimensions_get_their_values() {
         ]
     );
 }
+
+/// Keys never wait for the store: a key that needs a read changes what it can at once and hands
+/// the read to a task; keys pressed meanwhile wait for it and then act, in the order pressed, on
+/// the state it left. Through the key handler the terminal's loop uses, on a real database.
+#[test]
+fn keys_hand_store_work_to_tasks_and_later_keys_wait_their_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let mut app = App::new(store, "ana").await.unwrap();
+        let press = |c: KeyCode| Event::Key(KeyEvent::new(c, KeyModifiers::NONE));
+        let first = app.rows[0].pair_id;
+        // ⏎ opens the first pair: its read runs as a task; the app is still on the queue.
+        app.handle(press(KeyCode::Enter)).unwrap();
+        assert!(app.busy());
+        assert_eq!(app.view, View::Queue);
+        // j and then Esc, pressed before the pair is read, wait for it: j moves the open pair's
+        // cursor to its second step, and Esc comes back to the queue on that pair.
+        app.handle(press(KeyCode::Char('j'))).unwrap();
+        assert_eq!(app.view, View::Queue, "j waits for the pair to be open");
+        while app.busy() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            app.poll_tasks().unwrap();
+        }
+        assert_eq!(app.view, View::Detail);
+        let d = app.detail.as_ref().unwrap();
+        assert_eq!(
+            (d.pair.id, d.cursor),
+            (first, 1),
+            "j acted on the open pair"
+        );
+        app.handle(press(KeyCode::Esc)).unwrap();
+        assert_eq!(
+            app.view,
+            View::Queue,
+            "back at once; the page reloads behind"
+        );
+        assert!(app.busy());
+        app.finish_tasks().await.unwrap();
+        assert_eq!(app.selected_row().map(|r| r.pair_id), Some(first));
+    });
+}

@@ -1,7 +1,11 @@
-//! The review app's state and `update`: actions in, state changed, every human change written
-//! to the store at once as an annotation. Drawing only reads this state.
+//! The review app's state and `react`: actions in, state changed at once, store work (pages,
+//! pairs, every human change written as an annotation) run as tasks whose results come back
+//! in order. Drawing only reads this state.
+
+use std::collections::VecDeque;
 
 use anyhow::Result;
+use crossterm::event::{Event, KeyEventKind, MouseEventKind};
 use futures::FutureExt;
 use ratatui_textarea::TextArea;
 use tokio::task::JoinHandle;
@@ -170,6 +174,10 @@ pub struct App {
     counting: Option<JoinHandle<Result<Counts>>>,
     /// The comparison the compare view will show, while it is worked out.
     comparing: Option<JoinHandle<Result<Option<Comparison>>>>,
+    /// Store work started by keys, applied in this order as it finishes.
+    tasks: VecDeque<JoinHandle<Result<Apply>>>,
+    /// Events that arrived while store work ran, handled once it is done.
+    waiting: VecDeque<Event>,
 }
 
 /// Characters the search box takes: enough for any title, few enough that the search's SQL
@@ -193,6 +201,70 @@ struct Counts {
 /// Reviews since the teacher's calibration from which the status bar suggests calibrating
 /// again: the fewest pairs `teacher calibrate` fits on by default.
 pub const CALIBRATE_AFTER: i64 = 20;
+
+/// What a store task hands back once its IO is done: the change it makes to the app.
+type Apply = Box<dyn FnOnce(&mut App) -> Result<()> + Send>;
+
+/// What comes after a page load: told whether a page was there to show.
+type AfterLoad = Box<dyn FnOnce(&mut App, bool) -> Result<()> + Send>;
+
+/// What comes after a change is written and the pair reloaded.
+type AfterChange = Box<dyn FnOnce(&mut App) -> Result<()> + Send>;
+
+fn nothing_after_load() -> AfterLoad {
+    Box::new(|_, _| Ok(()))
+}
+
+fn nothing_after_change() -> AfterChange {
+    Box::new(|_| Ok(()))
+}
+
+/// Everything the detail view shows of one pair, read from the store.
+struct PairView {
+    pair: Pair,
+    judgment: Option<JudgmentRecord>,
+    annotations: Vec<Annotation>,
+    findings: Vec<StoredFinding>,
+    student: Option<(String, StudentScore)>,
+}
+
+/// Reads what the detail view shows of `pair_id`; `None` when there is no such pair.
+async fn read_pair(store: &Store, pair_id: i64) -> Result<Option<PairView>> {
+    let Some(pair) = store.pair_by_id(pair_id).await? else {
+        return Ok(None);
+    };
+    let judgments = store.judgments_of(pair_id).await?;
+    Ok(Some(PairView {
+        pair,
+        judgment: crate::store::pick_judgment(&judgments).cloned(),
+        annotations: store.annotations_of(pair_id).await?,
+        findings: store.findings_of(pair_id).await?,
+        student: store.newest_student_score(pair_id).await?,
+    }))
+}
+
+/// The first unreviewed pair after `from` in pair order, else the first of all.
+async fn next_unreviewed_after(store: &Store, from: i64) -> Result<Option<i64>> {
+    for after in [from, 0] {
+        let next = store
+            .queue_page(
+                QueueFilter::Unreviewed,
+                QueueSort::Pair,
+                Cursor {
+                    key: 0.0,
+                    id: after,
+                },
+                false,
+                1,
+                &QueueScope::default(),
+            )
+            .await?;
+        if let Some(r) = next.first() {
+            return Ok(Some(r.pair_id));
+        }
+    }
+    Ok(None)
+}
 
 impl App {
     pub async fn new(store: Store, annotator: &str) -> Result<App> {
@@ -222,11 +294,60 @@ impl App {
             redo: Vec::new(),
             counting: None,
             comparing: None,
+            tasks: VecDeque::new(),
+            waiting: VecDeque::new(),
         };
-        app.load_from(Cursor::START, false).await?;
-        app.start_counts();
+        app.reload_and_count();
         app.settle().await?;
         Ok(app)
+    }
+
+    /// Runs `work` (store IO) as a task; what it hands back is applied, in the order tasks
+    /// were started, by `poll_tasks` or `finish_tasks`. Events that arrive meanwhile wait
+    /// for it, so every key acts on the state the keys before it left.
+    fn spawn(&mut self, work: impl Future<Output = Result<Apply>> + Send + 'static) {
+        self.tasks.push_back(tokio::spawn(work));
+    }
+
+    /// Whether store work started by a key is still running.
+    pub fn busy(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
+    /// Applies the finished store tasks, in order, then the events that waited for them;
+    /// true when the screen changed.
+    pub fn poll_tasks(&mut self) -> Result<bool> {
+        let mut changed = false;
+        loop {
+            if self.tasks.front().is_some_and(|t| t.is_finished()) {
+                let task = self.tasks.pop_front().expect("a finished task");
+                let apply = task.now_or_never().expect("finished")??;
+                apply(self)?;
+                changed = true;
+            } else if !self.busy()
+                && let Some(ev) = self.waiting.pop_front()
+            {
+                self.handle(ev)?;
+                changed = true;
+            } else {
+                return Ok(changed);
+            }
+        }
+    }
+
+    /// Waits for the store tasks and the events behind them (tests, benchmarks, the first
+    /// frame).
+    pub async fn finish_tasks(&mut self) -> Result<()> {
+        loop {
+            if let Some(task) = self.tasks.pop_front() {
+                let apply = task.await??;
+                apply(self)?;
+            } else if let Some(ev) = self.waiting.pop_front() {
+                self.handle(ev)?;
+            } else {
+                return Ok(());
+            }
+        }
     }
 
     /// Starts comparing the teacher with the newest student over every pair, in the background
@@ -315,9 +436,10 @@ impl App {
         Ok(true)
     }
 
-    /// Waits for the counts and the comparison in flight (tests, benchmarks and the first
-    /// frame).
+    /// Waits for the store tasks, the counts and the comparison in flight (tests, benchmarks
+    /// and the first frame).
     pub async fn settle(&mut self) -> Result<()> {
+        self.finish_tasks().await?;
         if let Some(handle) = self.counting.take() {
             let counts = handle.await?;
             self.apply_counts(counts)?;
@@ -347,35 +469,62 @@ impl App {
         Ok(())
     }
 
-    /// Loads a page after (or before) a position; keeps the current page when there is none.
-    async fn load_from(&mut self, from: Cursor, backwards: bool) -> Result<bool> {
-        let page = self
-            .store
-            .queue_page(
-                self.filter,
-                self.sort,
-                from,
-                backwards,
-                self.page_size,
-                &self.scope,
-            )
-            .await?;
+    /// Loads a page after (or before) a position, then `then` (told whether there was a page:
+    /// without one the current page stays).
+    fn load_from(&mut self, from: Cursor, backwards: bool, then: AfterLoad) {
+        let (store, filter, sort, size, scope) = (
+            self.store.clone(),
+            self.filter,
+            self.sort,
+            self.page_size,
+            self.scope.clone(),
+        );
+        self.spawn(async move {
+            let page = store
+                .queue_page(filter, sort, from, backwards, size, &scope)
+                .await?;
+            Ok(Box::new(move |app: &mut App| {
+                let shown = app.show_page(page, from, backwards);
+                then(app, shown)
+            }) as Apply)
+        });
+    }
+
+    /// The queue from its first row (the order changed).
+    fn reload(&mut self) {
+        self.load_from(Cursor::START, false, nothing_after_load());
+    }
+
+    /// The queue from its first row, then its counts (a filter, scope or search changed): the
+    /// page first, so that a count over a million pairs does not slow the page down.
+    fn reload_and_count(&mut self) {
+        self.load_from(
+            Cursor::START,
+            false,
+            Box::new(|app, _| {
+                app.start_counts();
+                Ok(())
+            }),
+        );
+    }
+
+    fn show_page(&mut self, page: Vec<QueueRow>, from: Cursor, backwards: bool) -> bool {
         if page.is_empty() {
             if self.rows.is_empty() || from == Cursor::START {
                 self.rows = page;
                 self.selected = 0;
             }
-            return Ok(false);
+            return false;
         }
         self.selected = if backwards { page.len() - 1 } else { 0 };
         self.rows = page;
-        Ok(true)
+        true
     }
 
     /// Puts the queue's cursor on `pair_id`, the pair last viewed: on it when the page holds it,
     /// else (in pair order) on the page that starts there, or the row the filter lets through
     /// after it. Other orders keep the page: a pair's place there is not known without its key.
-    async fn select_pair(&mut self, pair_id: i64) -> Result<()> {
+    fn select_pair(&mut self, pair_id: i64) {
         if let Some(i) = self.rows.iter().position(|r| r.pair_id == pair_id) {
             self.selected = i;
         } else if self.sort == QueueSort::Pair {
@@ -383,37 +532,57 @@ impl App {
                 key: 0.0,
                 id: pair_id - 1,
             };
-            self.load_from(before, false).await?;
+            self.load_from(before, false, nothing_after_load());
         }
-        Ok(())
     }
 
     /// Reloads the current page in place: new judgments and reviews show up.
-    pub async fn refresh(&mut self) -> Result<()> {
+    pub fn refresh(&mut self) {
+        self.refresh_then(nothing_after_change());
+    }
+
+    fn refresh_then(&mut self, then: AfterChange) {
         let keep = self.selected;
         let from = self
             .rows
             .first()
             .map_or(Cursor::START, |r| Cursor::at(r, true));
-        self.load_from(from, false).await?;
-        self.start_counts();
-        self.selected = keep.min(self.rows.len().saturating_sub(1));
-        if let Some(d) = &self.detail {
-            let id = d.pair.id;
-            self.open(id).await?;
-        }
-        Ok(())
+        self.load_from(
+            from,
+            false,
+            Box::new(move |app, _| {
+                app.start_counts();
+                app.selected = keep.min(app.rows.len().saturating_sub(1));
+                if let Some(id) = app.detail.as_ref().map(|d| d.pair.id) {
+                    app.open(id);
+                }
+                then(app)
+            }),
+        );
     }
 
-    pub async fn open(&mut self, pair_id: i64) -> Result<()> {
-        let Some(pair) = self.store.pair_by_id(pair_id).await? else {
-            return Ok(());
-        };
-        let judgments = self.store.judgments_of(pair_id).await?;
-        let judgment = crate::store::pick_judgment(&judgments).cloned();
-        let annotations = self.store.annotations_of(pair_id).await?;
-        let findings = self.store.findings_of(pair_id).await?;
-        let student = self.store.newest_student_score(pair_id).await?;
+    /// Opens the detail view on `pair_id` once it is read.
+    fn open(&mut self, pair_id: i64) {
+        let store = self.store.clone();
+        self.spawn(async move {
+            let read = read_pair(&store, pair_id).await?;
+            Ok(Box::new(move |app: &mut App| {
+                if let Some(read) = read {
+                    app.show_pair(read);
+                }
+                Ok(())
+            }) as Apply)
+        });
+    }
+
+    fn show_pair(&mut self, read: PairView) {
+        let PairView {
+            pair,
+            judgment,
+            annotations,
+            findings,
+            student,
+        } = read;
         let reviewed = review::derive(
             judgment.as_ref().and_then(|j| j.rationale.as_ref()),
             &annotations,
@@ -421,7 +590,7 @@ impl App {
         let cursor = self
             .detail
             .as_ref()
-            .filter(|d| d.pair.id == pair_id)
+            .filter(|d| d.pair.id == pair.id)
             .map(|d| d.cursor)
             .unwrap_or(0);
         let mut detail = Detail {
@@ -440,28 +609,88 @@ impl App {
         detail.cursor = detail.cursor.min(detail.steps().len() - 1);
         self.detail = Some(detail);
         self.view = View::Detail;
-        Ok(())
     }
 
     /// Writes one change for the open pair and re-derives its state.
-    async fn change(&mut self, change: Change) -> Result<()> {
-        let Some(d) = &self.detail else { return Ok(()) };
+    fn change(&mut self, change: Change) {
+        self.change_then(vec![change], nothing_after_change());
+    }
+
+    /// Writes `changes` for the open pair, in order, re-reads it, then `then`.
+    fn change_then(&mut self, changes: Vec<Change>, then: AfterChange) {
+        let Some(d) = &self.detail else { return };
+        let Some(last) = changes.last() else { return };
         let (pair_id, judgment_id) = (d.pair.id, d.judgment.as_ref().map(|j| j.id));
-        let what = change.action().replace('_', " ");
-        let id = self
-            .store
-            .annotate(pair_id, judgment_id, &self.annotator, &change)
-            .await?;
-        if !matches!(change, Change::Undo { .. }) {
-            self.redo.clear();
+        let what = last.action().replace('_', " ");
+        let clears_redo = changes.iter().any(|c| !matches!(c, Change::Undo { .. }));
+        let (store, annotator) = (self.store.clone(), self.annotator.clone());
+        self.spawn(async move {
+            let mut id = 0;
+            for change in &changes {
+                id = store
+                    .annotate(pair_id, judgment_id, &annotator, change)
+                    .await?;
+            }
+            let read = read_pair(&store, pair_id).await?;
+            Ok(Box::new(move |app: &mut App| {
+                if clears_redo {
+                    app.redo.clear();
+                }
+                if let Some(read) = read {
+                    app.show_pair(read);
+                }
+                app.start_counts();
+                app.status = format!("saved: {what} (#{id})");
+                then(app)
+            }) as Apply)
+        });
+    }
+
+    /// Feeds one terminal event to the app without waiting for the store: store work runs
+    /// as a task, and an event that arrives while one runs waits for it (`poll_tasks`).
+    pub fn handle(&mut self, ev: Event) -> Result<()> {
+        if self.busy() {
+            self.waiting.push_back(ev);
+            return Ok(());
         }
-        self.open(pair_id).await?;
-        self.start_counts();
-        self.status = format!("saved: {what} (#{id})");
+        match ev {
+            Event::Key(key) if key.kind != KeyEventKind::Release => {
+                // Any key closes help, including one no view binds, and does nothing else.
+                if self.show_help {
+                    return self.react(Action::Help);
+                }
+                if self.edit_key(key) {
+                    return Ok(());
+                }
+                if let Some(action) = super::keys::action_for(key, self.view.keys()) {
+                    self.react(action)?;
+                }
+            }
+            Event::Mouse(m) => match m.kind {
+                MouseEventKind::ScrollDown => self.react(Action::Down)?,
+                MouseEventKind::ScrollUp => self.react(Action::Up)?,
+                MouseEventKind::Down(_) if self.view == View::Queue && m.row >= 2 => {
+                    // rows start below the border and the header
+                    self.react(Action::Click(m.row as usize - 2))?;
+                }
+                _ => {}
+            },
+            _ => {}
+        }
         Ok(())
     }
 
+    /// `react` to `action` and wait for the store work it started (tests and benchmarks; the
+    /// terminal's loop reacts and draws on without waiting).
     pub async fn update(&mut self, action: Action) -> Result<()> {
+        self.finish_tasks().await?;
+        self.react(action)?;
+        self.finish_tasks().await
+    }
+
+    /// Changes the state for `action` at once; store work it needs runs as a task whose
+    /// result `poll_tasks` applies. Never waits for IO.
+    pub fn react(&mut self, action: Action) -> Result<()> {
         // The key that closes help does only that: a label key pressed to leave the help
         // screen must not label the pair behind it.
         if self.show_help {
@@ -494,10 +723,12 @@ impl App {
                     self.view = View::Compare;
                 } else {
                     self.view = View::Queue;
-                    self.refresh().await?;
-                    if let Some(id) = viewed {
-                        self.select_pair(id).await?;
-                    }
+                    self.refresh_then(Box::new(move |app| {
+                        if let Some(id) = viewed {
+                            app.select_pair(id);
+                        }
+                        Ok(())
+                    }));
                 }
             }
             (View::Detail, Action::ItemText) => {
@@ -511,8 +742,7 @@ impl App {
             (View::Queue, Action::Back) => {
                 if self.scope.search.is_some() {
                     self.scope.search = None;
-                    self.load_from(Cursor::START, false).await?;
-                    self.start_counts();
+                    self.reload_and_count();
                     self.status = "search cleared".into();
                 } else {
                     self.status = "q quits".into();
@@ -525,7 +755,7 @@ impl App {
             (View::Compare, Action::Back) => {
                 self.compare = None;
                 self.view = View::Queue;
-                self.refresh().await?;
+                self.refresh();
             }
             (View::Compare, Action::Down) => {
                 if let Some(c) = self.compare.as_mut()
@@ -546,78 +776,99 @@ impl App {
                     .and_then(|c| c.comparison.disagreements.get(c.selected))
                     .map(|d| d.pair_id);
                 if let Some(id) = id {
-                    self.open(id).await?;
+                    self.open(id);
                 }
             }
             (View::Queue, Action::Down) => {
                 if self.selected + 1 < self.rows.len() {
                     self.selected += 1;
                 } else if let Some(last) = self.rows.last().map(|r| Cursor::at(r, false)) {
-                    self.load_from(last, false).await?;
+                    self.load_from(last, false, nothing_after_load());
                 }
             }
             (View::Queue, Action::Up) => {
                 if self.selected > 0 {
                     self.selected -= 1;
                 } else if let Some(first) = self.rows.first().map(|r| Cursor::at(r, false)) {
-                    self.load_from(first, true).await?;
+                    self.load_from(first, true, nothing_after_load());
                 }
             }
             (View::Queue, Action::PageDown) => {
-                if let Some(last) = self.rows.last().map(|r| Cursor::at(r, false))
-                    && !self.load_from(last, false).await?
-                {
-                    self.selected = self.rows.len().saturating_sub(1);
+                if let Some(last) = self.rows.last().map(|r| Cursor::at(r, false)) {
+                    self.load_from(
+                        last,
+                        false,
+                        Box::new(|app, shown| {
+                            if !shown {
+                                app.selected = app.rows.len().saturating_sub(1);
+                            }
+                            Ok(())
+                        }),
+                    );
                 }
             }
             (View::Queue, Action::PageUp) => {
-                if let Some(first) = self.rows.first().map(|r| Cursor::at(r, false))
-                    && self.load_from(first, true).await?
-                {
-                    // keyset pages going back end at the row before: show a whole page
-                    let top = self
-                        .rows
-                        .first()
-                        .map_or(Cursor::START, |r| Cursor::at(r, true));
-                    self.load_from(top, false).await?;
+                if let Some(first) = self.rows.first().map(|r| Cursor::at(r, false)) {
+                    self.load_from(
+                        first,
+                        true,
+                        Box::new(|app, shown| {
+                            if shown {
+                                // keyset pages going back end at the row before: show a whole page
+                                let top = app
+                                    .rows
+                                    .first()
+                                    .map_or(Cursor::START, |r| Cursor::at(r, true));
+                                app.load_from(top, false, nothing_after_load());
+                            } else {
+                                app.selected = 0;
+                            }
+                            Ok(())
+                        }),
+                    );
                 } else {
                     self.selected = 0;
                 }
             }
-            (View::Queue, Action::Top) => {
-                self.load_from(Cursor::START, false).await?;
-            }
+            (View::Queue, Action::Top) => self.reload(),
             (View::Queue, Action::Bottom) => {
-                self.load_from(Cursor::END, true).await?;
+                self.load_from(Cursor::END, true, nothing_after_load());
             }
             (View::Queue, Action::NextSort) => {
                 self.sort = next_of(&QueueSort::ALL, self.sort);
-                self.load_from(Cursor::START, false).await?;
+                self.reload();
                 self.status = format!("sorted by {}", self.sort.name());
             }
             (View::Queue, Action::Open) => {
                 if let Some(id) = self.selected_row().map(|r| r.pair_id) {
-                    self.open(id).await?;
+                    self.open(id);
                 }
             }
             (View::Queue, Action::Click(row)) if row < self.rows.len() => {
                 if self.selected == row {
-                    self.open(self.rows[row].pair_id).await?;
+                    self.open(self.rows[row].pair_id);
                 } else {
                     self.selected = row;
                 }
             }
             (View::Queue, Action::NextFilter) => {
                 self.filter = next_of(&QueueFilter::ALL, self.filter);
-                if self.filter == QueueFilter::TeacherStudent
-                    && self.store.student_model(None).await?.is_none()
-                {
-                    // nothing to compare with (and no million-pair scan to find that out)
-                    self.filter = QueueFilter::All;
+                if self.filter == QueueFilter::TeacherStudent {
+                    let store = self.store.clone();
+                    self.spawn(async move {
+                        let student = store.student_model(None).await?;
+                        Ok(Box::new(move |app: &mut App| {
+                            if student.is_none() {
+                                // nothing to compare with (and no million-pair scan to find that out)
+                                app.filter = QueueFilter::All;
+                            }
+                            app.filter_changed();
+                            Ok(())
+                        }) as Apply)
+                    });
+                } else {
+                    self.filter_changed();
                 }
-                self.load_from(Cursor::START, false).await?;
-                self.start_counts();
-                self.status = format!("filter: {}", self.filter.name());
             }
             (View::Queue, Action::NextLabel) => {
                 // none → each label of the scale → none
@@ -630,8 +881,7 @@ impl App {
                         .and_then(|i| keys.get(i + 1)),
                 };
                 self.scope.label = next.map(|k| k.to_string());
-                self.load_from(Cursor::START, false).await?;
-                self.start_counts();
+                self.reload_and_count();
                 self.status = match &self.scope.label {
                     Some(l) => format!("teacher label {l} only"),
                     None => "every label".into(),
@@ -647,18 +897,17 @@ impl App {
                     self.scope.query_id = Some(id);
                     self.scope_query = Some(text);
                 }
-                self.load_from(Cursor::START, false).await?;
-                self.start_counts();
+                self.reload_and_count();
                 self.status = match &self.scope_query {
                     Some(q) => format!("query \"{q}\" only"),
                     None => "every query".into(),
                 };
             }
             (View::Queue, Action::Refresh) => {
-                self.refresh().await?;
+                self.refresh();
                 self.status = "reloaded".into();
             }
-            (_, Action::NextUnreviewed) => self.next_unreviewed().await?,
+            (_, Action::NextUnreviewed) => self.next_unreviewed(),
             (View::Detail, Action::Down) => {
                 if let Some(d) = &mut self.detail {
                     d.cursor = (d.cursor + 1).min(d.steps().len() - 1);
@@ -669,7 +918,7 @@ impl App {
                     d.cursor = d.cursor.saturating_sub(1);
                 }
             }
-            (View::Detail, Action::CycleVerdict) => self.cycle_verdict().await?,
+            (View::Detail, Action::CycleVerdict) => self.cycle_verdict(),
             (View::Detail, Action::SetLabel(i)) => {
                 let Some(label) = self.scale.labels.get(i).map(|l| l.key.clone()) else {
                     self.status = format!(
@@ -686,8 +935,7 @@ impl App {
                 self.change(Change::SetLabel {
                     before,
                     after: label,
-                })
-                .await?;
+                });
             }
             (View::Detail, Action::Accept | Action::AcceptAndNext | Action::Reject)
                 if self.detail.as_ref().is_some_and(|d| d.judgment.is_none()) =>
@@ -695,63 +943,58 @@ impl App {
                 self.status =
                     "nothing to accept or reject: the teacher has not judged this pair".into();
             }
-            (View::Detail, Action::Accept) => self.change(Change::Accept).await?,
+            (View::Detail, Action::Accept) => self.change(Change::Accept),
             (View::Detail, Action::AcceptAndNext) => {
-                self.change(Change::Accept).await?;
-                self.next_unreviewed().await?;
+                self.change_then(
+                    vec![Change::Accept],
+                    Box::new(|app| {
+                        app.next_unreviewed();
+                        Ok(())
+                    }),
+                );
             }
-            (View::Detail, Action::Reject) => self.change(Change::Reject).await?,
+            (View::Detail, Action::Reject) => self.change(Change::Reject),
             (View::Detail, Action::Edit) => self.start_edit(),
             (View::Detail, Action::Note) => self.start_note(),
             (View::Detail, Action::AddDimension) => self.add_dimension(),
-            (View::Detail, Action::RemoveDimension) => self.remove_dimension().await?,
-            (View::Detail, Action::Undo) => self.undo().await?,
-            (View::Detail, Action::Redo) => self.redo().await?,
+            (View::Detail, Action::RemoveDimension) => self.remove_dimension(),
+            (View::Detail, Action::Undo) => self.undo(),
+            (View::Detail, Action::Redo) => self.redo(),
             _ => {}
         }
         Ok(())
     }
 
-    async fn next_unreviewed(&mut self) -> Result<()> {
+    /// Opens the next unreviewed pair after the open (or selected) one, round to the first.
+    fn next_unreviewed(&mut self) {
         let from = self
             .detail
             .as_ref()
             .map(|d| d.pair.id)
             .or(self.selected_row().map(|r| r.pair_id))
             .unwrap_or(0);
-        let after = |id| Cursor { key: 0.0, id };
-        let mut next = self
-            .store
-            .queue_page(
-                QueueFilter::Unreviewed,
-                QueueSort::Pair,
-                after(from),
-                false,
-                1,
-                &QueueScope::default(),
-            )
-            .await?;
-        if next.is_empty() {
-            next = self
-                .store
-                .queue_page(
-                    QueueFilter::Unreviewed,
-                    QueueSort::Pair,
-                    after(0),
-                    false,
-                    1,
-                    &QueueScope::default(),
-                )
-                .await?;
-        }
-        match next.first() {
-            Some(r) => {
-                let id = r.pair_id;
-                self.open(id).await?;
-            }
-            None => self.status = "every pair is reviewed".into(),
-        }
-        Ok(())
+        let store = self.store.clone();
+        self.spawn(async move {
+            let next = next_unreviewed_after(&store, from).await?;
+            let read = match next {
+                Some(id) => read_pair(&store, id).await?,
+                None => None,
+            };
+            Ok(Box::new(move |app: &mut App| {
+                match (next, read) {
+                    (None, _) => app.status = "every pair is reviewed".into(),
+                    (Some(_), Some(read)) => app.show_pair(read),
+                    (Some(_), None) => {}
+                }
+                Ok(())
+            }) as Apply)
+        });
+    }
+
+    /// The queue from its top after the filter changed, and the status saying so.
+    fn filter_changed(&mut self) {
+        self.reload_and_count();
+        self.status = format!("filter: {}", self.filter.name());
     }
 
     /// The dimension under the cursor in the open pair; else a status saying how to `what`.
@@ -772,9 +1015,9 @@ impl App {
         found
     }
 
-    async fn cycle_verdict(&mut self) -> Result<()> {
+    fn cycle_verdict(&mut self) {
         let Some(dim) = self.selected_dimension("change its verdict") else {
-            return Ok(());
+            return;
         };
         let name = dim.name.clone();
         let (before, after) = (dim.verdict, dim.verdict.cycle());
@@ -782,8 +1025,7 @@ impl App {
             dimension: name,
             before,
             after,
-        })
-        .await
+        });
     }
 
     fn start_edit(&mut self) {
@@ -860,7 +1102,7 @@ impl App {
     }
 
     /// Writes what a dimension form holds: the dimension added, or each value that changed.
-    async fn save_dimension_form(&mut self, target: EditTarget, text: &str) -> Result<()> {
+    fn save_dimension_form(&mut self, target: EditTarget, text: &str) {
         let values = form_values(text);
         let value = |field: &str| values.get(field).cloned().unwrap_or_default();
         let existing = |name: &str| {
@@ -874,11 +1116,11 @@ impl App {
                 let name = value("name");
                 if name.is_empty() {
                     self.status = "not added: a dimension needs a name".into();
-                    return Ok(());
+                    return;
                 }
                 if existing(&name).is_some() {
                     self.status = format!("not added: the rationale has a {name} dimension");
-                    return Ok(());
+                    return;
                 }
                 let dimension = crate::domain::Dimension {
                     name: name.clone(),
@@ -887,20 +1129,26 @@ impl App {
                     verdict: crate::domain::Verdict::NotMentioned,
                     note: value("note"),
                 };
-                self.change(Change::AddDimension { dimension }).await?;
-                if let Some(d) = &mut self.detail
-                    && let Some(i) = d
-                        .steps()
-                        .iter()
-                        .position(|s| *s == StepRef::Dimension(name.clone()))
-                {
-                    d.cursor = i;
-                }
+                self.change_then(
+                    vec![Change::AddDimension { dimension }],
+                    Box::new(move |app| {
+                        if let Some(d) = &mut app.detail
+                            && let Some(i) = d
+                                .steps()
+                                .iter()
+                                .position(|s| *s == StepRef::Dimension(name.clone()))
+                        {
+                            d.cursor = i;
+                        }
+                        Ok(())
+                    }),
+                );
             }
             EditTarget::Dimension(name) => {
                 let Some(dim) = existing(&name) else {
-                    return Ok(());
+                    return;
                 };
+                let mut changes = Vec::new();
                 for (label, field) in FORM_FIELDS {
                     let before = match field {
                         "query_value" => &dim.query_value,
@@ -909,30 +1157,29 @@ impl App {
                     };
                     let after = value(label);
                     if *before != after {
-                        self.change(Change::EditDimension {
+                        changes.push(Change::EditDimension {
                             dimension: name.clone(),
                             field: field.into(),
                             before: before.clone(),
                             after,
-                        })
-                        .await?;
+                        });
                     }
                 }
+                self.change_then(changes, nothing_after_change());
             }
             _ => {}
         }
-        Ok(())
     }
 
-    async fn remove_dimension(&mut self) -> Result<()> {
+    fn remove_dimension(&mut self) {
         let Some(dimension) = self.selected_dimension("remove it") else {
-            return Ok(());
+            return;
         };
-        self.change(Change::RemoveDimension { dimension }).await
+        self.change(Change::RemoveDimension { dimension });
     }
 
-    /// Keys go to the editor while one is open. Returns false when no editor is open.
-    pub async fn edit_key(&mut self, key: crossterm::event::KeyEvent) -> Result<bool> {
+    /// Keys go to the search box or the editor while one is open. Returns false when none is.
+    fn edit_key(&mut self, key: crossterm::event::KeyEvent) -> bool {
         use crossterm::event::{KeyCode, KeyModifiers};
         if let Some(input) = &mut self.search_input {
             match key.code {
@@ -945,15 +1192,22 @@ impl App {
                             "nothing to search for in `{}`: search takes words (letters and digits)",
                             crate::domain::text::inert(&text)
                         );
-                        return Ok(true);
+                        return true;
                     }
                     self.scope.search = (!text.is_empty()).then_some(text);
                     if self.scope.search.is_some() {
                         // Items imported since the last search join the index first.
-                        self.store.refresh_item_index().await?;
+                        let store = self.store.clone();
+                        self.spawn(async move {
+                            store.refresh_item_index().await?;
+                            Ok(Box::new(|app: &mut App| {
+                                app.reload_and_count();
+                                Ok(())
+                            }) as Apply)
+                        });
+                    } else {
+                        self.reload_and_count();
                     }
-                    self.load_from(Cursor::START, false).await?;
-                    self.start_counts();
                 }
                 KeyCode::Backspace => {
                     input.pop();
@@ -967,13 +1221,13 @@ impl App {
                 }
                 _ => {}
             }
-            return Ok(true);
+            return true;
         }
         let Some(d) = &mut self.detail else {
-            return Ok(false);
+            return false;
         };
         let Some((target, area)) = &mut d.editor else {
-            return Ok(false);
+            return false;
         };
         let escape = key.code == KeyCode::Esc;
         let asked = std::mem::replace(&mut d.drop_asked, false);
@@ -990,20 +1244,17 @@ impl App {
                 let (target, after) = (target.clone(), area.lines().join("\n"));
                 if matches!(target, EditTarget::Dimension(_) | EditTarget::NewDimension) {
                     d.editor = None;
-                    return self
-                        .save_dimension_form(target, &after)
-                        .await
-                        .map(|()| true);
+                    self.save_dimension_form(target, &after);
+                    return true;
                 }
                 let EditTarget::Step(step) = target else {
                     d.editor = None;
                     if !after.trim().is_empty() {
                         self.change(Change::Note {
                             text: after.trim().to_string(),
-                        })
-                        .await?;
+                        });
                     }
-                    return Ok(true);
+                    return true;
                 };
                 let before = d.reviewed.rationale.as_ref().map(|r| match step {
                     TextStep::QueryAnalysis => r.query_analysis.clone(),
@@ -1016,19 +1267,18 @@ impl App {
                         step,
                         before: before.unwrap_or_default(),
                         after,
-                    })
-                    .await?;
+                    });
                 }
             }
             _ => {
                 area.input(key);
             }
         }
-        Ok(true)
+        true
     }
 
-    async fn undo(&mut self) -> Result<()> {
-        let Some(d) = &self.detail else { return Ok(()) };
+    fn undo(&mut self) {
+        let Some(d) = &self.detail else { return };
         let active = review::active_ids(&d.annotations);
         let target = d
             .annotations
@@ -1042,31 +1292,35 @@ impl App {
             .map(|a| a.id);
         match target {
             None => self.status = "nothing of yours to undo on this pair".into(),
-            Some(target) => {
-                self.change(Change::Undo { target }).await?;
-                if let Some(undo) = self
-                    .detail
-                    .as_ref()
-                    .and_then(|d| d.annotations.last())
-                    .map(|a| a.id)
-                {
-                    self.redo.push(undo);
-                }
-                self.status = format!("undone #{target}");
-            }
+            Some(target) => self.change_then(
+                vec![Change::Undo { target }],
+                Box::new(move |app| {
+                    if let Some(undo) = app
+                        .detail
+                        .as_ref()
+                        .and_then(|d| d.annotations.last())
+                        .map(|a| a.id)
+                    {
+                        app.redo.push(undo);
+                    }
+                    app.status = format!("undone #{target}");
+                    Ok(())
+                }),
+            ),
         }
-        Ok(())
     }
 
-    async fn redo(&mut self) -> Result<()> {
+    fn redo(&mut self) {
         match self.redo.pop() {
             None => self.status = "nothing to redo".into(),
-            Some(undo) => {
-                self.change(Change::Undo { target: undo }).await?;
-                self.status = format!("redone (cancelled undo #{undo})");
-            }
+            Some(undo) => self.change_then(
+                vec![Change::Undo { target: undo }],
+                Box::new(move |app| {
+                    app.status = format!("redone (cancelled undo #{undo})");
+                    Ok(())
+                }),
+            ),
         }
-        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The review app: a ratatui + crossterm terminal UI over the store. Keys become `Action`s
-//! (keys.rs), `App::update` changes state and writes annotations (app.rs), and the views only
-//! draw that state (one file each).
+//! (keys.rs), `App::react` changes state at once and hands store work (reads, annotations) to
+//! tasks whose results come back in order (app.rs), and the views only draw that state (one
+//! file each). The loop draws while the store works.
 
 pub mod app;
 mod compare_view;
@@ -14,7 +15,7 @@ mod theme;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use crossterm::event::{self, Event, KeyEventKind, MouseEventKind};
+use crossterm::event::{self, Event};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout};
 
@@ -48,34 +49,12 @@ pub(crate) fn shown(s: &str) -> String {
     crate::domain::text::inert(s).into_owned()
 }
 
-/// Feeds one terminal event to the app.
+/// Feeds one terminal event to the app and waits for the store work it started (tests and
+/// benchmarks; the terminal's loop uses `App::handle` and draws on).
 pub async fn handle_event(app: &mut App, ev: Event) -> Result<()> {
-    match ev {
-        Event::Key(key) if key.kind != KeyEventKind::Release => {
-            // Any key closes help, including one no view binds, and does nothing else.
-            if app.show_help {
-                app.update(Action::Help).await?;
-                return Ok(());
-            }
-            if app.edit_key(key).await? {
-                return Ok(());
-            }
-            if let Some(action) = keys::action_for(key, app.view.keys()) {
-                app.update(action).await?;
-            }
-        }
-        Event::Mouse(m) => match m.kind {
-            MouseEventKind::ScrollDown => app.update(Action::Down).await?,
-            MouseEventKind::ScrollUp => app.update(Action::Up).await?,
-            MouseEventKind::Down(_) if app.view == View::Queue && m.row >= 2 => {
-                // rows start below the border and the header
-                app.update(Action::Click(m.row as usize - 2)).await?;
-            }
-            _ => {}
-        },
-        _ => {}
-    }
-    Ok(())
+    app.finish_tasks().await?;
+    app.handle(ev)?;
+    app.finish_tasks().await
 }
 
 /// Events handled between two frames at most, so the screen still follows a long burst.
@@ -93,6 +72,7 @@ pub async fn run(store: Store, annotator: &str) -> Result<()> {
     let result = async {
         let mut last_refresh = Instant::now();
         while !app.quit {
+            app.poll_tasks()?;
             app.poll_counts()?;
             app.poll_compare()?;
             let height = terminal.size()?.height;
@@ -100,24 +80,33 @@ pub async fn run(store: Store, annotator: &str) -> Result<()> {
             terminal.draw(|f| draw(f, &app, theme))?;
             // Poll in short slices so other tasks run; refresh the queue every few seconds so
             // judgments written by a `teach` in another terminal appear.
-            // While counts are worked out in the background, wake up often to show them.
-            let wait = if app.counting() { 20 } else { 250 };
+            // While counts are worked out in the background, wake up often to show them; while
+            // a key's store work runs, at once (it takes a millisecond or so).
+            let wait = if app.busy() {
+                1
+            } else if app.counting() {
+                20
+            } else {
+                250
+            };
             if event::poll(Duration::from_millis(wait))? {
                 // Every key already typed is handled before the next frame: a paste of
                 // thousands of characters costs one frame, not one per character, and the
                 // Enter or Esc behind it answers at once.
                 let mut handled = 0;
                 loop {
-                    let ev = event::read()?;
-                    handle_event(&mut app, ev).await?;
+                    app.handle(event::read()?)?;
                     handled += 1;
                     if app.quit || handled >= MAX_EVENTS_PER_FRAME || !event::poll(Duration::ZERO)?
                     {
                         break;
                     }
                 }
-            } else if app.view == View::Queue && last_refresh.elapsed() > Duration::from_secs(5) {
-                app.refresh().await?;
+            } else if app.view == View::Queue
+                && !app.busy()
+                && last_refresh.elapsed() > Duration::from_secs(5)
+            {
+                app.refresh();
                 last_refresh = Instant::now();
             }
         }
