@@ -5,11 +5,13 @@
 
 pub mod app;
 mod compare_view;
+pub mod detail;
 mod detail_view;
 mod help_view;
 pub mod keys;
 mod queue_view;
 mod status_bar;
+mod tasks;
 mod theme;
 
 use std::time::{Duration, Instant};
@@ -72,6 +74,9 @@ pub async fn run(store: Store, annotator: &str) -> Result<()> {
     let result = async {
         let mut last_refresh = Instant::now();
         while !app.quit {
+            // The loop waits on the terminal, never on the runtime: yield once a frame so that
+            // tokio's cooperative budget, which a spent loop would keep spent, starts afresh.
+            tokio::task::yield_now().await;
             app.poll_tasks()?;
             app.poll_counts()?;
             app.poll_compare()?;
