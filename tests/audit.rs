@@ -110,17 +110,18 @@ fn audit_metrics_and_report_over_real_teacher_judgments() {
     rt.block_on(async {
         let store = Store::open(&db).await.unwrap();
         let mut app = App::new(store, "ana").await.unwrap();
-        while app.filter != QueueFilter::Flagged {
+        while app.queue.filter != QueueFilter::Flagged {
             app.update(Action::NextFilter).await.unwrap();
         }
         app.settle().await.unwrap(); // counts arrive from the background
-        assert_eq!(app.total as usize, flagged.len());
-        let shown: std::collections::BTreeSet<i64> = app.rows.iter().map(|r| r.pair_id).collect();
+        assert_eq!(app.queue.total as usize, flagged.len());
+        let shown: std::collections::BTreeSet<i64> =
+            app.queue.rows.iter().map(|r| r.pair_id).collect();
         assert_eq!(shown, flagged);
         let s = screen(&app);
         assert!(s.contains("flagged by audit") && s.contains("⚑"), "{s}");
         assert!(s.contains("USB-C Wall Charger 20W"), "{s}");
-        while app.rows[app.selected].pair_id != 201 {
+        while app.queue.rows[app.queue.selected].pair_id != 201 {
             app.update(Action::Down).await.unwrap();
         }
         app.update(Action::Open).await.unwrap();

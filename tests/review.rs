@@ -35,6 +35,11 @@ fn ctrl(c: char) -> Event {
     Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
 }
 
+/// A key without modifiers, by code (⏎, Esc, arrows as well as characters).
+fn press(c: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
 fn annotation_actions(db: &Path) -> Vec<(String, Option<String>, Option<i64>)> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -62,16 +67,16 @@ fn queue_pages_by_keyset_and_filters() {
     rt.block_on(async {
         let store = Store::open(&db).await.unwrap();
         let mut app = App::new(store, "ana").await.unwrap();
-        app.page_size = 30;
+        app.queue.page_size = 30;
         app.update(Action::Top).await.unwrap();
-        assert_eq!(app.rows.len(), 30);
+        assert_eq!(app.queue.rows.len(), 30);
         let s = screen(&app);
         assert!(s.contains("queue · all · 200 pairs"), "{s}");
         assert!(s.contains("newborn hospital essentials"));
         assert!(s.contains("ana · pair 1 ·"), "{s}");
         assert!(s.contains("reviewed 0/200"));
         app.update(Action::PageDown).await.unwrap();
-        assert_eq!(app.rows.first().unwrap().pair_id, 31);
+        assert_eq!(app.queue.rows.first().unwrap().pair_id, 31);
         app.update(Action::Up).await.unwrap();
         assert_eq!(
             app.selected_row().unwrap().pair_id,
@@ -137,9 +142,10 @@ fn queue_pages_by_keyset_and_filters() {
             app.settle().await.unwrap();
             assert!(!screen(&app).contains("counting…"));
             seen.push((
-                app.filter,
-                app.total,
-                app.rows
+                app.queue.filter,
+                app.queue.total,
+                app.queue
+                    .rows
                     .iter()
                     .map(|r| r.pair_id)
                     .take(3)
@@ -168,24 +174,31 @@ fn queue_pages_by_keyset_and_filters() {
         // L narrows to one teacher label at a time, then back to all; Q to the row's query.
         app.update(Action::NextLabel).await.unwrap();
         app.settle().await.unwrap();
-        assert_eq!((app.total, app.rows[0].pair_id), (1, 1));
+        assert_eq!((app.queue.total, app.queue.rows[0].pair_id), (1, 1));
         assert!(screen(&app).contains("queue · all · teacher E · 1 pair "));
         for _ in 0..4 {
             app.update(Action::NextLabel).await.unwrap();
         }
         app.settle().await.unwrap();
-        assert_eq!((app.scope.label.as_deref(), app.total), (None, 200));
+        assert_eq!(
+            (app.queue.scope.label.as_deref(), app.queue.total),
+            (None, 200)
+        );
         app.update(Action::ThisQuery).await.unwrap();
         app.settle().await.unwrap();
-        let query = app.rows[0].query.clone();
-        assert!(app.total > 1 && app.total < 200, "{}", app.total);
-        assert_eq!(app.rows.len() as i64, app.total);
-        assert!(app.rows.iter().all(|r| r.query == query));
+        let query = app.queue.rows[0].query.clone();
+        assert!(
+            app.queue.total > 1 && app.queue.total < 200,
+            "{}",
+            app.queue.total
+        );
+        assert_eq!(app.queue.rows.len() as i64, app.queue.total);
+        assert!(app.queue.rows.iter().all(|r| r.query == query));
         assert!(screen(&app).contains(&format!("query \"{query}\"")));
         app.update(Action::ThisQuery).await.unwrap();
         app.settle().await.unwrap();
-        assert_eq!(app.total, 200);
-        while app.filter != QueueFilter::ParseError {
+        assert_eq!(app.queue.total, 200);
+        while app.queue.filter != QueueFilter::ParseError {
             app.update(Action::NextFilter).await.unwrap();
         }
         assert!(screen(&app).contains("queue · parse error · counting… "));
@@ -206,7 +219,7 @@ fn queue_pages_by_keyset_and_filters() {
         assert!(!app.show_help);
 
         // `/` searches item titles (FTS5, word prefixes) and query text, within the filter.
-        while app.filter != QueueFilter::All {
+        while app.queue.filter != QueueFilter::All {
             app.update(Action::NextFilter).await.unwrap();
         }
         let type_in = |text: &str| {
@@ -222,16 +235,16 @@ fn queue_pages_by_keyset_and_filters() {
             tui::handle_event(&mut app, e).await.unwrap();
         }
         app.settle().await.unwrap();
-        assert!(app.total >= 1);
+        assert!(app.queue.total >= 1);
         assert!(
-            app.rows.iter().all(|r| {
+            app.queue.rows.iter().all(|r| {
                 let t = r.title.to_lowercase();
                 t.contains("fleece") && t.contains("jack")
             }),
             "{:?}",
-            app.rows.iter().map(|r| &r.title).collect::<Vec<_>>()
+            app.queue.rows.iter().map(|r| &r.title).collect::<Vec<_>>()
         );
-        assert!(app.rows.iter().any(|r| r.pair_id == 1));
+        assert!(app.queue.rows.iter().any(|r| r.pair_id == 1));
         let s = screen(&app);
         assert!(s.contains("\"fleece jack\""), "{s}");
         for e in type_in("wireless thermostat") {
@@ -239,7 +252,7 @@ fn queue_pages_by_keyset_and_filters() {
         }
         app.settle().await.unwrap();
         assert_eq!(
-            app.total, 10,
+            app.queue.total, 10,
             "the ten pairs of the query 'wireless thermostat without c wire'"
         );
         // Search syntax is text: a `*` or quotes change nothing, `%` and `_` are no wildcards,
@@ -254,7 +267,7 @@ fn queue_pages_by_keyset_and_filters() {
                 tui::handle_event(&mut app, e).await.unwrap();
             }
             app.settle().await.unwrap();
-            assert_eq!(app.total, 10, "{text}");
+            assert_eq!(app.queue.total, 10, "{text}");
         }
         for text in ["wireless OR NEAR(", "wireless AND thermostat NOT"] {
             for e in type_in(text) {
@@ -262,7 +275,7 @@ fn queue_pages_by_keyset_and_filters() {
             }
             app.settle().await.unwrap();
             assert!(!app.status.contains("error"), "{text}: {}", app.status);
-            assert!(app.total < 10, "{text}: every word must match");
+            assert!(app.queue.total < 10, "{text}: every word must match");
         }
         for text in ["%", "_", "\"", "*"] {
             for e in type_in(text) {
@@ -274,7 +287,7 @@ fn queue_pages_by_keyset_and_filters() {
                 "{text}: {}",
                 app.status
             );
-            assert!(app.total < 200, "{text} did not match every pair");
+            assert!(app.queue.total < 200, "{text} did not match every pair");
         }
         // An empty search clears it.
         tui::handle_event(&mut app, key('/')).await.unwrap();
@@ -285,7 +298,7 @@ fn queue_pages_by_keyset_and_filters() {
         .await
         .unwrap();
         app.settle().await.unwrap();
-        assert_eq!(app.total, 200);
+        assert_eq!(app.queue.total, 200);
 
         // s cycles the order; keyset pages walk every pair once, in key order, in each.
         app.store
@@ -298,14 +311,14 @@ fn queue_pages_by_keyset_and_filters() {
             QueueSort::Query,
         ] {
             app.update(Action::NextSort).await.unwrap();
-            assert_eq!(app.sort, sort);
+            assert_eq!(app.queue.sort, sort);
             assert!(screen(&app).contains(&format!("by {}", sort.name())));
             let mut seen: Vec<(f64, i64)> = Vec::new();
             loop {
-                seen.extend(app.rows.iter().map(|r| (r.sort_key, r.pair_id)));
-                let last = app.rows.last().unwrap().pair_id;
+                seen.extend(app.queue.rows.iter().map(|r| (r.sort_key, r.pair_id)));
+                let last = app.queue.rows.last().unwrap().pair_id;
                 app.update(Action::PageDown).await.unwrap();
-                if app.rows.last().unwrap().pair_id == last {
+                if app.queue.rows.last().unwrap().pair_id == last {
                     break;
                 }
             }
@@ -328,13 +341,14 @@ fn queue_pages_by_keyset_and_filters() {
             // Back up by keyset too.
             app.update(Action::PageUp).await.unwrap();
             assert!(
-                app.rows
+                app.queue
+                    .rows
                     .windows(2)
                     .all(|w| (w[0].sort_key, w[0].pair_id) < (w[1].sort_key, w[1].pair_id))
             );
         }
         app.update(Action::NextSort).await.unwrap();
-        assert_eq!(app.sort, QueueSort::Pair);
+        assert_eq!(app.queue.sort, QueueSort::Pair);
 
         app.update(Action::Quit).await.unwrap();
         assert!(app.quit);
@@ -491,14 +505,14 @@ fn detail_view_corrects_a_real_teacher_judgment_with_undo_and_redo() {
         assert!(screen(&app).contains("reviewed 1/200"));
         // Back in the queue the pair is marked reviewed and leaves the unreviewed filter.
         app.update(Action::Back).await.unwrap();
-        assert!(app.rows[0].reviewed);
+        assert!(app.queue.rows[0].reviewed);
         assert!(
-            app.rows[0].human.is_some(),
+            app.queue.rows[0].human.is_some(),
             "the human column says what was decided"
         );
         app.update(Action::NextFilter).await.unwrap();
-        assert_eq!(app.filter, QueueFilter::Unreviewed);
-        assert_eq!(app.rows[0].pair_id, 2);
+        assert_eq!(app.queue.filter, QueueFilter::Unreviewed);
+        assert_eq!(app.queue.rows[0].pair_id, 2);
     });
     let actions = annotation_actions(&db);
     let names: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
@@ -616,7 +630,7 @@ fn review_keeps_working_while_teach_writes() {
     let (changes, judged) = rt.block_on(async {
         let store = Store::open(&db).await.unwrap();
         let mut app = App::new(store, "ana").await.unwrap();
-        app.page_size = 40;
+        app.queue.page_size = 40;
         app.update(Action::Bottom).await.unwrap();
         let mut changes = 0;
         let finished = loop {
@@ -637,6 +651,7 @@ fn review_keeps_working_while_teach_writes() {
         app.update(Action::Refresh).await.unwrap();
         app.settle().await.unwrap();
         let judged = app
+            .queue
             .rows
             .iter()
             .filter(|r| r.teacher_label.is_some())
@@ -664,7 +679,6 @@ fn keys_write_only_when_they_say_so() {
     rt.block_on(async {
         let store = Store::open(&db).await.unwrap();
         let mut app = App::new(store, "ana").await.unwrap();
-        let press = |c: KeyCode| Event::Key(KeyEvent::new(c, KeyModifiers::NONE));
         let app_ref = &mut app;
         for c in [KeyCode::Enter, KeyCode::Char('?'), KeyCode::Char('4')] {
             tui::handle_event(app_ref, press(c)).await.unwrap();
@@ -706,13 +720,13 @@ fn keys_write_only_when_they_say_so() {
             .await
             .unwrap();
         app_ref.settle().await.unwrap();
-        let found = app_ref.rows.len();
+        let found = app_ref.queue.rows.len();
         assert!(found > 0 && found < 50, "{found}");
         tui::handle_event(app_ref, press(KeyCode::Esc))
             .await
             .unwrap();
         app_ref.settle().await.unwrap();
-        assert!(app_ref.rows.len() > found, "the search is cleared");
+        assert!(app_ref.queue.rows.len() > found, "the search is cleared");
         tui::handle_event(app_ref, press(KeyCode::Esc))
             .await
             .unwrap();
@@ -943,7 +957,6 @@ fn editor_asks_before_dropping_text_and_dimensions_get_their_values() {
         let store = Store::open(&db).await.unwrap();
         store.save_judgment(&long_judgment(1)).await.unwrap();
         let mut app = App::new(store, "ana").await.unwrap();
-        let press = |c: KeyCode| Event::Key(KeyEvent::new(c, KeyModifiers::NONE));
         let app = &mut app;
         tui::handle_event(app, press(KeyCode::Enter)).await.unwrap();
         // `+`: a form whose name is proposed; the values typed go in with it.
@@ -1043,9 +1056,8 @@ fn editor_asks_before_dropping_text_and_dimensions_get_their_values() {
     );
 }
 
-/// Keys never wait for the store: a key that needs a read changes what it can at once and hands
-/// the read to a task; keys pressed meanwhile wait for it and then act, in the order pressed, on
-/// the state it left. Through the key handler the terminal's loop uses, on a real database.
+/// Keys never wait for the store: a key that needs a read hands the read to a task; keys
+/// pressed meanwhile wait for it and then act, in the order pressed, on the state it left. Through the key handler the terminal's loop uses, on a real database.
 #[test]
 fn keys_hand_store_work_to_tasks_and_later_keys_wait_their_turn() {
     let dir = tempfile::tempdir().unwrap();
@@ -1054,8 +1066,7 @@ fn keys_hand_store_work_to_tasks_and_later_keys_wait_their_turn() {
     rt.block_on(async {
         let store = Store::open(&db).await.unwrap();
         let mut app = App::new(store, "ana").await.unwrap();
-        let press = |c: KeyCode| Event::Key(KeyEvent::new(c, KeyModifiers::NONE));
-        let first = app.rows[0].pair_id;
+        let first = app.queue.rows[0].pair_id;
         // ⏎ opens the first pair: its read runs as a task; the app is still on the queue.
         app.handle(press(KeyCode::Enter)).unwrap();
         assert!(app.busy());
@@ -1093,14 +1104,12 @@ fn keys_hand_store_work_to_tasks_and_later_keys_wait_their_turn() {
             (first, 1),
             "j acted on the open pair"
         );
+        // Esc: the pair stays on screen until the queue's page is reloaded.
         app.handle(press(KeyCode::Esc)).unwrap();
-        assert_eq!(
-            app.view,
-            View::Queue,
-            "back at once; the page reloads behind"
-        );
         assert!(app.busy());
+        assert_eq!(app.view, View::Detail);
         app.finish_tasks().await.unwrap();
+        assert_eq!(app.view, View::Queue);
         assert_eq!(app.selected_row().map(|r| r.pair_id), Some(first));
     });
 }

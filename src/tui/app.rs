@@ -37,6 +37,45 @@ impl View {
     }
 }
 
+/// The queue view: a page of pairs, where it stands, and what narrows it.
+pub struct Queue {
+    pub filter: QueueFilter,
+    pub sort: QueueSort,
+    pub rows: Vec<QueueRow>,
+    pub selected: usize,
+    pub page_size: usize,
+    pub total: i64,
+    pub reviewed_total: i64,
+    pub all_pairs: i64,
+    /// Pairs reviewed since the teacher was last calibrated (ever, if it never was).
+    pub since_calibration: i64,
+    /// The search (`/`), label (`L`) and query (`Q`) in force.
+    pub scope: QueueScope,
+    /// The text of the query `Q` narrowed to, for the title.
+    pub scope_query: Option<String>,
+    /// The search box while it is open.
+    pub search_input: Option<String>,
+}
+
+impl Default for Queue {
+    fn default() -> Queue {
+        Queue {
+            filter: QueueFilter::All,
+            sort: QueueSort::Pair,
+            rows: Vec::new(),
+            selected: 0,
+            page_size: 50,
+            total: 0,
+            reviewed_total: 0,
+            all_pairs: 0,
+            since_calibration: 0,
+            scope: QueueScope::default(),
+            scope_query: None,
+            search_input: None,
+        }
+    }
+}
+
 /// The compare view: teacher against the newest student.
 pub struct CompareState {
     pub comparison: Comparison,
@@ -49,23 +88,9 @@ pub struct App {
     pub scale: LabelScale,
     pub view: View,
     pub show_help: bool,
-    pub filter: QueueFilter,
-    pub sort: QueueSort,
-    pub rows: Vec<QueueRow>,
-    pub selected: usize,
-    pub page_size: usize,
-    pub total: i64,
-    pub reviewed_total: i64,
-    pub all_pairs: i64,
-    /// Pairs reviewed since the teacher was last calibrated (ever, if it never was).
-    pub since_calibration: i64,
+    pub queue: Queue,
     pub detail: Option<Detail>,
     pub compare: Option<CompareState>,
-    /// The search (`/`), label (`L`) and query (`Q`) in force.
-    pub scope: QueueScope,
-    /// The text of the query `Q` narrowed to, for the title.
-    pub scope_query: Option<String>,
-    pub search_input: Option<String>,
     pub status: String,
     pub quit: bool,
     /// Undo annotations of this session that a redo may cancel, newest last.
@@ -111,20 +136,9 @@ impl App {
             scale,
             view: View::Queue,
             show_help: false,
-            filter: QueueFilter::All,
-            sort: QueueSort::Pair,
-            rows: Vec::new(),
-            selected: 0,
-            page_size: 50,
-            total: 0,
-            reviewed_total: 0,
-            all_pairs: 0,
-            since_calibration: 0,
+            queue: Queue::default(),
             detail: None,
             compare: None,
-            scope: QueueScope::default(),
-            scope_query: None,
-            search_input: None,
             status: "? for help".into(),
             quit: false,
             redo: Vec::new(),
@@ -184,7 +198,7 @@ impl App {
     }
 
     pub fn selected_row(&self) -> Option<&QueueRow> {
-        self.rows.get(self.selected)
+        self.queue.rows.get(self.queue.selected)
     }
 
     /// Starts counting for the title and the status bar, in the background: a count over a
@@ -194,7 +208,11 @@ impl App {
         if let Some(old) = self.counting.take() {
             old.abort();
         }
-        let (store, filter, scope) = (self.store.clone(), self.filter, self.scope.clone());
+        let (store, filter, scope) = (
+            self.store.clone(),
+            self.queue.filter,
+            self.queue.scope.clone(),
+        );
         self.counting = Some(tokio::spawn(async move {
             let (total, reviewed) = store.queue_counts(filter, &scope).await?;
             let all = if filter == QueueFilter::All && scope == QueueScope::default() {
@@ -252,8 +270,12 @@ impl App {
 
     pub(super) fn apply_counts(&mut self, counts: Result<Counts>) -> Result<()> {
         let c = counts?;
-        (self.total, self.reviewed_total, self.all_pairs) = (c.total, c.reviewed, c.all);
-        self.since_calibration = c.since_calibration;
+        (
+            self.queue.total,
+            self.queue.reviewed_total,
+            self.queue.all_pairs,
+        ) = (c.total, c.reviewed, c.all);
+        self.queue.since_calibration = c.since_calibration;
         Ok(())
     }
 
@@ -262,10 +284,10 @@ impl App {
     pub(super) fn load_from(&mut self, from: Cursor, backwards: bool, then: AfterLoad) {
         let (store, filter, sort, size, scope) = (
             self.store.clone(),
-            self.filter,
-            self.sort,
-            self.page_size,
-            self.scope.clone(),
+            self.queue.filter,
+            self.queue.sort,
+            self.queue.page_size,
+            self.queue.scope.clone(),
         );
         self.spawn(async move {
             let page = store
@@ -298,14 +320,14 @@ impl App {
 
     pub(super) fn show_page(&mut self, page: Vec<QueueRow>, from: Cursor, backwards: bool) -> bool {
         if page.is_empty() {
-            if self.rows.is_empty() || from == Cursor::START {
-                self.rows = page;
-                self.selected = 0;
+            if self.queue.rows.is_empty() || from == Cursor::START {
+                self.queue.rows = page;
+                self.queue.selected = 0;
             }
             return false;
         }
-        self.selected = if backwards { page.len() - 1 } else { 0 };
-        self.rows = page;
+        self.queue.selected = if backwards { page.len() - 1 } else { 0 };
+        self.queue.rows = page;
         true
     }
 
@@ -313,9 +335,9 @@ impl App {
     /// else (in pair order) on the page that starts there, or the row the filter lets through
     /// after it. Other orders keep the page: a pair's place there is not known without its key.
     pub(super) fn select_pair(&mut self, pair_id: i64) {
-        if let Some(i) = self.rows.iter().position(|r| r.pair_id == pair_id) {
-            self.selected = i;
-        } else if self.sort == QueueSort::Pair {
+        if let Some(i) = self.queue.rows.iter().position(|r| r.pair_id == pair_id) {
+            self.queue.selected = i;
+        } else if self.queue.sort == QueueSort::Pair {
             let before = Cursor {
                 key: 0.0,
                 id: pair_id - 1,
@@ -330,8 +352,9 @@ impl App {
     }
 
     pub(super) fn refresh_then(&mut self, then: AfterChange) {
-        let keep = self.selected;
+        let keep = self.queue.selected;
         let from = self
+            .queue
             .rows
             .first()
             .map_or(Cursor::START, |r| Cursor::at(r, true));
@@ -340,11 +363,12 @@ impl App {
             false,
             Box::new(move |app, _| {
                 app.start_counts();
-                app.selected = keep.min(app.rows.len().saturating_sub(1));
+                app.queue.selected = keep.min(app.queue.rows.len().saturating_sub(1));
+                then(app)?;
                 if let Some(id) = app.detail.as_ref().map(|d| d.pair.id) {
                     app.open(id);
                 }
-                then(app)
+                Ok(())
             }),
         );
     }
@@ -421,12 +445,16 @@ impl App {
             (_, Action::Help) => self.show_help = true,
             (_, Action::Quit) => self.quit = true,
             (View::Detail, Action::Back) => {
-                let viewed = self.detail.take().map(|d| d.pair.id);
                 if self.compare.is_some() {
+                    self.detail = None;
                     self.view = View::Compare;
                 } else {
-                    self.view = View::Queue;
+                    // The pair stays on screen until the page is reloaded, so the queue never
+                    // shows it as it was before this visit.
+                    let viewed = self.detail.as_ref().map(|d| d.pair.id);
                     self.refresh_then(Box::new(move |app| {
+                        app.detail = None;
+                        app.view = View::Queue;
                         if let Some(id) = viewed {
                             app.select_pair(id);
                         }
@@ -443,8 +471,8 @@ impl App {
                 self.status = "⏎ does not write here: a accepts, A accepts and opens the next unreviewed pair".into();
             }
             (View::Queue, Action::Back) => {
-                if self.scope.search.is_some() {
-                    self.scope.search = None;
+                if self.queue.scope.search.is_some() {
+                    self.queue.scope.search = None;
                     self.reload_and_count();
                     self.status = "search cleared".into();
                 } else {
@@ -453,7 +481,7 @@ impl App {
             }
             (View::Queue, Action::Compare) => self.open_compare(),
             (View::Queue, Action::Search) => {
-                self.search_input = Some(String::new());
+                self.queue.search_input = Some(String::new());
             }
             (View::Compare, Action::Back) => {
                 self.compare = None;
@@ -483,27 +511,27 @@ impl App {
                 }
             }
             (View::Queue, Action::Down) => {
-                if self.selected + 1 < self.rows.len() {
-                    self.selected += 1;
-                } else if let Some(last) = self.rows.last().map(|r| Cursor::at(r, false)) {
+                if self.queue.selected + 1 < self.queue.rows.len() {
+                    self.queue.selected += 1;
+                } else if let Some(last) = self.queue.rows.last().map(|r| Cursor::at(r, false)) {
                     self.load_from(last, false, nothing_after_load());
                 }
             }
             (View::Queue, Action::Up) => {
-                if self.selected > 0 {
-                    self.selected -= 1;
-                } else if let Some(first) = self.rows.first().map(|r| Cursor::at(r, false)) {
+                if self.queue.selected > 0 {
+                    self.queue.selected -= 1;
+                } else if let Some(first) = self.queue.rows.first().map(|r| Cursor::at(r, false)) {
                     self.load_from(first, true, nothing_after_load());
                 }
             }
             (View::Queue, Action::PageDown) => {
-                if let Some(last) = self.rows.last().map(|r| Cursor::at(r, false)) {
+                if let Some(last) = self.queue.rows.last().map(|r| Cursor::at(r, false)) {
                     self.load_from(
                         last,
                         false,
                         Box::new(|app, shown| {
                             if !shown {
-                                app.selected = app.rows.len().saturating_sub(1);
+                                app.queue.selected = app.queue.rows.len().saturating_sub(1);
                             }
                             Ok(())
                         }),
@@ -511,7 +539,7 @@ impl App {
                 }
             }
             (View::Queue, Action::PageUp) => {
-                if let Some(first) = self.rows.first().map(|r| Cursor::at(r, false)) {
+                if let Some(first) = self.queue.rows.first().map(|r| Cursor::at(r, false)) {
                     self.load_from(
                         first,
                         true,
@@ -519,18 +547,19 @@ impl App {
                             if shown {
                                 // keyset pages going back end at the row before: show a whole page
                                 let top = app
+                                    .queue
                                     .rows
                                     .first()
                                     .map_or(Cursor::START, |r| Cursor::at(r, true));
                                 app.load_from(top, false, nothing_after_load());
                             } else {
-                                app.selected = 0;
+                                app.queue.selected = 0;
                             }
                             Ok(())
                         }),
                     );
                 } else {
-                    self.selected = 0;
+                    self.queue.selected = 0;
                 }
             }
             (View::Queue, Action::Top) => self.reload(),
@@ -538,32 +567,32 @@ impl App {
                 self.load_from(Cursor::END, true, nothing_after_load());
             }
             (View::Queue, Action::NextSort) => {
-                self.sort = next_of(&QueueSort::ALL, self.sort);
+                self.queue.sort = next_of(&QueueSort::ALL, self.queue.sort);
                 self.reload();
-                self.status = format!("sorted by {}", self.sort.name());
+                self.status = format!("sorted by {}", self.queue.sort.name());
             }
             (View::Queue, Action::Open) => {
                 if let Some(id) = self.selected_row().map(|r| r.pair_id) {
                     self.open(id);
                 }
             }
-            (View::Queue, Action::Click(row)) if row < self.rows.len() => {
-                if self.selected == row {
-                    self.open(self.rows[row].pair_id);
+            (View::Queue, Action::Click(row)) if row < self.queue.rows.len() => {
+                if self.queue.selected == row {
+                    self.open(self.queue.rows[row].pair_id);
                 } else {
-                    self.selected = row;
+                    self.queue.selected = row;
                 }
             }
             (View::Queue, Action::NextFilter) => {
-                self.filter = next_of(&QueueFilter::ALL, self.filter);
-                if self.filter == QueueFilter::TeacherStudent {
+                self.queue.filter = next_of(&QueueFilter::ALL, self.queue.filter);
+                if self.queue.filter == QueueFilter::TeacherStudent {
                     let store = self.store.clone();
                     self.spawn(async move {
                         let student = store.student_model(None).await?;
                         Ok(Box::new(move |app: &mut App| {
                             if student.is_none() {
                                 // nothing to compare with (and no million-pair scan to find that out)
-                                app.filter = QueueFilter::All;
+                                app.queue.filter = QueueFilter::All;
                             }
                             app.filter_changed();
                             Ok(())
@@ -576,32 +605,32 @@ impl App {
             (View::Queue, Action::NextLabel) => {
                 // none → each label of the scale → none
                 let keys: Vec<&str> = self.scale.keys().collect();
-                let next = match &self.scope.label {
+                let next = match &self.queue.scope.label {
                     None => keys.first(),
                     Some(l) => keys
                         .iter()
                         .position(|k| k == l)
                         .and_then(|i| keys.get(i + 1)),
                 };
-                self.scope.label = next.map(|k| k.to_string());
+                self.queue.scope.label = next.map(|k| k.to_string());
                 self.reload_and_count();
-                self.status = match &self.scope.label {
+                self.status = match &self.queue.scope.label {
                     Some(l) => format!("teacher label {l} only"),
                     None => "every label".into(),
                 };
             }
             (View::Queue, Action::ThisQuery) => {
-                if self.scope.query_id.is_some() {
-                    self.scope.query_id = None;
-                    self.scope_query = None;
+                if self.queue.scope.query_id.is_some() {
+                    self.queue.scope.query_id = None;
+                    self.queue.scope_query = None;
                 } else if let Some((id, text)) =
                     self.selected_row().map(|r| (r.query_id, r.query.clone()))
                 {
-                    self.scope.query_id = Some(id);
-                    self.scope_query = Some(text);
+                    self.queue.scope.query_id = Some(id);
+                    self.queue.scope_query = Some(text);
                 }
                 self.reload_and_count();
-                self.status = match &self.scope_query {
+                self.status = match &self.queue.scope_query {
                     Some(q) => format!("query \"{q}\" only"),
                     None => "every query".into(),
                 };
@@ -671,18 +700,18 @@ impl App {
     /// The queue from its top after the filter changed, and the status saying so.
     pub(super) fn filter_changed(&mut self) {
         self.reload_and_count();
-        self.status = format!("filter: {}", self.filter.name());
+        self.status = format!("filter: {}", self.queue.filter.name());
     }
 
     /// Keys go to the search box or the editor while one is open. Returns false when none is.
     pub(super) fn edit_key(&mut self, key: crossterm::event::KeyEvent) -> bool {
         use crossterm::event::{KeyCode, KeyModifiers};
-        if let Some(input) = &mut self.search_input {
+        if let Some(input) = &mut self.queue.search_input {
             match key.code {
-                KeyCode::Esc => self.search_input = None,
+                KeyCode::Esc => self.queue.search_input = None,
                 KeyCode::Enter => {
                     let text = input.trim().to_string();
-                    self.search_input = None;
+                    self.queue.search_input = None;
                     if !text.is_empty() && crate::domain::text::search_words(&text).is_empty() {
                         self.status = format!(
                             "nothing to search for in `{}`: search takes words (letters and digits)",
@@ -690,8 +719,8 @@ impl App {
                         );
                         return true;
                     }
-                    self.scope.search = (!text.is_empty()).then_some(text);
-                    if self.scope.search.is_some() {
+                    self.queue.scope.search = (!text.is_empty()).then_some(text);
+                    if self.queue.scope.search.is_some() {
                         // Items imported since the last search join the index first.
                         let store = self.store.clone();
                         self.spawn(async move {

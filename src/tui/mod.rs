@@ -81,7 +81,7 @@ pub async fn run(store: Store, annotator: &str) -> Result<()> {
             app.poll_counts()?;
             app.poll_compare()?;
             let height = terminal.size()?.height;
-            app.page_size = (height.saturating_sub(4) as usize).max(1);
+            app.queue.page_size = (height.saturating_sub(4) as usize).max(1);
             terminal.draw(|f| draw(f, &app, theme))?;
             // Poll in short slices so other tasks run; refresh the queue every few seconds so
             // judgments written by a `teach` in another terminal appear.

@@ -9,8 +9,8 @@ use super::theme::Theme;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     // Columns no row of the page fills give their room to query and item: at 80 columns
     // that is the difference between reading a title and guessing it.
-    let students = app.rows.iter().any(|r| r.student_score.is_some());
-    let flagged = app.rows.iter().any(|r| r.findings > 0);
+    let students = app.queue.rows.iter().any(|r| r.student_score.is_some());
+    let flagged = app.queue.rows.iter().any(|r| r.findings > 0);
     let keep = [true, true, true, true, true, true, students, flagged, true];
     let pick = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
         cells
@@ -27,7 +27,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .to_vec(),
     ))
     .style(theme.title());
-    let rows = app.rows.iter().enumerate().map(|(i, r)| {
+    let rows = app.queue.rows.iter().enumerate().map(|(i, r)| {
         let (p, bar) = match &r.teacher_dist {
             Some(d) => {
                 let (_, p) = d.argmax();
@@ -60,7 +60,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             Cell::from(flags),
             Cell::from(r.human.clone().unwrap_or_default()),
         ]));
-        if i == app.selected {
+        if i == app.queue.selected {
             row.style(theme.selected())
         } else {
             row
@@ -81,29 +81,32 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     .zip(keep)
     .filter_map(|(w, k)| k.then_some(w))
     .collect();
-    let plural = if app.total == 1 { "" } else { "s" };
-    let mut search = match (&app.search_input, &app.scope.search) {
+    let plural = if app.queue.total == 1 { "" } else { "s" };
+    let mut search = match (&app.queue.search_input, &app.queue.scope.search) {
         (Some(typing), _) => format!(" · search: {typing}▏"),
         (None, Some(s)) => format!(" · \"{s}\""),
         (None, None) => String::new(),
     };
-    if let Some(l) = &app.scope.label {
+    if let Some(l) = &app.queue.scope.label {
         search.push_str(&format!(" · teacher {l}"));
     }
-    if let Some(q) = &app.scope_query {
+    if let Some(q) = &app.queue.scope_query {
         search.push_str(&format!(" · query \"{}\"", shown(q)));
     }
-    let sort = if app.sort == crate::store::QueueSort::Pair {
+    let sort = if app.queue.sort == crate::store::QueueSort::Pair {
         String::new()
     } else {
-        format!(" · by {}", app.sort.name())
+        format!(" · by {}", app.queue.sort.name())
     };
     let count = if app.counting() {
         "counting…".to_string()
     } else {
-        format!("{} pair{plural}", app.total)
+        format!("{} pair{plural}", app.queue.total)
     };
-    let title = format!(" queue · {}{search}{sort} · {count} ", app.filter.name());
+    let title = format!(
+        " queue · {}{search}{sort} · {count} ",
+        app.queue.filter.name()
+    );
     let table = Table::new(rows, widths).header(header).block(
         Block::default()
             .borders(Borders::ALL)

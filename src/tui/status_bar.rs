@@ -21,21 +21,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     // The filter is in the queue's title already.
     let mut text = format!(" {} · {} · {}", app.annotator, position, app.status);
     // The loop back to the teacher: enough reviews it has not learnt from, and the command.
-    if app.since_calibration >= super::app::CALIBRATE_AFTER {
+    if app.queue.since_calibration >= super::app::CALIBRATE_AFTER {
         text.push_str(&format!(
             " · {} reviews since the teacher's calibration: workbench teacher calibrate",
-            app.since_calibration
+            app.queue.since_calibration
         ));
     }
     frame.render_widget(Paragraph::new(text).style(theme.dim()), parts[0]);
-    let ratio = if app.all_pairs > 0 {
-        app.reviewed_total as f64 / app.all_pairs as f64
+    let ratio = if app.queue.all_pairs > 0 {
+        app.queue.reviewed_total as f64 / app.queue.all_pairs as f64
     } else {
         0.0
     };
     let gauge = Gauge::default()
         .ratio(ratio.clamp(0.0, 1.0))
-        .label(format!("reviewed {}/{}", app.reviewed_total, app.all_pairs))
+        .label(format!(
+            "reviewed {}/{}",
+            app.queue.reviewed_total, app.queue.all_pairs
+        ))
         .gauge_style(theme.human());
     frame.render_widget(gauge, parts[1]);
 }

@@ -17,12 +17,12 @@ pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
     let opened = Instant::now();
     let mut app = App::new(store.clone(), "bench").await?;
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 44))?;
-    app.page_size = 40;
+    app.queue.page_size = 40;
     app.update(Action::Top).await?;
     terminal.draw(|f| crate::tui::draw(f, &app, Theme { color: true }))?;
     println!(
         "review benchmark: {} pairs; open to first frame {:.0} ms",
-        app.all_pairs,
+        app.queue.all_pairs,
         opened.elapsed().as_secs_f64() * 1e3
     );
     println!(
@@ -70,16 +70,16 @@ pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
         if !counted.is_empty() {
             print_times("  … counts shown", &mut counted);
         }
-        while app.filter != crate::store::QueueFilter::All {
+        while app.queue.filter != crate::store::QueueFilter::All {
             app.update(Action::NextFilter).await?;
         }
-        while app.sort != crate::store::QueueSort::Pair {
+        while app.queue.sort != crate::store::QueueSort::Pair {
             app.update(Action::NextSort).await?;
         }
-        while app.scope.label.is_some() {
+        while app.queue.scope.label.is_some() {
             app.update(Action::NextLabel).await?;
         }
-        if app.scope.query_id.is_some() {
+        if app.queue.scope.query_id.is_some() {
             app.update(Action::ThisQuery).await?;
         }
     }
