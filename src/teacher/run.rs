@@ -44,6 +44,10 @@ pub struct TeachReport {
     pub interrupted: bool,
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
+    /// The engine's own prompt and generation time, summed over the judgments that report it
+    /// (a local teacher in this process; not a pool's workers).
+    pub prompt_secs: f64,
+    pub completion_secs: f64,
     pub secs: f64,
 }
 
@@ -154,6 +158,8 @@ pub async fn teach(
             j.prompt_tokens,
             j.completion_tokens,
         );
+        report.prompt_secs += j.prompt_secs.unwrap_or(0.0);
+        report.completion_secs += j.completion_secs.unwrap_or(0.0);
         store
             .save_judgment(&NewJudgment {
                 pair_id: pair.id,

@@ -2,16 +2,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 
 use crate::domain::LabelScale;
+use crate::domain::PairKey;
 use crate::ingest::FieldMap;
+use crate::store::PairFilter;
 use crate::store::Store;
 use crate::teacher::gguf::Weights;
 use crate::teacher::local::Activations;
-use crate::teacher::{Mode, Teacher, TeacherConfig};
+use crate::teacher::run::{TeachOptions, teach};
+use crate::teacher::{Mode, TeacherConfig};
 
 /// One teacher configuration the benchmark measures.
 struct TeacherRow {
@@ -87,7 +89,6 @@ pub async fn teacher(
     fixture: &Path,
     configs: &[String],
 ) -> Result<ExitCode> {
-    use futures::StreamExt;
     let rows: Vec<&TeacherRow> = configs
         .iter()
         .map(|c| {
@@ -100,20 +101,31 @@ pub async fn teacher(
         })
         .collect::<Result<_>>()?;
     let dir = tempfile_dir()?;
-    let db = dir.join("teacher-bench.db");
-    let store = Store::create(&db).await?;
-    store.set_scale(&LabelScale::esci()).await?;
-    crate::commands::import_file(&store, fixture, FieldMap::default(), false, false).await?;
+    // Each configuration judges into a database of its own: rows that share a model and a
+    // prompt would otherwise find their pairs judged already.
+    let open = |name: &str| {
+        let db = dir.join(format!("teacher-bench-{name}.db"));
+        async move {
+            let store = Store::create(&db).await?;
+            store.set_scale(&LabelScale::esci()).await?;
+            crate::commands::import_file(&store, fixture, FieldMap::default(), false, false)
+                .await?;
+            anyhow::Ok(store)
+        }
+    };
+    let store = open("pairs").await?;
     // Every tenth pair, as the earlier figures in BENCHMARKS.md were taken, so that rows compare:
-    // ten different queries in the fixture, so prompts share no more than the prefix.
-    let pairs: Vec<_> = store
-        .first_pairs(10 * n)
-        .await?
-        .into_iter()
-        .step_by(10)
-        .take(n)
-        .collect();
-    let scale = store.scale().await?;
+    // ten different queries in the fixture, so prompts share no more than the prefix. The pair
+    // after the first one warms the engine up.
+    let first = store.first_pairs(10 * n).await?;
+    store.close().await;
+    let pairs: Vec<_> = first.iter().step_by(10).take(n).cloned().collect();
+    let key = |p: &crate::domain::Pair| PairKey {
+        query_id: p.query.ext_id.clone(),
+        product_id: p.item.ext_id.clone(),
+    };
+    let measured = PairFilter::Keys(pairs.iter().map(key).collect());
+    let warm_up = PairFilter::Keys(first.iter().skip(1).take(1).map(key).collect());
     println!(
         "teacher benchmark: {} pairs of {}, model {}, {} threads",
         pairs.len(),
@@ -162,28 +174,32 @@ pub async fn teacher(
             detail_chars: row.detail_chars,
             penalties: Default::default(),
         };
-        let teacher = Teacher::new(backend, scale.clone(), &config);
-        // One warm-up judgment fills the prefix cache the way a long run would.
-        teacher.judge(&pairs[0]).await?;
-        let started = Instant::now();
-        let judgments: Vec<_> = futures::stream::iter(&pairs)
-            .map(|p| teacher.judge(p))
-            .buffered(row.concurrency)
-            .collect()
-            .await;
-        let secs = started.elapsed().as_secs_f64();
-        let (mut pt, mut ps, mut ct, mut cs, mut parsed, mut gold) =
-            (0usize, 0f64, 0usize, 0f64, 0usize, 0usize);
-        for (p, j) in pairs.iter().zip(judgments) {
-            let j = j?;
-            pt += j.prompt_tokens;
-            ct += j.completion_tokens;
-            ps += j.prompt_secs.unwrap_or(0.0);
-            cs += j.completion_secs.unwrap_or(0.0);
-            parsed += usize::from(j.parse_error.is_none());
-            gold += usize::from(j.label.is_some() && j.label == p.gold_label);
+        // The loop `workbench teach` runs, on this row's own copy of the pairs.
+        let options = |filter: &PairFilter| TeachOptions {
+            filter: filter.clone(),
+            limit: None,
+            config: config.clone(),
+            concurrency: Some(row.concurrency),
+            show_progress: false,
+            worker: None,
+        };
+        let store = open(row.name).await?;
+        teach(&store, backend.clone(), &options(&warm_up)).await?;
+        let report = teach(&store, backend, &options(&measured)).await?;
+        let ids = store
+            .pair_ids(&pairs.iter().map(key).collect::<Vec<_>>())
+            .await?;
+        let mut gold = 0;
+        for p in &pairs {
+            let id = ids[&key(p)];
+            let judgments = store.judgments_of(id).await?;
+            let label = crate::store::pick_judgment(&judgments).and_then(|j| j.label.clone());
+            gold += usize::from(label.is_some() && label == p.gold_label);
         }
-        let n = pairs.len() as f64;
+        store.close().await;
+        let (secs, pt, ct) = (report.secs, report.prompt_tokens, report.completion_tokens);
+        let (ps, cs) = (report.prompt_secs, report.completion_secs);
+        let n = report.judged as f64;
         println!(
             "{:<16} {:>10.1} {:>10} {:>10.1} {:>10.2} {:>5}/{} {:>5}/{} {:>7.0} {:>7.0} {:>5.0}%",
             row.name,
@@ -194,19 +210,18 @@ pub async fn teacher(
             } else {
                 "-".into()
             },
-            pairs.len() as f64 / secs * 60.0,
-            pairs.len() as f64 / secs,
-            parsed,
-            pairs.len(),
+            n / secs * 60.0,
+            n / secs,
+            report.judged - report.parse_errors,
+            report.judged,
             gold,
-            pairs.len(),
+            report.judged,
             pt as f64 / n,
             ct as f64 / n,
             // Time outside the engine's prompt and generation phases (scheduling, grammar, IO).
             (1.0 - (ps + cs) / secs).max(0.0) * 100.0
         );
     }
-    store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
 }
