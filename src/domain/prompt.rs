@@ -343,9 +343,12 @@ pub fn cut_at_word(text: &str, max: usize) -> (String, bool) {
     (format!("{}…", head.trim_end()), true)
 }
 
+/// What separates the fields of a `passage` (the title comes first).
+pub const PASSAGE_FIELD_SEPARATOR: &str = " | ";
+
 /// The text a student reads for an item: the same rendering the teacher reads.
 pub fn passage(pair: &Pair) -> String {
-    render_item_joined(&pair.item, ITEM_DETAIL_CHARS, " | ").0
+    render_item_joined(&pair.item, ITEM_DETAIL_CHARS, PASSAGE_FIELD_SEPARATOR).0
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use crate::domain::prompt::PASSAGE_FIELD_SEPARATOR;
 use crate::domain::text::normalise;
 
 /// How many values `features` gives a pair.
@@ -34,11 +35,15 @@ fn coverage(query: &[String], have: &HashSet<&str>) -> f32 {
 }
 
 /// A pair's lexical features: the share of the query's words in the item's title (the
-/// passage's first ` | ` field), in its whole passage, and the share of the query's words
+/// passage's first field), in its whole passage, and the share of the query's words
 /// holding a digit (sizes, models, counts) that the passage lacks.
 pub fn features(query: &str, passage: &str) -> [f32; WIDTH] {
     let query = words(query);
-    let title_words = words(passage.split(" | ").next().unwrap_or(passage));
+    let title = passage
+        .split(PASSAGE_FIELD_SEPARATOR)
+        .next()
+        .unwrap_or(passage);
+    let title_words = words(title);
     let passage_words = words(passage);
     let title: HashSet<&str> = title_words.iter().map(String::as_str).collect();
     let all: HashSet<&str> = passage_words.iter().map(String::as_str).collect();

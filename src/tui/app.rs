@@ -12,9 +12,7 @@ use crate::store::compare::Comparison;
 
 pub use super::detail::{Detail, EditTarget, StepRef};
 use super::keys::{Action, Context};
-use super::tasks::{
-    AfterChange, AfterLoad, Apply, nothing_after_change, nothing_after_load, take_finished,
-};
+use super::tasks::{AfterLoad, Apply, Then, nothing_after_load, nothing_then, take_finished};
 use crate::domain::LabelScale;
 use crate::domain::review::Change;
 use crate::store::{Cursor, QueueFilter, QueueRow, QueueScope, QueueSort, Store};
@@ -180,7 +178,7 @@ impl App {
         Ok(true)
     }
 
-    pub(super) fn apply_compare(&mut self, done: Result<Option<Comparison>>) -> Result<()> {
+    fn apply_compare(&mut self, done: Result<Option<Comparison>>) -> Result<()> {
         match done? {
             None => {
                 self.status = "no student yet: `workbench student train` or `student import`".into()
@@ -268,7 +266,7 @@ impl App {
         self.counting.is_some() || self.comparing.is_some()
     }
 
-    pub(super) fn apply_counts(&mut self, counts: Result<Counts>) -> Result<()> {
+    fn apply_counts(&mut self, counts: Result<Counts>) -> Result<()> {
         let c = counts?;
         (
             self.queue.total,
@@ -281,7 +279,7 @@ impl App {
 
     /// Loads a page after (or before) a position, then `then` (told whether there was a page:
     /// without one the current page stays).
-    pub(super) fn load_from(&mut self, from: Cursor, backwards: bool, then: AfterLoad) {
+    fn load_from(&mut self, from: Cursor, backwards: bool, then: AfterLoad) {
         let (store, filter, sort, size, scope) = (
             self.store.clone(),
             self.queue.filter,
@@ -301,13 +299,13 @@ impl App {
     }
 
     /// The queue from its first row (the order changed).
-    pub(super) fn reload(&mut self) {
+    fn reload(&mut self) {
         self.load_from(Cursor::START, false, nothing_after_load());
     }
 
     /// The queue from its first row, then its counts (a filter, scope or search changed): the
     /// page first, so that a count over a million pairs does not slow the page down.
-    pub(super) fn reload_and_count(&mut self) {
+    fn reload_and_count(&mut self) {
         self.load_from(
             Cursor::START,
             false,
@@ -318,7 +316,7 @@ impl App {
         );
     }
 
-    pub(super) fn show_page(&mut self, page: Vec<QueueRow>, from: Cursor, backwards: bool) -> bool {
+    fn show_page(&mut self, page: Vec<QueueRow>, from: Cursor, backwards: bool) -> bool {
         if page.is_empty() {
             if self.queue.rows.is_empty() || from == Cursor::START {
                 self.queue.rows = page;
@@ -334,7 +332,7 @@ impl App {
     /// Puts the queue's cursor on `pair_id`, the pair last viewed: on it when the page holds it,
     /// else (in pair order) on the page that starts there, or the row the filter lets through
     /// after it. Other orders keep the page: a pair's place there is not known without its key.
-    pub(super) fn select_pair(&mut self, pair_id: i64) {
+    fn select_pair(&mut self, pair_id: i64) {
         if let Some(i) = self.queue.rows.iter().position(|r| r.pair_id == pair_id) {
             self.queue.selected = i;
         } else if self.queue.sort == QueueSort::Pair {
@@ -348,10 +346,10 @@ impl App {
 
     /// Reloads the current page in place: new judgments and reviews show up.
     pub fn refresh(&mut self) {
-        self.refresh_then(nothing_after_change());
+        self.refresh_then(nothing_then());
     }
 
-    pub(super) fn refresh_then(&mut self, then: AfterChange) {
+    fn refresh_then(&mut self, then: Then) {
         let keep = self.queue.selected;
         let from = self
             .queue
@@ -698,13 +696,13 @@ impl App {
     }
 
     /// The queue from its top after the filter changed, and the status saying so.
-    pub(super) fn filter_changed(&mut self) {
+    fn filter_changed(&mut self) {
         self.reload_and_count();
         self.status = format!("filter: {}", self.queue.filter.name());
     }
 
     /// Keys go to the search box or the editor while one is open. Returns false when none is.
-    pub(super) fn edit_key(&mut self, key: crossterm::event::KeyEvent) -> bool {
+    fn edit_key(&mut self, key: crossterm::event::KeyEvent) -> bool {
         use crossterm::event::{KeyCode, KeyModifiers};
         if let Some(input) = &mut self.queue.search_input {
             match key.code {

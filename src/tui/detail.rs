@@ -6,7 +6,7 @@ use anyhow::Result;
 use ratatui_textarea::TextArea;
 
 use super::app::{App, View};
-use super::tasks::{AfterChange, Apply, nothing_after_change};
+use super::tasks::{Apply, Then, nothing_then};
 use crate::domain::review::{self, Annotation, Change, Reviewed, TextStep};
 use crate::domain::{Dimension, Pair};
 use crate::store::{
@@ -212,11 +212,11 @@ impl App {
 
     /// Writes one change for the open pair and re-derives its state.
     pub(super) fn change(&mut self, change: Change) {
-        self.change_then(vec![change], nothing_after_change());
+        self.change_then(vec![change], nothing_then());
     }
 
     /// Writes `changes` for the open pair, in order, re-reads it, then `then`.
-    pub(super) fn change_then(&mut self, changes: Vec<Change>, then: AfterChange) {
+    pub(super) fn change_then(&mut self, changes: Vec<Change>, then: Then) {
         let Some(d) = &self.detail else { return };
         let Some(last) = changes.last() else { return };
         let (pair_id, judgment_id) = (d.pair.id, d.judgment.as_ref().map(|j| j.id));
@@ -439,7 +439,7 @@ impl App {
                         });
                     }
                 }
-                self.change_then(changes, nothing_after_change());
+                self.change_then(changes, nothing_then());
             }
             _ => {}
         }

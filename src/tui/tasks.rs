@@ -16,14 +16,15 @@ pub(super) type Apply = Box<dyn FnOnce(&mut App) -> Result<()> + Send>;
 /// What comes after a page load: told whether a page was there to show.
 pub(super) type AfterLoad = Box<dyn FnOnce(&mut App, bool) -> Result<()> + Send>;
 
-/// What comes after a change is written and the pair reloaded.
-pub(super) type AfterChange = Box<dyn FnOnce(&mut App) -> Result<()> + Send>;
+/// What comes after a task's result is applied (a change written and its pair reread, a page
+/// reloaded).
+pub(super) type Then = Box<dyn FnOnce(&mut App) -> Result<()> + Send>;
 
 pub(super) fn nothing_after_load() -> AfterLoad {
     Box::new(|_, _| Ok(()))
 }
 
-pub(super) fn nothing_after_change() -> AfterChange {
+pub(super) fn nothing_then() -> Then {
     Box::new(|_| Ok(()))
 }
 
