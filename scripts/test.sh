@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Rust, Python 3 and pip:
 #   - installs what the end-to-end tests drive and nothing else: tmux (the review app in a real
-#     terminal) and chromium (the HTML report in a headless browser) from Debian's packages, as
-#     root or through sudo; without either it stops at once with the one command to run;
+#     terminal), chromium (the HTML report in a headless browser) and postgresql (the team store;
+#     each test starts a server of its own in a temporary directory) from Debian's packages, as
+#     root or through sudo; without them it stops at once with the one command to run;
 #   - Hugging Face `datasets` (the export is loaded as trainers load it), with pip;
 #   - the real models (scripts/fetch-models.sh, once; sha256-checked);
 # then runs every test binary, even when one fails (--no-fail-fast). Extra arguments go to cargo.
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v tmux >/dev/null || missing+=(tmux)
 command -v chromium >/dev/null || missing+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
+command -v psql >/dev/null || missing+=(postgresql-client)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

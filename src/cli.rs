@@ -33,13 +33,16 @@ const AFTER: &str = "Start here:
 #[derive(Debug, Parser)]
 #[command(name = "workbench", version, about = ABOUT, after_help = AFTER, max_term_width = 100)]
 pub struct Cli {
-    /// The SQLite database to use.
+    /// The database: a SQLite file, or a team's PostgreSQL database as a URL
+    /// (`postgres://USER@HOST/DB`, or `postgres:///DB?host=/run/postgresql` for a local socket;
+    /// the password from PGPASSWORD or ~/.pgpass). On PostgreSQL, init, import, stats, teach and
+    /// show run today; the other commands say so and stop.
     #[arg(
         long,
         global = true,
         env = "WORKBENCH_DB",
         default_value = "workbench.db",
-        value_name = "PATH"
+        value_name = "PATH|URL"
     )]
     pub db: PathBuf,
 
@@ -891,6 +894,11 @@ pub enum BenchCommand {
         /// product text (~1.8 KB a row), to separate per-row cost from bytes written.
         #[arg(long)]
         compact: bool,
+        /// Import into this PostgreSQL database instead of a SQLite file in --dir (the same
+        /// generated file). The database must hold no pairs: `workbench init` it first, or
+        /// let the benchmark create it.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Export throughput on the database `bench import` made (synthetic judgments are added):
     /// soft_labels alone and all formats, rows/s and peak memory.

@@ -191,7 +191,7 @@ fn block_on_vacuum(from: &Path, to: &Path) {
             "VACUUM INTO '{}'",
             to.display()
         )))
-        .execute(store.pool())
+        .execute(store.sqlite().unwrap())
         .await
         .unwrap();
         store.close().await;

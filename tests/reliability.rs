@@ -32,7 +32,7 @@ fn execute(db: &Path, sql: &str) {
     block_on(async {
         let store = Store::open(db).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(store.pool())
+            .execute(store.sqlite().unwrap())
             .await
             .unwrap();
         store.close().await;

@@ -11,13 +11,22 @@ use crate::store::Store;
 /// keeps it (changing the scale of a labelled database is refused).
 pub async fn run(db: &Path, args: InitArgs) -> Result<ExitCode> {
     let scale = load_scale(&args.scale)?;
-    let existed = db.exists();
+    let existed = match db.to_str().filter(|d| crate::store::is_postgres_url(d)) {
+        Some(_) => match Store::open(db).await {
+            Ok(store) => {
+                store.close().await;
+                true
+            }
+            Err(_) => false,
+        },
+        None => db.exists(),
+    };
     let store = Store::create(db).await?;
     store.set_scale(&scale).await?;
     let verb = if existed { "checked" } else { "created" };
     println!(
         "{verb} {} (schema v{}, {} scale: {})",
-        db.display(),
+        store.path().display(),
         Store::schema_version(),
         scale.name,
         scale.describe()

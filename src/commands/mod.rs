@@ -47,9 +47,12 @@ pub fn run(cli: Cli, sources: crate::settings::Sources) -> Result<ExitCode> {
             Command::Audit(args) => audit::run(&cli.db, args).await,
             Command::Metrics(args) => audit::metrics(&cli.db, args).await,
             Command::Report(args) => audit::report(&cli.db, args).await,
-            Command::Bench(BenchCommand::Import { rows, dir, compact }) => {
-                bench::import(rows, &dir, compact).await
-            }
+            Command::Bench(BenchCommand::Import {
+                rows,
+                dir,
+                compact,
+                postgres,
+            }) => bench::import(rows, &dir, compact, postgres.as_deref()).await,
             Command::Bench(BenchCommand::Export { dir, runs }) => bench::export(&dir, runs).await,
             Command::Bench(BenchCommand::Review { dir, presses }) => {
                 bench::review(&dir, presses).await

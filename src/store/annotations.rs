@@ -18,7 +18,7 @@ impl Store {
         change: &Change,
     ) -> Result<i64> {
         let (field, before, after, undoes) = columns(change);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.sqlite()?.begin().await?;
         let id = sqlx::query_scalar(
             "INSERT INTO annotations (pair_id, judgment_id, annotator, action, field, before, after, undoes) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -43,7 +43,7 @@ impl Store {
 
     /// Every annotation of a pair, oldest first.
     pub async fn annotations_of(&self, pair_id: i64) -> Result<Vec<Annotation>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.sqlite()?.acquire().await?;
         annotations_of(&mut conn, pair_id).await
     }
 }

@@ -21,7 +21,7 @@ impl Store {
             "INSERT INTO items_fts (rowid, title, brand) SELECT id, title, brand FROM items \
              WHERE id > coalesce((SELECT max(rowid) FROM items_fts), 0) ORDER BY id",
         )
-        .execute(&self.pool)
+        .execute(self.sqlite()?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -32,7 +32,7 @@ impl Store {
             "SELECT q.id, q.ext_id, q.text FROM queries q WHERE EXISTS \
              (SELECT 1 FROM pairs p WHERE p.query_id = q.id AND p.origin = 'import') ORDER BY q.id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -69,7 +69,7 @@ impl Store {
         .bind(expr)
         .bind(query_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?)
     }
 
@@ -81,14 +81,14 @@ impl Store {
         )
         .bind(query_id)
         .bind(query_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?)
     }
 
     /// The number of items and the largest item id, for drawing random items.
     pub async fn item_id_range(&self) -> Result<(i64, i64)> {
         let r = sqlx::query("SELECT count(*), coalesce(max(id), 0) FROM items")
-            .fetch_one(&self.pool)
+            .fetch_one(self.sqlite()?)
             .await?;
         Ok((r.try_get(0)?, r.try_get(1)?))
     }
@@ -102,14 +102,14 @@ impl Store {
         .bind(item_id)
         .bind(query_id)
         .bind(item_id)
-        .fetch_one(&self.pool)
+        .fetch_one(self.sqlite()?)
         .await?)
     }
 
     /// Adds augmented pairs of one query in one transaction; pairs that exist already (from any
     /// origin) are left as they are. Returns how many are new.
     pub async fn add_augmented_pairs(&self, query_id: i64, items: &[(i64, &str)]) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.sqlite()?.begin().await?;
         let mut added = 0;
         for (item_id, strategy) in items {
             added += sqlx::query(

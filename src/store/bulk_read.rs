@@ -112,8 +112,9 @@ impl Arena {
 /// chunk's `Arena`), then finished by `finish` on the consumer's side (where the rest of a row's
 /// decoding goes, so that both cores share the work). Dropping the stream stops the reader at
 /// its next chunk.
+/// `path` is an error when the store is not a SQLite file: the stream then yields that error.
 pub(super) fn stream<R: Send + 'static, T: 'static>(
-    path: PathBuf,
+    path: Result<PathBuf>,
     sql: String,
     params: Vec<Value>,
     read: impl Fn(&Row, &mut Arena) -> Result<R> + Send + 'static,
@@ -124,7 +125,7 @@ pub(super) fn stream<R: Send + 'static, T: 'static>(
     let (spare_tx, spare) = std::sync::mpsc::channel::<(Vec<R>, Arena)>();
     std::thread::spawn(move || {
         let read_all = || -> Result<()> {
-            let conn = connect(&path)?;
+            let conn = connect(&path?)?;
             let mut stmt = conn.prepare(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
             let mut chunk = Vec::with_capacity(CHUNK);

@@ -55,7 +55,7 @@ impl Store {
         .bind(split)
         .bind(fit.nll_before)
         .bind(fit.nll_after)
-        .fetch_one(&self.pool)
+        .fetch_one(self.sqlite()?)
         .await?
         .try_get(0)?;
         Ok(id)
@@ -68,25 +68,27 @@ impl Store {
         Ok(sqlx::query_scalar(
             "SELECT count(DISTINCT pair_id) FROM annotations WHERE julianday(created_at) >              COALESCE((SELECT julianday(max(created_at)) FROM calibrations), 0)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.sqlite()?)
         .await?)
     }
 
     /// The newest calibration of every teacher that has one.
     pub async fn calibrations(&self) -> Result<Calibrations> {
-        let rows = sqlx::query(
-            "SELECT model, prompt_hash, slope, bias FROM calibrations c WHERE id = \
-             (SELECT max(id) FROM calibrations d WHERE d.model = c.model AND d.prompt_hash = c.prompt_hash)",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, String, f64, String)> = super::with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT model, prompt_hash, slope, bias FROM calibrations c WHERE id = \
+                 (SELECT max(id) FROM calibrations d \
+                  WHERE d.model = c.model AND d.prompt_hash = c.prompt_hash)",
+            )
+            .fetch_all(pool)
+            .await?
+        });
         let mut out = Vec::new();
-        for r in rows {
-            let bias: String = r.try_get(3)?;
+        for (model, prompt_hash, slope, bias) in rows {
             out.push((
-                (r.try_get(0)?, r.try_get(1)?),
+                (model, prompt_hash),
                 Calibration {
-                    slope: r.try_get(2)?,
+                    slope,
                     bias: serde_json::from_str(&bias)?,
                 },
             ));

@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::annotations::{annotation_from_row, update_reviewed};
-use super::judgments::update_queue_columns;
+use super::judgments::QueueColumns;
 use super::{PICKED_JUDGMENT, Store};
 use crate::domain::review::derive;
 
@@ -37,9 +37,9 @@ impl Store {
     /// transaction) and says what it repaired.
     pub async fn check_and_repair(&self) -> Result<Repairs> {
         let integrity: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_all(&self.pool)
+            .fetch_all(self.sqlite()?)
             .await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.sqlite()?.begin().await?;
         let pairs: i64 = sqlx::query_scalar("SELECT count(*) FROM pairs")
             .fetch_one(&mut *tx)
             .await?;
@@ -60,7 +60,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            update_queue_columns(&mut tx, id).await?;
+            tx.update_queue_columns(id).await?;
         }
 
         // Annotations are few: derive every annotated pair's flag from its rows.

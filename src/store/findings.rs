@@ -69,7 +69,7 @@ impl FindingsWriter {
 impl Store {
     /// Starts replacing the findings of `rules`.
     pub async fn replace_findings(&self, rules: &[&str]) -> Result<FindingsWriter> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.sqlite()?.begin().await?;
         let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM audit_findings WHERE rule IN (");
         let mut list = q.separated(", ");
         for r in rules {
@@ -87,7 +87,7 @@ impl Store {
     pub async fn now(&self) -> Result<String> {
         Ok(
             sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')")
-                .fetch_one(&self.pool)
+                .fetch_one(self.sqlite()?)
                 .await?,
         )
     }
@@ -97,7 +97,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT rule, severity, count(*) FROM audit_findings GROUP BY rule, severity ORDER BY 3 DESC, 1",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
@@ -111,7 +111,7 @@ impl Store {
              ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, id",
         )
         .bind(pair_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?;
         rows.iter()
             .map(|r| {

@@ -31,7 +31,12 @@ pub struct ImportCounts {
 
 /// An import in progress: one transaction for the whole file, so a failed import leaves no row
 /// of that file behind. Dropping it without `commit` rolls everything back.
-pub struct ImportBatch {
+pub enum ImportBatch {
+    Sqlite(SqliteImport),
+    Postgres(super::postgres::import::PgImport),
+}
+
+pub struct SqliteImport {
     tx: Transaction<'static, Sqlite>,
     pairs_before: i64,
     /// The statements of the rows last added, not yet run: they run while the next rows' are
@@ -135,28 +140,51 @@ fn tuples(rows: usize, width: usize) -> String {
 
 impl Store {
     pub async fn begin_import(&self) -> Result<ImportBatch> {
+        if let super::Db::Postgres(pool) = &self.db {
+            return Ok(ImportBatch::Postgres(
+                super::postgres::import::PgImport::begin(pool).await?,
+            ));
+        }
         let mut tx = self
-            .pool
+            .sqlite()?
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("starting the import transaction")?;
         let pairs_before = sqlx::query_scalar("SELECT count(*) FROM pairs")
             .fetch_one(&mut *tx)
             .await?;
-        Ok(ImportBatch {
+        Ok(ImportBatch::Sqlite(SqliteImport {
             tx,
             pairs_before,
             pending: None,
-        })
+        }))
     }
 }
 
 impl ImportBatch {
     /// Adds rows. Queries and items already stored are kept as they are; a pair already stored
-    /// is not added again, but takes the gold label of the newer file when it has one. The rows
-    /// are written by the next `add` or by `commit`, whichever comes first (an error about them
-    /// comes from that call).
+    /// is not added again, but takes the gold label of the newer file when it has one (the
+    /// last row's label when a file names a pair twice). Rows may be written by a later call
+    /// (an error about them comes from that call).
     pub async fn add(&mut self, rows: Vec<ImportRow>) -> Result<()> {
+        match self {
+            ImportBatch::Sqlite(b) => b.add(rows).await,
+            ImportBatch::Postgres(b) => b.add(rows).await,
+        }
+    }
+
+    /// Commits the file and records it; returns how many pairs are new.
+    pub async fn commit(self, path: &str, rows_read: u64, rejected: u64) -> Result<ImportCounts> {
+        match self {
+            ImportBatch::Sqlite(b) => b.commit(path, rows_read, rejected).await,
+            ImportBatch::Postgres(b) => b.commit(path, rows_read, rejected).await,
+        }
+    }
+}
+
+impl SqliteImport {
+    /// The rows are written by the next `add` or by `commit`, whichever comes first.
+    async fn add(&mut self, rows: Vec<ImportRow>) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -170,34 +198,47 @@ impl ImportBatch {
         Ok(())
     }
 
-    /// Commits the file and records it; returns how many pairs are new.
-    pub async fn commit(
-        mut self,
-        path: &str,
-        rows_read: u64,
-        rejected: u64,
-    ) -> Result<ImportCounts> {
+    async fn commit(mut self, path: &str, rows_read: u64, rejected: u64) -> Result<ImportCounts> {
         if let Some(last) = self.pending.take() {
             last.run(&mut self.tx).await?;
         }
-        let after: i64 = sqlx::query_scalar("SELECT count(*) FROM pairs")
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let added = (after - self.pairs_before).max(0) as u64;
-        sqlx::query(
-            "INSERT INTO imports (path, rows_read, pairs_added, rejected) VALUES (?, ?, ?, ?)",
-        )
-        .bind(path)
-        .bind(rows_read as i64)
-        .bind(added as i64)
-        .bind(rejected as i64)
-        .execute(&mut *self.tx)
-        .await?;
-        self.tx.commit().await.context("committing the import")?;
-        Ok(ImportCounts {
-            rows_read,
-            pairs_added: added,
-            rejected,
-        })
+        record(self.tx, self.pairs_before, path, rows_read, rejected).await
     }
+}
+
+/// Counts the pairs the file added, records the import and commits: the end of an import on
+/// either backend.
+pub(super) async fn record<DB: sqlx::Database>(
+    mut tx: Transaction<'static, DB>,
+    pairs_before: i64,
+    path: &str,
+    rows_read: u64,
+    rejected: u64,
+) -> Result<ImportCounts>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments: sqlx::IntoArguments<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM pairs")
+        .fetch_one(&mut *tx)
+        .await?;
+    let added = (after - pairs_before).max(0) as u64;
+    sqlx::query(
+        "INSERT INTO imports (path, rows_read, pairs_added, rejected) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(path)
+    .bind(rows_read as i64)
+    .bind(added as i64)
+    .bind(rejected as i64)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await.context("committing the import")?;
+    Ok(ImportCounts {
+        rows_read,
+        pairs_added: added,
+        rejected,
+    })
 }

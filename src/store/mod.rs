@@ -1,5 +1,7 @@
-//! The SQLite store: the only module that writes SQL. Opening applies the migrations in
-//! `migrations/`; a database written by a newer workbench is refused and left untouched.
+//! The store: the only module that writes SQL. A SQLite file is the embedded default; a
+//! `postgres://` URL opens a team's PostgreSQL database (`postgres.rs`). Opening applies the
+//! migrations in `migrations/` (or `migrations/postgres/`); a database written by a newer
+//! workbench is refused and left untouched.
 
 mod annotations;
 mod augment;
@@ -11,6 +13,7 @@ mod findings;
 mod imports;
 mod judgments;
 mod pairs;
+mod postgres;
 mod queue;
 mod records;
 mod schema;
@@ -28,6 +31,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection};
 
 use crate::domain::LabelScale;
+pub use postgres::is_postgres_url;
 use schema::MIGRATOR;
 
 pub use augment::QueryItems;
@@ -65,8 +69,38 @@ const PICKED_JUDGMENT: &str = "(SELECT id FROM judgments WHERE pair_id = p.id \
 /// A handle on one workbench database.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    db: Db,
+    /// The SQLite file, or the PostgreSQL URL without its password: what messages name.
     path: PathBuf,
+}
+
+#[derive(Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever the backend: for SQL that
+/// both read alike (`$1` placeholders, which SQLite takes too). The body is compiled once per
+/// backend.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// SQL for "now" as the schema's defaults write it (UTC, ISO-8601, milliseconds).
+fn now_sql(store: &Store) -> &'static str {
+    match store.db {
+        Db::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        Db::Postgres(_) => {
+            "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        }
+    }
 }
 
 /// Why a database could not be opened, where a caller may want to react.
@@ -93,6 +127,9 @@ impl Store {
 
     /// Creates the database (if absent) and brings its schema up to date.
     pub async fn create(path: &Path) -> Result<Store> {
+        if let Some(url) = postgres::url_of(path) {
+            return postgres::open(url, true).await;
+        }
         Self::open_inner(path, true, BATCH_CACHE_KIB).await
     }
 
@@ -102,6 +139,9 @@ impl Store {
     }
 
     async fn open_existing(path: &Path, cache_kib: u32) -> Result<Store> {
+        if let Some(url) = postgres::url_of(path) {
+            return postgres::open(url, false).await;
+        }
         if !path.exists() {
             return Err(OpenError::Missing {
                 path: path.display().to_string(),
@@ -144,29 +184,47 @@ impl Store {
             .await
             .with_context(|| format!("applying the schema to {}", path.display()))?;
         Ok(Store {
-            pool,
+            db: Db::Sqlite(pool),
             path: path.to_path_buf(),
         })
     }
 
+    /// The SQLite file, or the PostgreSQL URL without its password.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+
+    /// The SQLite pool; on PostgreSQL, an error saying the work asked for does not run there yet.
+    pub fn sqlite(&self) -> Result<&SqlitePool> {
+        match &self.db {
+            Db::Sqlite(pool) => Ok(pool),
+            Db::Postgres(_) => Err(postgres::not_yet()),
+        }
+    }
+
+    /// The SQLite file, for the bulk readers that open it directly.
+    fn sqlite_path(&self) -> Result<PathBuf> {
+        self.sqlite().map(|_| self.path.clone())
     }
 
     pub async fn close(self) {
-        self.pool.close().await;
+        match self.db {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// The label scale chosen at `init`.
     pub async fn scale(&self) -> Result<LabelScale> {
-        let value: Option<String> =
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'scale'")
-                .fetch_optional(&self.pool)
-                .await?;
+        const SQL: &str = "SELECT value FROM settings WHERE key = 'scale'";
+        let value: Option<String> = match &self.db {
+            Db::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_optional(pool).await?,
+            Db::Postgres(pool) => sqlx::query_scalar(SQL).fetch_optional(pool).await?,
+        };
         match value {
             Some(v) => {
                 serde_json::from_str(&v).context("reading the label scale stored in settings")
@@ -185,11 +243,11 @@ impl Store {
             if &current == scale {
                 return Ok(());
             }
-            let labelled: i64 = sqlx::query_scalar(
-                "SELECT (SELECT count(*) FROM pairs WHERE gold_label IS NOT NULL) + (SELECT count(*) FROM judgments)",
-            )
-            .fetch_one(&self.pool)
-            .await?;
+            const SQL: &str = "SELECT (SELECT count(*) FROM pairs WHERE gold_label IS NOT NULL) + (SELECT count(*) FROM judgments)";
+            let labelled: i64 = match &self.db {
+                Db::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await?,
+                Db::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await?,
+            };
             if labelled > 0 {
                 bail!(
                     "{}: already uses the {} scale and holds {labelled} labels; start a new database for the {} scale",
@@ -199,10 +257,17 @@ impl Store {
                 );
             }
         }
-        sqlx::query("INSERT INTO settings(key, value) VALUES ('scale', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(serde_json::to_string(scale)?)
-            .execute(&self.pool)
-            .await?;
+        let value = serde_json::to_string(scale)?;
+        const SET: &str = "INSERT INTO settings(key, value) VALUES ('scale', $1) \
+                           ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+        match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query(SET).bind(value).execute(pool).await?;
+            }
+            Db::Postgres(pool) => {
+                sqlx::query(SET).bind(value).execute(pool).await?;
+            }
+        }
         Ok(())
     }
 }

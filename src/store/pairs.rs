@@ -1,8 +1,7 @@
 use anyhow::Result;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
-use super::Store;
+use super::{Store, with_pool};
 use crate::domain::{Item, Pair, PairKey, Query};
 
 /// Which pairs a teacher run takes.
@@ -60,8 +59,13 @@ pub(super) const PAIR_COLUMNS: &str = concat!(
     pairs_joined!()
 );
 
-/// Reads the first eleven columns of a row in `PAIR_COLUMNS` order.
-pub(super) fn pair_from_row(r: &SqliteRow) -> Result<Pair> {
+/// Reads the first eleven columns of a row in `PAIR_COLUMNS` order, from either backend.
+pub(super) fn pair_from_row<R: Row>(r: &R) -> Result<Pair>
+where
+    usize: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
     let attributes: String = r.try_get(10)?;
     Ok(Pair {
         id: r.try_get(0)?,
@@ -83,11 +87,13 @@ pub(super) fn pair_from_row(r: &SqliteRow) -> Result<Pair> {
 }
 
 /// The condition of "still to judge by this (model, prompt hash, mode)" under a filter.
-fn push_to_judge(
-    q: &mut QueryBuilder<Sqlite>,
+fn push_to_judge<DB: Database>(
+    q: &mut QueryBuilder<DB>,
     (model, prompt_hash, mode): (&str, &str, &str),
     filter: &PairFilter,
-) {
+) where
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+{
     match filter {
         PairFilter::Unjudged => {
             q.push("NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id)");
@@ -122,13 +128,16 @@ fn push_to_judge(
 }
 
 /// "Still to judge", then a keyset page of it: up to `limit` after pair id `after`, by id.
-fn push_page_to_judge(
-    q: &mut QueryBuilder<Sqlite>,
+fn push_page_to_judge<DB: Database>(
+    q: &mut QueryBuilder<DB>,
     run: (&str, &str, &str),
     filter: &PairFilter,
     after: i64,
     limit: usize,
-) {
+) where
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
     push_to_judge(q, run, filter);
     q.push(" AND p.id > ")
         .push_bind(after)
@@ -148,10 +157,12 @@ impl Store {
         after: i64,
         limit: usize,
     ) -> Result<Vec<Pair>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {PAIR_COLUMNS} WHERE "));
-        push_page_to_judge(&mut q, run, filter, after, limit);
-        let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(pair_from_row).collect()
+        with_pool!(self, |pool| {
+            let mut q = QueryBuilder::new(format!("SELECT {PAIR_COLUMNS} WHERE "));
+            push_page_to_judge(&mut q, run, filter, after, limit);
+            let rows = q.build().fetch_all(pool).await?;
+            rows.iter().map(pair_from_row).collect()
+        })
     }
 
     /// How many pairs `pairs_to_judge` would page through.
@@ -160,10 +171,11 @@ impl Store {
         run: (&str, &str, &str),
         filter: &PairFilter,
     ) -> Result<u64> {
-        let mut q =
-            QueryBuilder::<Sqlite>::new(concat!("SELECT count(*) ", pairs_joined!(), " WHERE "));
-        push_to_judge(&mut q, run, filter);
-        let n: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
+        let n: i64 = with_pool!(self, |pool| {
+            let mut q = QueryBuilder::new(concat!("SELECT count(*) ", pairs_joined!(), " WHERE "));
+            push_to_judge(&mut q, run, filter);
+            q.build_query_scalar().fetch_one(pool).await?
+        });
         Ok(n as u64)
     }
 
@@ -175,21 +187,24 @@ impl Store {
         after: i64,
         limit: usize,
     ) -> Result<Vec<i64>> {
-        let mut q =
-            QueryBuilder::<Sqlite>::new(concat!("SELECT p.id ", pairs_joined!(), " WHERE "));
-        push_page_to_judge(&mut q, run, filter, after, limit);
-        Ok(q.build_query_scalar().fetch_all(&self.pool).await?)
+        Ok(with_pool!(self, |pool| {
+            let mut q = QueryBuilder::new(concat!("SELECT p.id ", pairs_joined!(), " WHERE "));
+            push_page_to_judge(&mut q, run, filter, after, limit);
+            q.build_query_scalar().fetch_all(pool).await?
+        }))
     }
 
     /// A pair by the ids it was imported with.
     pub async fn pair_by_key(&self, key: &PairKey) -> Result<Option<Pair>> {
-        let sql = format!("SELECT {PAIR_COLUMNS} WHERE q.ext_id = ? AND i.ext_id = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&key.query_id)
-            .bind(&key.product_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(pair_from_row).transpose()
+        let sql = format!("SELECT {PAIR_COLUMNS} WHERE q.ext_id = $1 AND i.ext_id = $2");
+        with_pool!(self, |pool| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&key.query_id)
+                .bind(&key.product_id)
+                .fetch_optional(pool)
+                .await?;
+            row.as_ref().map(pair_from_row).transpose()
+        })
     }
 
     /// Pairs whose ids match none in the store, for telling a user which ids are wrong.
@@ -205,11 +220,13 @@ impl Store {
 
     /// Up to `n` pairs in import order, for few-shot examples and benchmarks.
     pub async fn first_pairs(&self, n: usize) -> Result<Vec<Pair>> {
-        let sql = format!("SELECT {PAIR_COLUMNS} ORDER BY p.id LIMIT ?");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(n as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(pair_from_row).collect()
+        let sql = format!("SELECT {PAIR_COLUMNS} ORDER BY p.id LIMIT $1");
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(n as i64)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(pair_from_row).collect()
+        })
     }
 }

@@ -259,7 +259,7 @@ impl Store {
              ORDER BY p.k{dir}, p.id{dir}",
             newest = newest_student!()
         ));
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = q.build().fetch_all(self.sqlite()?).await?;
         let mut out: Vec<QueueRow> = rows
             .iter()
             .map(|r| {
@@ -290,7 +290,7 @@ impl Store {
         // Only the page's reviewed rows are read further: their annotations say what the
         // humans decided (a handful of indexed reads per page).
         if out.iter().any(|r| r.reviewed) {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.sqlite()?.acquire().await?;
             for row in out.iter_mut().filter(|r| r.reviewed) {
                 let reviewed = derive(None, &annotations_of(&mut conn, row.pair_id).await?);
                 row.human = Some(match reviewed.human_label {
@@ -315,23 +315,25 @@ impl Store {
             filter.sql()
         ));
         scope.push(&mut q);
-        let total: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
+        let total: i64 = q.build_query_scalar().fetch_one(self.sqlite()?).await?;
         // All pairs less the unreviewed, which the partial index `pairs_unreviewed` counts.
         let reviewed = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM pairs) - (SELECT count(*) FROM pairs WHERE reviewed = 0)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.sqlite()?)
         .await?;
         Ok((total, reviewed))
     }
 
     /// The pair ids of a pair, by its database id.
     pub async fn pair_by_id(&self, id: i64) -> Result<Option<crate::domain::Pair>> {
-        let sql = format!("SELECT {} WHERE p.id = ?", super::pairs::PAIR_COLUMNS);
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(super::pairs::pair_from_row).transpose()
+        let sql = format!("SELECT {} WHERE p.id = $1", super::pairs::PAIR_COLUMNS);
+        super::with_pool!(self, |pool| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            row.as_ref().map(super::pairs::pair_from_row).transpose()
+        })
     }
 }

@@ -315,7 +315,7 @@ impl Store {
         params.push(q.include_augmented.into());
         let filled = Filled::of(&q);
         super::bulk_read::stream(
-            self.path.clone(),
+            self.sqlite_path(),
             sql(&q),
             params,
             move |row, arena| read_row(row, arena, &filled),
@@ -331,7 +331,7 @@ impl Store {
             None if self.every_imported_pair_has_a_split().await? => SplitSpec::Imported,
             None => SplitSpec::by_query_default(),
         };
-        let path = self.path.clone();
+        let path = self.sqlite_path()?;
         let imported = spec == SplitSpec::Imported;
         let queries = tokio::task::spawn_blocking(move || split_queries(&path, imported)).await??;
         let splits = spec.assign(&queries, seed)?;
@@ -345,7 +345,7 @@ impl Store {
             "SELECT EXISTS (SELECT 1 FROM pairs WHERE origin = 'import') \
              AND NOT EXISTS (SELECT 1 FROM pairs WHERE origin = 'import' AND split IS NULL)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.sqlite()?)
         .await?)
     }
 
@@ -353,7 +353,7 @@ impl Store {
     pub async fn has_judgments(&self) -> Result<bool> {
         Ok(
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM judgments)")
-                .fetch_one(&self.pool)
+                .fetch_one(self.sqlite()?)
                 .await?,
         )
     }
@@ -366,7 +366,7 @@ impl Store {
              (SELECT count(*) FROM pairs WHERE origin <> 'import' AND origin LIKE 'augmented%') END",
         )
         .bind(include_augmented)
-        .fetch_one(&self.pool)
+        .fetch_one(self.sqlite()?)
         .await?)
     }
 }

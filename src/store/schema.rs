@@ -10,12 +10,16 @@ use std::sync::LazyLock;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-/// One file of `migrations/`: its name without `.sql`, and its text.
+/// One file of `migrations/` (or of a backend's folder in it): its name without `.sql`, and
+/// its text.
 macro_rules! migration {
     ($name:literal) => {
+        migration!("", $name)
+    };
+    ($folder:literal, $name:literal) => {
         (
             $name,
-            include_str!(concat!("../../migrations/", $name, ".sql")),
+            include_str!(concat!("../../migrations/", $folder, $name, ".sql")),
         )
     };
 }
@@ -36,9 +40,29 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0012_queue_to_review"),
 ];
 
-pub(super) static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+/// PostgreSQL's migrations (`migrations/postgres/`): the same versions and names as SQLite's,
+/// each the same change in PostgreSQL's dialect.
+const PG_MIGRATIONS: &[(&str, &str)] = &[
+    migration!("postgres/", "0001_init"),
+    migration!("postgres/", "0002_judgment_pick_index"),
+    migration!("postgres/", "0003_queue_columns"),
+    migration!("postgres/", "0004_items_fts"),
+    migration!("postgres/", "0005_queue_sort_indexes"),
+    migration!("postgres/", "0006_student_labels"),
+    migration!("postgres/", "0007_queue_label_index"),
+    migration!("postgres/", "0008_pair_judgment"),
+    migration!("postgres/", "0009_augmented_index"),
+    migration!("postgres/", "0010_calibrations"),
+    migration!("postgres/", "0011_annotations_before_json"),
+    migration!("postgres/", "0012_queue_to_review"),
+];
+
+pub(super) static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| migrator(MIGRATIONS));
+pub(super) static PG_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| migrator(PG_MIGRATIONS));
+
+fn migrator(files: &[(&str, &'static str)]) -> Migrator {
     Migrator::with_migrations(
-        MIGRATIONS
+        files
             .iter()
             .map(|&(name, sql)| {
                 // As sqlx reads a folder: `VERSION_WORDS`, the words' underscores as spaces.
@@ -53,23 +77,28 @@ pub(super) static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
             })
             .collect(),
     )
-});
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The list names every file of `migrations/`, in order, and the description sqlx stored
-    /// for each is the file name's words.
-    #[test]
-    fn the_embedded_list_is_the_migrations_folder() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    fn sql_files(folder: &str) -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.ends_with(".sql"))
             .collect();
         files.sort();
+        files
+    }
+
+    /// The list names every file of `migrations/`, in order, and the description sqlx stored
+    /// for each is the file name's words.
+    #[test]
+    fn the_embedded_list_is_the_migrations_folder() {
+        let files = sql_files("migrations");
         let listed: Vec<String> = MIGRATIONS.iter().map(|(n, _)| format!("{n}.sql")).collect();
         assert_eq!(files, listed);
         let described: Vec<(i64, &str)> = MIGRATOR
@@ -78,6 +107,21 @@ mod tests {
             .collect();
         assert_eq!(described[..2], [(1, "init"), (2, "judgment pick index")]);
         assert_eq!(described.len(), files.len());
+    }
+
+    /// PostgreSQL's folder is listed whole, and holds a file of the same name for every one of
+    /// SQLite's: the two schemas move in step, so one version number means one schema.
+    #[test]
+    fn postgres_migrations_are_in_step_with_sqlite() {
+        let files = sql_files("migrations/postgres");
+        let listed: Vec<String> = PG_MIGRATIONS
+            .iter()
+            .map(|(n, _)| format!("{n}.sql"))
+            .collect();
+        assert_eq!(files, listed);
+        assert_eq!(files, sql_files("migrations"));
+        let versions = |m: &Migrator| m.iter().map(|m| m.version).collect::<Vec<_>>();
+        assert_eq!(versions(&PG_MIGRATOR), versions(&MIGRATOR));
     }
 
     /// The checksums sqlx stored in every database made so far (read back from one that the

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::Store;
+use super::{Db, Store};
 
 /// What a database holds: the numbers `workbench stats` prints.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -35,12 +35,19 @@ pub struct Stats {
     pub audit_findings: i64,
 }
 
+// The counts' SQL reads alike in SQLite and PostgreSQL.
 async fn count(store: &Store, sql: &'static str) -> Result<i64> {
-    Ok(sqlx::query_scalar(sql).fetch_one(&store.pool).await?)
+    Ok(match &store.db {
+        Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+        Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+    })
 }
 
 async fn grouped(store: &Store, sql: &'static str) -> Result<BTreeMap<String, i64>> {
-    let rows: Vec<(Option<String>, i64)> = sqlx::query_as(sql).fetch_all(&store.pool).await?;
+    let rows: Vec<(Option<String>, i64)> = match &store.db {
+        Db::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await?,
+        Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await?,
+    };
     Ok(rows
         .into_iter()
         .filter_map(|(k, n)| k.map(|k| (k, n)))

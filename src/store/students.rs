@@ -23,14 +23,14 @@ impl Store {
             Some(n) => {
                 sqlx::query("SELECT id, name, kind, path FROM student_models WHERE name = ?")
                     .bind(n)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.sqlite()?)
                     .await?
             }
             None => {
                 sqlx::query(
                     "SELECT id, name, kind, path FROM student_models ORDER BY id DESC LIMIT 1",
                 )
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.sqlite()?)
                 .await?
             }
         };
@@ -45,7 +45,7 @@ impl Store {
             (None, Some(n)) => {
                 let names: Vec<String> =
                     sqlx::query_scalar("SELECT name FROM student_models ORDER BY id")
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.sqlite()?)
                         .await?;
                 if names.is_empty() {
                     bail!(
@@ -76,7 +76,7 @@ impl Store {
         path: Option<&str>,
         config: &serde_json::Value,
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.sqlite()?.begin().await?;
         let old: Option<i64> = sqlx::query_scalar("SELECT id FROM student_models WHERE name = ?")
             .bind(name)
             .fetch_optional(&mut *tx)
@@ -109,7 +109,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT config FROM student_models WHERE id = ?")
                 .bind(model_id)
-                .fetch_one(&self.pool)
+                .fetch_one(self.sqlite()?)
                 .await?,
         )
     }
@@ -134,7 +134,7 @@ impl Store {
         .bind(model_id)
         .bind(limit)
         .bind(only.map(|q| serde_json::to_string(q).expect("ids serialise")))
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?)
     }
 
@@ -147,7 +147,7 @@ impl Store {
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(serde_json::to_string(ids).expect("ids serialise"))
-            .fetch_all(&self.pool)
+            .fetch_all(self.sqlite()?)
             .await?;
         rows.iter().map(super::pairs::pair_from_row).collect()
     }
@@ -160,14 +160,14 @@ impl Store {
         )
         .bind(model_id)
         .bind(queries.map(|q| serde_json::to_string(q).expect("ids serialise")))
-        .fetch_one(&self.pool)
+        .fetch_one(self.sqlite()?)
         .await?)
     }
 
     /// Stores scores in one transaction (a re-scored pair is replaced).
     pub async fn save_student_scores(&self, model_id: i64, scores: &[StudentScore]) -> Result<()> {
         let scale = self.scale().await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.sqlite()?.begin().await?;
         for chunk in scores.chunks(200) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT OR REPLACE INTO student_scores (model_id, pair_id, score, distribution, label) ",
@@ -202,7 +202,7 @@ impl Store {
             " AND s.pair_id = ?"
         ))
         .bind(pair_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.sqlite()?)
         .await?;
         row.map(|r| {
             let d: Option<String> = r.try_get(2)?;
@@ -231,7 +231,7 @@ impl Store {
             )
             .bind(&k.query_id)
             .bind(&k.product_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.sqlite()?)
             .await?;
             if let Some(id) = id {
                 out.insert(k.clone(), id);

@@ -16,14 +16,14 @@ impl Store {
                CASE id % 4 WHEN 0 THEN '[0.7,0.2,0.05,0.05]' WHEN 1 THEN '[0.2,0.6,0.1,0.1]' \
                  WHEN 2 THEN '[0.1,0.2,0.6,0.1]' ELSE '[0.05,0.05,0.1,0.8]' END, 'logprobs', '' FROM pairs",
         )
-        .execute(&self.pool)
+        .execute(self.sqlite()?)
         .await?;
         sqlx::query(
             "UPDATE pairs SET judgment_id = (SELECT max(id) FROM judgments j WHERE j.pair_id = pairs.id), \
              teacher_label = CASE id % 4 WHEN 0 THEN 'E' WHEN 1 THEN 'S' WHEN 2 THEN 'C' ELSE 'I' END, \
              teacher_p = CASE id % 4 WHEN 0 THEN 0.7 WHEN 1 THEN 0.6 WHEN 2 THEN 0.6 ELSE 0.8 END WHERE teacher_label IS NULL",
         )
-        .execute(&self.pool)
+        .execute(self.sqlite()?)
         .await?;
         Ok(done.rows_affected())
     }

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: the real binary, a scratch directory, real data.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -117,7 +119,7 @@ where
     rt.block_on(async {
         let store = workbench::store::Store::open(db).await.unwrap();
         let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
-            .fetch_all(store.pool())
+            .fetch_all(store.sqlite().unwrap())
             .await
             .unwrap();
         store.close().await;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::peak_rss_mib;
 use crate::domain::LabelScale;
@@ -45,7 +45,12 @@ fn generate(rows: u64, path: &Path, compact: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn import(rows: u64, dir: &Path, compact: bool) -> Result<ExitCode> {
+pub async fn import(
+    rows: u64,
+    dir: &Path,
+    compact: bool,
+    postgres: Option<&str>,
+) -> Result<ExitCode> {
     std::fs::create_dir_all(dir)?;
     let file = dir.join(format!(
         "pairs-{rows}{}.jsonl",
@@ -54,11 +59,22 @@ pub async fn import(rows: u64, dir: &Path, compact: bool) -> Result<ExitCode> {
     eprintln!("generating {} …", file.display());
     generate(rows, &file, compact)?;
     let bytes = std::fs::metadata(&file)?.len();
-    let db = dir.join("import-bench.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-    let store = Store::create(&db).await?;
+    let store = match postgres {
+        Some(url) => {
+            let store = Store::create(Path::new(url)).await?;
+            if store.stats().await.map_or(0, |s| s.pairs) > 0 {
+                bail!("{url}: holds pairs already; the benchmark imports into an empty database");
+            }
+            store
+        }
+        None => {
+            let db = dir.join("import-bench.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            }
+            Store::create(&db).await?
+        }
+    };
     store.set_scale(&LabelScale::esci()).await?;
     let rss_before = peak_rss_mib().unwrap_or(0.0);
     let started = Instant::now();
@@ -71,7 +87,12 @@ pub async fn import(rows: u64, dir: &Path, compact: bool) -> Result<ExitCode> {
     let reimport_secs = reimport_started.elapsed().as_secs_f64();
     store.close().await;
     println!(
-        "import benchmark: {} rows, {:.0} MiB of JSONL",
+        "import benchmark ({}): {} rows, {:.0} MiB of JSONL",
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         counts.rows_read,
         bytes as f64 / 1048576.0
     );

@@ -1,0 +1,345 @@
+//! The store on PostgreSQL (`--db postgres://…`), against a real server started for each test
+//! (tests/common/postgres.rs), side by side with the same commands on a SQLite file.
+
+mod common;
+
+use std::path::Path;
+
+use common::postgres::Postgres;
+use common::{fixture, ok, query_rows, stats, workbench};
+
+fn without_database(mut stats: serde_json::Value) -> serde_json::Value {
+    stats.as_object_mut().unwrap().remove("database");
+    stats
+}
+
+/// Each pair as `id query product gold split`, in id order, from SQLite.
+fn sqlite_pairs(db: &Path) -> Vec<String> {
+    query_rows::<(i64, String, String, Option<String>, Option<String>)>(
+        db,
+        "SELECT p.id, q.ext_id, i.ext_id, p.gold_label, p.split FROM pairs p \
+         JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id ORDER BY p.id",
+    )
+    .into_iter()
+    .map(|(id, q, i, g, s)| {
+        format!(
+            "{id} {q} {i} {} {}",
+            g.unwrap_or_default(),
+            s.unwrap_or_default()
+        )
+    })
+    .collect()
+}
+
+/// The same from PostgreSQL.
+fn postgres_pairs(pg: &Postgres, database: &str) -> Vec<String> {
+    pg.psql(
+        database,
+        "SELECT p.id || ' ' || q.ext_id || ' ' || i.ext_id || ' ' || coalesce(p.gold_label, '') \
+         || ' ' || coalesce(p.split, '') FROM pairs p \
+         JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id ORDER BY p.id",
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// A second file: the first fixture row relabelled, then named again with another label (the
+/// last one wins), one pair the fixture lacks, and the tenth row unchanged.
+fn second_file(dir: &Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let relabel = |line: &str, label: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v["esci_label"] = label.into();
+        v.to_string()
+    };
+    let mut new_pair: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    new_pair["product_id"] = "B000NEWPAIR".into();
+    new_pair["title"] = "A tab\there, a backslash \\ and a\nnewline".into();
+    let file = dir.join("second.jsonl");
+    let rows = [
+        relabel(lines[0], "I"),
+        relabel(lines[0], "S"),
+        new_pair.to_string(),
+        lines[9].to_string(),
+    ];
+    std::fs::write(&file, rows.join("\n") + "\n").unwrap();
+    file
+}
+
+#[test]
+fn init_import_and_stats_on_postgres_equal_sqlite_s() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A password in the URL (the server trusts local users and ignores it) never shows.
+    let url = pg.url("team").replace("workbench@", "workbench:hunter2@");
+    let url = Path::new(&url);
+    let file = d.join("wb.db");
+    let second = second_file(d);
+    let fixture = fixture();
+    for db in [&file as &Path, url] {
+        let created = ok(d, db, &["init"]);
+        assert!(created.contains("created"), "{created}");
+        assert!(!created.contains("hunter2"), "{created}");
+        let checked = ok(d, db, &["init"]);
+        assert!(checked.contains("checked"), "{checked}");
+        let first = ok(d, db, &["import", fixture.to_str().unwrap()]);
+        assert!(first.contains("200 new pairs"), "{first}");
+        let again = ok(d, db, &["import", fixture.to_str().unwrap()]);
+        assert!(
+            again.contains(" 0 new pairs"),
+            "importing twice adds nothing: {again}"
+        );
+        let more = ok(d, db, &["import", second.to_str().unwrap()]);
+        assert!(more.contains(" 1 new pairs"), "{more}");
+    }
+    let on_pg = stats(d, url);
+    assert!(!on_pg.to_string().contains("hunter2"), "{on_pg}");
+    assert!(
+        on_pg["database"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres://workbench@")
+    );
+    assert_eq!(
+        without_database(on_pg),
+        without_database(stats(d, &file)),
+        "stats on PostgreSQL and SQLite"
+    );
+    let (lite, post) = (sqlite_pairs(&file), postgres_pairs(&pg, "team"));
+    assert_eq!(lite.len(), 201);
+    assert_eq!(post, lite, "the same pairs, ids, labels and splits");
+    assert_eq!(
+        lite[0].trim_end(),
+        "1 73232 B07N6VYKD3 S",
+        "the last label a file gives"
+    );
+    let title = pg.psql(
+        "team",
+        "SELECT title FROM items WHERE ext_id = 'B000NEWPAIR'",
+    );
+    assert_eq!(title, "A tab\there, a backslash \\ and a\nnewline\n");
+}
+
+#[test]
+fn the_postgres_schema_has_sqlite_s_tables_and_columns() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = d.join("wb.db");
+    let url = pg.url("schema");
+    ok(d, &file, &["init"]);
+    ok(d, Path::new(&url), &["init"]);
+    let mut lite: Vec<String> = query_rows::<(String, String)>(
+        &file,
+        "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
+    )
+    .into_iter()
+    .map(|(t, c)| format!("{t}.{c}"))
+    .collect();
+    let mut post: Vec<String> = pg
+        .psql(
+            "schema",
+            "SELECT table_name || '.' || column_name FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Full-text search is each backend's own: SQLite's FTS5 table, PostgreSQL's tsvector table.
+    let fts: Vec<String> = lite
+        .iter()
+        .filter(|c| c.starts_with("items_fts"))
+        .cloned()
+        .collect();
+    assert!(!fts.is_empty(), "SQLite has its FTS5 table");
+    lite.retain(|c| !c.starts_with("items_fts"));
+    assert!(post.contains(&"items_search.search".to_string()));
+    post.retain(|c| !c.starts_with("items_search."));
+    lite.sort();
+    post.sort();
+    assert_eq!(post, lite);
+    let versions = pg.psql("schema", "SELECT max(version) FROM _sqlx_migrations");
+    let lite_version: Vec<(i64,)> = query_rows(&file, "SELECT max(version) FROM _sqlx_migrations");
+    assert_eq!(versions.trim(), lite_version[0].0.to_string());
+}
+
+#[test]
+fn a_postgres_database_from_a_newer_workbench_is_refused_untouched() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("future");
+    let db = Path::new(&url);
+    ok(d, db, &["init"]);
+    ok(d, db, &["import", fixture().to_str().unwrap()]);
+    pg.psql(
+        "future",
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', true, '\\x00', 0)",
+    );
+    let before = pg.psql(
+        "future",
+        "SELECT (SELECT count(*) FROM _sqlx_migrations) || ' ' || (SELECT count(*) FROM pairs)",
+    );
+    for args in [&["stats"][..], &["import", fixture().to_str().unwrap()]] {
+        let out = workbench(d, db, args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("newer workbench") && err.contains("9999"),
+            "{args:?}: {err}"
+        );
+    }
+    let after = pg.psql(
+        "future",
+        "SELECT (SELECT count(*) FROM _sqlx_migrations) || ' ' || (SELECT count(*) FROM pairs)",
+    );
+    assert_eq!(before, after);
+}
+
+#[test]
+fn a_missing_postgres_database_and_work_not_yet_ported_get_clear_errors() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("nowhere");
+    let out = workbench(d, Path::new(&url), &["stats"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no workbench database here") && err.contains("workbench init"),
+        "{err}"
+    );
+    let url = pg.url("partial");
+    ok(d, Path::new(&url), &["init"]);
+    let out = workbench(d, Path::new(&url), &["export", "--out", "x"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not run against a PostgreSQL database yet"),
+        "{err}"
+    );
+}
+
+/// The first `n` fixture pairs as `QUERY_ID PRODUCT_ID`.
+fn first_keys(n: usize) -> Vec<(String, String)> {
+    std::fs::read_to_string(fixture())
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["query_id"].as_str().unwrap().to_string(),
+                v["product_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// What the teacher said about a pair, as `show --json` prints it, without what depends on the
+/// moment: when it was said, how long it took, and its id (judgments are stored as they finish).
+fn judged(d: &Path, db: &Path, (q, p): &(String, String)) -> Vec<serde_json::Value> {
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(d, db, &["show", q, p, "--json"])).unwrap();
+    shown["judgments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let mut j = j.clone();
+            let o = j.as_object_mut().unwrap();
+            o.remove("created_at");
+            o.remove("elapsed_ms");
+            o.remove("id");
+            j
+        })
+        .collect()
+}
+
+/// The real teacher (SmolLM2 through mistral.rs) judges the same pairs the same way whichever
+/// store keeps its judgments, and `show` reads them back alike.
+#[test]
+fn teach_and_show_on_postgres_equal_sqlite_s() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("teach");
+    let file = d.join("wb.db");
+    for db in [&file as &Path, Path::new(&url)] {
+        ok(d, db, &["init"]);
+        ok(d, db, &["import", fixture().to_str().unwrap()]);
+        let out = common::teach_score(d, db, 4);
+        assert!(out.contains("judged 4 of 4"), "{out}");
+    }
+    for key in first_keys(4) {
+        let lite = judged(d, &file, &key);
+        assert_eq!(lite.len(), 1, "{key:?}");
+        assert_eq!(judged(d, Path::new(&url), &key), lite, "{key:?}");
+    }
+    let on_pg = stats(d, Path::new(&url));
+    assert_eq!(on_pg["judged"], 4);
+    assert_eq!(
+        without_database(on_pg)["teacher_labels"],
+        without_database(stats(d, &file))["teacher_labels"]
+    );
+}
+
+/// A teach run on PostgreSQL killed mid-run keeps every judgment it finished, once, and the next
+/// run goes on from there.
+#[test]
+fn a_killed_teach_on_postgres_resumes_without_duplicates() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("killed");
+    let db = Path::new(&url);
+    ok(d, db, &["init"]);
+    ok(d, db, &["import", fixture().to_str().unwrap()]);
+    let model = common::teacher_model();
+    let mut child = std::process::Command::new(common::bin())
+        .current_dir(d)
+        .args(["--db", &url, "teach", "--mode", "score", "--model"])
+        .arg(&model)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = || -> i64 {
+        pg.psql("killed", "SELECT count(*) FROM judgments")
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    while count() < 3 {
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "no judgment stored in 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = count();
+    assert!(before < 200, "killed mid-run");
+    let twice = pg.psql(
+        "killed",
+        "SELECT count(*) FROM (SELECT pair_id FROM judgments GROUP BY pair_id HAVING count(*) > 1) t",
+    );
+    assert_eq!(twice.trim(), "0");
+    let out = common::teach_score(d, db, 3);
+    assert!(out.contains("judged 3 of 3"), "{out}");
+    assert_eq!(count(), before + 3, "the next run judges only new pairs");
+    let consistent = pg.psql(
+        "killed",
+        "SELECT count(*) FROM pairs p WHERE p.judgment_id IS DISTINCT FROM \
+         (SELECT max(id) FROM judgments j WHERE j.pair_id = p.id)",
+    );
+    assert_eq!(consistent.trim(), "0", "each pair names its judgment");
+}
