@@ -688,6 +688,13 @@ pub struct TeachArgs {
     #[arg(long, value_name = "N", conflicts_with = "endpoint")]
     pub workers: Option<usize>,
 
+    /// On a PostgreSQL database, teach processes on any number of machines share the work: each
+    /// claims the pairs it is about to judge for this many seconds. A process that dies leaves
+    /// its claims, and the others take its pairs once they lapse; a process that finds every
+    /// pair left claimed by others waits for them. Longer than one judgment takes.
+    #[arg(long, value_name = "SECS", default_value_t = crate::teacher::claims::DEFAULT_LEASE.as_secs_f64())]
+    pub lease: f64,
+
     /// Internal: run as worker K of N of the `teach` that started it: judge the pair ids it
     /// writes to stdin, one per line, and report each judgment on stdout.
     #[arg(long, hide = true, value_name = "K/N")]

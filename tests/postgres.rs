@@ -343,3 +343,137 @@ fn a_killed_teach_on_postgres_resumes_without_duplicates() {
     );
     assert_eq!(consistent.trim(), "0", "each pair names its judgment");
 }
+
+/// Three `teach` processes against one PostgreSQL database, as on three machines: one is killed
+/// while it holds claims on pairs it has not judged; the other two judge everything else, take
+/// the dead one's pairs once its leases lapse, and every pair ends with exactly one judgment.
+#[test]
+fn three_teach_processes_share_the_pairs_and_take_over_a_killed_one_s() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("shared");
+    let db = Path::new(&url);
+    let pairs = 24;
+    let lines: Vec<String> = std::fs::read_to_string(fixture())
+        .unwrap()
+        .lines()
+        .take(pairs)
+        .map(str::to_string)
+        .collect();
+    let file = d.join("first.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    ok(d, db, &["init"]);
+    ok(d, db, &["import", file.to_str().unwrap()]);
+    let model = common::teacher_model();
+    let start = || {
+        std::process::Command::new(common::bin())
+            .current_dir(d)
+            .args(["--db", &url, "teach", "--mode", "score", "--workers", "1"])
+            .args(["--lease", "8", "--model"])
+            .arg(&model)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut doomed = start();
+    let others = [start(), start()];
+    // The doomed process's claims on pairs nobody has judged yet.
+    let held = |pid: u32| -> Vec<String> {
+        pg.psql(
+            "shared",
+            &format!(
+                "SELECT pair_id FROM teach_leases l WHERE owner LIKE '%:{pid}' AND NOT EXISTS \
+                 (SELECT 1 FROM judgments j WHERE j.pair_id = l.pair_id) ORDER BY pair_id"
+            ),
+        )
+        .lines()
+        .map(str::to_string)
+        .collect()
+    };
+    let started = std::time::Instant::now();
+    let taken = loop {
+        let h = held(doomed.id());
+        if !h.is_empty() {
+            break h;
+        }
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "the process never claimed a pair"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let doomed_pid = doomed.id();
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    // Its claims live on until they lapse: `stats` shows it among the processes at work.
+    let live = stats(d, db)["teach_processes"].clone();
+    let owners: Vec<&str> = live
+        .as_array()
+        .unwrap_or_else(|| panic!("no teach processes in stats: {live}"))
+        .iter()
+        .map(|t| t["owner"].as_str().unwrap())
+        .collect();
+    assert!(
+        owners
+            .iter()
+            .any(|o| o.ends_with(&format!(":{doomed_pid}"))),
+        "{live}"
+    );
+    let mut by_survivors = 0;
+    for child in others {
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let judged: usize = said
+            .split("judged ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {said:?}"));
+        by_survivors += judged;
+    }
+    let counts = pg.psql(
+        "shared",
+        "SELECT count(*) || ' ' || count(DISTINCT pair_id) FROM judgments",
+    );
+    assert_eq!(
+        counts.trim(),
+        format!("{pairs} {pairs}"),
+        "every pair judged once"
+    );
+    for id in &taken {
+        let n = pg.psql(
+            "shared",
+            &format!("SELECT count(*) FROM judgments WHERE pair_id = {id}"),
+        );
+        assert_eq!(n.trim(), "1", "pair {id}, claimed by the killed process");
+    }
+    // No pair was judged by two processes: what the survivors say they judged and what the
+    // killed one stored (its run never finished) add up to the pairs, once each.
+    let by_doomed: usize = pg
+        .psql(
+            "shared",
+            "SELECT count(*) FROM judgments j JOIN teacher_runs r ON r.id = j.run_id \
+             WHERE r.finished_at IS NULL",
+        )
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        by_survivors + by_doomed,
+        pairs,
+        "{by_survivors} + {by_doomed}"
+    );
+    let kept = pg.psql(
+        "shared",
+        &format!("SELECT count(*) FROM teach_leases WHERE owner NOT LIKE '%:{doomed_pid}'"),
+    );
+    assert_eq!(kept.trim(), "0", "a finished process releases its claims");
+}

@@ -87,5 +87,11 @@ fn render(s: &Stats) -> String {
         "students   {} models\naudit      {} findings\n",
         s.student_models, s.audit_findings
     );
+    for t in &s.teach_processes {
+        out += &format!(
+            "teaching   {}: {} pairs claimed, {} judged in the last minute\n",
+            t.owner, t.claimed, t.judged_last_minute
+        );
+    }
     out
 }

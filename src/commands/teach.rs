@@ -52,6 +52,7 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
                 filter: &filter,
                 limit: args.limit,
                 workers,
+                lease: std::time::Duration::from_secs_f64(args.lease),
             },
         )
         .await?;
@@ -87,6 +88,7 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
         concurrency: args.concurrency,
         show_progress: worker.is_none(),
         worker,
+        lease: std::time::Duration::from_secs_f64(args.lease),
     };
     let report = teach(&store, backend, &options).await?;
     store.close().await;

@@ -87,7 +87,7 @@ where
 }
 
 /// The condition of "still to judge by this (model, prompt hash, mode)" under a filter.
-fn push_to_judge<DB: Database>(
+pub(super) fn push_to_judge<DB: Database>(
     q: &mut QueryBuilder<DB>,
     (model, prompt_hash, mode): (&str, &str, &str),
     filter: &PairFilter,

@@ -38,6 +38,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0010_calibrations"),
     migration!("0011_annotations_before_json"),
     migration!("0012_queue_to_review"),
+    migration!("0013_teach_leases"),
 ];
 
 /// PostgreSQL's migrations (`migrations/postgres/`): the same versions and names as SQLite's,
@@ -55,6 +56,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     migration!("postgres/", "0010_calibrations"),
     migration!("postgres/", "0011_annotations_before_json"),
     migration!("postgres/", "0012_queue_to_review"),
+    migration!("postgres/", "0013_teach_leases"),
 ];
 
 pub(super) static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| migrator(MIGRATIONS));

@@ -33,6 +33,9 @@ pub struct Stats {
     pub annotations: i64,
     pub student_models: i64,
     pub audit_findings: i64,
+    /// On PostgreSQL: the teach processes at work now, with their rates.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub teach_processes: Vec<super::LiveTeacher>,
 }
 
 // The counts' SQL reads alike in SQLite and PostgreSQL.
@@ -106,6 +109,7 @@ impl Store {
             annotations: count(self, "SELECT count(*) FROM annotations").await?,
             student_models: count(self, "SELECT count(*) FROM student_models").await?,
             audit_findings: count(self, "SELECT count(*) FROM audit_findings").await?,
+            teach_processes: self.live_teachers().await?,
         })
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod calibrate;
+pub mod claims;
 pub mod gguf;
 pub mod http;
 pub mod local;

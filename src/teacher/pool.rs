@@ -22,6 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
 use super::TeacherConfig;
+use super::claims::{Claimant, next_claims};
 use super::gguf::{self, Weights};
 use super::local::{model_name, prepare};
 use super::run::{PAGE, TeachReport, judging_bar, stop_signal};
@@ -78,6 +79,8 @@ pub struct PoolOptions<'a> {
     pub filter: &'a PairFilter,
     pub limit: Option<usize>,
     pub workers: usize,
+    /// On PostgreSQL, how long a claimed pair stays this run's.
+    pub lease: std::time::Duration,
 }
 
 /// What a pool did, and the workers that failed (each named, with its exit status).
@@ -118,6 +121,10 @@ pub async fn run(store: Store, options: PoolOptions<'_>) -> Result<PoolOutcome> 
     }
     // The ids to hand out, in the order a single process would judge them; with --limit, the
     // first `limit` of them.
+    let workers = options.workers.min(asked as usize);
+    let claimant = store
+        .is_postgres()
+        .then(|| Claimant::this_process(options.lease));
     let mut ids = IdQueue {
         store: &store,
         run,
@@ -125,8 +132,9 @@ pub async fn run(store: Store, options: PoolOptions<'_>) -> Result<PoolOutcome> 
         next: VecDeque::new(),
         after: 0,
         left: asked,
+        claimant: claimant.as_ref(),
+        batch: workers,
     };
-    let workers = options.workers.min(asked as usize);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = (cores / workers).max(1);
     // Each worker's stdout lines, tagged with its number; `None` when it closes.
@@ -208,6 +216,9 @@ pub async fn run(store: Store, options: PoolOptions<'_>) -> Result<PoolOutcome> 
         }
     }
     drop(inputs);
+    if let Some(c) = &claimant {
+        store.release_leases(&c.owner).await?;
+    }
     store.close().await;
     bar.finish_and_clear();
     report.secs = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
@@ -234,6 +245,9 @@ struct IdQueue<'a> {
     after: i64,
     /// How many more may be handed out (the run's --limit).
     left: u64,
+    /// On a shared database: this run's name on the pairs it claims, a `batch` at a time.
+    claimant: Option<&'a Claimant>,
+    batch: usize,
 }
 
 impl IdQueue<'_> {
@@ -242,10 +256,18 @@ impl IdQueue<'_> {
             return Ok(None);
         }
         if self.next.is_empty() {
-            let page = self
-                .store
-                .ids_to_judge(self.run, self.filter, self.after, PAGE)
-                .await?;
+            let page = match self.claimant {
+                Some(who) => next_claims(self.store, self.run, self.filter, who, self.batch)
+                    .await?
+                    .iter()
+                    .map(|p| p.id)
+                    .collect(),
+                None => {
+                    self.store
+                        .ids_to_judge(self.run, self.filter, self.after, PAGE)
+                        .await?
+                }
+            };
             self.after = page.last().copied().unwrap_or(self.after);
             self.next.extend(page);
         }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use futures::{StreamExt, TryStreamExt};
 
+use super::claims::{Claimant, next_claims};
 use super::pool::WorkerLine;
 use super::{Backend, Teacher, TeacherConfig};
 use crate::domain::Pair;
@@ -27,6 +28,8 @@ pub struct TeachOptions {
     /// This process is one worker of a pool: it speaks `WorkerLine`s on stdout and judges the
     /// pair ids its parent writes to stdin, one per line, until stdin closes.
     pub worker: Option<Worker>,
+    /// On PostgreSQL, how long a claimed pair stays this process's (`teach --lease`).
+    pub lease: std::time::Duration,
 }
 
 /// Worker `index` of `count` (`teach --shard K/N`, internal).
@@ -124,10 +127,16 @@ pub async fn teach(
         .unwrap_or_else(|| backend.default_concurrency())
         .max(1);
     let started = Instant::now();
+    let claimant = Claimant::this_process(options.lease);
     let pairs = match worker {
         Some(_) => {
             println!("{}", WorkerLine::Ready.line());
             pairs_from_stdin(store.clone()).boxed()
+        }
+        None if store.is_postgres() => {
+            claimed_to_judge(store, run, &options.filter, &claimant, concurrency)
+                .take(report.asked)
+                .boxed()
         }
         None => pages_to_judge(store, run, &options.filter)
             .take(report.asked)
@@ -185,8 +194,30 @@ pub async fn teach(
         report.asked = report.judged;
     }
     bar.finish_and_clear();
+    drop(judged);
+    store.release_leases(&claimant.owner).await?;
     store.finish_teacher_run(run_id).await?;
     Ok(report)
+}
+
+/// The pairs this process claims, a few at a time, from a database other teach processes share.
+fn claimed_to_judge<'a>(
+    store: &'a Store,
+    run: (&'a str, &'a str, &'a str),
+    filter: &'a PairFilter,
+    who: &'a Claimant,
+    batch: usize,
+) -> impl futures::Stream<Item = Result<Pair>> + 'a {
+    futures::stream::try_unfold((), move |()| async move {
+        let claimed = next_claims(store, run, filter, who, batch).await?;
+        anyhow::Ok((!claimed.is_empty()).then(|| {
+            (
+                futures::stream::iter(claimed.into_iter().map(anyhow::Ok)),
+                (),
+            )
+        }))
+    })
+    .try_flatten()
 }
 
 /// The pairs still to judge, read in keyset pages while the teacher works: memory stays flat

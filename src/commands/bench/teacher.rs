@@ -182,6 +182,7 @@ pub async fn teacher(
             concurrency: Some(row.concurrency),
             show_progress: false,
             worker: None,
+            lease: crate::teacher::claims::DEFAULT_LEASE,
         };
         let store = open(row.name).await?;
         teach(&store, backend.clone(), &options(&warm_up)).await?;
