@@ -8,6 +8,12 @@ use std::path::Path;
 use common::postgres::Postgres;
 use common::{fixture, ok, query_rows, stats, workbench};
 
+/// `init`, then `import FILE`, on database `db`.
+fn imported(d: &Path, db: &Path, file: &Path) {
+    ok(d, db, &["init"]);
+    ok(d, db, &["import", file.to_str().unwrap()]);
+}
+
 fn without_database(mut stats: serde_json::Value) -> serde_json::Value {
     stats.as_object_mut().unwrap().remove("database");
     stats
@@ -174,8 +180,7 @@ fn a_postgres_database_from_a_newer_workbench_is_refused_untouched() {
     let d = dir.path();
     let url = pg.url("future");
     let db = Path::new(&url);
-    ok(d, db, &["init"]);
-    ok(d, db, &["import", fixture().to_str().unwrap()]);
+    imported(d, db, &fixture());
     pg.psql(
         "future",
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -271,8 +276,7 @@ fn teach_and_show_on_postgres_equal_sqlite_s() {
     let url = pg.url("teach");
     let file = d.join("wb.db");
     for db in [&file as &Path, Path::new(&url)] {
-        ok(d, db, &["init"]);
-        ok(d, db, &["import", fixture().to_str().unwrap()]);
+        imported(d, db, &fixture());
         let out = common::teach_score(d, db, 4);
         assert!(out.contains("judged 4 of 4"), "{out}");
     }
@@ -298,8 +302,7 @@ fn a_killed_teach_on_postgres_resumes_without_duplicates() {
     let d = dir.path();
     let url = pg.url("killed");
     let db = Path::new(&url);
-    ok(d, db, &["init"]);
-    ok(d, db, &["import", fixture().to_str().unwrap()]);
+    imported(d, db, &fixture());
     let model = common::teacher_model();
     let mut child = std::process::Command::new(common::bin())
         .current_dir(d)
@@ -363,8 +366,7 @@ fn three_teach_processes_share_the_pairs_and_take_over_a_killed_one_s() {
         .collect();
     let file = d.join("first.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    ok(d, db, &["init"]);
-    ok(d, db, &["import", file.to_str().unwrap()]);
+    imported(d, db, &file);
     let model = common::teacher_model();
     let start = || {
         std::process::Command::new(common::bin())

@@ -32,6 +32,16 @@ fn at(secs: f64) -> String {
     )
 }
 
+/// ` AND l.model = … AND l.prompt_hash = … AND l.mode = …`: a lease `l` of this run.
+fn push_same_run(q: &mut QueryBuilder<sqlx::Postgres>, (model, hash, mode): (&str, &str, &str)) {
+    q.push(" AND l.model = ")
+        .push_bind(model.to_string())
+        .push(" AND l.prompt_hash = ")
+        .push_bind(hash.to_string())
+        .push(" AND l.mode = ")
+        .push_bind(mode.to_string());
+}
+
 impl Store {
     /// Claims up to `n` pairs still to judge by this run that no live lease holds, for `lease`,
     /// in pair order, and returns them.
@@ -106,7 +116,6 @@ impl Store {
         let Db::Postgres(pool) = &self.db else {
             return Err(not_yet());
         };
-        let (model, hash, mode) = run;
         let mut q = QueryBuilder::new(format!(
             "SELECT extract(epoch FROM (min(l.expires_at)::timestamp - \
              (clock_timestamp() AT TIME ZONE 'UTC')))::float8 \
@@ -114,14 +123,9 @@ impl Store {
              JOIN teach_leases l ON l.pair_id = p.id AND l.expires_at > {} AND l.owner <> ",
             at(0.0)
         ));
-        q.push_bind(owner.to_string())
-            .push(" AND l.model = ")
-            .push_bind(model.to_string())
-            .push(" AND l.prompt_hash = ")
-            .push_bind(hash.to_string())
-            .push(" AND l.mode = ")
-            .push_bind(mode.to_string())
-            .push(" WHERE ");
+        q.push_bind(owner.to_string());
+        push_same_run(&mut q, run);
+        q.push(" WHERE ");
         push_to_judge(&mut q, run, filter);
         let secs: Option<f64> = q.build_query_scalar().fetch_one(pool).await?;
         Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
