@@ -24,9 +24,13 @@ pub struct PgImport {
 /// round trips and statement starts whatever its size.
 const FLUSH_ROWS: usize = 20_000;
 
-const STAGE: &str = "CREATE TEMP TABLE import_rows (
-    ord bigint, query_ext text, query text, product_ext text, title text, description text,
-    brand text, attributes text, label text, split text) ON COMMIT DROP";
+const STAGE: [&str; 2] = [
+    "CREATE TEMP TABLE import_rows (
+        ord bigint, query_ext text, query text, product_ext text, title text, description text,
+        brand text, attributes text, label text, split text) ON COMMIT DROP",
+    "CREATE TEMP TABLE import_pairs (
+        query_id bigint, item_id bigint, ord bigint, label text, split text) ON COMMIT DROP",
+];
 
 const COPY: &str = "COPY import_rows FROM STDIN";
 
@@ -49,7 +53,7 @@ const ITEMS: &str = "INSERT INTO items (ext_id, title, description, brand, attri
     ON CONFLICT (ext_id) DO NOTHING";
 
 /// Each pair of the batch once: its first row's place and split, its last gold label.
-const BATCH_PAIRS: &str = "CREATE TEMP TABLE import_pairs ON COMMIT DROP AS
+const BATCH_PAIRS: &str = "INSERT INTO import_pairs
     SELECT q.id AS query_id, i.id AS item_id, v.ord, v.label, v.split FROM (
         SELECT query_ext, product_ext, min(ord) AS ord,
                (array_agg(label ORDER BY ord DESC) FILTER (WHERE label IS NOT NULL))[1] AS label,
@@ -78,7 +82,9 @@ impl PgImport {
         sqlx::query("LOCK TABLE pairs IN SHARE ROW EXCLUSIVE MODE")
             .execute(&mut *tx)
             .await?;
-        sqlx::query(STAGE).execute(&mut *tx).await?;
+        for sql in STAGE {
+            sqlx::query(sql).execute(&mut *tx).await?;
+        }
         let pairs_before = sqlx::query_scalar("SELECT count(*) FROM pairs")
             .fetch_one(&mut *tx)
             .await?;
@@ -120,8 +126,7 @@ impl PgImport {
             (BATCH_PAIRS, "pairs"),
             (RELABEL, "gold labels"),
             (PAIRS, "pairs"),
-            ("DROP TABLE import_pairs", "pairs"),
-            ("TRUNCATE import_rows", "rows"),
+            ("TRUNCATE import_rows, import_pairs", "rows"),
         ] {
             sqlx::query(sql)
                 .execute(&mut *self.tx)
