@@ -479,3 +479,61 @@ fn three_teach_processes_share_the_pairs_and_take_over_a_killed_one_s() {
     );
     assert_eq!(kept.trim(), "0", "a finished process releases its claims");
 }
+
+/// `teach --workers 2` on PostgreSQL: the parent claims the pairs it hands its workers, so a
+/// pair another live process holds is left to it, and taken only once that claim lapses; every
+/// pair is judged once and the claims are released at the end.
+#[test]
+fn a_teach_pool_on_postgres_claims_what_it_hands_out() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("pool");
+    let db = Path::new(&url);
+    let lines: Vec<String> = std::fs::read_to_string(fixture())
+        .unwrap()
+        .lines()
+        .take(8)
+        .map(str::to_string)
+        .collect();
+    let file = d.join("first.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    imported(d, db, &file);
+    // The first pair judged, for the run's model and prompt; then "another machine" holds a
+    // claim on the second for a few seconds.
+    common::teach_score(d, db, 1);
+    let lapses = pg.psql(
+        "pool",
+        "INSERT INTO teach_leases SELECT 2, model, prompt_hash, mode, 'elsewhere:1', \
+         to_char(clock_timestamp() AT TIME ZONE 'UTC' + interval '8 seconds', \
+         'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM judgments \
+         RETURNING expires_at",
+    );
+    let model = common::teacher_model();
+    let out = ok(
+        d,
+        db,
+        &[
+            "teach",
+            "--mode",
+            "score",
+            "--workers",
+            "2",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("judged 7 of 7"), "{out}");
+    let counts = pg.psql(
+        "pool",
+        "SELECT count(*) || ' ' || count(DISTINCT pair_id) || ' ' || \
+         (SELECT count(*) FROM teach_leases WHERE owner <> 'elsewhere:1') FROM judgments",
+    );
+    assert_eq!(counts.trim(), "8 8 0");
+    assert!(lapses.trim().ends_with('Z'), "{lapses:?}");
+    let judged_at = pg.psql("pool", "SELECT created_at FROM judgments WHERE pair_id = 2");
+    assert!(
+        judged_at.trim() >= lapses.trim(),
+        "the claimed pair waits for its claim to lapse: judged {judged_at}, claim lapsed {lapses}"
+    );
+}
