@@ -358,15 +358,7 @@ fn three_teach_processes_share_the_pairs_and_take_over_a_killed_one_s() {
     let url = pg.url("shared");
     let db = Path::new(&url);
     let pairs = 24;
-    let lines: Vec<String> = std::fs::read_to_string(fixture())
-        .unwrap()
-        .lines()
-        .take(pairs)
-        .map(str::to_string)
-        .collect();
-    let file = d.join("first.jsonl");
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    imported(d, db, &file);
+    imported(d, db, &common::fixture_subset(d, pairs));
     let model = common::teacher_model();
     let start = || {
         std::process::Command::new(common::bin())
@@ -490,15 +482,7 @@ fn a_teach_pool_on_postgres_claims_what_it_hands_out() {
     let d = dir.path();
     let url = pg.url("pool");
     let db = Path::new(&url);
-    let lines: Vec<String> = std::fs::read_to_string(fixture())
-        .unwrap()
-        .lines()
-        .take(8)
-        .map(str::to_string)
-        .collect();
-    let file = d.join("first.jsonl");
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    imported(d, db, &file);
+    imported(d, db, &common::fixture_subset(d, 8));
     // The first pair judged, for the run's model and prompt; then "another machine" holds a
     // claim on the second for a few seconds.
     common::teach_score(d, db, 1);

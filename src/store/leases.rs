@@ -10,7 +10,7 @@ use anyhow::Result;
 use sqlx::QueryBuilder;
 
 use super::pairs::{PAIR_COLUMNS, PairFilter, pair_from_row, push_to_judge};
-use super::postgres::not_yet;
+use super::postgres::{not_yet, time_sql};
 use super::{Db, Store};
 use crate::domain::Pair;
 
@@ -21,15 +21,6 @@ pub struct LiveTeacher {
     pub owner: String,
     pub claimed: i64,
     pub judged_last_minute: i64,
-}
-
-/// "Now", and now plus `secs`, as the schema's times are written (UTC ISO-8601 text: they
-/// compare as text), on the server's clock so that machines agree.
-fn at(secs: f64) -> String {
-    format!(
-        "to_char(clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => {secs}), \
-         'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-    )
 }
 
 /// ` AND l.model = … AND l.prompt_hash = … AND l.mode = …`: a lease `l` of this run.
@@ -71,7 +62,7 @@ impl Store {
         .push_bind(hash.to_string())
         .push(" AND l.mode = ")
         .push_bind(mode.to_string())
-        .push(format!(" AND l.expires_at > {})", at(0.0)))
+        .push(format!(" AND l.expires_at > {})", time_sql(0.0)))
         .push(" ORDER BY p.id LIMIT ")
         .push_bind(n as i64)
         .push(" FOR UPDATE OF p SKIP LOCKED) ")
@@ -91,7 +82,7 @@ impl Store {
                  ON CONFLICT (pair_id, model, prompt_hash, mode) DO UPDATE \
                  SET owner = excluded.owner, expires_at = excluded.expires_at \
                  RETURNING pair_id",
-            at(lease.as_secs_f64())
+            time_sql(lease.as_secs_f64())
         ));
         let ids: Vec<i64> = q.build_query_scalar().fetch_all(&mut *tx).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -121,7 +112,7 @@ impl Store {
              (clock_timestamp() AT TIME ZONE 'UTC')))::float8 \
              FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
              JOIN teach_leases l ON l.pair_id = p.id AND l.expires_at > {} AND l.owner <> ",
-            at(0.0)
+            time_sql(0.0)
         ));
         q.push_bind(owner.to_string());
         push_same_run(&mut q, run);
@@ -147,7 +138,7 @@ impl Store {
         let Db::Postgres(pool) = &self.db else {
             return Ok(Vec::new());
         };
-        let (now, minute_ago) = (at(0.0), at(-60.0));
+        let (now, minute_ago) = (time_sql(0.0), time_sql(-60.0));
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT l.owner, \
                count(*) FILTER (WHERE j.id IS NULL AND l.expires_at > {now}), \

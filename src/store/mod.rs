@@ -96,12 +96,10 @@ macro_rules! with_pool {
 pub(crate) use with_pool;
 
 /// SQL for "now" as the schema's defaults write it (UTC, ISO-8601, milliseconds).
-fn now_sql(store: &Store) -> &'static str {
+fn now_sql(store: &Store) -> String {
     match store.db {
-        Db::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-        Db::Postgres(_) => {
-            "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-        }
+        Db::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')".into(),
+        Db::Postgres(_) => postgres::time_sql(0.0),
     }
 }
 

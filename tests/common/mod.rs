@@ -77,8 +77,8 @@ pub fn fixture_db(dir: &Path) -> PathBuf {
     db
 }
 
-/// An initialised database with the first `n` fixture pairs imported.
-pub fn fixture_subset_db(dir: &Path, n: usize) -> PathBuf {
+/// The first `n` fixture pairs as a file of their own in `dir`.
+pub fn fixture_subset(dir: &Path, n: usize) -> PathBuf {
     let lines: Vec<String> = std::fs::read_to_string(fixture())
         .unwrap()
         .lines()
@@ -87,6 +87,12 @@ pub fn fixture_subset_db(dir: &Path, n: usize) -> PathBuf {
         .collect();
     let file = dir.join(format!("first-{n}.jsonl"));
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    file
+}
+
+/// An initialised database with the first `n` fixture pairs imported.
+pub fn fixture_subset_db(dir: &Path, n: usize) -> PathBuf {
+    let file = fixture_subset(dir, n);
     let db = dir.join("wb.db");
     ok(dir, &db, &["init"]);
     ok(dir, &db, &["import", file.to_str().unwrap()]);

@@ -32,6 +32,15 @@ pub(super) fn not_yet() -> anyhow::Error {
     )
 }
 
+/// SQL for now plus `secs` as the schema's times are written (UTC ISO-8601 text with
+/// milliseconds, which compare as text), on the server's clock so that machines agree.
+pub(super) fn time_sql(secs: f64) -> String {
+    format!(
+        "to_char(clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => {secs}), \
+         'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    )
+}
+
 /// The URL as messages and files may show it: without a password, in the user part or as a
 /// `password=` parameter.
 pub(super) fn redacted(url: &str) -> String {
