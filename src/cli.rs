@@ -302,6 +302,11 @@ pub struct TuneArgs {
     /// Pairs per step.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub batch: usize,
+    /// How the loss weighs each pair: `balanced` by the inverse of its label's share of the
+    /// train pairs (a teacher that has seen few Irrelevant pairs still learns to say it), or
+    /// `none`.
+    #[arg(long, value_enum, default_value = "none")]
+    pub class_weights: ClassWeights,
     /// Train on at most N pairs (the first by pair id).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -783,7 +788,8 @@ pub struct TeachArgs {
 
 #[derive(Debug, Args, Default)]
 pub struct ReviewArgs {
-    /// Who is reviewing: every change is recorded under this name.
+    /// Who is reviewing: every change is recorded under this name (default: $USER). On
+    /// PostgreSQL the database role is the annotator; leave this out or give the role's name.
     #[arg(long, env = "WORKBENCH_ANNOTATOR", value_name = "NAME")]
     pub annotator: Option<String>,
 }

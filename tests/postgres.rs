@@ -521,3 +521,315 @@ fn a_teach_pool_on_postgres_claims_what_it_hands_out() {
         "the claimed pair waits for its claim to lapse: judged {judged_at}, claim lapsed {lapses}"
     );
 }
+
+/// On PostgreSQL the annotator is the database role: a role other than the owner appends
+/// annotations in its own name only (whatever name it gives), undoes only its own, and can
+/// neither rewrite nor delete an annotation nor touch the schema; the owner's tables are read by
+/// all. Through the store as the review app calls it, and through psql as a role trying more.
+#[test]
+fn an_annotator_role_appends_in_its_own_name_only() {
+    use workbench::domain::review::Change;
+    use workbench::store::Store;
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("team");
+    imported(d, Path::new(&url), &fixture());
+    pg.psql("team", "CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN");
+    let label = |after: &str| Change::SetLabel {
+        before: None,
+        after: after.into(),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (alices, bobs) = rt.block_on(async {
+        let alice = Store::open(Path::new(&pg.url_as("alice", "team")))
+            .await
+            .unwrap();
+        assert_eq!(alice.annotator_name("ana").await.unwrap(), "alice");
+        // The name given is not the name saved.
+        let alices = alice.annotate(1, None, "bob", &label("E")).await.unwrap();
+        let bob = Store::open(Path::new(&pg.url_as("bob", "team")))
+            .await
+            .unwrap();
+        let bobs = bob.annotate(2, None, "bob", &label("S")).await.unwrap();
+        let err = bob
+            .annotate(1, None, "bob", &Change::Undo { target: alices })
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("row-level security"),
+            "bob undid alice's change: {err:#}"
+        );
+        // Her own undo goes through, and leaves the pair unreviewed again.
+        alice
+            .annotate(1, None, "alice", &Change::Undo { target: alices })
+            .await
+            .unwrap();
+        (alices, bobs)
+    });
+    assert_eq!(
+        pg.psql(
+            "team",
+            "SELECT pair_id || ' ' || annotator || ' ' || action FROM annotations ORDER BY id"
+        ),
+        "1 alice set_label\n2 bob set_label\n1 alice undo\n"
+    );
+    assert_eq!(
+        pg.psql("team", "SELECT id FROM pairs WHERE reviewed = 1"),
+        "2\n"
+    );
+    let as_alice = |sql: &str| pg.psql_as("alice", "team", sql);
+    let refused = |sql: &str, why: &str| {
+        let err = as_alice(sql).expect_err(sql);
+        assert!(err.contains(why), "{sql}: {err}");
+    };
+    refused(
+        "INSERT INTO annotations (pair_id, annotator, action, after) VALUES (3, 'bob', 'accept', '\"accept\"')",
+        "row-level security",
+    );
+    refused(
+        &format!("DELETE FROM annotations WHERE id = {bobs}"),
+        "permission denied",
+    );
+    refused(
+        &format!("DELETE FROM annotations WHERE id = {alices}"),
+        "permission denied",
+    );
+    refused(
+        "UPDATE annotations SET annotator = 'alice'",
+        "permission denied",
+    );
+    refused("DELETE FROM pairs", "permission denied");
+    refused("UPDATE pairs SET gold_label = 'I'", "permission denied");
+    refused("DROP TABLE judgments", "must be owner");
+    refused(
+        "ALTER TABLE annotations DISABLE ROW LEVEL SECURITY",
+        "must be owner",
+    );
+    // She reads everything.
+    assert_eq!(as_alice("SELECT count(*) FROM pairs").unwrap(), "200\n");
+    assert_eq!(as_alice("SELECT count(*) FROM annotations").unwrap(), "3\n");
+    // The review app will not save her changes under another name.
+    let out = workbench(
+        d,
+        Path::new(&pg.url_as("alice", "team")),
+        &["review", "--annotator", "bob"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the annotator is the database role") && err.contains("`alice`"),
+        "{err}"
+    );
+}
+
+/// Two annotators' review apps (the real binary in tmux) on one PostgreSQL database while the
+/// real teacher judges pairs into it: each labels a different pair, both changes are stored in
+/// their names, and each app's queue shows both within its refresh interval.
+#[test]
+fn two_review_apps_and_a_teach_share_one_postgres_database() {
+    use common::{tmux, wait_for_pane};
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("team");
+    imported(d, Path::new(&url), &fixture());
+    pg.psql("team", "CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN");
+    let model = common::teacher_model();
+    let mut teach = std::process::Command::new(common::bin())
+        .current_dir(d)
+        .args(["--db", &url, "teach", "--mode", "score", "--limit", "12"])
+        .args(["--model", model.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sessions: Vec<String> = ["alice", "bob"]
+        .iter()
+        .map(|who| {
+            let name = format!("wb-pg-{who}-{}", std::process::id());
+            let cmd = format!(
+                "NO_COLOR=1 {} --db '{}' review --annotator {who}",
+                common::bin().display(),
+                pg.url_as(who, "team")
+            );
+            tmux(&[
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "120",
+                "-y",
+                "32",
+                &cmd,
+            ]);
+            wait_for_pane(&name, "queue · all · 200 pairs", 20);
+            name
+        })
+        .collect();
+    let keys = |name: &str, k: &[&str]| {
+        let mut args = vec!["send-keys", "-t", name];
+        args.extend_from_slice(k);
+        tmux(&args);
+    };
+    // Alice labels the first pair Exact, Bob the third Irrelevant, while teach writes.
+    keys(&sessions[0], &["Enter"]);
+    wait_for_pane(&sessions[0], "reviewed 0/200", 10);
+    keys(&sessions[0], &["1"]);
+    wait_for_pane(&sessions[0], "reviewed 1/200", 10);
+    keys(&sessions[0], &["Escape"]);
+    keys(&sessions[1], &["j", "j", "Enter"]);
+    keys(&sessions[1], &["4"]);
+    // Each queue refreshes on its own and shows the other's change too.
+    keys(&sessions[1], &["Escape"]);
+    for name in &sessions {
+        wait_for_pane(name, "reviewed 2/200", 20);
+    }
+    let status = teach.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut teach.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "teach failed: {err}");
+    for name in &sessions {
+        keys(name, &["q"]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for name in &sessions {
+        let _ = std::process::Command::new("tmux")
+            .args(["kill-session", "-t", name])
+            .output();
+    }
+    assert_eq!(
+        pg.psql(
+            "team",
+            "SELECT pair_id || ' ' || annotator || ' ' || action || ' ' || (after::json->>'after') \
+             FROM annotations ORDER BY pair_id"
+        ),
+        "1 alice set_label E\n3 bob set_label I\n"
+    );
+    assert_eq!(pg.psql("team", "SELECT count(*) FROM judgments"), "12\n");
+}
+
+/// The same judgments and annotations on both backends: every filter in every order pages
+/// through the same rows by keyset, forwards and back, with the same sort keys; searches and
+/// counts agree. What the review app reads on PostgreSQL is what it reads on SQLite.
+#[test]
+fn the_review_queue_on_postgres_pages_as_on_sqlite() {
+    use workbench::domain::review::Change;
+    use workbench::domain::{DistSource, Judgment, Mode, ScoreDist};
+    use workbench::store::{Cursor, NewJudgment, QueueFilter, QueueScope, QueueSort, Store};
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("queue");
+    let file = d.join("wb.db");
+    let labels = ["E", "S", "C", "I"];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut seen = Vec::new();
+    for db in [&file as &Path, Path::new(&url)] {
+        imported(d, db, &fixture());
+        let rows = rt.block_on(async {
+            let store = Store::open(db).await.unwrap();
+            // 90 judged pairs: labels, confidences (with ties) and a few unparsed outputs.
+            for pair_id in 1..=90i64 {
+                let top = 0.3 + 0.05 * (pair_id % 9) as f64;
+                let label = labels[(pair_id % 4) as usize];
+                let mut probs = vec![(1.0 - top) / 3.0; 4];
+                probs[(pair_id % 4) as usize] = top;
+                let error = (pair_id % 17 == 0).then(|| "no JSON object".to_string());
+                let judgment = NewJudgment {
+                    pair_id,
+                    run_id: None,
+                    model: "hand-written".into(),
+                    prompt_hash: "test".into(),
+                    mode: Mode::Score,
+                    judgment: Judgment {
+                        label: error.is_none().then(|| label.to_string()),
+                        distribution: ScoreDist { probs },
+                        dist_source: DistSource::Logprobs,
+                        raw_output: "{".into(),
+                        parse_error: error,
+                        ..Default::default()
+                    },
+                };
+                store.save_judgment(&judgment).await.unwrap();
+            }
+            for (pair_id, change) in [
+                (3, Change::Accept),
+                (
+                    5,
+                    Change::SetLabel {
+                        before: Some("S".into()),
+                        after: "I".into(),
+                    },
+                ),
+                (140, Change::Reject),
+            ] {
+                store.annotate(pair_id, None, "ana", &change).await.unwrap();
+            }
+            store.refresh_item_index().await.unwrap();
+            let mut rows = Vec::new();
+            let searches = [None, Some("newborn"), Some("fleece jacket"), Some("zzzz")];
+            for filter in QueueFilter::ALL {
+                for sort in QueueSort::ALL {
+                    for search in searches {
+                        let scope = QueueScope {
+                            search: search.map(str::to_string),
+                            ..Default::default()
+                        };
+                        let (mut forward, mut from) = (Vec::new(), Cursor::START);
+                        loop {
+                            let page = store
+                                .queue_page(filter, sort, from, false, 7, &scope)
+                                .await
+                                .unwrap();
+                            let Some(last) = page.last() else { break };
+                            from = Cursor::at(last, false);
+                            forward.extend(page);
+                        }
+                        let (mut back, mut from) = (Vec::new(), Cursor::END);
+                        loop {
+                            let page = store
+                                .queue_page(filter, sort, from, true, 7, &scope)
+                                .await
+                                .unwrap();
+                            let Some(first) = page.first() else { break };
+                            from = Cursor::at(first, false);
+                            back.splice(0..0, page);
+                        }
+                        assert_eq!(forward, back, "{filter:?} {sort:?} {search:?}");
+                        let counts = store.queue_counts(filter, &scope).await.unwrap();
+                        assert_eq!(counts.0 as usize, forward.len());
+                        rows.push((filter, sort, search, counts, forward));
+                    }
+                }
+            }
+            store.close().await;
+            rows
+        });
+        seen.push(rows);
+    }
+    let (lite, on_pg) = (&seen[0], &seen[1]);
+    assert_eq!(lite.len(), on_pg.len());
+    for (a, b) in lite.iter().zip(on_pg) {
+        assert_eq!(a, b, "{:?} {:?} {:?}", a.0, a.1, a.2);
+    }
+    let count = |f, s, q: Option<&str>| {
+        lite.iter()
+            .find(|r| r.0 == f && r.1 == s && r.2 == q)
+            .unwrap()
+            .4
+            .len()
+    };
+    // The comparisons mean something: filters and searches narrow the queue.
+    assert_eq!(count(QueueFilter::All, QueueSort::Pair, None), 200);
+    assert_eq!(
+        count(QueueFilter::ParseError, QueueSort::Confidence, None),
+        5
+    );
+    assert_eq!(count(QueueFilter::Unreviewed, QueueSort::Query, None), 197);
+    assert!(count(QueueFilter::All, QueueSort::Pair, Some("newborn")) > 0);
+    assert!(count(QueueFilter::All, QueueSort::Pair, Some("fleece jacket")) > 0);
+    assert_eq!(count(QueueFilter::All, QueueSort::Pair, Some("zzzz")), 0);
+}

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{CalibrateArgs, TeachMode, TeacherCommand, TuneArgs};
+use crate::cli::{CalibrateArgs, ClassWeights, TeachMode, TeacherCommand, TuneArgs};
 use crate::domain::text::inert;
 use crate::store::Store;
 use crate::teacher::Mode;
@@ -32,6 +32,7 @@ async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
         epochs: args.epochs,
         lr: args.lr,
         batch: args.batch,
+        balanced: args.class_weights == ClassWeights::Balanced,
         limit: args.limit,
         restart: args.restart,
     };

@@ -252,6 +252,28 @@ impl LabelScale {
     }
 }
 
+/// scikit-learn's `class_weight="balanced"` over the labels given (indices into a scale of
+/// `labels`): n / (k · n_c), so that every label counts as much in
+/// the loss whatever its share.
+pub fn balanced_class_weights(labels_seen: impl Iterator<Item = usize>, labels: usize) -> Vec<f64> {
+    let mut counts = vec![0usize; labels];
+    for l in labels_seen {
+        counts[l] += 1;
+    }
+    let n: usize = counts.iter().sum();
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                1.0
+            } else {
+                n as f64 / (present * c) as f64
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

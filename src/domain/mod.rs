@@ -15,7 +15,7 @@ pub mod text;
 
 pub use calibration::{Calibration, CalibrationFit};
 pub use judgment::{DistSource, Judgment};
-pub use label::{Label, LabelScale, ScaleError};
+pub use label::{Label, LabelScale, ScaleError, balanced_class_weights};
 pub use pair::{Attributes, Item, Pair, PairKey, Query};
 pub use prompt::{Mode, Prompt};
 pub use rationale::{Dimension, Rationale, Verdict};

@@ -1,15 +1,14 @@
 use anyhow::{Context, Result};
-use sqlx::Row;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 
-use sqlx::SqliteConnection;
-
-use super::Store;
+use super::{Db, Store};
 use crate::domain::review::{Annotation, Change, derive};
 
 impl Store {
     /// Appends one human change and sets the pair's `reviewed` flag from all its changes (an
     /// undo of the only change leaves it unreviewed), in one transaction; returns the change's id.
-    /// Annotations are never updated or deleted.
+    /// Annotations are never updated or deleted. On PostgreSQL the annotator is the database
+    /// role (`current_user`), whatever name the caller gives: row-level security admits no other.
     pub async fn annotate(
         &self,
         pair_id: i64,
@@ -18,43 +17,67 @@ impl Store {
         change: &Change,
     ) -> Result<i64> {
         let (field, before, after, undoes) = columns(change);
-        let mut tx = self.sqlite()?.begin().await?;
-        let id = sqlx::query_scalar(
+        let who = match self.db {
+            Db::Sqlite(_) => "$3",
+            Db::Postgres(_) => "current_user",
+        };
+        let sql = format!(
             "INSERT INTO annotations (pair_id, judgment_id, annotator, action, field, before, after, undoes) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(pair_id)
-        .bind(judgment_id)
-        .bind(annotator)
-        .bind(change.action())
-        .bind(field)
-        .bind(before)
-        .bind(after)
-        .bind(undoes)
-        .fetch_one(&mut *tx)
-        .await
-        .with_context(|| format!("saving a {} annotation on pair {pair_id}", change.action()))?;
-        update_reviewed(&mut tx, pair_id).await?;
-        tx.commit().await.with_context(|| {
-            format!("saving a {} annotation on pair {pair_id}", change.action())
-        })?;
-        Ok(id)
+             VALUES ($1, $2, {who}, $4, $5, $6, $7, $8) RETURNING id"
+        );
+        let what = || format!("saving a {} annotation on pair {pair_id}", change.action());
+        super::with_pool!(self, |pool| {
+            let mut tx = pool.begin().await.with_context(what)?;
+            let id: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(pair_id)
+                .bind(judgment_id)
+                .bind(annotator)
+                .bind(change.action())
+                .bind(field)
+                .bind(before)
+                .bind(after)
+                .bind(undoes)
+                .fetch_one(&mut *tx)
+                .await
+                .with_context(what)?;
+            let annotations = annotations_of(&mut *tx, pair_id).await?;
+            update_reviewed(&mut *tx, pair_id, &annotations).await?;
+            tx.commit().await.with_context(what)?;
+            Ok(id)
+        })
     }
 
     /// Every annotation of a pair, oldest first.
     pub async fn annotations_of(&self, pair_id: i64) -> Result<Vec<Annotation>> {
-        let mut conn = self.sqlite()?.acquire().await?;
-        annotations_of(&mut conn, pair_id).await
+        super::with_pool!(self, |pool| {
+            let mut conn = pool.acquire().await?;
+            annotations_of(&mut *conn, pair_id).await
+        })
+    }
+
+    /// The name annotations are saved under: the database role on PostgreSQL, else `given`.
+    pub async fn annotator_name(&self, given: &str) -> Result<String> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(given.to_string()),
+            Db::Postgres(pool) => Ok(sqlx::query_scalar("SELECT current_user::text")
+                .fetch_one(pool)
+                .await?),
+        }
     }
 }
 
-pub(super) async fn annotations_of(
-    conn: &mut SqliteConnection,
-    pair_id: i64,
-) -> Result<Vec<Annotation>> {
+pub(super) async fn annotations_of<'c, E, DB>(conn: E, pair_id: i64) -> Result<Vec<Annotation>>
+where
+    E: Executor<'c, Database = DB>,
+    DB: Database,
+    for<'q> DB::Arguments: IntoArguments<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Decode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
     let rows = sqlx::query(
         "SELECT id, pair_id, judgment_id, annotator, action, field, before, after, undoes, created_at \
-         FROM annotations WHERE pair_id = ? ORDER BY id",
+         FROM annotations WHERE pair_id = $1 ORDER BY id",
     )
     .bind(pair_id)
     .fetch_all(conn)
@@ -64,12 +87,21 @@ pub(super) async fn annotations_of(
 
 /// Sets the pair's `reviewed` flag to what its annotations derive (a change in force), inside
 /// the caller's transaction.
-pub(super) async fn update_reviewed(conn: &mut SqliteConnection, pair_id: i64) -> Result<()> {
-    let reviewed = derive(None, &annotations_of(conn, pair_id).await?).is_reviewed();
-    sqlx::query("UPDATE pairs SET reviewed = ? WHERE id = ? AND reviewed <> ?")
+pub(super) async fn update_reviewed<'c, E, DB>(
+    conn: E,
+    pair_id: i64,
+    annotations: &[Annotation],
+) -> Result<()>
+where
+    E: Executor<'c, Database = DB>,
+    DB: Database,
+    for<'q> DB::Arguments: IntoArguments<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let reviewed = i64::from(derive(None, annotations).is_reviewed());
+    sqlx::query("UPDATE pairs SET reviewed = $1 WHERE id = $2 AND reviewed <> $1")
         .bind(reviewed)
         .bind(pair_id)
-        .bind(reviewed)
         .execute(conn)
         .await?;
     Ok(())
@@ -120,7 +152,12 @@ fn columns(change: &Change) -> (Option<String>, Option<String>, String, Option<i
     }
 }
 
-pub(super) fn annotation_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Annotation> {
+pub(super) fn annotation_from_row<R: Row>(r: &R) -> Result<Annotation>
+where
+    usize: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
     let after: String = r.try_get(7)?;
     let id: i64 = r.try_get(0)?;
     Ok(Annotation {

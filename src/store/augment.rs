@@ -17,13 +17,28 @@ impl Store {
     /// Brings the full-text index of items up to date (new items only) and returns how many
     /// items it added.
     pub async fn refresh_item_index(&self) -> Result<u64> {
-        let done = sqlx::query(
-            "INSERT INTO items_fts (rowid, title, brand) SELECT id, title, brand FROM items \
-             WHERE id > coalesce((SELECT max(rowid) FROM items_fts), 0) ORDER BY id",
-        )
-        .execute(self.sqlite()?)
-        .await?;
-        Ok(done.rows_affected())
+        let done = match &self.db {
+            super::Db::Sqlite(pool) => sqlx::query(
+                "INSERT INTO items_fts (rowid, title, brand) SELECT id, title, brand FROM items \
+                 WHERE id > coalesce((SELECT max(rowid) FROM items_fts), 0) ORDER BY id",
+            )
+            .execute(pool)
+            .await?
+            .rows_affected(),
+            // Title weighted above brand, as bm25 weighs them on SQLite. Two apps filling it at
+            // once insert the same rows: the second's are dropped.
+            super::Db::Postgres(pool) => sqlx::query(
+                "INSERT INTO items_search (item_id, search) \
+                 SELECT id, setweight(to_tsvector('simple', title), 'A') \
+                   || setweight(to_tsvector('simple', coalesce(brand, '')), 'B') FROM items \
+                 WHERE id > coalesce((SELECT max(item_id) FROM items_search), 0) ORDER BY id \
+                 ON CONFLICT (item_id) DO NOTHING",
+            )
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        };
+        Ok(done)
     }
 
     /// Queries that have imported pairs, in id order.

@@ -65,11 +65,19 @@ impl Store {
     /// there is none: what `workbench teacher calibrate` has not yet learnt from. Times compare
     /// as Julian days: calibrations keep whole seconds, annotations milliseconds.
     pub async fn reviews_since_calibration(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(DISTINCT pair_id) FROM annotations WHERE julianday(created_at) >              COALESCE((SELECT julianday(max(created_at)) FROM calibrations), 0)",
-        )
-        .fetch_one(self.sqlite()?)
-        .await?)
+        let sql = match self.db {
+            super::Db::Sqlite(_) => {
+                "SELECT count(DISTINCT pair_id) FROM annotations WHERE julianday(created_at) > \
+                 COALESCE((SELECT julianday(max(created_at)) FROM calibrations), 0)"
+            }
+            super::Db::Postgres(_) => {
+                "SELECT count(DISTINCT pair_id) FROM annotations WHERE created_at::timestamptz > \
+                 COALESCE((SELECT max(created_at::timestamptz) FROM calibrations), '-infinity')"
+            }
+        };
+        super::with_pool!(self, |pool| Ok(sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await?))
     }
 
     /// The newest calibration of every teacher that has one.

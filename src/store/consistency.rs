@@ -96,7 +96,8 @@ impl Store {
         );
         reviewed.sort_unstable();
         for &id in &reviewed {
-            update_reviewed(&mut tx, id).await?;
+            let annotations = by_pair.get(&id).map_or(&[][..], Vec::as_slice);
+            update_reviewed(&mut *tx, id, annotations).await?;
         }
         tx.commit().await?;
         Ok(Repairs {

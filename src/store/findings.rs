@@ -106,23 +106,22 @@ impl Store {
 
     /// The findings on one pair, worst first.
     pub async fn findings_of(&self, pair_id: i64) -> Result<Vec<StoredFinding>> {
-        let rows = sqlx::query(
-            "SELECT pair_id, judgment_id, rule, severity, detail FROM audit_findings WHERE pair_id = ? \
-             ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, id",
-        )
-        .bind(pair_id)
-        .fetch_all(self.sqlite()?)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredFinding {
-                    pair_id: r.try_get(0)?,
-                    judgment_id: r.try_get(1)?,
-                    rule: r.try_get(2)?,
-                    severity: r.try_get(3)?,
-                    detail: r.try_get(4)?,
+        const SQL: &str = "SELECT pair_id, judgment_id, rule, severity, detail FROM audit_findings \
+             WHERE pair_id = $1 \
+             ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, id";
+        super::with_pool!(self, |pool| {
+            let rows = sqlx::query(SQL).bind(pair_id).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoredFinding {
+                        pair_id: r.try_get(0)?,
+                        judgment_id: r.try_get(1)?,
+                        rule: r.try_get(2)?,
+                        severity: r.try_get(3)?,
+                        detail: r.try_get(4)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 }

@@ -1,5 +1,5 @@
 use anyhow::Result;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use super::annotations::annotations_of;
 use super::{Store, newest_student};
@@ -57,7 +57,7 @@ impl QueueFilter {
     /// the index instead of the table.
     fn sql(self) -> &'static str {
         match self {
-            QueueFilter::All => "1",
+            QueueFilter::All => "TRUE",
             QueueFilter::Unreviewed => "reviewed = 0",
             QueueFilter::ToReview => "reviewed = 0 AND judgment_id IS NOT NULL",
             QueueFilter::Disagree => "teacher_label <> gold_label",
@@ -114,6 +114,16 @@ impl QueueSort {
                 "COALESCE(CASE WHEN teacher_label <> gold_label THEN -teacher_p END, 1.0)"
             }
             QueueSort::Query => "CAST(query_id AS REAL)",
+        }
+    }
+
+    /// The key as PostgreSQL's indexes (migrations/postgres/0005) write it: the same, but the
+    /// query order is on the integer itself, compared with an integer cursor.
+    fn pg_key(self) -> &'static str {
+        match self {
+            QueueSort::Pair => "CAST(0 AS DOUBLE PRECISION)",
+            QueueSort::Query => "query_id",
+            other => other.key(),
         }
     }
 }
@@ -180,8 +190,12 @@ pub struct QueueScope {
 }
 
 impl QueueScope {
-    fn push(&self, q: &mut QueryBuilder<Sqlite>) {
-        push_search(q, self.search.as_deref());
+    fn push<DB: Database>(&self, q: &mut QueryBuilder<DB>, pg: bool)
+    where
+        for<'t> String: Encode<'t, DB> + Type<DB>,
+        for<'t> i64: Encode<'t, DB> + Type<DB>,
+    {
+        push_search(q, self.search.as_deref(), pg);
         if let Some(label) = &self.label {
             q.push(" AND p.teacher_label = ").push_bind(label.clone());
         }
@@ -192,28 +206,127 @@ impl QueueScope {
 }
 
 /// `/` in the review app: pairs whose item title or brand has every word of the search (FTS5,
-/// each word a quoted prefix), or whose query has every word. A search without a word (only
-/// punctuation) matches nothing; the app says so before it gets here.
-fn push_search(q: &mut QueryBuilder<Sqlite>, search: Option<&str>) {
+/// each word a quoted prefix; on PostgreSQL the `items_search` tsvector, each word a prefix),
+/// or whose query has every word. A search without a word (only punctuation) matches nothing;
+/// the app says so before it gets here.
+fn push_search<DB: Database>(q: &mut QueryBuilder<DB>, search: Option<&str>, pg: bool)
+where
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+{
     let Some(text) = search else { return };
     let words = search_words(text);
     if words.is_empty() {
-        q.push(" AND 0");
+        q.push(" AND FALSE");
         return;
     }
-    let expr = words
-        .iter()
-        .map(|w| format!("\"{w}\"*"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    q.push(" AND (p.item_id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ")
-        .push_bind(expr)
-        .push(") OR p.query_id IN (SELECT id FROM queries WHERE 1");
+    if pg {
+        let expr = words
+            .iter()
+            .map(|w| format!("{w}:*"))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        q.push(" AND (p.item_id IN (SELECT item_id FROM items_search WHERE search @@ to_tsquery('simple', ")
+            .push_bind(expr)
+            .push(")) OR p.query_id IN (SELECT id FROM queries WHERE TRUE");
+    } else {
+        let expr = words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        q.push(" AND (p.item_id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ")
+            .push_bind(expr)
+            .push(") OR p.query_id IN (SELECT id FROM queries WHERE TRUE");
+    }
+    // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does the same.
+    let like = if pg {
+        " AND text ILIKE "
+    } else {
+        " AND text LIKE "
+    };
     for w in words {
         // Words are letters and digits only: nothing in them is a LIKE wildcard.
-        q.push(" AND text LIKE ").push_bind(format!("%{w}%"));
+        q.push(like).push_bind(format!("%{w}%"));
     }
     q.push("))");
+}
+
+/// The SQL of one queue page, on either backend.
+fn push_page<DB: Database>(
+    q: &mut QueryBuilder<DB>,
+    pg: bool,
+    (filter, sort, scope): (QueueFilter, QueueSort, &QueueScope),
+    from: Cursor,
+    backwards: bool,
+    limit: usize,
+) where
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> f64: Encode<'t, DB> + Type<DB>,
+{
+    let key = if pg { sort.pg_key() } else { sort.key() };
+    q.push(format!(
+        "SELECT p.id, q.text, i.title, p.gold_label, j.label, j.distribution, j.parse_error IS NOT NULL, \
+         p.reviewed <> 0, (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id), \
+         CAST(p.k AS DOUBLE PRECISION), s.score, s.label, p.query_id \
+         FROM (SELECT id, query_id, item_id, gold_label, reviewed, judgment_id, {key} AS k FROM pairs p WHERE {}",
+        filter.sql()
+    ));
+    scope.push(q, pg);
+    let (cmp, dir) = if backwards { ("<", " DESC") } else { (">", "") };
+    if sort == QueueSort::Pair {
+        q.push(format!(" AND id {cmp} ")).push_bind(from.id);
+        q.push(format!(" ORDER BY id{dir} LIMIT "));
+    } else {
+        // A row-value comparison, which the database turns into a range on the sort's index.
+        q.push(format!(" AND ({key}, id) {cmp} ("));
+        if pg && sort == QueueSort::Query {
+            // Saturates: the cursors before and after every row become i64's ends.
+            q.push_bind(from.key as i64);
+        } else {
+            q.push_bind(from.key);
+        }
+        q.push(", ").push_bind(from.id).push(")");
+        q.push(format!(" ORDER BY {key}{dir}, id{dir} LIMIT "));
+    }
+    q.push_bind(limit as i64);
+    // The page is chosen on `pairs` alone (through a partial index when filtered); only its
+    // rows are joined with their text and judgment.
+    q.push(format!(
+        ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = p.judgment_id \
+         LEFT JOIN student_scores s ON s.model_id = {newest} AND s.pair_id = p.id \
+         ORDER BY p.k{dir}, p.id{dir}",
+        newest = newest_student!()
+    ));
+}
+
+fn queue_row<R: Row>(r: &R) -> Result<QueueRow>
+where
+    usize: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let dist: Option<String> = r.try_get(5)?;
+    Ok(QueueRow {
+        pair_id: r.try_get(0)?,
+        query: r.try_get(1)?,
+        title: r.try_get(2)?,
+        gold_label: r.try_get(3)?,
+        teacher_label: r.try_get(4)?,
+        teacher_dist: dist
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .map(|probs| ScoreDist { probs }),
+        parse_error: r.try_get::<Option<bool>, _>(6)?.unwrap_or(false),
+        reviewed: r.try_get(7)?,
+        human: None,
+        findings: r.try_get(8)?,
+        sort_key: r.try_get(9)?,
+        student_score: r.try_get(10)?,
+        student_label: r.try_get(11)?,
+        query_id: r.try_get(12)?,
+    })
 }
 
 impl Store {
@@ -229,70 +342,25 @@ impl Store {
         limit: usize,
         scope: &QueueScope,
     ) -> Result<Vec<QueueRow>> {
-        let key = sort.key();
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT p.id, q.text, i.title, p.gold_label, j.label, j.distribution, j.parse_error IS NOT NULL, \
-             p.reviewed, (SELECT count(*) FROM audit_findings f WHERE f.pair_id = p.id), p.k, s.score, s.label, p.query_id \
-             FROM (SELECT id, query_id, item_id, gold_label, reviewed, judgment_id, {key} AS k FROM pairs p WHERE {}",
-            filter.sql()
-        ));
-        scope.push(&mut q);
-        let (cmp, dir) = if backwards { ("<", " DESC") } else { (">", "") };
-        if sort == QueueSort::Pair {
-            q.push(format!(" AND id {cmp} ")).push_bind(from.id);
-            q.push(format!(" ORDER BY id{dir} LIMIT "));
-        } else {
-            // A row-value comparison, which SQLite turns into a range on the sort's index.
-            q.push(format!(" AND ({key}, id) {cmp} ("))
-                .push_bind(from.key)
-                .push(", ")
-                .push_bind(from.id)
-                .push(")");
-            q.push(format!(" ORDER BY {key}{dir}, id{dir} LIMIT "));
-        }
-        q.push_bind(limit as i64);
-        // The page is chosen on `pairs` alone (through a partial index when filtered); only its
-        // rows are joined with their text and judgment.
-        q.push(format!(
-            ") p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id LEFT JOIN judgments j ON j.id = p.judgment_id \
-             LEFT JOIN student_scores s ON s.model_id = {newest} AND s.pair_id = p.id \
-             ORDER BY p.k{dir}, p.id{dir}",
-            newest = newest_student!()
-        ));
-        let rows = q.build().fetch_all(self.sqlite()?).await?;
-        let mut out: Vec<QueueRow> = rows
-            .iter()
-            .map(|r| {
-                let dist: Option<String> = r.try_get(5)?;
-                Ok(QueueRow {
-                    pair_id: r.try_get(0)?,
-                    query: r.try_get(1)?,
-                    title: r.try_get(2)?,
-                    gold_label: r.try_get(3)?,
-                    teacher_label: r.try_get(4)?,
-                    teacher_dist: dist
-                        .and_then(|d| serde_json::from_str(&d).ok())
-                        .map(|probs| ScoreDist { probs }),
-                    parse_error: r.try_get::<Option<bool>, _>(6)?.unwrap_or(false),
-                    reviewed: r.try_get(7)?,
-                    human: None,
-                    findings: r.try_get(8)?,
-                    sort_key: r.try_get(9)?,
-                    student_score: r.try_get(10)?,
-                    student_label: r.try_get(11)?,
-                    query_id: r.try_get(12)?,
-                })
-            })
-            .collect::<Result<_>>()?;
+        let pg = self.is_postgres();
+        let mut out: Vec<QueueRow> = super::with_pool!(self, |pool| {
+            let mut q = QueryBuilder::new("");
+            push_page(&mut q, pg, (filter, sort, scope), from, backwards, limit);
+            let rows = q.build().fetch_all(pool).await?;
+            rows.iter().map(queue_row).collect::<Result<_>>()
+        })?;
         if backwards {
             out.reverse();
         }
         // Only the page's reviewed rows are read further: their annotations say what the
         // humans decided (a handful of indexed reads per page).
         if out.iter().any(|r| r.reviewed) {
-            let mut conn = self.sqlite()?.acquire().await?;
             for row in out.iter_mut().filter(|r| r.reviewed) {
-                let reviewed = derive(None, &annotations_of(&mut conn, row.pair_id).await?);
+                let annotations = super::with_pool!(self, |pool| {
+                    let mut conn = pool.acquire().await?;
+                    annotations_of(&mut *conn, row.pair_id).await?
+                });
+                let reviewed = derive(None, &annotations);
                 row.human = Some(match reviewed.human_label {
                     Some(label) => label,
                     None if reviewed.rejected => "✗".into(),
@@ -310,19 +378,20 @@ impl Store {
         filter: QueueFilter,
         scope: &QueueScope,
     ) -> Result<(i64, i64)> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT count(*) FROM pairs p WHERE {}",
-            filter.sql()
-        ));
-        scope.push(&mut q);
-        let total: i64 = q.build_query_scalar().fetch_one(self.sqlite()?).await?;
+        let pg = self.is_postgres();
         // All pairs less the unreviewed, which the partial index `pairs_unreviewed` counts.
-        let reviewed = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM pairs) - (SELECT count(*) FROM pairs WHERE reviewed = 0)",
-        )
-        .fetch_one(self.sqlite()?)
-        .await?;
-        Ok((total, reviewed))
+        const REVIEWED: &str =
+            "SELECT (SELECT count(*) FROM pairs) - (SELECT count(*) FROM pairs WHERE reviewed = 0)";
+        super::with_pool!(self, |pool| {
+            let mut q = QueryBuilder::new(format!(
+                "SELECT count(*) FROM pairs p WHERE {}",
+                filter.sql()
+            ));
+            scope.push(&mut q, pg);
+            let total: i64 = q.build_query_scalar().fetch_one(pool).await?;
+            let reviewed: i64 = sqlx::query_scalar(REVIEWED).fetch_one(pool).await?;
+            Ok((total, reviewed))
+        })
     }
 
     /// The pair ids of a pair, by its database id.

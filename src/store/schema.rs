@@ -39,6 +39,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0011_annotations_before_json"),
     migration!("0012_queue_to_review"),
     migration!("0013_teach_leases"),
+    migration!("0014_annotator_roles"),
 ];
 
 /// PostgreSQL's migrations (`migrations/postgres/`): the same versions and names as SQLite's,
@@ -57,6 +58,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     migration!("postgres/", "0011_annotations_before_json"),
     migration!("postgres/", "0012_queue_to_review"),
     migration!("postgres/", "0013_teach_leases"),
+    migration!("postgres/", "0014_annotator_roles"),
 ];
 
 pub(super) static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| migrator(MIGRATIONS));

@@ -2,7 +2,6 @@
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{Store, newest_student};
 
@@ -19,34 +18,38 @@ impl Store {
     /// The student called `name`, or without a name the newest one; None when there is none.
     /// A name that is not in the store is an error listing the ones that are.
     pub async fn student_model(&self, name: Option<&str>) -> Result<Option<StudentModel>> {
-        let row = match name {
-            Some(n) => {
-                sqlx::query("SELECT id, name, kind, path FROM student_models WHERE name = ?")
-                    .bind(n)
-                    .fetch_optional(self.sqlite()?)
-                    .await?
-            }
-            None => {
-                sqlx::query(
-                    "SELECT id, name, kind, path FROM student_models ORDER BY id DESC LIMIT 1",
-                )
-                .fetch_optional(self.sqlite()?)
-                .await?
-            }
-        };
+        let row: Option<(i64, String, String, Option<String>)> =
+            super::with_pool!(self, |pool| {
+                match name {
+                    Some(n) => {
+                        sqlx::query_as(
+                            "SELECT id, name, kind, path FROM student_models WHERE name = $1",
+                        )
+                        .bind(n)
+                        .fetch_optional(pool)
+                        .await?
+                    }
+                    None => sqlx::query_as(
+                        "SELECT id, name, kind, path FROM student_models ORDER BY id DESC LIMIT 1",
+                    )
+                    .fetch_optional(pool)
+                    .await?,
+                }
+            });
         match (row, name) {
-            (Some(r), _) => Ok(Some(StudentModel {
-                id: r.try_get(0)?,
-                name: r.try_get(1)?,
-                kind: r.try_get(2)?,
-                path: r.try_get(3)?,
+            (Some((id, name, kind, path)), _) => Ok(Some(StudentModel {
+                id,
+                name,
+                kind,
+                path,
             })),
             (None, None) => Ok(None),
             (None, Some(n)) => {
-                let names: Vec<String> =
+                let names: Vec<String> = super::with_pool!(self, |pool| {
                     sqlx::query_scalar("SELECT name FROM student_models ORDER BY id")
-                        .fetch_all(self.sqlite()?)
-                        .await?;
+                        .fetch_all(pool)
+                        .await?
+                });
                 if names.is_empty() {
                     bail!(
                         "no student `{n}`: the database has no student yet (`workbench student train` or `student import`)"
@@ -195,22 +198,24 @@ impl Store {
         &self,
         pair_id: i64,
     ) -> Result<Option<(String, StudentScore)>> {
-        let row = sqlx::query(concat!(
+        const SQL: &str = concat!(
             "SELECT m.name, s.score, s.distribution FROM student_scores s \
              JOIN student_models m ON m.id = s.model_id WHERE s.model_id = ",
             newest_student!(),
-            " AND s.pair_id = ?"
-        ))
-        .bind(pair_id)
-        .fetch_optional(self.sqlite()?)
-        .await?;
-        row.map(|r| {
-            let d: Option<String> = r.try_get(2)?;
+            " AND s.pair_id = $1"
+        );
+        let row: Option<(String, f64, Option<String>)> = super::with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(pair_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(name, score, d)| {
             Ok((
-                r.try_get(0)?,
+                name,
                 StudentScore {
                     pair_id,
-                    score: r.try_get(1)?,
+                    score,
                     distribution: d.map(|t| serde_json::from_str(&t)).transpose()?,
                 },
             ))

@@ -18,6 +18,7 @@ use super::bert::Dropout;
 use super::data::Example;
 use super::model::{Output, Student, StudentConfig};
 use crate::domain::Verdict;
+use crate::domain::balanced_class_weights;
 use crate::domain::metrics::Confusion;
 use crate::domain::schedule::Schedule;
 
@@ -415,28 +416,6 @@ fn trusted_teacher_weight(train: &[&Example], config: &StudentConfig) -> (f64, S
         kappa.clamp(0.0, 1.0),
         format!("the teacher's kappa with the human labels of {n} train pairs is {kappa:.3}"),
     )
-}
-
-/// scikit-learn's `class_weight="balanced"` over the labels given (the train pairs' human
-/// labels, or the teacher's top labels): n / (k · n_c), so that every label counts as much in
-/// the loss whatever its share.
-fn balanced_class_weights(labels_seen: impl Iterator<Item = usize>, labels: usize) -> Vec<f64> {
-    let mut counts = vec![0usize; labels];
-    for l in labels_seen {
-        counts[l] += 1;
-    }
-    let n: usize = counts.iter().sum();
-    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
-    counts
-        .iter()
-        .map(|&c| {
-            if c == 0 {
-                1.0
-            } else {
-                n as f64 / (present * c) as f64
-            }
-        })
-        .collect()
 }
 
 fn argmax(p: &[f32]) -> usize {

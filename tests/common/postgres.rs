@@ -149,21 +149,32 @@ impl Postgres {
         )
     }
 
+    /// The URL of database `name` for login role `role`.
+    pub fn url_as(&self, role: &str, name: &str) -> String {
+        self.url(name)
+            .replacen("workbench@", &format!("{role}@"), 1)
+    }
+
     /// Runs SQL through psql as the cluster's owner, returning what it prints (unaligned,
     /// tuples only).
     pub fn psql(&self, database: &str, sql: &str) -> String {
+        self.psql_as("workbench", database, sql)
+            .unwrap_or_else(|e| panic!("psql {sql}: {e}"))
+    }
+
+    /// The same as login role `role`: what it prints, or psql's error.
+    pub fn psql_as(&self, role: &str, database: &str, sql: &str) -> Result<String, String> {
         let out = Command::new("psql")
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(self.dir.path())
-            .args(["-U", "workbench", "-d", database, "-c", sql])
+            .args(["-U", role, "-d", database, "-c", sql])
             .output()
             .expect("psql");
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 }
 

@@ -28,7 +28,7 @@ pub(super) fn url_of(path: &Path) -> Option<&str> {
 pub(super) fn not_yet() -> anyhow::Error {
     anyhow!(
         "this command does not run against a PostgreSQL database yet (init, import, stats, \
-         teach and show do); run it on a SQLite file"
+         teach, show and review do); run it on a SQLite file"
     )
 }
 
@@ -116,10 +116,14 @@ pub(super) async fn open(url: &str, create: bool) -> Result<Store> {
         }
         _ => {}
     }
-    PG_MIGRATOR
-        .run(&pool)
-        .await
-        .with_context(|| format!("applying the schema to {shown}"))?;
+    // A database already up to date is left alone: an annotator's role, which may not create
+    // tables (not even the migrator's own, if absent), opens it all the same.
+    if found != Some(known) {
+        PG_MIGRATOR
+            .run(&pool)
+            .await
+            .with_context(|| format!("applying the schema to {shown}"))?;
+    }
     Ok(Store {
         db: Db::Postgres(pool),
         path: PathBuf::from(shown),

@@ -28,7 +28,7 @@ use super::local::{LocalBackend, LocalOptions, model_name};
 use crate::domain::prompt::{Message, Mode, Prompt, Role, answer_json};
 use crate::domain::review::derive;
 use crate::domain::schedule::Schedule;
-use crate::domain::{LabelScale, SplitSpec};
+use crate::domain::{LabelScale, SplitSpec, balanced_class_weights};
 use crate::store::{RecordQuery, Store};
 pub use llama::Llama;
 
@@ -44,6 +44,9 @@ pub struct TuneOptions {
     pub epochs: usize,
     pub lr: f64,
     pub batch: usize,
+    /// Weigh each pair's loss by the inverse of its label's share of the train pairs, so that
+    /// a rare label counts as much as a common one.
+    pub balanced: bool,
     /// At most this many examples (the first by pair id), for a quick run.
     pub limit: Option<usize>,
     pub restart: bool,
@@ -69,9 +72,17 @@ pub struct TuneState {
 struct Example {
     tokens: Vec<u32>,
     answer: Range<usize>,
+    /// The decided label's index in the scale.
+    label: usize,
+    /// How much the example's loss counts (1 unless the labels are balanced).
+    weight: f64,
 }
 
 impl Example {
+    fn weighted_tokens(&self) -> f64 {
+        self.weight * self.answer.len() as f64
+    }
+
     /// The positions whose logits predict the answer's tokens, and those tokens.
     fn targets(&self) -> (Vec<u32>, Vec<u32>) {
         let at = (self.answer.start as u32 - 1..self.answer.end as u32 - 1).collect();
@@ -84,6 +95,7 @@ impl Example {
 struct Chat {
     messages: Vec<Message>,
     answer: String,
+    label: usize,
 }
 
 /// The human-labelled pairs of the train split as chats, in pair order.
@@ -116,7 +128,9 @@ async fn chats(
             .human_label
             .as_deref()
             .or(r.pair.gold_label.as_deref());
-        let Some(name) = label.and_then(|k| scale.label(k)).map(|l| l.name.clone()) else {
+        let Some((index, name)) =
+            label.and_then(|k| Some((scale.index_of_key(k)?, scale.label(k)?.name.clone())))
+        else {
             continue;
         };
         let answer = match mode {
@@ -136,6 +150,7 @@ async fn chats(
         out.push(Chat {
             messages: prompt.for_pair(&r.pair).messages,
             answer,
+            label: index,
         });
     }
     Ok((spec, out))
@@ -166,6 +181,8 @@ async fn tokenize(backend: &LocalBackend, chats: &[Chat]) -> Result<Vec<Example>
         out.push(Example {
             answer: prompt.len()..end,
             tokens,
+            label: c.label,
+            weight: 1.0,
         });
     }
     Ok(out)
@@ -176,14 +193,15 @@ fn fingerprint(opts: &TuneOptions, examples: &[Example]) -> Result<String> {
         .with_context(|| format!("teacher model {}", opts.model.display()))?;
     let mut h = Sha256::new();
     h.update(format!(
-        "{} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {}{}",
         meta.len(),
         opts.mode.as_str(),
         opts.layers,
         opts.lr,
         opts.batch,
         opts.seed,
-        opts.epochs
+        opts.epochs,
+        if opts.balanced { " balanced" } else { "" }
     ));
     for e in examples {
         h.update([0xff]);
@@ -253,8 +271,14 @@ pub async fn tune(
         },
     )
     .await?;
-    let examples = tokenize(&backend, &chats).await?;
+    let mut examples = tokenize(&backend, &chats).await?;
     drop(backend);
+    if opts.balanced {
+        let weights = balanced_class_weights(examples.iter().map(|e| e.label), scale.len());
+        for e in &mut examples {
+            e.weight = weights[e.label];
+        }
+    }
     let fingerprint = fingerprint(opts, &examples)?;
     let answer_tokens = examples.iter().map(|e| e.answer.len()).sum();
     progress(Progress::Note(&format!(
@@ -408,6 +432,7 @@ fn train(
         for (step, batch) in order.chunks(opts.batch.max(1)).enumerate() {
             opt.set_learning_rate(schedule.at(epoch * steps_per_epoch + step));
             let batch_tokens: usize = batch.iter().map(|&i| examples[i].answer.len()).sum();
+            let batch_weight: f64 = batch.iter().map(|&i| examples[i].weighted_tokens()).sum();
             // Each example's share of the batch's mean loss, and its gradients, side by side.
             let parts: Vec<(GradStore, f64, bool)> = batch
                 .par_iter()
@@ -417,7 +442,7 @@ fn train(
                     let first = logits.get(0)?.argmax(0)?.to_scalar::<u32>()?;
                     let target = Tensor::new(target.as_slice(), &Device::Cpu)?;
                     let share = (candle_nn::loss::cross_entropy(&logits, &target)?
-                        * (examples[i].answer.len() as f64 / batch_tokens as f64))?;
+                        * (examples[i].weighted_tokens() / batch_weight))?;
                     let value = share.to_scalar::<f32>()? as f64;
                     Ok((
                         share.backward()?,
