@@ -207,7 +207,7 @@ fn a_postgres_database_from_a_newer_workbench_is_refused_untouched() {
 }
 
 #[test]
-fn a_missing_postgres_database_and_work_not_yet_ported_get_clear_errors() {
+fn a_missing_postgres_database_gets_a_clear_error() {
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -217,15 +217,6 @@ fn a_missing_postgres_database_and_work_not_yet_ported_get_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("no workbench database here") && err.contains("workbench init"),
-        "{err}"
-    );
-    let url = pg.url("partial");
-    ok(d, Path::new(&url), &["init"]);
-    let out = workbench(d, Path::new(&url), &["export", "--out", "x"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("does not run against a PostgreSQL database yet"),
         "{err}"
     );
 }
@@ -832,4 +823,233 @@ fn the_review_queue_on_postgres_pages_as_on_sqlite() {
     assert!(count(QueueFilter::All, QueueSort::Pair, Some("newborn")) > 0);
     assert!(count(QueueFilter::All, QueueSort::Pair, Some("fleece jacket")) > 0);
     assert_eq!(count(QueueFilter::All, QueueSort::Pair, Some("zzzz")), 0);
+}
+
+/// Every file of every export format, from the same data (the real teacher's judgments and
+/// annotations) on each backend with the same seed, byte for byte the same; the manifest differs
+/// only where it names the database and the command.
+#[test]
+fn export_on_postgres_is_byte_identical_to_sqlite_s() {
+    use workbench::domain::review::Change;
+    use workbench::store::Store;
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("export");
+    let file = d.join("wb.db");
+    const WHEN: &str = "UPDATE annotations SET created_at = '2026-12-01T09:00:00.000Z'";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut outs = Vec::new();
+    for (n, db) in [&file as &Path, Path::new(&url)].into_iter().enumerate() {
+        imported(d, db, &fixture());
+        let taught = common::teach_score(d, db, 6);
+        assert!(taught.contains("judged 6 of 6"), "{taught}");
+        rt.block_on(async {
+            let store = Store::open(db).await.unwrap();
+            for (pair_id, change) in [
+                (
+                    1,
+                    Change::SetLabel {
+                        before: None,
+                        after: "I".into(),
+                    },
+                ),
+                (2, Change::Accept),
+                (
+                    3,
+                    Change::Note {
+                        text: "tab\there, \"quoted\", ünïcode".into(),
+                    },
+                ),
+                (150, Change::Reject),
+            ] {
+                store
+                    .annotate(pair_id, None, "workbench", &change)
+                    .await
+                    .unwrap();
+            }
+            if let Ok(pool) = store.sqlite() {
+                sqlx::query(WHEN).execute(pool).await.unwrap();
+            }
+            store.close().await;
+        });
+        if n == 1 {
+            pg.psql("export", WHEN);
+        }
+        let out = d.join(format!("out{n}"));
+        ok(
+            d,
+            db,
+            &[
+                "export",
+                "--out",
+                out.to_str().unwrap(),
+                "--format",
+                "all",
+                "--seed",
+                "7",
+            ],
+        );
+        outs.push(out);
+    }
+    let files = |root: &Path| {
+        let mut v: Vec<std::path::PathBuf> = walk(root)
+            .into_iter()
+            .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
+            .collect();
+        v.sort();
+        v
+    };
+    let (lite, on_pg) = (files(&outs[0]), files(&outs[1]));
+    assert_eq!(lite, on_pg);
+    assert!(lite.len() > 10, "{lite:?}");
+    for f in &lite {
+        let (a, b) = (
+            std::fs::read(outs[0].join(f)).unwrap(),
+            std::fs::read(outs[1].join(f)).unwrap(),
+        );
+        if f == Path::new("manifest.json") {
+            let strip = |bytes: &[u8]| {
+                let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+                let o = v.as_object_mut().unwrap();
+                o.remove("source_database");
+                o.remove("command");
+                v
+            };
+            let (a, b) = (strip(&a), strip(&b));
+            assert_eq!(a, b);
+            assert_eq!(a["human_corrected"], 4, "{a}");
+        } else {
+            assert!(a == b, "{} differs", f.display());
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The rest of the loop on PostgreSQL, beside SQLite on the same data: the real teacher's CoT
+/// judgments, a student trained on them and the gold labels (real MiniLM weights), its scores,
+/// an imported student, `compare`, `audit`, `metrics` and `check` say the same on both; `augment`
+/// adds pairs on both.
+#[test]
+fn student_audit_metrics_and_check_on_postgres_equal_sqlite_s() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = pg.url("loop");
+    let file = d.join("wb.db");
+    let subset = common::fixture_subset(d, 24);
+    let base = common::root().join("models/student-base");
+    let preds = d.join("preds.jsonl");
+    std::fs::write(
+        &preds,
+        "{\"query_id\": \"73232\", \"product_id\": \"B07N6VYKD3\", \"score\": 0.2}\n",
+    )
+    .unwrap();
+    let mut said = Vec::new();
+    for db in [&file as &Path, Path::new(&url)] {
+        imported(d, db, &subset);
+        let model = common::teacher_model();
+        ok(
+            d,
+            db,
+            &["teach", "--limit", "2", "--model", model.to_str().unwrap()],
+        );
+        let out = d.join(if db == file { "lite" } else { "pg" }).join("st");
+        ok(
+            d,
+            db,
+            &[
+                "student",
+                "train",
+                "--kind",
+                "cross",
+                "--encoder",
+                "fine-tune",
+                "--out",
+                out.to_str().unwrap(),
+                "--epochs",
+                "1",
+                "--split",
+                "by-query:60/20/20",
+                "--batch-size",
+                "8",
+                "--max-tokens",
+                "32",
+                "--base",
+                base.to_str().unwrap(),
+            ],
+        );
+        let name = out.file_name().unwrap().to_str().unwrap().to_string();
+        let scored = ok(d, db, &["student", "score", "--name", &name]);
+        assert!(scored.contains("scored 24 pairs"), "{scored}");
+        let text = ok(
+            d,
+            db,
+            &[
+                "student",
+                "import",
+                preds.to_str().unwrap(),
+                "--name",
+                "external",
+            ],
+        );
+        assert!(text.contains("1 predictions"), "{text}");
+        let compare: serde_json::Value =
+            serde_json::from_str(&ok(d, db, &["compare", "--student", &name, "--json"])).unwrap();
+        let audit = ok(d, db, &["audit"]);
+        assert!(audit.contains("finding"), "{audit}");
+        let metrics: serde_json::Value =
+            serde_json::from_str(&ok(d, db, &["metrics", "--json"])).unwrap();
+        let check: serde_json::Value =
+            serde_json::from_str(&ok(d, db, &["check", "--json"])).unwrap();
+        let augmented = ok(d, db, &["augment"]);
+        assert!(augmented.contains("random"), "{augmented}");
+        said.push((compare, audit, metrics, check));
+    }
+    let (lite, on_pg) = (&said[0], &said[1]);
+    assert_close(&lite.0, &on_pg.0, "compare");
+    assert_eq!(lite.1, on_pg.1, "audit");
+    assert_close(&lite.2, &on_pg.2, "metrics");
+    assert_eq!(lite.3, on_pg.3, "check");
+}
+
+/// The same JSON, numbers to 1e-6: a network's scores computed twice agree to float precision,
+/// not always to the last digit.
+fn assert_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() < 1e-6, "{at}: {x} vs {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_close(x, y, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{at}"
+            );
+            for (k, x) in x {
+                assert_close(x, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
 }

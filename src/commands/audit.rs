@@ -123,7 +123,7 @@ pub async fn report(db: &Path, args: ReportArgs) -> Result<ExitCode> {
     let generated_at = store.now().await?;
     store.close().await;
     let html = report::render(&ReportInput {
-        database: &db.display().to_string(),
+        database: &crate::store::without_password(&db.to_string_lossy()),
         scale: &scale.name,
         generated_at: &generated_at,
         metrics: &m,

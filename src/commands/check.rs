@@ -11,6 +11,9 @@ use crate::store::Store;
 pub async fn run(db: &Path, args: StatsArgs) -> Result<ExitCode> {
     let store = Store::open(db).await?;
     let r = store.check_and_repair().await?;
+    let postgres = store.is_postgres();
+    // The store's name for itself: a URL without its password.
+    let name = store.path().display().to_string();
     store.close().await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -28,12 +31,17 @@ pub async fn run(db: &Path, args: StatsArgs) -> Result<ExitCode> {
                 }
             )
         };
-        println!(
-            "{}: SQLite integrity {}; {} pairs checked",
-            db.display(),
-            r.integrity,
-            r.pairs
-        );
+        if postgres {
+            println!(
+                "{name}: {} pairs checked (PostgreSQL checks its own pages)",
+                r.pairs
+            );
+        } else {
+            println!(
+                "{name}: SQLite integrity {}; {} pairs checked",
+                r.integrity, r.pairs
+            );
+        }
         if r.repaired() == 0 {
             println!("every derived column agrees with its rows: nothing to repair");
         }

@@ -35,7 +35,11 @@ pub fn run(db: &Path, sources: &Sources, args: ConfigArgs) -> Result<ExitCode> {
     let row = |name: &str, value: &str, source: &str| {
         println!("  {name:<14} {value:<50} {source}");
     };
-    row("db", &db.display().to_string(), &sources.db_source);
+    row(
+        "db",
+        &crate::store::without_password(&db.to_string_lossy()),
+        &sources.db_source,
+    );
     row(
         "models",
         &holding.path.display().to_string(),

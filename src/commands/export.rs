@@ -39,7 +39,10 @@ pub async fn run(db: &Path, args: ExportArgs) -> Result<ExitCode> {
         include_augmented: args.include_augmented,
         parquet: args.parquet,
         calibrated: args.calibrated,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: std::env::args()
+            .map(|a| crate::store::without_password(&a))
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     crate::allocator::keep_freed_memory();
     let store = Store::open(db).await?;

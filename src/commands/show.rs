@@ -18,7 +18,7 @@ pub async fn run(db: &Path, args: ShowArgs) -> Result<ExitCode> {
     let Some(pair) = store.pair_by_key(&key).await? else {
         bail!(
             "{}: no pair with query id {:?} and product id {:?}",
-            db.display(),
+            crate::store::without_password(&db.to_string_lossy()),
             args.query_id,
             args.product_id
         );

@@ -397,7 +397,7 @@ async fn import(db: &Path, args: StudentImportArgs) -> Result<ExitCode> {
                 r.line,
                 r.key.query_id,
                 r.key.product_id,
-                db.display()
+                crate::store::without_password(&db.to_string_lossy())
             );
         };
         scores.push(StudentScore {

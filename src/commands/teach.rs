@@ -36,7 +36,7 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
                 .collect();
             bail!(
                 "--only: no such pair in {}: {}",
-                db.display(),
+                crate::store::without_password(&db.to_string_lossy()),
                 list.join(", ")
             );
         }

@@ -98,6 +98,21 @@ impl Arena {
         }
     }
 
+    /// Copies `text` in (a column read some other way than from SQLite).
+    pub(super) fn push(&mut self, text: Option<&str>) -> Span {
+        match text {
+            None => Span::NULL,
+            Some(t) => {
+                let start = self.0.len() as u32;
+                self.0.push_str(t);
+                Span {
+                    start,
+                    end: self.0.len() as u32,
+                }
+            }
+        }
+    }
+
     /// The text at `span`; `None` for NULL.
     pub(super) fn str(&self, span: Span) -> Option<&str> {
         (span != Span::NULL).then(|| &self.0[span.start as usize..span.end as usize])

@@ -2,7 +2,6 @@
 //! calibrated distribution is shown beside its raw one.
 
 use anyhow::Result;
-use sqlx::Row;
 
 use super::PickedJudgment;
 use super::Store;
@@ -42,23 +41,21 @@ impl Store {
         fit: &CalibrationFit,
         split: &str,
     ) -> Result<i64> {
-        let id = sqlx::query(
-            "INSERT INTO calibrations (model, prompt_hash, mode, slope, bias, samples, split, \
-             nll_before, nll_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&teacher.0)
-        .bind(&teacher.1)
-        .bind(mode)
-        .bind(fit.calibration.slope)
-        .bind(serde_json::to_string(&fit.calibration.bias)?)
-        .bind(fit.samples as i64)
-        .bind(split)
-        .bind(fit.nll_before)
-        .bind(fit.nll_after)
-        .fetch_one(self.sqlite()?)
-        .await?
-        .try_get(0)?;
-        Ok(id)
+        const SQL: &str = "INSERT INTO calibrations (model, prompt_hash, mode, slope, bias, samples, \
+             split, nll_before, nll_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+        let bias = serde_json::to_string(&fit.calibration.bias)?;
+        super::with_pool!(self, |pool| Ok(sqlx::query_scalar(SQL)
+            .bind(&teacher.0)
+            .bind(&teacher.1)
+            .bind(mode)
+            .bind(fit.calibration.slope)
+            .bind(&bias)
+            .bind(fit.samples as i64)
+            .bind(split)
+            .bind(fit.nll_before)
+            .bind(fit.nll_after)
+            .fetch_one(pool)
+            .await?))
     }
 
     /// Pairs reviewed (any annotation) since the newest calibration of any teacher, or ever when

@@ -3,9 +3,9 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
 
-use super::Store;
+use super::{Db, Store};
 
 /// One finding as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,8 +20,24 @@ pub struct StoredFinding {
 /// Findings of one audit run, written while the pairs stream by: the old findings of the rules
 /// being run go first, the new ones are added in batches, and nothing shows until `commit`.
 pub struct FindingsWriter {
-    tx: Transaction<'static, Sqlite>,
+    tx: Tx,
     buffer: Vec<StoredFinding>,
+}
+
+/// The transaction, whichever the backend.
+enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$tx` bound to the writer's transaction, whichever the backend.
+macro_rules! with_tx {
+    ($tx:expr, |$t:ident| $body:expr) => {
+        match $tx {
+            Tx::Sqlite($t) => $body,
+            Tx::Postgres($t) => $body,
+        }
+    };
 }
 
 const BATCH: usize = 500;
@@ -39,29 +55,32 @@ impl FindingsWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO audit_findings (pair_id, judgment_id, rule, severity, detail) ",
-        );
-        q.push_values(self.buffer.drain(..), |mut b, f| {
-            b.push_bind(f.pair_id)
-                .push_bind(f.judgment_id)
-                .push_bind(f.rule)
-                .push_bind(f.severity)
-                .push_bind(f.detail);
+        let rows = self.buffer.drain(..);
+        with_tx!(&mut self.tx, |tx| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO audit_findings (pair_id, judgment_id, rule, severity, detail) ",
+            );
+            q.push_values(rows, |mut b, f| {
+                b.push_bind(f.pair_id)
+                    .push_bind(f.judgment_id)
+                    .push_bind(f.rule)
+                    .push_bind(f.severity)
+                    .push_bind(f.detail);
+            });
+            q.build()
+                .execute(&mut **tx)
+                .await
+                .context("writing audit findings")?;
         });
-        q.build()
-            .execute(&mut *self.tx)
-            .await
-            .context("writing audit findings")?;
         Ok(())
     }
 
     pub async fn commit(mut self) -> Result<()> {
         self.flush().await?;
-        self.tx
+        with_tx!(self.tx, |tx| tx
             .commit()
             .await
-            .context("committing audit findings")?;
+            .context("committing audit findings")?);
         Ok(())
     }
 }
@@ -69,14 +88,19 @@ impl FindingsWriter {
 impl Store {
     /// Starts replacing the findings of `rules`.
     pub async fn replace_findings(&self, rules: &[&str]) -> Result<FindingsWriter> {
-        let mut tx = self.sqlite()?.begin().await?;
-        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM audit_findings WHERE rule IN (");
-        let mut list = q.separated(", ");
-        for r in rules {
-            list.push_bind(r.to_string());
-        }
-        q.push(")");
-        q.build().execute(&mut *tx).await?;
+        let mut tx = match &self.db {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        };
+        with_tx!(&mut tx, |t| {
+            let mut q = QueryBuilder::new("DELETE FROM audit_findings WHERE rule IN (");
+            let mut list = q.separated(", ");
+            for r in rules {
+                list.push_bind(r.to_string());
+            }
+            q.push(")");
+            q.build().execute(&mut **t).await?;
+        });
         Ok(FindingsWriter {
             tx,
             buffer: Vec::new(),
@@ -85,23 +109,22 @@ impl Store {
 
     /// The database clock, UTC, as the timestamps it writes (`2026-11-22T08:00:00Z`).
     pub async fn now(&self) -> Result<String> {
-        Ok(
-            sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')")
-                .fetch_one(self.sqlite()?)
-                .await?,
-        )
+        let sql = match self.db {
+            Db::Sqlite(_) => "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+            Db::Postgres(_) => {
+                "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+            }
+        };
+        super::with_pool!(self, |pool| Ok(sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await?))
     }
 
     /// Findings per rule and severity, most frequent first.
     pub async fn finding_counts(&self) -> Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT rule, severity, count(*) FROM audit_findings GROUP BY rule, severity ORDER BY 3 DESC, 1",
-        )
-        .fetch_all(self.sqlite()?)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect()
+        const SQL: &str = "SELECT rule, severity, count(*) FROM audit_findings \
+             GROUP BY rule, severity ORDER BY 3 DESC, 1, 2";
+        super::with_pool!(self, |pool| Ok(sqlx::query_as(SQL).fetch_all(pool).await?))
     }
 
     /// The findings on one pair, worst first.

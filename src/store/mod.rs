@@ -32,7 +32,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection};
 
 use crate::domain::LabelScale;
-pub use postgres::is_postgres_url;
+pub use postgres::{is_postgres_url, without_password};
 use schema::MIGRATOR;
 
 pub use augment::QueryItems;

@@ -1,8 +1,9 @@
 use anyhow::{Context, Result};
-use futures::Stream;
+use futures::{Stream, StreamExt};
+use sqlx::Row;
 
-use super::Store;
 use super::bulk_read::{Arena, Span};
+use super::{Db, Store};
 use crate::domain::review::Annotation;
 use crate::domain::{Item, Pair, Query, Rationale, ScoreDist, SplitQuery, SplitSpec, Splits};
 
@@ -86,6 +87,11 @@ const ANNOTATIONS_JSON: &str = "CASE WHEN p.reviewed THEN \
     (SELECT json_group_array(json_object('id', a.id, 'judgment_id', a.judgment_id, 'annotator', a.annotator, \
      'created_at', a.created_at, 'change', json(a.after))) FROM annotations a WHERE a.pair_id = p.id) END";
 
+/// The same on PostgreSQL, in the annotations' id order (which SQLite's index walk gives).
+const PG_ANNOTATIONS_JSON: &str = "CASE WHEN p.reviewed <> 0 THEN \
+    (SELECT json_agg(json_build_object('id', a.id, 'judgment_id', a.judgment_id, 'annotator', a.annotator, \
+     'created_at', a.created_at, 'change', a.after::json) ORDER BY a.id)::text FROM annotations a WHERE a.pair_id = p.id) END";
+
 /// The statement's columns in order: their SQL, whether they are text, and when they are read.
 /// Each column costs the statement and the reader (1M pairs in the sqlite3 shell: 3.0 → 1.2–1.6 s
 /// for a `labels_only` read), so a read selects NULL for what it does not need and skips it.
@@ -118,21 +124,30 @@ const COLUMNS: [(&str, bool, Need); col::COUNT] = [
     ("s.distribution", true, Need::Student),
 ];
 
-/// The picked judgment is joined by the id kept on the pair (migrations/0008).
-fn sql(q: &RecordQuery) -> String {
+/// The picked judgment is joined by the id kept on the pair (migrations/0008). `pg`: in
+/// PostgreSQL's dialect, where a column left out is a typed NULL and flags are integers.
+fn sql(q: &RecordQuery, pg: bool) -> String {
     let columns: Vec<&str> = COLUMNS
         .iter()
-        .map(|&(expr, _, need)| if need.met(q) { expr } else { "NULL" })
+        .map(|&(expr, text, need)| match (need.met(q), pg) {
+            (true, false) => expr,
+            (true, true) if expr == ANNOTATIONS_JSON => PG_ANNOTATIONS_JSON,
+            (true, true) if expr == "j.truncated" => "j.truncated <> 0",
+            (true, true) => expr,
+            (false, false) => "NULL",
+            (false, true) if text => "NULL::text",
+            (false, true) => "NULL::float8",
+        })
         .collect();
     let student_join = match q.student {
-        Some(_) => "LEFT JOIN student_scores s ON s.model_id = ? AND s.pair_id = p.id",
+        Some(_) => "LEFT JOIN student_scores s ON s.model_id = $2 AND s.pair_id = p.id",
         None => "",
     };
     format!(
         "SELECT {} \
      FROM pairs p JOIN queries q ON q.id = p.query_id JOIN items i ON i.id = p.item_id \
      LEFT JOIN judgments j ON j.id = p.judgment_id {student_join} \
-     WHERE (? OR p.origin NOT LIKE 'augmented%') \
+     WHERE ($1 OR p.origin NOT LIKE 'augmented%') \
      ORDER BY p.query_id, p.item_id",
         columns.join(", ")
     )
@@ -231,6 +246,32 @@ fn read_row(r: &rusqlite::Row, arena: &mut Arena, filled: &Filled) -> Result<Raw
     })
 }
 
+/// A PostgreSQL row as `read_row` reads a SQLite one (its text copied into `arena`).
+fn read_pg_row(r: &sqlx::postgres::PgRow, arena: &mut Arena, filled: &Filled) -> Result<RawRecord> {
+    let mut text = [Span::NULL; col::COUNT];
+    for &i in &filled.text {
+        text[i] = arena.push(r.try_get::<Option<&str>, _>(i)?);
+    }
+    let (confidence, truncated) = if filled.details {
+        (r.try_get(col::CONFIDENCE)?, r.try_get(col::TRUNCATED)?)
+    } else {
+        (None, None)
+    };
+    Ok(RawRecord {
+        id: r.try_get(col::ID)?,
+        query_key: r.try_get(col::QUERY_KEY)?,
+        judgment_id: r.try_get(col::JUDGMENT_ID)?,
+        confidence,
+        truncated,
+        student_score: if filled.student {
+            r.try_get(col::STUDENT_SCORE)?
+        } else {
+            None
+        },
+        text,
+    })
+}
+
 /// Builds the record: its strings, and its JSON columns parsed. Boxed: a record is ~750 bytes,
 /// and the stream and the export move each one several times (a tenth of the export's writer
 /// thread was `memmove`).
@@ -310,17 +351,40 @@ impl Store {
     /// student model) that student's score, grouped by query (all pairs of a query are adjacent),
     /// streamed: memory stays flat in the number of pairs.
     pub fn pair_records(&self, q: RecordQuery) -> impl Stream<Item = Result<Box<PairRecord>>> + '_ {
-        let mut params: Vec<rusqlite::types::Value> =
-            q.student.into_iter().map(Into::into).collect();
-        params.push(q.include_augmented.into());
         let filled = Filled::of(&q);
-        super::bulk_read::stream(
-            self.sqlite_path(),
-            sql(&q),
-            params,
-            move |row, arena| read_row(row, arena, &filled),
-            decode,
-        )
+        match &self.db {
+            Db::Sqlite(_) => {
+                // SQLite numbers `$N` parameters in the order they first appear: the student's
+                // `$2` (in the join) comes before `$1`.
+                let mut params: Vec<rusqlite::types::Value> =
+                    q.student.into_iter().map(Into::into).collect();
+                params.push(q.include_augmented.into());
+                super::bulk_read::stream(
+                    self.sqlite_path(),
+                    sql(&q, false),
+                    params,
+                    move |row, arena| read_row(row, arena, &filled),
+                    decode,
+                )
+                .left_stream()
+            }
+            // Rows stream off the connection as the server sends them (no result held whole).
+            Db::Postgres(pool) => {
+                let mut query =
+                    sqlx::query(sqlx::AssertSqlSafe(sql(&q, true))).bind(q.include_augmented);
+                if let Some(student) = q.student {
+                    query = query.bind(student);
+                }
+                query
+                    .fetch(pool)
+                    .map(move |row| {
+                        let mut arena = Arena::default();
+                        let raw = read_pg_row(&row?, &mut arena, &filled)?;
+                        decode(raw, &arena)
+                    })
+                    .right_stream()
+            }
+        }
     }
 
     /// Each query's split under `spec` (default: `imported` when every imported pair carries a
@@ -331,9 +395,14 @@ impl Store {
             None if self.every_imported_pair_has_a_split().await? => SplitSpec::Imported,
             None => SplitSpec::by_query_default(),
         };
-        let path = self.sqlite_path()?;
         let imported = spec == SplitSpec::Imported;
-        let queries = tokio::task::spawn_blocking(move || split_queries(&path, imported)).await??;
+        let queries = match &self.db {
+            Db::Sqlite(_) => {
+                let path = self.sqlite_path()?;
+                tokio::task::spawn_blocking(move || split_queries(&path, imported)).await??
+            }
+            Db::Postgres(pool) => pg_split_queries(pool, imported).await?,
+        };
         let splits = spec.assign(&queries, seed)?;
         Ok((spec, splits))
     }
@@ -341,33 +410,30 @@ impl Store {
     /// Whether there are imported pairs and each has a `split` (two index-free probes that stop
     /// at the first pair that settles it, not a count).
     async fn every_imported_pair_has_a_split(&self) -> Result<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pairs WHERE origin = 'import') \
-             AND NOT EXISTS (SELECT 1 FROM pairs WHERE origin = 'import' AND split IS NULL)",
-        )
-        .fetch_one(self.sqlite()?)
-        .await?)
+        const SQL: &str = "SELECT EXISTS (SELECT 1 FROM pairs WHERE origin = 'import') \
+             AND NOT EXISTS (SELECT 1 FROM pairs WHERE origin = 'import' AND split IS NULL)";
+        super::with_pool!(self, |pool| Ok(sqlx::query_scalar(SQL)
+            .fetch_one(pool)
+            .await?))
     }
 
     /// Whether the teacher has judged anything (without counting a million judgments).
     pub async fn has_judgments(&self) -> Result<bool> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM judgments)")
-                .fetch_one(self.sqlite()?)
-                .await?,
-        )
+        const SQL: &str = "SELECT EXISTS (SELECT 1 FROM judgments)";
+        super::with_pool!(self, |pool| Ok(sqlx::query_scalar(SQL)
+            .fetch_one(pool)
+            .await?))
     }
 
     /// The pairs `pair_records` reads: all of them, or all less those `augment` added (found by
     /// the index `pairs_augmented`, migrations/0009, rather than by reading every pair).
     pub async fn count_pairs(&self, include_augmented: bool) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM pairs) - CASE WHEN ? THEN 0 ELSE \
-             (SELECT count(*) FROM pairs WHERE origin <> 'import' AND origin LIKE 'augmented%') END",
-        )
-        .bind(include_augmented)
-        .fetch_one(self.sqlite()?)
-        .await?)
+        const SQL: &str = "SELECT (SELECT count(*) FROM pairs) - CASE WHEN $1 THEN 0 ELSE \
+             (SELECT count(*) FROM pairs WHERE origin <> 'import' AND origin LIKE 'augmented%') END";
+        super::with_pool!(self, |pool| Ok(sqlx::query_scalar(SQL)
+            .bind(include_augmented)
+            .fetch_one(pool)
+            .await?))
     }
 }
 
@@ -393,6 +459,31 @@ fn split_queries(path: &std::path::Path, imported: bool) -> Result<Vec<SplitQuer
             unsplit_pairs: r.get::<_, i64>(3)? as u64,
         })
     })
+}
+
+/// The same on PostgreSQL, in the same (bytewise) order of outside ids whatever the
+/// database's collation.
+async fn pg_split_queries(pool: &sqlx::PgPool, imported: bool) -> Result<Vec<SplitQuery>> {
+    let sql = if imported {
+        "SELECT q.id, q.ext_id, string_agg(DISTINCT p.split, ','), \
+                (sum((p.split IS NULL)::int) + count(*) - count(p.id))::bigint \
+         FROM queries q LEFT JOIN pairs p ON p.query_id = q.id AND p.origin = 'import' \
+         GROUP BY q.id ORDER BY q.ext_id COLLATE \"C\""
+    } else {
+        "SELECT id, ext_id, NULL::text, 0::bigint FROM queries ORDER BY ext_id COLLATE \"C\""
+    };
+    let rows: Vec<(i64, String, Option<String>, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, ext_id, imported, unsplit)| SplitQuery {
+            key,
+            ext_id,
+            imported: imported
+                .map(|s| s.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            unsplit_pairs: unsplit as u64,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -463,7 +554,7 @@ mod tests {
         });
         assert!(full.details && full.student);
         assert_eq!(full.text.len(), COLUMNS.iter().filter(|c| c.1).count());
-        assert!(sql(&RecordQuery::default()).contains("j.rationale"));
-        assert!(!sql(&RecordQuery::default()).contains("student_scores"));
+        assert!(sql(&RecordQuery::default(), false).contains("j.rationale"));
+        assert!(!sql(&RecordQuery::default(), true).contains("student_scores"));
     }
 }

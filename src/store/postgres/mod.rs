@@ -26,10 +26,7 @@ pub(super) fn url_of(path: &Path) -> Option<&str> {
 
 /// The error of work that has no PostgreSQL counterpart yet.
 pub(super) fn not_yet() -> anyhow::Error {
-    anyhow!(
-        "this command does not run against a PostgreSQL database yet (init, import, stats, \
-         teach, show and review do); run it on a SQLite file"
-    )
+    anyhow!("this does not run against a PostgreSQL database yet; run it on a SQLite file")
 }
 
 /// SQL for now plus `secs` as the schema's times are written (UTC ISO-8601 text with
@@ -69,6 +66,18 @@ pub(super) fn redacted(url: &str) -> String {
         .filter(|q| !q.is_empty())
         .map_or(String::new(), |q| format!("?{q}"));
     format!("{scheme}://{authority}{path}{query}")
+}
+
+/// A command-line argument or `--db` value as messages and files may show it: a PostgreSQL
+/// URL (alone or after `--db=`) without its password, anything else as it is.
+pub fn without_password(arg: &str) -> String {
+    match arg.split_once('=') {
+        Some((flag, url)) if flag.starts_with("--") && is_postgres_url(url) => {
+            format!("{flag}={}", redacted(url))
+        }
+        _ if is_postgres_url(arg) => redacted(arg),
+        _ => arg.to_string(),
+    }
 }
 
 /// SQLSTATE 3D000: the database named does not exist.
@@ -192,5 +201,14 @@ mod tests {
             redacted("postgres:///db?password=x&host=/run/pg"),
             "postgres:///db?host=/run/pg"
         );
+        assert_eq!(
+            without_password("--db=postgres://ann:pw@h/db"),
+            "--db=postgres://ann@h/db"
+        );
+        assert_eq!(
+            without_password("postgres://ann:pw@h/db"),
+            "postgres://ann@h/db"
+        );
+        assert_eq!(without_password("a=b:c@d"), "a=b:c@d");
     }
 }
