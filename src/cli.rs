@@ -99,6 +99,39 @@ pub enum Command {
     /// Measure throughput (import, teacher) on generated or fixture data.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Move a project between a SQLite file and a team's PostgreSQL: `db copy`.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy a whole project (pairs, judgments, annotations, students, findings, calibrations,
+    /// settings) into a new, empty database, keeping every id; then check each table's rows and
+    /// hash on both sides.
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The destination is created (or must be empty) and written in one
+transaction: a copy that fails or is killed leaves it as it was. Full-text indexes are rebuilt
+where they are needed; teach claims stay behind. The source is only read. --db is not used.
+
+Examples:
+  workbench db copy --from workbench.db --to postgres://ana@db.example/relevance
+  workbench db copy --from postgres://ana@db.example/relevance --to backup.db"
+)]
+pub struct CopyArgs {
+    /// The project to copy: a SQLite file or a postgres:// URL.
+    #[arg(long, value_name = "FILE|URL")]
+    pub from: PathBuf,
+    /// Where it goes: a new SQLite file or an empty PostgreSQL database (created if the role may).
+    #[arg(long, value_name = "FILE|URL")]
+    pub to: PathBuf,
+    /// Print each table's rows and hash as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1053,3 +1053,157 @@ fn assert_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
         _ => assert_eq!(a, b, "{at}"),
     }
 }
+
+/// `db copy` moves a project from a SQLite file to PostgreSQL and back: every table with its
+/// rows and ids (the same counts and hashes at each hop), the copy works as the original
+/// (stats, export, teaching on), a non-empty destination is refused untouched, and every table of
+/// either schema is either copied or named as left out on purpose.
+#[test]
+fn db_copy_moves_a_project_to_postgres_and_back() {
+    use workbench::domain::review::Change;
+    use workbench::store::Store;
+    use workbench::store::copy::{COPIED, NOT_COPIED};
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = d.join("wb.db");
+    imported(d, &file, &fixture());
+    let taught = common::teach_score(d, &file, 3);
+    assert!(taught.contains("judged 3 of 3"), "{taught}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&file).await.unwrap();
+        let first = store
+            .annotate(1, None, "ana", &Change::Accept)
+            .await
+            .unwrap();
+        store
+            .annotate(1, None, "ana", &Change::Undo { target: first })
+            .await
+            .unwrap();
+        store
+            .annotate(
+                7,
+                None,
+                "bo",
+                &Change::Note {
+                    text: "ünïcode\tand a tab".into(),
+                },
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let preds = d.join("preds.jsonl");
+    std::fs::write(
+        &preds,
+        "{\"query_id\": \"73232\", \"product_id\": \"B07N6VYKD3\", \"score\": 0.25}\n",
+    )
+    .unwrap();
+    ok(
+        d,
+        &file,
+        &["student", "import", preds.to_str().unwrap(), "--name", "x"],
+    );
+    ok(d, &file, &["audit"]);
+
+    let url = pg.url("copied");
+    let copy = |from: &str, to: &str| -> serde_json::Value {
+        let out = std::process::Command::new(common::bin())
+            .current_dir(d)
+            .args(["db", "copy", "--from", from, "--to", to, "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let there = copy(file.to_str().unwrap(), &url);
+    let back_file = d.join("back.db");
+    let back = copy(&url, back_file.to_str().unwrap());
+    assert_eq!(there, back, "the same rows at each hop");
+    let rows = |t: &str| {
+        there
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["table"] == t)
+            .unwrap()["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(rows("pairs"), 200);
+    assert_eq!(rows("judgments"), 3);
+    assert_eq!(rows("annotations"), 3);
+    assert_eq!(rows("student_scores"), 1);
+    assert!(rows("audit_findings") > 0);
+
+    // The copies work as the original: the same stats, the same export, teaching goes on with
+    // new ids after the copied ones.
+    let lite = without_database(stats(d, &file));
+    assert_eq!(without_database(stats(d, Path::new(&url))), lite);
+    assert_eq!(without_database(stats(d, &back_file)), lite);
+    for (name, db) in [("a", &file as &Path), ("b", &back_file)] {
+        ok(
+            d,
+            db,
+            &[
+                "export",
+                "--out",
+                d.join(name).to_str().unwrap(),
+                "--seed",
+                "3",
+            ],
+        );
+    }
+    for f in [
+        "train/cot.jsonl",
+        "test/soft_labels.jsonl",
+        "dev/margin_mse.jsonl",
+    ] {
+        assert_eq!(
+            std::fs::read(d.join("a").join(f)).unwrap(),
+            std::fs::read(d.join("b").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let taught = common::teach_score(d, Path::new(&url), 1);
+    assert!(taught.contains("judged 1 of 1"), "{taught}");
+    assert_eq!(pg.psql("copied", "SELECT max(id) FROM judgments"), "4\n");
+
+    // Into a database that holds a project: refused, nothing written.
+    let out = workbench(
+        d,
+        Path::new(&url),
+        &["db", "copy", "--from", file.to_str().unwrap(), "--to", &url],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already holds a project"), "{err}");
+    assert_eq!(pg.psql("copied", "SELECT count(*) FROM pairs"), "200\n");
+
+    // A new table in either schema must be copied or left out on purpose.
+    let known: std::collections::BTreeSet<&str> =
+        COPIED.iter().chain(NOT_COPIED.iter()).copied().collect();
+    let on_pg = pg.psql(
+        "copied",
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+    );
+    let lite_tables: Vec<(String,)> = common::query_rows(
+        &file,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    );
+    for t in on_pg
+        .lines()
+        .map(str::to_string)
+        .chain(lite_tables.into_iter().map(|t| t.0))
+    {
+        assert!(
+            known.contains(t.as_str()),
+            "table {t} is neither copied nor left out"
+        );
+    }
+}

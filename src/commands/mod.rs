@@ -6,6 +6,7 @@ mod augment;
 mod bench;
 mod check;
 mod config;
+mod db;
 mod export;
 mod import;
 mod init;
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{BenchCommand, Cli, Command};
+use crate::cli::{BenchCommand, Cli, Command, DbCommand};
 
 pub use import::import_file;
 
@@ -32,6 +33,7 @@ pub fn run(cli: Cli, sources: crate::settings::Sources) -> Result<ExitCode> {
         let command = cli.command.unwrap_or(Command::Review(Default::default()));
         match command {
             Command::Init(args) => init::run(&cli.db, args).await,
+            Command::Db(DbCommand::Copy(args)) => db::copy(args).await,
             Command::Config(args) => config::run(&cli.db, &sources, args),
             Command::Import(args) => import::run(&cli.db, args).await,
             Command::Stats(args) => stats::run(&cli.db, args).await,

@@ -3,9 +3,9 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row};
 
-use super::{Db, Store};
+use super::{Db, Store, Tx, with_tx};
 
 /// One finding as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,22 +22,6 @@ pub struct StoredFinding {
 pub struct FindingsWriter {
     tx: Tx,
     buffer: Vec<StoredFinding>,
-}
-
-/// The transaction, whichever the backend.
-enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
-}
-
-/// Runs `$body` with `$tx` bound to the writer's transaction, whichever the backend.
-macro_rules! with_tx {
-    ($tx:expr, |$t:ident| $body:expr) => {
-        match $tx {
-            Tx::Sqlite($t) => $body,
-            Tx::Postgres($t) => $body,
-        }
-    };
 }
 
 const BATCH: usize = 500;

@@ -9,6 +9,7 @@ mod bulk_read;
 mod calibrations;
 pub mod compare;
 mod consistency;
+pub mod copy;
 mod findings;
 mod imports;
 mod judgments;
@@ -94,6 +95,23 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// A transaction, whichever the backend.
+enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$t` bound to the transaction, whichever the backend; as `with_pool!`.
+macro_rules! with_tx {
+    ($tx:expr, |$t:ident| $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite($t) => $body,
+            $crate::store::Tx::Postgres($t) => $body,
+        }
+    };
+}
+use with_tx;
 
 /// SQL for "now" as the schema's defaults write it (UTC, ISO-8601, milliseconds).
 fn now_sql(store: &Store) -> String {
