@@ -955,6 +955,10 @@ pub enum BenchCommand {
         /// can move by a third within minutes: one run says little.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Export this PostgreSQL database (one `bench import --postgres` filled) instead of the
+        /// SQLite file in --dir.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Review app latency on the database `bench import` made: key press to frame drawn
     /// (median, p99) for scrolling, paging, filtering and opening a pair, and memory.
@@ -964,6 +968,10 @@ pub enum BenchCommand {
         /// Key presses per measurement.
         #[arg(long, default_value_t = 200)]
         presses: usize,
+        /// Review this PostgreSQL database (one `bench import --postgres` filled) instead of the
+        /// SQLite file in --dir.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Teacher throughput on fixture pairs: prompt and generation tokens/s, CoT pairs/min,
     /// score-only pairs/s, with and without the shared-prefix cache.

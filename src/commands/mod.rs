@@ -55,10 +55,16 @@ pub fn run(cli: Cli, sources: crate::settings::Sources) -> Result<ExitCode> {
                 compact,
                 postgres,
             }) => bench::import(rows, &dir, compact, postgres.as_deref()).await,
-            Command::Bench(BenchCommand::Export { dir, runs }) => bench::export(&dir, runs).await,
-            Command::Bench(BenchCommand::Review { dir, presses }) => {
-                bench::review(&dir, presses).await
-            }
+            Command::Bench(BenchCommand::Export {
+                dir,
+                runs,
+                postgres,
+            }) => bench::export(&dir, runs, postgres.as_deref()).await,
+            Command::Bench(BenchCommand::Review {
+                dir,
+                presses,
+                postgres,
+            }) => bench::review(&dir, presses, postgres.as_deref()).await,
             Command::Bench(BenchCommand::Teacher {
                 pairs,
                 model,

@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{bench_db, peak_rss_mib};
+use super::{bench_store_path, peak_rss_mib};
 use crate::store::Store;
 
 /// Exports the import benchmark's database `runs` times: soft_labels alone, then every format.
-pub async fn export(dir: &Path, runs: usize) -> Result<ExitCode> {
+pub async fn export(dir: &Path, runs: usize, postgres: Option<&str>) -> Result<ExitCode> {
     crate::allocator::keep_freed_memory();
-    let store = Store::open(&bench_db(dir)?).await?;
+    let store = Store::open(&bench_store_path(dir, postgres)?).await?;
     let added = store.add_synthetic_judgments().await?;
     let pairs = store.count_pairs(false).await?;
     println!("export benchmark: {pairs} pairs ({added} synthetic judgments added)");

@@ -25,6 +25,14 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 /// The database `bench import` left in `dir`.
+/// The benchmark's database: the PostgreSQL URL given, else the SQLite file in `dir`.
+fn bench_store_path(dir: &Path, postgres: Option<&str>) -> Result<std::path::PathBuf> {
+    match postgres {
+        Some(url) => Ok(url.into()),
+        None => bench_db(dir),
+    }
+}
+
 fn bench_db(dir: &Path) -> Result<std::path::PathBuf> {
     let db = dir.join("import-bench.db");
     anyhow::ensure!(

@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{bench_db, peak_rss_mib, print_times};
+use super::{bench_store_path, peak_rss_mib, print_times};
 use crate::store::Store;
 
 /// Times key press → frame drawn in the review app over a big database (drawn to ratatui's
 /// TestBackend at 140×44: the work of a real frame without a terminal's IO).
-pub async fn review(dir: &Path, presses: usize) -> Result<ExitCode> {
+pub async fn review(dir: &Path, presses: usize, postgres: Option<&str>) -> Result<ExitCode> {
     use crate::tui::{Action, App, Theme};
-    let store = Store::open_interactive(&bench_db(dir)?).await?;
+    let store = Store::open_interactive(&bench_store_path(dir, postgres)?).await?;
     let opened = Instant::now();
     let mut app = App::new(store.clone(), "bench").await?;
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 44))?;
