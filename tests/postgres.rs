@@ -127,6 +127,18 @@ fn init_import_and_stats_on_postgres_equal_sqlite_s() {
         "SELECT title FROM items WHERE ext_id = 'B000NEWPAIR'",
     );
     assert_eq!(title, "A tab\there, a backslash \\ and a\nnewline\n");
+    // The first import set the pairs' indexes and references aside and built them again: the
+    // table ends as a database that never imported has it.
+    ok(d, Path::new(&pg.url("fresh")), &["init"]);
+    const SHAPE: &str = "SELECT indexdef FROM pg_indexes WHERE tablename = 'pairs' \
+         UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = 'pairs'::regclass ORDER BY 1";
+    let shape = pg.psql("team", SHAPE);
+    assert_eq!(shape, pg.psql("fresh", SHAPE));
+    assert!(
+        shape.contains("pairs_by_confidence") && shape.contains("FOREIGN KEY"),
+        "{shape}"
+    );
 }
 
 #[test]

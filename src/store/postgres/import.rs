@@ -18,6 +18,14 @@ pub struct PgImport {
     /// Rows in COPY's format not yet sent, and how many.
     buffered: String,
     buffered_rows: usize,
+    /// What a first import set aside, to build again at the end (see `set_aside`).
+    set_aside: Option<SetAside>,
+}
+
+/// The pairs table's secondary indexes and foreign keys, as their definitions.
+struct SetAside {
+    indexes: Vec<String>,
+    foreign_keys: Vec<(String, String)>,
 }
 
 /// Rows sent in one COPY and moved by one round of statements: each round costs a few
@@ -85,15 +93,21 @@ impl PgImport {
         for sql in STAGE {
             sqlx::query(sql).execute(&mut *tx).await?;
         }
-        let pairs_before = sqlx::query_scalar("SELECT count(*) FROM pairs")
+        let pairs_before: i64 = sqlx::query_scalar("SELECT count(*) FROM pairs")
             .fetch_one(&mut *tx)
             .await?;
+        let set_aside = if pairs_before == 0 {
+            Some(set_aside(&mut tx).await?)
+        } else {
+            None
+        };
         Ok(PgImport {
             tx,
             pairs_before,
             rows: 0,
             buffered: String::new(),
             buffered_rows: 0,
+            set_aside,
         })
     }
 
@@ -143,8 +157,60 @@ impl PgImport {
         rejected: u64,
     ) -> Result<ImportCounts> {
         self.flush().await?;
+        if let Some(aside) = self.set_aside.take() {
+            for sql in aside.indexes {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *self.tx)
+                    .await
+                    .context("building the queue's indexes")?;
+            }
+            for (name, definition) in aside.foreign_keys {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "ALTER TABLE pairs ADD CONSTRAINT \"{name}\" {definition}"
+                )))
+                .execute(&mut *self.tx)
+                .await
+                .context("checking the pairs' references")?;
+            }
+        }
         crate::store::imports::record(self.tx, self.pairs_before, path, rows_read, rejected).await
     }
+}
+
+/// A first import (no pair stored yet) drops the pairs table's secondary indexes and foreign
+/// keys, and builds them again once every pair is in: one sort per index and one check per
+/// reference instead of a maintained index entry and a trigger per row, which were most of an
+/// import's time. Nobody reviews a project with no pairs, so holding the table for the import
+/// costs no one; the transaction puts it all back if the import fails or is killed.
+async fn set_aside(tx: &mut Transaction<'static, Postgres>) -> Result<SetAside> {
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+         WHERE i.indrelid = 'pairs'::regclass AND NOT i.indisprimary AND NOT i.indisunique",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let foreign_keys: Vec<(String, String)> = sqlx::query_as(
+        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = 'pairs'::regclass AND contype = 'f'",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for (name, _) in &foreign_keys {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE pairs DROP CONSTRAINT \"{name}\""
+        )))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (name, _) in &indexes {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {name}")))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(SetAside {
+        indexes: indexes.into_iter().map(|i| i.1).collect(),
+        foreign_keys,
+    })
 }
 
 /// Appends the rows in COPY's text format: tab-separated, `\N` for NULL, backslash escapes.
