@@ -638,16 +638,7 @@ fn two_review_apps_and_a_teach_share_one_postgres_database() {
     let url = pg.url("team");
     imported(d, Path::new(&url), &fixture());
     pg.psql("team", "CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN");
-    let model = common::teacher_model();
-    let mut teach = std::process::Command::new(common::bin())
-        .current_dir(d)
-        .args(["--db", &url, "teach", "--mode", "score", "--limit", "12"])
-        .args(["--model", model.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut teach = common::spawn_teach_score(d, Path::new(&url), 12);
     let sessions: Vec<String> = ["alice", "bob"]
         .iter()
         .map(|who| {

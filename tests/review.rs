@@ -606,26 +606,9 @@ fn tmux_session(db: &Path) {
 /// meanwhile appear on refresh without a restart.
 #[test]
 fn review_keeps_working_while_teach_writes() {
-    let model = teacher_model();
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
-    let mut teach = std::process::Command::new(bin())
-        .current_dir(dir.path())
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "teach",
-            "--mode",
-            "score",
-            "--limit",
-            "12",
-        ])
-        .args(["--model", model.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut teach = spawn_teach_score(dir.path(), &db, 12);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (changes, judged) = rt.block_on(async {
         let store = Store::open(&db).await.unwrap();

@@ -15,9 +15,11 @@ impl Store {
                CASE id % 4 WHEN 0 THEN '[0.7,0.2,0.05,0.05]' WHEN 1 THEN '[0.2,0.6,0.1,0.1]' \
                  WHEN 2 THEN '[0.1,0.2,0.6,0.1]' ELSE '[0.05,0.05,0.1,0.8]' END, 'logprobs', '' FROM pairs p \
              WHERE NOT EXISTS (SELECT 1 FROM judgments j WHERE j.pair_id = p.id)";
-        const PICK: &str = "UPDATE pairs SET judgment_id = (SELECT max(id) FROM judgments j WHERE j.pair_id = pairs.id), \
-             teacher_label = CASE id % 4 WHEN 0 THEN 'E' WHEN 1 THEN 'S' WHEN 2 THEN 'C' ELSE 'I' END, \
-             teacher_p = CASE id % 4 WHEN 0 THEN 0.7 WHEN 1 THEN 0.6 WHEN 2 THEN 0.6 ELSE 0.8 END WHERE teacher_label IS NULL";
+        // A join, not a subquery per pair: PostgreSQL then hashes the judgments once.
+        const PICK: &str = "UPDATE pairs SET judgment_id = j.id, teacher_label = j.label, \
+             teacher_p = CASE pairs.id % 4 WHEN 0 THEN 0.7 WHEN 1 THEN 0.6 WHEN 2 THEN 0.6 ELSE 0.8 END \
+             FROM judgments j WHERE j.pair_id = pairs.id AND j.model = 'synthetic' \
+             AND pairs.teacher_label IS NULL";
         super::with_pool!(self, |pool| {
             let done = sqlx::query(JUDGE).execute(pool).await?;
             sqlx::query(PICK).execute(pool).await?;

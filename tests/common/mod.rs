@@ -208,6 +208,22 @@ pub fn teach_score(dir: &Path, db: &Path, limit: usize) -> String {
     )
 }
 
+/// The same, started in the background: the running `teach`, its stderr piped.
+pub fn spawn_teach_score(dir: &Path, db: &Path, limit: usize) -> std::process::Child {
+    let model = teacher_model();
+    Command::new(bin())
+        .current_dir(dir)
+        .arg("--db")
+        .arg(db)
+        .args(["teach", "--mode", "score", "--limit", &limit.to_string()])
+        .args(["--model", model.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// `export --out OUT --format cot --source human-only` (human labels only), then every exported
 /// row by product id, over the three splits.
 pub fn export_human_labels(

@@ -1,5 +1,5 @@
 //! Import on PostgreSQL: each batch of rows goes in through `COPY … FROM STDIN` into a
-//! temporary table, and three statements move it into queries, items and pairs with the same
+//! temporary table, and a few statements move it into queries, items and pairs with the same
 //! rules as SQLite's import (the first row of a query or item wins; a pair keeps its first
 //! split and takes the last gold label a file gives it).
 
@@ -69,13 +69,18 @@ const BATCH_PAIRS: &str = "INSERT INTO import_pairs
         FROM import_rows GROUP BY query_ext, product_ext) v
     JOIN queries q ON q.ext_id = v.query_ext JOIN items i ON i.ext_id = v.product_ext";
 
-const RELABEL: &str = "UPDATE pairs p SET gold_label = b.label FROM import_pairs b
-    WHERE p.query_id = b.query_id AND p.item_id = b.item_id
-      AND b.label IS NOT NULL AND b.label IS DISTINCT FROM p.gold_label";
-
-const PAIRS: &str = "INSERT INTO pairs (query_id, item_id, gold_label, split)
-    SELECT query_id, item_id, label, split FROM import_pairs b
-    WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.query_id = b.query_id AND p.item_id = b.item_id)
+/// The batch's pairs against the stored ones in one probe each: a stored pair takes the
+/// batch's gold label, a new one is inserted (left out beforehand, not by ON CONFLICT alone, for
+/// the ids' sake as above).
+const PAIRS: &str = "WITH probe AS MATERIALIZED (
+        SELECT b.query_id, b.item_id, b.ord, b.label, b.split, p.id AS stored, p.gold_label AS old
+        FROM import_pairs b LEFT JOIN pairs p ON p.query_id = b.query_id AND p.item_id = b.item_id),
+    relabel AS (
+        UPDATE pairs SET gold_label = probe.label FROM probe
+        WHERE pairs.id = probe.stored AND probe.label IS NOT NULL
+          AND probe.label IS DISTINCT FROM probe.old)
+    INSERT INTO pairs (query_id, item_id, gold_label, split)
+    SELECT query_id, item_id, label, split FROM probe WHERE stored IS NULL
     ORDER BY ord
     ON CONFLICT (query_id, item_id) DO NOTHING";
 
@@ -138,7 +143,6 @@ impl PgImport {
             (QUERIES, "queries"),
             (ITEMS, "items"),
             (BATCH_PAIRS, "pairs"),
-            (RELABEL, "gold labels"),
             (PAIRS, "pairs"),
             ("TRUNCATE import_rows, import_pairs", "rows"),
         ] {
