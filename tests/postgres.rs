@@ -525,6 +525,15 @@ fn a_teach_pool_on_postgres_claims_what_it_hands_out() {
     );
 }
 
+/// Database `team` with the fixture imported by the owner, and two annotators' login roles,
+/// alice and bob; its owner's URL.
+fn team_of_two(pg: &Postgres, d: &Path) -> String {
+    let url = pg.url("team");
+    imported(d, Path::new(&url), &fixture());
+    pg.psql("team", "CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN");
+    url
+}
+
 /// On PostgreSQL the annotator is the database role: a role other than the owner appends
 /// annotations in its own name only (whatever name it gives), undoes only its own, and can
 /// neither rewrite nor delete an annotation nor touch the schema; the owner's tables are read by
@@ -536,9 +545,7 @@ fn an_annotator_role_appends_in_its_own_name_only() {
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let url = pg.url("team");
-    imported(d, Path::new(&url), &fixture());
-    pg.psql("team", "CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN");
+    team_of_two(&pg, d);
     let label = |after: &str| Change::SetLabel {
         before: None,
         after: after.into(),
@@ -548,7 +555,7 @@ fn an_annotator_role_appends_in_its_own_name_only() {
         let alice = Store::open(Path::new(&pg.url_as("alice", "team")))
             .await
             .unwrap();
-        assert_eq!(alice.annotator_name("ana").await.unwrap(), "alice");
+        assert_eq!(alice.db_role().await.unwrap().as_deref(), Some("alice"));
         // The name given is not the name saved.
         let alices = alice.annotate(1, None, "bob", &label("E")).await.unwrap();
         let bob = Store::open(Path::new(&pg.url_as("bob", "team")))
@@ -635,9 +642,7 @@ fn two_review_apps_and_a_teach_share_one_postgres_database() {
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let url = pg.url("team");
-    imported(d, Path::new(&url), &fixture());
-    pg.psql("team", "CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN");
+    let url = team_of_two(&pg, d);
     let mut teach = common::spawn_teach_score(d, Path::new(&url), 12);
     let sessions: Vec<String> = ["alice", "bob"]
         .iter()

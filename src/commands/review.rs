@@ -9,9 +9,9 @@ use crate::store::Store;
 /// Opens the review app on the database.
 pub async fn run(db: &Path, args: ReviewArgs) -> Result<ExitCode> {
     let store = Store::open_interactive(db).await?;
-    let annotator = if store.is_postgres() {
-        // The database role is the annotator: row-level security saves changes in no other name.
-        let role = store.annotator_name("").await?;
+    // On PostgreSQL the database role is the annotator: row-level security saves changes in no
+    // other name.
+    let annotator = if let Some(role) = store.db_role().await? {
         if let Some(given) = args.annotator.filter(|a| a != &role) {
             anyhow::bail!(
                 "on PostgreSQL the annotator is the database role: this connection is `{role}`, \

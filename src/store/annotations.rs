@@ -55,13 +55,16 @@ impl Store {
         })
     }
 
-    /// The name annotations are saved under: the database role on PostgreSQL, else `given`.
-    pub async fn annotator_name(&self, given: &str) -> Result<String> {
+    /// The database role annotations are saved under on PostgreSQL; None on SQLite, where the
+    /// caller names the annotator.
+    pub async fn db_role(&self) -> Result<Option<String>> {
         match &self.db {
-            Db::Sqlite(_) => Ok(given.to_string()),
-            Db::Postgres(pool) => Ok(sqlx::query_scalar("SELECT current_user::text")
-                .fetch_one(pool)
-                .await?),
+            Db::Sqlite(_) => Ok(None),
+            Db::Postgres(pool) => Ok(Some(
+                sqlx::query_scalar("SELECT current_user::text")
+                    .fetch_one(pool)
+                    .await?,
+            )),
         }
     }
 }

@@ -355,19 +355,18 @@ impl Store {
         // Only the page's reviewed rows are read further: their annotations say what the
         // humans decided (a handful of indexed reads per page).
         if out.iter().any(|r| r.reviewed) {
-            for row in out.iter_mut().filter(|r| r.reviewed) {
-                let annotations = super::with_pool!(self, |pool| {
-                    let mut conn = pool.acquire().await?;
-                    annotations_of(&mut *conn, row.pair_id).await?
-                });
-                let reviewed = derive(None, &annotations);
-                row.human = Some(match reviewed.human_label {
-                    Some(label) => label,
-                    None if reviewed.rejected => "✗".into(),
-                    None if reviewed.accepted => "✓".into(),
-                    None => "✎".into(),
-                });
-            }
+            super::with_pool!(self, |pool| {
+                let mut conn = pool.acquire().await?;
+                for row in out.iter_mut().filter(|r| r.reviewed) {
+                    let reviewed = derive(None, &annotations_of(&mut *conn, row.pair_id).await?);
+                    row.human = Some(match reviewed.human_label {
+                        Some(label) => label,
+                        None if reviewed.rejected => "✗".into(),
+                        None if reviewed.accepted => "✓".into(),
+                        None => "✎".into(),
+                    });
+                }
+            });
         }
         Ok(out)
     }
