@@ -127,17 +127,79 @@ fn init_import_and_stats_on_postgres_equal_sqlite_s() {
         "SELECT title FROM items WHERE ext_id = 'B000NEWPAIR'",
     );
     assert_eq!(title, "A tab\there, a backslash \\ and a\nnewline\n");
-    // The first import set the pairs' indexes and references aside and built them again: the
-    // table ends as a database that never imported has it.
+    // The first import set the pairs' and items' indexes and keys aside and built them again:
+    // the tables end as a database that never imported has them.
     ok(d, Path::new(&pg.url("fresh")), &["init"]);
-    const SHAPE: &str = "SELECT indexdef FROM pg_indexes WHERE tablename = 'pairs' \
+    const SHAPE: &str = "SELECT indexdef FROM pg_indexes WHERE tablename IN ('pairs', 'items') \
          UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
-         WHERE conrelid = 'pairs'::regclass ORDER BY 1";
+         WHERE conrelid IN ('pairs'::regclass, 'items'::regclass) ORDER BY 1";
     let shape = pg.psql("team", SHAPE);
     assert_eq!(shape, pg.psql("fresh", SHAPE));
     assert!(
-        shape.contains("pairs_by_confidence") && shape.contains("FOREIGN KEY"),
+        shape.contains("pairs_by_confidence")
+            && shape.contains("FOREIGN KEY")
+            && shape.contains("items_ext_id_key UNIQUE"),
         "{shape}"
+    );
+}
+
+/// A first import into an empty project takes another road on PostgreSQL (ids handed out by
+/// the client, rows copied straight into their tables): a file that names pairs twice, relabels
+/// them and carries text COPY escapes gives what SQLite gives, and the imports after it go on
+/// with the next ids.
+#[test]
+fn a_first_import_with_repeated_pairs_on_postgres_equals_sqlite_s() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let second = std::fs::read_to_string(second_file(d)).unwrap();
+    let fixture_text = std::fs::read_to_string(fixture()).unwrap();
+    // The fixture, then the second file's rows: the fixture's first pair relabelled twice (the
+    // last label wins), its tenth row again, a new pair with a tab, a backslash and a newline.
+    let first = d.join("first.jsonl");
+    std::fs::write(&first, format!("{fixture_text}{second}")).unwrap();
+    let mut new_query: serde_json::Value =
+        serde_json::from_str(fixture_text.lines().next().unwrap()).unwrap();
+    new_query["query_id"] = "QNEW".into();
+    new_query["product_id"] = "B000NEWITEM".into();
+    let third = d.join("third.jsonl");
+    std::fs::write(&third, format!("{new_query}\n")).unwrap();
+    let file = d.join("wb.db");
+    let url = pg.url("first");
+    let url = Path::new(&url);
+    for db in [&file as &Path, url] {
+        imported(d, db, &first);
+        let more = ok(d, db, &["import", third.to_str().unwrap()]);
+        assert!(more.contains(" 1 new pairs"), "{more}");
+    }
+    let (lite, post) = (sqlite_pairs(&file), postgres_pairs(&pg, "first"));
+    assert_eq!(lite.len(), 202);
+    assert_eq!(post, lite, "the same pairs, ids, labels and splits");
+    assert_eq!(
+        lite[0].trim_end(),
+        "1 73232 B07N6VYKD3 S",
+        "the last label a file gives"
+    );
+    let same = |sql: &str| {
+        let lite: Vec<String> = query_rows::<(i64, String, String)>(&file, sql)
+            .into_iter()
+            .map(|(id, ext, text)| format!("{id} {ext} {text}"))
+            .collect();
+        let post = pg.psql(
+            "first",
+            &format!("SELECT id || ' ' || ext_id || ' ' || t FROM ({sql}) x(id, ext_id, t)"),
+        );
+        assert_eq!(
+            post,
+            lite.iter().map(|l| format!("{l}\n")).collect::<String>(),
+            "{sql}"
+        );
+    };
+    same("SELECT id, ext_id, text FROM queries ORDER BY id");
+    same("SELECT id, ext_id, title || '|' || brand || '|' || attributes FROM items ORDER BY id");
+    assert_eq!(
+        without_database(stats(d, url)),
+        without_database(stats(d, &file))
     );
 }
 

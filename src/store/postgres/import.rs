@@ -1,7 +1,10 @@
 //! Import on PostgreSQL: each batch of rows goes in through `COPY … FROM STDIN` into a
 //! temporary table, and a few statements move it into queries, items and pairs with the same
 //! rules as SQLite's import (the first row of a query or item wins; a pair keeps its first
-//! split and takes the last gold label a file gives it).
+//! split and takes the last gold label a file gives it). Into an empty project the rows go
+//! straight into their tables instead (see `Fresh`).
+
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use sqlx::Transaction;
@@ -19,13 +22,86 @@ pub struct PgImport {
     buffered: String,
     buffered_rows: usize,
     /// What a first import set aside, to build again at the end (see `set_aside`).
-    set_aside: Option<SetAside>,
+    set_aside: Vec<SetAside>,
+    /// Set when the project held nothing when the import began.
+    fresh: Option<Fresh>,
 }
 
-/// The pairs table's secondary indexes and foreign keys, as their definitions.
+/// An import into an empty project: the client gives each query, item and pair its id in the
+/// order they first appear in the file (the ids the SQL rounds and SQLite give) and COPYs them
+/// straight into their tables, with no staging table and no index probed per row, the indexes
+/// and keys built once at the end. Its maps hold every query, item and pair id of the file.
+#[derive(Default)]
+struct Fresh {
+    queries: HashMap<String, i64>,
+    items: HashMap<String, i64>,
+    pairs: HashMap<(i64, i64), i64>,
+    /// Gold labels that later rows gave a pair already sent: the last one wins.
+    relabels: HashMap<i64, String>,
+    /// COPY text for queries, items and pairs, not yet sent.
+    out: [String; 3],
+}
+
+const FRESH_COPY: [&str; 3] = [
+    "COPY queries (id, ext_id, text) FROM STDIN",
+    "COPY items (id, ext_id, title, description, brand, attributes) FROM STDIN",
+    "COPY pairs (id, query_id, item_id, gold_label, split) FROM STDIN",
+];
+
+impl Fresh {
+    fn add(&mut self, rows: &[ImportRow]) {
+        for r in rows {
+            let next = self.queries.len() as i64 + 1;
+            let query = *self.queries.entry(r.query_id.clone()).or_insert_with(|| {
+                copy_line(&mut self.out[0], next, &[Some(&r.query_id), Some(&r.query)]);
+                next
+            });
+            let next = self.items.len() as i64 + 1;
+            let item = *self.items.entry(r.product_id.clone()).or_insert_with(|| {
+                copy_line(
+                    &mut self.out[1],
+                    next,
+                    &[
+                        Some(&r.product_id),
+                        Some(&r.title),
+                        Some(&r.description),
+                        Some(&r.brand),
+                        Some(&r.attributes),
+                    ],
+                );
+                next
+            });
+            let next = self.pairs.len() as i64 + 1;
+            match self.pairs.entry((query, item)) {
+                std::collections::hash_map::Entry::Occupied(pair) => {
+                    if let Some(label) = &r.label {
+                        self.relabels.insert(*pair.get(), label.clone());
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(next);
+                    let (query, item) = (query.to_string(), item.to_string());
+                    copy_line(
+                        &mut self.out[2],
+                        next,
+                        &[
+                            Some(&query),
+                            Some(&item),
+                            r.label.as_ref(),
+                            r.split.as_ref(),
+                        ],
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A table's secondary indexes and constraints, as their definitions.
 struct SetAside {
+    table: &'static str,
     indexes: Vec<String>,
-    foreign_keys: Vec<(String, String)>,
+    constraints: Vec<(String, String)>,
 }
 
 /// Rows sent in one COPY and moved by one round of statements: each round costs a few
@@ -101,11 +177,24 @@ impl PgImport {
         let pairs_before: i64 = sqlx::query_scalar("SELECT count(*) FROM pairs")
             .fetch_one(&mut *tx)
             .await?;
-        let set_aside = if pairs_before == 0 {
-            Some(set_aside(&mut tx).await?)
-        } else {
-            None
-        };
+        let mut set_aside = Vec::new();
+        let mut fresh = None;
+        if pairs_before == 0 {
+            let (queries, items): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM queries), (SELECT count(*) FROM items)",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if queries == 0 && items == 0 {
+                // The ids the client hands out must stay free until the import commits.
+                sqlx::query("LOCK TABLE queries, items IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+                fresh = Some(Fresh::default());
+                set_aside.push(set_aside_of(&mut tx, "items", true).await?);
+            }
+            set_aside.push(set_aside_of(&mut tx, "pairs", fresh.is_some()).await?);
+        }
         Ok(PgImport {
             tx,
             pairs_before,
@@ -113,6 +202,7 @@ impl PgImport {
             buffered: String::new(),
             buffered_rows: 0,
             set_aside,
+            fresh,
         })
     }
 
@@ -123,7 +213,10 @@ impl PgImport {
         let first = self.rows;
         self.rows += rows.len() as i64;
         self.buffered_rows += rows.len();
-        copy_text(first, &rows, &mut self.buffered);
+        match &mut self.fresh {
+            Some(fresh) => fresh.add(&rows),
+            None => copy_text(first, &rows, &mut self.buffered),
+        }
         if self.buffered_rows >= FLUSH_ROWS {
             self.flush().await?;
         }
@@ -134,8 +227,16 @@ impl PgImport {
         if self.buffered_rows == 0 {
             return Ok(());
         }
-        let data = std::mem::take(&mut self.buffered);
         self.buffered_rows = 0;
+        if let Some(fresh) = &mut self.fresh {
+            for (out, sql) in fresh.out.iter_mut().zip(FRESH_COPY) {
+                if !out.is_empty() {
+                    copy_in(&mut self.tx, sql, std::mem::take(out)).await?;
+                }
+            }
+            return Ok(());
+        }
+        let data = std::mem::take(&mut self.buffered);
         let mut copy = self.tx.copy_in_raw(COPY).await.context("storing rows")?;
         copy.send(data.into_bytes()).await.context("storing rows")?;
         copy.finish().await.context("storing rows")?;
@@ -161,47 +262,102 @@ impl PgImport {
         rejected: u64,
     ) -> Result<ImportCounts> {
         self.flush().await?;
-        if let Some(aside) = self.set_aside.take() {
+        if let Some(fresh) = self.fresh.take() {
+            self.fresh_end(fresh).await?;
+        }
+        for aside in std::mem::take(&mut self.set_aside) {
             for sql in aside.indexes {
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .execute(&mut *self.tx)
                     .await
                     .context("building the queue's indexes")?;
             }
-            for (name, definition) in aside.foreign_keys {
+            for (name, definition) in aside.constraints {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "ALTER TABLE pairs ADD CONSTRAINT \"{name}\" {definition}"
+                    "ALTER TABLE {} ADD CONSTRAINT \"{name}\" {definition}",
+                    aside.table
                 )))
                 .execute(&mut *self.tx)
                 .await
-                .context("checking the pairs' references")?;
+                .with_context(|| format!("checking the {}' keys and references", aside.table))?;
             }
         }
         crate::store::imports::record(self.tx, self.pairs_before, path, rows_read, rejected).await
     }
+
+    /// The labels later rows gave pairs already sent, and the tables' identities moved past
+    /// the ids the client handed out.
+    async fn fresh_end(&mut self, fresh: Fresh) -> Result<()> {
+        if !fresh.relabels.is_empty() {
+            sqlx::query("CREATE TEMP TABLE import_relabels (id bigint, label text) ON COMMIT DROP")
+                .execute(&mut *self.tx)
+                .await?;
+            let mut text = String::new();
+            for (id, label) in &fresh.relabels {
+                copy_line(&mut text, *id, &[Some(label)]);
+            }
+            copy_in(&mut self.tx, "COPY import_relabels FROM STDIN", text).await?;
+            sqlx::query(
+                "UPDATE pairs SET gold_label = r.label FROM import_relabels r WHERE pairs.id = r.id",
+            )
+            .execute(&mut *self.tx)
+            .await
+            .context("storing pairs")?;
+        }
+        for table in ["queries", "items", "pairs"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table} \
+                 HAVING max(id) IS NOT NULL"
+            )))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn copy_in(
+    tx: &mut Transaction<'static, Postgres>,
+    sql: &'static str,
+    text: String,
+) -> Result<()> {
+    let what = || format!("storing rows ({})", sql.split(' ').nth(1).unwrap_or("rows"));
+    let mut copy = tx.copy_in_raw(sql).await.with_context(what)?;
+    copy.send(text.into_bytes()).await.with_context(what)?;
+    copy.finish().await.with_context(what)?;
+    Ok(())
 }
 
 /// A first import (no pair stored yet) drops the pairs table's secondary indexes and foreign
 /// keys, and builds them again once every pair is in: one sort per index and one check per
 /// reference instead of a maintained index entry and a trigger per row, which were most of an
 /// import's time. Nobody reviews a project with no pairs, so holding the table for the import
-/// costs no one; the transaction puts it all back if the import fails or is killed.
-async fn set_aside(tx: &mut Transaction<'static, Postgres>) -> Result<SetAside> {
+/// costs no one; the transaction puts it all back if the import fails or is killed. An import
+/// into an empty project (`Fresh`) probes no key, so the unique keys go too.
+async fn set_aside_of(
+    tx: &mut Transaction<'static, Postgres>,
+    table: &'static str,
+    unique_too: bool,
+) -> Result<SetAside> {
     let indexes: Vec<(String, String)> = sqlx::query_as(
         "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
-         WHERE i.indrelid = 'pairs'::regclass AND NOT i.indisprimary AND NOT i.indisunique",
+         WHERE i.indrelid = $1::regclass AND NOT i.indisprimary AND NOT i.indisunique",
     )
+    .bind(table)
     .fetch_all(&mut **tx)
     .await?;
-    let foreign_keys: Vec<(String, String)> = sqlx::query_as(
+    let constraints: Vec<(String, String)> = sqlx::query_as(
         "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
-         WHERE conrelid = 'pairs'::regclass AND contype = 'f'",
+         WHERE conrelid = $1::regclass AND (contype = 'f' OR (contype = 'u' AND $2)) \
+         ORDER BY contype DESC, conname",
     )
+    .bind(table)
+    .bind(unique_too)
     .fetch_all(&mut **tx)
     .await?;
-    for (name, _) in &foreign_keys {
+    for (name, _) in &constraints {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "ALTER TABLE pairs DROP CONSTRAINT \"{name}\""
+            "ALTER TABLE {table} DROP CONSTRAINT \"{name}\""
         )))
         .execute(&mut **tx)
         .await?;
@@ -212,34 +368,44 @@ async fn set_aside(tx: &mut Transaction<'static, Postgres>) -> Result<SetAside> 
             .await?;
     }
     Ok(SetAside {
+        table,
         indexes: indexes.into_iter().map(|i| i.1).collect(),
-        foreign_keys,
+        constraints,
     })
 }
 
-/// Appends the rows in COPY's text format: tab-separated, `\N` for NULL, backslash escapes.
+/// Appends the rows in COPY's text format, each after its place in the file.
 fn copy_text(first: i64, rows: &[ImportRow], out: &mut String) {
     for (i, r) in rows.iter().enumerate() {
-        out.push_str(&(first + i as i64).to_string());
-        for field in [
-            Some(&r.query_id),
-            Some(&r.query),
-            Some(&r.product_id),
-            Some(&r.title),
-            Some(&r.description),
-            Some(&r.brand),
-            Some(&r.attributes),
-            r.label.as_ref(),
-            r.split.as_ref(),
-        ] {
-            out.push('\t');
-            match field {
-                None => out.push_str("\\N"),
-                Some(text) => escape_into(out, text),
-            }
-        }
-        out.push('\n');
+        copy_line(
+            out,
+            first + i as i64,
+            &[
+                Some(&r.query_id),
+                Some(&r.query),
+                Some(&r.product_id),
+                Some(&r.title),
+                Some(&r.description),
+                Some(&r.brand),
+                Some(&r.attributes),
+                r.label.as_ref(),
+                r.split.as_ref(),
+            ],
+        );
     }
+}
+
+/// One line of COPY's text format: tab-separated, `\N` for NULL, backslash escapes.
+fn copy_line(out: &mut String, first: i64, fields: &[Option<&String>]) {
+    out.push_str(&first.to_string());
+    for field in fields {
+        out.push('\t');
+        match field {
+            None => out.push_str("\\N"),
+            Some(text) => escape_into(out, text),
+        }
+    }
+    out.push('\n');
 }
 
 fn escape_into(out: &mut String, text: &str) {
