@@ -130,9 +130,6 @@ fn init_import_and_stats_on_postgres_equal_sqlite_s() {
     // The first import set the pairs' and items' indexes and keys aside and built them again:
     // the tables end as a database that never imported has them.
     ok(d, Path::new(&pg.url("fresh")), &["init"]);
-    const SHAPE: &str = "SELECT indexdef FROM pg_indexes WHERE tablename IN ('pairs', 'items') \
-         UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
-         WHERE conrelid IN ('pairs'::regclass, 'items'::regclass) ORDER BY 1";
     let shape = pg.psql("team", SHAPE);
     assert_eq!(shape, pg.psql("fresh", SHAPE));
     assert!(
@@ -141,6 +138,88 @@ fn init_import_and_stats_on_postgres_equal_sqlite_s() {
             && shape.contains("items_ext_id_key UNIQUE"),
         "{shape}"
     );
+}
+
+/// The indexes and constraints of the tables a first import sets aside while it runs.
+const SHAPE: &str = "SELECT indexdef FROM pg_indexes WHERE tablename IN ('pairs', 'items') \
+     UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+     WHERE conrelid IN ('pairs'::regclass, 'items'::regclass) ORDER BY 1";
+
+/// An import into an empty project sets the tables' keys and indexes aside while it runs:
+/// stopped by a bad row or killed at any moment, it leaves no row and the tables as they were;
+/// run again, it stores the whole file once, numbered from 1.
+#[test]
+fn a_failed_or_killed_first_import_on_postgres_leaves_nothing_and_runs_again() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, Path::new(&pg.url("fresh")), &["init"]);
+    let shape = pg.psql("fresh", SHAPE);
+    let url = pg.url("killed");
+    let db = Path::new(&url);
+    ok(d, db, &["init"]);
+    const COUNTS: &str = "SELECT (SELECT count(*) FROM queries) || ' ' || \
+         (SELECT count(*) FROM items) || ' ' || (SELECT count(*) FROM pairs)";
+    let dev = common::dev_file();
+    let dev_text = std::fs::read_to_string(&dev).unwrap();
+    // More rows than one round sends to the server before the bad one.
+    let mut text = String::new();
+    for copy in 0..11 {
+        for line in dev_text.lines() {
+            let mut row: serde_json::Value = serde_json::from_str(line).unwrap();
+            row["product_id"] = format!("{}-{copy}", row["product_id"].as_str().unwrap()).into();
+            text += &format!("{row}\n");
+        }
+    }
+    let bad = d.join("bad.jsonl");
+    std::fs::write(&bad, format!("{text}{{\"query_id\": \"q9\"}}\n")).unwrap();
+    let out = workbench(d, db, &["import", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("bad.jsonl:25785"),
+        "{err}"
+    );
+    assert_eq!(
+        pg.psql("killed", COUNTS),
+        "0 0 0\n",
+        "a bad row stores nothing"
+    );
+    assert_eq!(pg.psql("killed", SHAPE), shape);
+    let mut killed = 0;
+    for wait in (20..=200).step_by(15) {
+        let mut child = std::process::Command::new(common::bin())
+            .current_dir(d)
+            .arg("--db")
+            .arg(db)
+            .args(["import", dev.to_str().unwrap()])
+            .env_remove("WORKBENCH_DB")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+            child.kill().unwrap();
+        }
+        child.wait().unwrap();
+        let counts = pg.psql("killed", COUNTS);
+        assert!(
+            counts == "0 0 0\n" || counts == "53 2344 2344\n",
+            "killed after {wait} ms: {counts}"
+        );
+        assert_eq!(pg.psql("killed", SHAPE), shape, "killed after {wait} ms");
+        if counts != "0 0 0\n" {
+            break;
+        }
+    }
+    assert!(killed > 0, "no import was killed while it ran");
+    ok(d, db, &["import", dev.to_str().unwrap()]);
+    assert_eq!(
+        pg.psql("killed", "SELECT count(*) || ' ' || max(id) FROM pairs"),
+        "2344 2344\n"
+    );
+    assert_eq!(pg.psql("killed", SHAPE), shape);
 }
 
 /// A first import into an empty project takes another road on PostgreSQL (ids handed out by
