@@ -268,14 +268,7 @@ impl Store {
                 .iter()
                 .filter(|s| s.1.iter().any(|c| c.0 == "id"))
                 .map(|s| s.0);
-            for table in with_ids {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table} \
-                     HAVING max(id) IS NOT NULL"
-                )))
-                .execute(&mut **t)
-                .await?;
-            }
+            super::postgres::identities_past_ids(t, with_ids).await?;
         }
         with_tx!(tx, |t| t.commit().await.with_context(|| format!(
             "committing the copy to {}",

@@ -21,7 +21,7 @@ pub struct PgImport {
     /// Rows in COPY's format not yet sent, and how many.
     buffered: String,
     buffered_rows: usize,
-    /// What a first import set aside, to build again at the end (see `set_aside`).
+    /// What a first import set aside, to build again at the end (see `set_aside_of`).
     set_aside: Vec<SetAside>,
     /// Set when the project held nothing when the import began.
     fresh: Option<Fresh>,
@@ -236,10 +236,7 @@ impl PgImport {
             }
             return Ok(());
         }
-        let data = std::mem::take(&mut self.buffered);
-        let mut copy = self.tx.copy_in_raw(COPY).await.context("storing rows")?;
-        copy.send(data.into_bytes()).await.context("storing rows")?;
-        copy.finish().await.context("storing rows")?;
+        copy_in(&mut self.tx, COPY, std::mem::take(&mut self.buffered)).await?;
         for (sql, what) in [
             (QUERIES, "queries"),
             (ITEMS, "items"),
@@ -304,15 +301,7 @@ impl PgImport {
             .await
             .context("storing pairs")?;
         }
-        for table in ["queries", "items", "pairs"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table} \
-                 HAVING max(id) IS NOT NULL"
-            )))
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        Ok(())
+        super::identities_past_ids(&mut self.tx, ["queries", "items", "pairs"]).await
     }
 }
 

@@ -81,6 +81,23 @@ pub fn without_password(arg: &str) -> String {
 }
 
 /// SQLSTATE 3D000: the database named does not exist.
+/// Moves each table's identity past its largest id, once rows were written with their ids, so
+/// that the next row inserted without one gets the next id.
+pub(super) async fn identities_past_ids(
+    conn: &mut sqlx::PgConnection,
+    tables: impl IntoIterator<Item = &str>,
+) -> Result<()> {
+    for table in tables {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table} \
+             HAVING max(id) IS NOT NULL"
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 fn is_missing_database(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
