@@ -2,12 +2,18 @@
 //! lines through arrow-json and goes through the JSON row parsers, so the fields, the mapping and
 //! the errors are the same as for JSONL; an error names the row (1-based) where JSONL names the
 //! line.
+//!
+//! The parquet crate asserts on some damaged files (a negative column offset, a zero-width
+//! value) instead of returning an error; those panics are caught here, kept off the terminal,
+//! and reported as an error naming the file, so a damaged file is refused like any other.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
 
 use anyhow::{Context, Result};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
@@ -17,7 +23,8 @@ use crate::store::ImportRow;
 
 /// The rows of a Parquet file, in order, each as one line of JSON (nulls left out).
 pub(super) struct JsonRows {
-    batches: ParquetRecordBatchReader,
+    /// `None` once the reader has failed: it ends there.
+    batches: Option<ParquetRecordBatchReader>,
     pending: VecDeque<String>,
     display: String,
     /// Rows handed out so far.
@@ -31,15 +38,15 @@ pub(super) fn json_rows(path: &Path) -> Result<JsonRows> {
     let display = path.display().to_string();
     let file = File::open(path).with_context(|| format!("opening {display}"))?;
     let size = file.metadata()?.len();
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("{display}: not a readable Parquet file"))?;
-    let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
-    let batches = builder
-        .with_batch_size(4096)
-        .build()
-        .with_context(|| format!("{display}: not a readable Parquet file"))?;
+    let unreadable = || format!("{display}: not a readable Parquet file");
+    let (total, batches) = contained(|| {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
+        Ok((total, builder.with_batch_size(4096).build()?))
+    })
+    .with_context(unreadable)?;
     Ok(JsonRows {
-        batches,
+        batches: Some(batches),
         pending: VecDeque::new(),
         display,
         row: 0,
@@ -58,11 +65,14 @@ impl Iterator for JsonRows {
                 return Some(Ok(text));
             }
             let at = self.row;
-            let batch = match self.batches.next()? {
-                Ok(b) => b,
+            let batches = self.batches.as_mut()?;
+            let batch = match contained(|| batches.next().transpose().map_err(Into::into)) {
+                Ok(Some(b)) => b,
+                Ok(None) => return None,
                 Err(e) => {
+                    self.batches = None;
                     let context = format!("{}: reading the rows after row {at}", self.display);
-                    return Some(Err(anyhow::Error::new(e).context(context)));
+                    return Some(Err(e.context(context)));
                 }
             };
             let mut buf = Vec::new();
@@ -76,6 +86,47 @@ impl Iterator for JsonRows {
             self.pending.extend(text.lines().map(str::to_owned));
         }
     }
+}
+
+thread_local! {
+    /// Set while this thread runs the parquet crate: what a panic there said.
+    static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `read` and turns a panic inside it into an error carrying the panic's message. The
+/// process's panic hook is wrapped once so that a panic caught here is not printed; every other
+/// panic goes to the hook that was there before.
+fn contained<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let mine = CAUGHT.with(|c| {
+                let mut c = c.borrow_mut();
+                c.as_mut().map(|slot| {
+                    *slot = match (
+                        info.payload().downcast_ref::<&str>(),
+                        info.payload().downcast_ref::<String>(),
+                    ) {
+                        (Some(s), _) => (*s).to_owned(),
+                        (_, Some(s)) => s.clone(),
+                        _ => "a panic without a message".to_owned(),
+                    };
+                })
+            });
+            if mine.is_none() {
+                previous(info);
+            }
+        }));
+    });
+    CAUGHT.with(|c| *c.borrow_mut() = Some(String::new()));
+    let outcome = catch_unwind(AssertUnwindSafe(read));
+    let said = CAUGHT.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    outcome.unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "the file is damaged: the Parquet reader stopped on it ({said})"
+        ))
+    })
 }
 
 pub(super) fn rows(
@@ -95,4 +146,19 @@ pub(super) fn rows(
         }
         Some(Ok(jsonl::parse_line(&validator, row, &text)))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_inside_the_reader_becomes_an_error_with_its_message() {
+        let caught = contained::<()>(|| panic!("column start and length should not be negative"));
+        let e = format!("{:#}", caught.unwrap_err());
+        assert!(e.contains("damaged") && e.contains("should not be negative"), "{e}");
+        // The hook is back to reporting: a later read that succeeds is untouched.
+        assert_eq!(contained(|| Ok(7)).unwrap(), 7);
+        assert!(CAUGHT.with(|c| c.borrow().is_none()));
+    }
 }
