@@ -35,8 +35,8 @@ const AFTER: &str = "Start here:
 pub struct Cli {
     /// The database: a SQLite file, or a team's PostgreSQL database as a URL
     /// (`postgres://USER@HOST/DB`, or `postgres:///DB?host=/run/postgresql` for a local socket;
-    /// the password from PGPASSWORD or ~/.pgpass). On PostgreSQL, init, import, stats, teach and
-    /// show run today; the other commands say so and stop.
+    /// the password from PGPASSWORD or ~/.pgpass). Every command and the review app run on
+    /// either; `db copy` moves a project between them.
     #[arg(
         long,
         global = true,
@@ -340,6 +340,10 @@ pub struct TuneArgs {
     /// `none`.
     #[arg(long, value_enum, default_value = "none")]
     pub class_weights: ClassWeights,
+    /// Tune on prompts that end with the query's words the item lacks (as `teach --evidence`
+    /// asks); `teach` then always asks the written model that way.
+    #[arg(long)]
+    pub evidence: bool,
     /// Train on at most N pairs (the first by pair id).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -423,8 +427,8 @@ pub enum EncoderArg {
 pub enum StudentKindArg {
     /// Interaction-based: query and item read together, in one sequence.
     Cross,
-    /// Representation-based: query and item embedded apart and compared (the steadiest on
-    /// unseen queries in BENCHMARKS.md, by kappa; items can be embedded once, ahead of time).
+    /// Representation-based: query and item embedded apart and compared (the steadier of the two
+    /// on unseen queries; items can be embedded once, ahead of time).
     Bi,
 }
 
@@ -720,9 +724,8 @@ pub struct TeachArgs {
 
     /// Local teacher processes judging side by side, each with its own copy of the model and
     /// CPU cores / N threads. A 135M model's steps are short, and one process spreading each
-    /// over every core spends much of it waiting on its threads: on 2 cores two one-thread
-    /// workers judged 1.1–1.5× the CoT pairs/min and 1.3–1.6× the score pairs/s of one
-    /// process (BENCHMARKS.md). Default: one per core, at most 4; 1 = a single process.
+    /// over every core spends much of it waiting on its threads, so one-thread workers side by
+    /// side judge more pairs a minute. Default: one per core, at most 4; 1 = a single process.
     #[arg(long, value_name = "N", conflicts_with = "endpoint")]
     pub workers: Option<usize>,
 
@@ -787,17 +790,22 @@ pub struct TeachArgs {
     pub no_examples: bool,
 
     /// Characters of each item's description and bullet points the prompt keeps (title, brand,
-    /// colour and category are always whole). Default 300; fewer is faster (score mode at 100:
-    /// 1.15× the pairs/s, agreement with ESCI labels within noise on 40 dev pairs).
+    /// colour and category are always whole). Default 300; fewer is faster, and the teacher
+    /// reads less of each item.
     #[arg(long, value_name = "N")]
     pub detail_chars: Option<usize>,
 
+    /// End each request with the query's words the item lacks ("Query words the item lacks:
+    /// m705"), matched lower-cased with a plural's s dropped. A model written by `teacher tune
+    /// --evidence` is always asked this way.
+    #[arg(long)]
+    pub evidence: bool,
+
     /// CoT mode: DRY penalty against loops ("Men's, Men's, Men's, …"). Inside the answer's
     /// strings, a token that would make a repeat of n tokens one longer loses X × 1.75^(n−2) of
-    /// its logit; the prompt, JSON keys and the start of each value are free. On 48 dev pairs,
-    /// 3 cut rationales with a degenerate step from 37 to 4, every answer still parsing; it
-    /// costs some quoting (more item values not found in the item's text) and agreement with
-    /// gold moved within the noise of 48 pairs (BENCHMARKS.md). 0 turns it off.
+    /// its logit; the prompt, JSON keys and the start of each value are free, so answers still
+    /// parse. It costs some quoting: an item value that repeats the item analysis word for word
+    /// is penalised too. 0 turns it off.
     #[arg(long, value_name = "X", default_value_t = 3.0)]
     pub dry: f32,
 
@@ -814,7 +822,7 @@ pub struct TeachArgs {
     /// The weight format the local teacher runs in, prepared once in a file beside the model
     /// (NAME.prepared-FORMAT.gguf). Default: q8_0 for cot (decoding many tokens reads every
     /// weight per token: the smaller the better), f32 for score (a long prompt and one token:
-    /// f32 matrices go through a blocked GEMM, measured 1.6× faster prompt processing).
+    /// f32 matrices go through a blocked GEMM, faster on prompts).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub weights: Option<crate::teacher::gguf::Weights>,
 }

@@ -969,6 +969,7 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
             "1e-3",
             "--batch",
             "4",
+            "--evidence",
             "--json",
         ]
         .into_iter()
@@ -1018,6 +1019,30 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
     assert_eq!(stamp["from"], "SmolLM2-135M-Instruct.Q4_1", "{params}");
     assert_eq!(stamp["data"], state["fingerprint"], "{params}");
     assert_eq!(stamp["pairs"], 24, "{params}");
+    // Tuned with the words the item lacks named, it is asked with them, without being told.
+    assert_eq!(stamp["evidence"], true, "{params}");
+    let hashes: Vec<(String, String)> = query_rows(
+        &db,
+        "SELECT model, prompt_hash FROM teacher_runs GROUP BY model, prompt_hash ORDER BY MIN(id)",
+    );
+    let scale = workbench::domain::LabelScale::esci();
+    let prompt = |evidence| {
+        workbench::domain::Prompt::configured(
+            &scale,
+            workbench::domain::Mode::Score,
+            true,
+            workbench::domain::prompt::ITEM_DETAIL_CHARS,
+            evidence,
+        )
+        .hash
+    };
+    assert_eq!(
+        hashes,
+        [
+            ("SmolLM2-135M-Instruct.Q4_1".to_string(), prompt(false)),
+            ("t".to_string(), prompt(true)),
+        ]
+    );
 
     // The same command again finds every epoch done and writes the same file.
     let before = sha256_of(&tuned);

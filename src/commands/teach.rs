@@ -120,6 +120,7 @@ fn config(args: &TeachArgs) -> TeacherConfig {
         max_tokens: args.max_tokens,
         with_examples: !args.no_examples,
         detail_chars: args.detail_chars,
+        evidence: args.evidence,
         penalties: crate::teacher::Penalties {
             frequency: args.frequency_penalty,
             presence: args.presence_penalty,

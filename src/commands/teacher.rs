@@ -33,6 +33,7 @@ async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
         lr: args.lr,
         batch: args.batch,
         balanced: args.class_weights == ClassWeights::Balanced,
+        evidence: args.evidence,
         limit: args.limit,
         restart: args.restart,
     };

@@ -3,6 +3,7 @@
 pub mod calibration;
 mod judgment;
 mod label;
+pub mod lexical;
 pub mod metrics;
 mod pair;
 pub mod prompt;

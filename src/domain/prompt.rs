@@ -98,7 +98,13 @@ pub struct Prompt {
     pub hash: String,
     /// Characters of description and bullet points the pair's item keeps (ITEM_DETAIL_CHARS).
     pub detail_chars: usize,
+    /// Whether each request ends with the query's words the item lacks (`EVIDENCE`).
+    pub evidence: bool,
 }
+
+/// The line `evidence` adds after the item: a small model reads a missing model number or size
+/// from one line more reliably than from comparing two texts.
+const EVIDENCE: &str = "Query words the item lacks:";
 
 /// A rendered request for one pair.
 #[derive(Debug, Clone)]
@@ -109,15 +115,17 @@ pub struct PairPrompt {
 
 impl Prompt {
     pub fn new(scale: &LabelScale, mode: Mode, with_examples: bool) -> Prompt {
-        Prompt::with_detail_chars(scale, mode, with_examples, ITEM_DETAIL_CHARS)
+        Prompt::configured(scale, mode, with_examples, ITEM_DETAIL_CHARS, false)
     }
 
-    /// As [`Prompt::new`], keeping `detail_chars` characters of each item's details.
-    pub fn with_detail_chars(
+    /// As [`Prompt::new`], keeping `detail_chars` characters of each item's details, and with
+    /// `evidence`, naming the query's words the item lacks after the item.
+    pub fn configured(
         scale: &LabelScale,
         mode: Mode,
         with_examples: bool,
         detail_chars: usize,
+        evidence: bool,
     ) -> Prompt {
         let labels = scale
             .labels
@@ -156,7 +164,7 @@ impl Prompt {
                 };
                 prefix.push(Message {
                     role: Role::User,
-                    text: render_user(&ex.query, &item, ITEM_DETAIL_CHARS).0,
+                    text: render_user(&ex.query, &item, ITEM_DETAIL_CHARS, evidence).0,
                 });
                 prefix.push(Message {
                     role: Role::Assistant,
@@ -174,6 +182,10 @@ impl Prompt {
         hasher.update(USER.as_bytes());
         hasher.update(schema.to_string().as_bytes());
         hasher.update(detail_chars.to_le_bytes());
+        // Only when on, so that the hashes of judgments made before the option stay as they were.
+        if evidence {
+            hasher.update(EVIDENCE.as_bytes());
+        }
         let hash = hex::encode(&hasher.finalize()[..6]);
         Prompt {
             mode,
@@ -182,11 +194,17 @@ impl Prompt {
             label_names,
             hash,
             detail_chars,
+            evidence,
         }
     }
 
     pub fn for_pair(&self, pair: &Pair) -> PairPrompt {
-        let (text, item_truncated) = render_user(&pair.query.text, &pair.item, self.detail_chars);
+        let (text, item_truncated) = render_user(
+            &pair.query.text,
+            &pair.item,
+            self.detail_chars,
+            self.evidence,
+        );
         let mut messages = self.prefix.clone();
         messages.push(Message {
             role: Role::User,
@@ -318,15 +336,23 @@ pub fn render_item_joined(item: &Item, detail_chars: usize, newline: &str) -> (S
     (out, cut)
 }
 
-fn render_user(query: &str, item: &Item, detail_chars: usize) -> (String, bool) {
+fn render_user(query: &str, item: &Item, detail_chars: usize, evidence: bool) -> (String, bool) {
     let (item_text, cut) = render_item_cut(item, detail_chars);
-    (
-        USER.replace("{{query}}", query.trim())
-            .replace("{{item}}", &item_text)
-            .trim_end()
-            .to_string(),
-        cut,
-    )
+    let mut text = USER
+        .replace("{{query}}", query.trim())
+        .replace("{{item}}", &item_text)
+        .trim_end()
+        .to_string();
+    if evidence {
+        let missing = super::lexical::missing_words(query, &item_text);
+        let missing = if missing.is_empty() {
+            "none".to_string()
+        } else {
+            missing.join(", ")
+        };
+        text.push_str(&format!("\n{EVIDENCE} {missing}"));
+    }
+    (text, cut)
 }
 
 /// Cuts `text` to at most `max` characters at a word boundary, marking the cut with "…".
@@ -440,5 +466,27 @@ mod tests {
         assert!(render_item(&item).0.contains(
             "Details: First line.\nSecond line, and some more words here. Small; Reliable"
         ));
+    }
+
+    #[test]
+    fn evidence_names_the_query_words_the_item_lacks_and_changes_the_hash() {
+        let scale = LabelScale::esci();
+        let plain = Prompt::new(&scale, Mode::Score, true);
+        let with = Prompt::configured(&scale, Mode::Score, true, ITEM_DETAIL_CHARS, true);
+        assert_ne!(plain.hash, with.hash);
+        let mut p = pair("");
+        let text =
+            |prompt: &Prompt, p: &Pair| prompt.for_pair(p).messages.last().unwrap().text.clone();
+        assert_eq!(
+            text(&with, &p),
+            format!("{}\nQuery words the item lacks: none", text(&plain, &p))
+        );
+        p.query.text = "logitech wireless mouse m705 grey".into();
+        assert!(
+            text(&with, &p).ends_with("\nQuery words the item lacks: m705"),
+            "{}",
+            text(&with, &p)
+        );
+        assert!(!text(&plain, &p).contains("lacks"));
     }
 }

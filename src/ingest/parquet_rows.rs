@@ -156,7 +156,10 @@ mod tests {
     fn a_panic_inside_the_reader_becomes_an_error_with_its_message() {
         let caught = contained::<()>(|| panic!("column start and length should not be negative"));
         let e = format!("{:#}", caught.unwrap_err());
-        assert!(e.contains("damaged") && e.contains("should not be negative"), "{e}");
+        assert!(
+            e.contains("damaged") && e.contains("should not be negative"),
+            "{e}"
+        );
         // The hook is back to reporting: a later read that succeeds is untouched.
         assert_eq!(contained(|| Ok(7)).unwrap(), 7);
         assert!(CAUGHT.with(|c| c.borrow().is_none()));

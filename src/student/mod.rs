@@ -4,7 +4,6 @@
 
 mod bert;
 pub mod data;
-mod lexical;
 pub mod model;
 pub mod train;
 #[cfg(test)]

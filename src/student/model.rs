@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::bert::{Bert, BertConfig, Dropout, mean_pool};
-use super::lexical;
 use crate::domain::Verdict;
+use crate::domain::lexical;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

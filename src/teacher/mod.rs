@@ -42,12 +42,15 @@ pub struct TeacherConfig {
     pub detail_chars: Option<usize>,
     /// Repetition penalties while decoding (CoT mode: score mode decodes one token).
     pub penalties: Penalties,
+    /// Name the query's words the item lacks after the item (`Prompt::configured`). A model
+    /// tuned with them is asked with them whatever this says.
+    pub evidence: bool,
 }
 
 impl TeacherConfig {
     /// The prompt this configuration asks with (its hash names the judgments' prompt).
     pub fn prompt(&self, scale: &LabelScale) -> Prompt {
-        Prompt::with_detail_chars(
+        Prompt::configured(
             scale,
             self.mode,
             self.with_examples,
@@ -56,6 +59,7 @@ impl TeacherConfig {
             // (12/40 vs 10/40): the default stays where the agreement was measured.
             self.detail_chars
                 .unwrap_or(crate::domain::prompt::ITEM_DETAIL_CHARS),
+            self.evidence,
         )
     }
 }
@@ -78,7 +82,14 @@ struct Reading {
 
 impl Teacher {
     pub fn new(backend: Arc<dyn Backend>, scale: LabelScale, config: &TeacherConfig) -> Teacher {
-        let prompt = config.prompt(&scale);
+        // A tuned model learnt its answers to one prompt: it is asked with that one.
+        let tuned_with_evidence =
+            backend.settings().pointer("/tuned/evidence") == Some(&serde_json::Value::Bool(true));
+        let prompt = TeacherConfig {
+            evidence: config.evidence || tuned_with_evidence,
+            ..config.clone()
+        }
+        .prompt(&scale);
         let max_tokens = config.max_tokens.unwrap_or(match config.mode {
             Mode::Cot => 320,
             // The label's first token names it (see `parse::label_from_prefix`), and its

@@ -173,6 +173,7 @@ pub async fn teacher(
             with_examples: row.examples,
             detail_chars: row.detail_chars,
             penalties: Default::default(),
+            evidence: false,
         };
         // The loop `workbench teach` runs, on this row's own copy of the pairs.
         let options = |filter: &PairFilter| TeachOptions {

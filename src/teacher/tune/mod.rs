@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::gguf;
 use super::local::{LocalBackend, LocalOptions, model_name};
-use crate::domain::prompt::{Message, Mode, Prompt, Role, answer_json};
+use crate::domain::prompt::{ITEM_DETAIL_CHARS, Message, Mode, Prompt, Role, answer_json};
 use crate::domain::review::derive;
 use crate::domain::schedule::Schedule;
 use crate::domain::{LabelScale, SplitSpec, balanced_class_weights};
@@ -47,6 +47,9 @@ pub struct TuneOptions {
     /// Weigh each pair's loss by the inverse of its label's share of the train pairs, so that
     /// a rare label counts as much as a common one.
     pub balanced: bool,
+    /// Train on prompts that name the query's words the item lacks; the written model is then
+    /// always asked that way (`Prompt::configured`).
+    pub evidence: bool,
     /// At most this many examples (the first by pair id), for a quick run.
     pub limit: Option<usize>,
     pub restart: bool,
@@ -105,9 +108,10 @@ async fn chats(
     mode: Mode,
     spec: Option<&SplitSpec>,
     seed: u64,
+    evidence: bool,
 ) -> Result<(SplitSpec, Vec<Chat>)> {
     let (spec, splits) = store.splits(spec, seed).await?;
-    let prompt = Prompt::new(scale, mode, true);
+    let prompt = Prompt::configured(scale, mode, true, ITEM_DETAIL_CHARS, evidence);
     let mut out = Vec::new();
     let mut records = Box::pin(store.pair_records(RecordQuery {
         include_augmented: false,
@@ -244,7 +248,15 @@ pub async fn tune(
     }
     let started = std::time::Instant::now();
     let scale = store.scale().await?;
-    let (spec, chats) = chats(store, &scale, opts.mode, opts.split.as_ref(), opts.seed).await?;
+    let (spec, chats) = chats(
+        store,
+        &scale,
+        opts.mode,
+        opts.split.as_ref(),
+        opts.seed,
+        opts.evidence,
+    )
+    .await?;
     let chats: Vec<Chat> = chats
         .into_iter()
         .take(opts.limit.unwrap_or(usize::MAX))
@@ -310,6 +322,7 @@ pub async fn tune(
         "epochs": opts.epochs,
         "lr": opts.lr,
         "final_loss": state.loss.last(),
+        "evidence": opts.evidence,
     });
     write_model(
         &opts.model,

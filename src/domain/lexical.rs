@@ -1,6 +1,7 @@
 //! What a lexical model sees and an embedding blurs: whether the item's text holds the query's
 //! own words. A pooled MiniLM embedding places "iphone 12 case" near "iphone 13 case"; the
-//! words say one of them is the item asked for. The heads read these beside the embeddings.
+//! words say one of them is the item asked for. The students' heads read these beside the
+//! embeddings, and the teacher's prompt can name the words the item lacks.
 
 use std::collections::HashSet;
 
@@ -64,6 +65,19 @@ pub fn features(query: &str, passage: &str) -> [f32; WIDTH] {
     ]
 }
 
+/// The query's words (lower-cased, each once, in the query's order) that the item's text
+/// lacks, matched as `features` matches them.
+pub fn missing_words(query: &str, item_text: &str) -> Vec<String> {
+    let have: HashSet<String> = words(item_text).into_iter().collect();
+    let mut seen = HashSet::new();
+    normalise(query)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .filter(|w| !have.contains(stem(w)) && seen.insert(stem(w).to_string()))
+        .map(str::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +96,15 @@ mod tests {
         assert_eq!(all, 2.0 / 3.0);
         assert_eq!(missing, 1.0, "the model number is not there");
         assert_eq!(features("", "anything"), [0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_words_an_item_lacks_are_named_once_as_typed() {
+        assert_eq!(
+            missing_words("iPhone 12 cases 12", "Apple iPhone 13 Case\nBrand: Apple"),
+            ["12"]
+        );
+        assert!(missing_words("leather belts", "Men's Leather Belt").is_empty());
+        assert!(missing_words("", "anything").is_empty());
     }
 }
