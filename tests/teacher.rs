@@ -1043,6 +1043,26 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
             ("t".to_string(), prompt(true)),
         ]
     );
+    // Asked again for what it has not judged, the pool hands out nothing: it looks for the
+    // prompt its workers answer.
+    let judged = || query_rows::<(i64,)>(&db, "SELECT COUNT(*) FROM judgments")[0].0;
+    let before = judged();
+    ok(
+        d,
+        &db,
+        &[
+            "teach",
+            "--mode",
+            "score",
+            "--model",
+            tuned.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        judged(),
+        before,
+        "pairs judged twice by one model and prompt"
+    );
 
     // The same command again finds every epoch done and writes the same file.
     let before = sha256_of(&tuned);

@@ -41,6 +41,7 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
             );
         }
     }
+    let config = config(&args)?;
     let workers = args.workers.unwrap_or_else(pool::default_count).max(1);
     if args.endpoint.is_none() && worker.is_none() && workers > 1 {
         let outcome = pool::run(
@@ -48,7 +49,7 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
             PoolOptions {
                 model: args.model.clone().unwrap_or_else(crate::models::teacher),
                 weights: weights(&args),
-                config: config(&args),
+                config: config.clone(),
                 filter: &filter,
                 limit: args.limit,
                 workers,
@@ -84,7 +85,7 @@ pub async fn run(db: &Path, args: TeachArgs) -> Result<ExitCode> {
     let options = TeachOptions {
         filter,
         limit: args.limit,
-        config: config(&args),
+        config,
         concurrency: args.concurrency,
         show_progress: worker.is_none(),
         worker,
@@ -110,8 +111,18 @@ fn weights(args: &TeachArgs) -> Weights {
     })
 }
 
-fn config(args: &TeachArgs) -> TeacherConfig {
-    TeacherConfig {
+/// The teacher's settings from the flags, and from the model: a file tuned with `--evidence`
+/// learnt its answers to that prompt, so it is asked with it. Resolved here, once, so that the
+/// pool's hand-out and its workers name the same prompt.
+fn config(args: &TeachArgs) -> Result<TeacherConfig> {
+    let tuned_with_evidence = match (&args.endpoint, &args.model) {
+        (Some(_), _) => false,
+        (None, model) => {
+            let model = model.clone().unwrap_or_else(crate::models::teacher);
+            crate::teacher::gguf::inspect(&model)?.tuned_with_evidence()
+        }
+    };
+    Ok(TeacherConfig {
         mode: match args.mode {
             TeachMode::Cot => Mode::Cot,
             TeachMode::Score => Mode::Score,
@@ -120,13 +131,13 @@ fn config(args: &TeachArgs) -> TeacherConfig {
         max_tokens: args.max_tokens,
         with_examples: !args.no_examples,
         detail_chars: args.detail_chars,
-        evidence: args.evidence,
+        evidence: args.evidence || tuned_with_evidence,
         penalties: crate::teacher::Penalties {
             frequency: args.frequency_penalty,
             presence: args.presence_penalty,
             dry: args.dry,
         },
-    }
+    })
 }
 
 /// `K/N`, K < N.

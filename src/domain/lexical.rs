@@ -99,7 +99,7 @@ mod tests {
     }
 
     #[test]
-    fn the_words_an_item_lacks_are_named_once_as_typed() {
+    fn the_words_an_item_lacks_are_named_once_lower_cased() {
         assert_eq!(
             missing_words("iPhone 12 cases 12", "Apple iPhone 13 Case\nBrand: Apple"),
             ["12"]

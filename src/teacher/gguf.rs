@@ -35,6 +35,18 @@ pub struct GgufInfo {
     pub tuned: Option<serde_json::Value>,
 }
 
+impl GgufInfo {
+    /// Whether `workbench teacher tune --evidence` wrote this file: it learnt its answers to
+    /// requests that name the query's missing words, and is asked the same way.
+    pub fn tuned_with_evidence(&self) -> bool {
+        self.tuned
+            .as_ref()
+            .and_then(|t| t.get("evidence"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
 /// Metadata key of a fine-tuned model: a JSON object naming its source, data and settings.
 pub const TUNED: &str = "workbench.tuned";
 

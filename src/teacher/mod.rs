@@ -42,8 +42,7 @@ pub struct TeacherConfig {
     pub detail_chars: Option<usize>,
     /// Repetition penalties while decoding (CoT mode: score mode decodes one token).
     pub penalties: Penalties,
-    /// Name the query's words the item lacks after the item (`Prompt::configured`). A model
-    /// tuned with them is asked with them whatever this says.
+    /// Name the query's words the item lacks after the item (`Prompt::configured`).
     pub evidence: bool,
 }
 
@@ -82,14 +81,7 @@ struct Reading {
 
 impl Teacher {
     pub fn new(backend: Arc<dyn Backend>, scale: LabelScale, config: &TeacherConfig) -> Teacher {
-        // A tuned model learnt its answers to one prompt: it is asked with that one.
-        let tuned_with_evidence =
-            backend.settings().pointer("/tuned/evidence") == Some(&serde_json::Value::Bool(true));
-        let prompt = TeacherConfig {
-            evidence: config.evidence || tuned_with_evidence,
-            ..config.clone()
-        }
-        .prompt(&scale);
+        let prompt = config.prompt(&scale);
         let max_tokens = config.max_tokens.unwrap_or(match config.mode {
             Mode::Cot => 320,
             // The label's first token names it (see `parse::label_from_prefix`), and its
