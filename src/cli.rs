@@ -286,7 +286,8 @@ pub struct AugmentArgs {
 pub enum TeacherCommand {
     /// Fit a per-label bias and a temperature to each teacher's (model and prompt) label
     /// distribution against the human labels (annotators' first, else imported gold) of the
-    /// train split, store it, and say what it does to the test split. Judgments keep their raw
+    /// train split (of the dev split for a teacher fine-tuned by `teacher tune`, which learnt the
+    /// train labels), store it, and say what it does to the test split. Judgments keep their raw
     /// distribution; compare, show, the review app and export give the calibrated one beside it.
     Calibrate(CalibrateArgs),
     /// Fine-tune the local GGUF teacher on the train split's human labels (score mode) or
@@ -440,7 +441,7 @@ pub enum StudentKindArg {
   cot         MKD's CoT heads: predict the rationale's verdict per dimension (category, brand …)
   Human labels (annotator, else imported gold) add a cross-entropy term of weight --human-weight;
   0 trains on the teacher alone. The teacher's terms weigh --teacher-weight (by default its
-  kappa with the human labels of the train split, floored at 0).
+  kappa with the human labels of the dev split, else of the train split, floored at 0).
 
 The defaults are the recipe that beat TF-IDF + logistic regression on unseen ESCI queries
 (BENCHMARKS.md): a bi-encoder on the first 3 layers of a frozen MiniLM, 64 tokens, its heads
@@ -493,8 +494,10 @@ pub struct StudentTrainArgs {
     #[arg(long, default_value_t = 1.0)]
     pub human_weight: f64,
     /// Weight of the teacher's targets: a number, or `auto`, the teacher's Cohen's kappa with
-    /// the human labels of the train split (floored at 0, so a teacher at chance level cannot
-    /// drown the humans; 1 when there are no human labels to learn from).
+    /// the human labels of the dev split (of the train split when fewer than 20 dev pairs have
+    /// both; floored at 0, so a teacher at chance level cannot drown the humans; 1 when there
+    /// are no human labels to learn from). Dev comes first because a teacher tuned on the train
+    /// pairs' labels repeats them.
     #[arg(long, default_value = "auto", value_parser = parse_teacher_weight, value_name = "auto|W")]
     pub teacher_weight: TeacherWeight,
     /// How the human labels' cross-entropy weighs each label: `balanced` by the inverse of its

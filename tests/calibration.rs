@@ -51,6 +51,10 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
     let fitted: serde_json::Value = serde_json::from_str(&out).unwrap();
     let t = &fitted[0];
     assert!(t["id"].as_i64().is_some(), "{t}");
+    assert_eq!(
+        t["fitted_on"], "train",
+        "the shipped teacher never learnt these labels: {t}"
+    );
     let samples = t["fit"]["samples"].as_u64().unwrap();
     assert!((10..40).contains(&samples), "{t}");
     assert!(

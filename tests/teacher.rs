@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Every judgment in the database, as `show --json` would list them, via SQL.
 fn judgments(db: &Path) -> Vec<Value> {
@@ -1042,6 +1042,20 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
             ("SmolLM2-135M-Instruct.Q4_1".to_string(), prompt(false)),
             ("t".to_string(), prompt(true)),
         ]
+    );
+    // Calibrated, the tuned teacher (the pairs' newest judgments) is fitted on dev pairs, not
+    // on the pairs it learnt: here every pair is train, so nothing to fit on, nothing stored.
+    let fitted: Value = serde_json::from_str(&ok(
+        d,
+        &db,
+        &["teacher", "calibrate", "--split", "by-query:1", "--json"],
+    ))
+    .unwrap();
+    let t = &fitted[0];
+    assert_eq!(
+        (&t["model"], &t["fitted_on"], &t["fit"]["samples"], &t["id"]),
+        (&json!("t"), &json!("dev"), &json!(0), &Value::Null),
+        "{fitted}"
     );
     // Asked again for what it has not judged, the pool hands out nothing: it looks for the
     // prompt its workers answer.

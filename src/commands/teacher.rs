@@ -115,7 +115,8 @@ async fn calibrate_command(db: &Path, args: CalibrateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     println!(
-        "split {spec}, seed {}: fitted on train, measured on test",
+        "split {spec}, seed {}: fitted on train (a tuned teacher on dev: it learnt the train \
+         labels), measured on test",
         args.seed
     );
     for t in &fitted {
@@ -128,8 +129,8 @@ async fn calibrate_command(db: &Path, args: CalibrateArgs) -> Result<ExitCode> {
         );
         let Some(id) = t.id else {
             println!(
-                "  {} labelled train pairs, fewer than --min-pairs {}: not stored",
-                t.fit.samples, args.min_pairs
+                "  {} labelled {} pairs, fewer than --min-pairs {}: not stored",
+                t.fit.samples, t.fitted_on, args.min_pairs
             );
             continue;
         };
@@ -140,14 +141,19 @@ async fn calibrate_command(db: &Path, args: CalibrateArgs) -> Result<ExitCode> {
             .map(|(l, b)| format!("{} {b:+.2}", l.key))
             .collect();
         println!(
-            "  calibration #{id} on {} train pairs: temperature {:.2}, bias {}",
+            "  calibration #{id} on {} {} pairs: temperature {:.2}, bias {}",
             t.fit.samples,
+            t.fitted_on,
             1.0 / c.slope,
             bias.join(" ")
         );
         println!(
-            "  train: log-loss {:.3} → {:.3}, accuracy {:.3} → {:.3}",
-            t.fit.nll_before, t.fit.nll_after, t.fit.accuracy_before, t.fit.accuracy_after
+            "  {}: log-loss {:.3} → {:.3}, accuracy {:.3} → {:.3}",
+            t.fitted_on,
+            t.fit.nll_before,
+            t.fit.nll_after,
+            t.fit.accuracy_before,
+            t.fit.accuracy_after
         );
         println!(
             "  test ({} pairs): macro-F1 {:.3} → {:.3}, kappa {:.3} → {:.3}, accuracy {:.3} → {:.3}",

@@ -58,6 +58,22 @@ impl Store {
             .await?))
     }
 
+    /// The teachers (model and prompt) whose runs used a model fine-tuned by `teacher tune`:
+    /// its GGUF header's stamp, kept in the run's parameters.
+    pub async fn tuned_teachers(&self) -> Result<std::collections::BTreeSet<TeacherKey>> {
+        const SQL: &str = "SELECT DISTINCT model, prompt_hash, params FROM teacher_runs";
+        let rows: Vec<(String, String, String)> =
+            super::with_pool!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .filter(|(_, _, params)| {
+                serde_json::from_str::<serde_json::Value>(params)
+                    .is_ok_and(|p| p["backend"]["tuned"].is_object())
+            })
+            .map(|(model, prompt, _)| (model, prompt))
+            .collect())
+    }
+
     /// Pairs reviewed (any annotation) since the newest calibration of any teacher, or ever when
     /// there is none: what `workbench teacher calibrate` has not yet learnt from. Times compare
     /// as Julian days: calibrations keep whole seconds, annotations milliseconds.

@@ -140,7 +140,10 @@ pub fn train(
     }
     let (teacher_weight, why) = match config.losses.teacher_weight {
         Some(w) => (w, "set by --teacher-weight".to_string()),
-        None => trusted_teacher_weight(&train, &config),
+        None => {
+            let dev: Vec<&Example> = examples.iter().filter(|e| e.split == "dev").collect();
+            trusted_teacher_weight(&train, &dev, &config)
+        }
     };
     let (class_weights, teacher_classes) = if config.losses.balanced {
         (
@@ -391,19 +394,34 @@ pub fn train(
 }
 
 /// How much the teacher's targets count next to the human labels: its Cohen's kappa against
-/// the human labels of the train pairs that have both, floored at 0. A teacher at chance level
-/// then cannot drown the humans; one that agrees with them counts in full. Without human labels
-/// to learn from (or too few pairs to measure on) the teacher counts in full.
-fn trusted_teacher_weight(train: &[&Example], config: &StudentConfig) -> (f64, String) {
+/// the human labels, floored at 0. A teacher at chance level then cannot drown the humans; one
+/// that agrees with them counts in full. Measured on the dev pairs when enough of them have both
+/// labels: a teacher fine-tuned on the train pairs' labels (`teacher tune`) repeats them there,
+/// and only pairs it never saw say how it labels the pairs it is asked to teach. Without human
+/// labels to learn from (or too few pairs to measure on) the teacher counts in full.
+fn trusted_teacher_weight(
+    train: &[&Example],
+    dev: &[&Example],
+    config: &StudentConfig,
+) -> (f64, String) {
     if config.losses.human_weight <= 0.0 {
         return (1.0, "no human labels in the loss".into());
     }
-    let mut confusion = Confusion::new(config.labels.clone());
-    for e in train {
-        if let (Some(t), Some(h)) = (&e.teacher, e.human) {
-            confusion.add(h, argmax(t));
+    let agreement = |set: &[&Example]| {
+        let mut confusion = Confusion::new(config.labels.clone());
+        for e in set {
+            if let (Some(t), Some(h)) = (&e.teacher, e.human) {
+                confusion.add(h, argmax(t));
+            }
         }
-    }
+        confusion
+    };
+    let on_dev = agreement(dev);
+    let (confusion, split) = if on_dev.total() as usize >= MIN_PAIRS_TO_MEASURE_TEACHER {
+        (on_dev, "dev")
+    } else {
+        (agreement(train), "train")
+    };
     let n = confusion.total() as usize;
     if n < MIN_PAIRS_TO_MEASURE_TEACHER {
         return (
@@ -414,7 +432,7 @@ fn trusted_teacher_weight(train: &[&Example], config: &StudentConfig) -> (f64, S
     let kappa = confusion.kappa();
     (
         kappa.clamp(0.0, 1.0),
-        format!("the teacher's kappa with the human labels of {n} train pairs is {kappa:.3}"),
+        format!("the teacher's kappa with the human labels of {n} {split} pairs is {kappa:.3}"),
     )
 }
 
@@ -747,32 +765,58 @@ mod tests {
         assert_eq!((w[2], w[3]), (1.0, 1.0), "absent labels: weight 1");
     }
 
-    #[test]
-    fn a_teacher_at_chance_gets_no_weight_and_one_that_agrees_gets_full_weight() {
-        let config = crate::student::new_config(
+    fn esci_config() -> StudentConfig {
+        crate::student::new_config(
             crate::student::Kind::Cross,
             &crate::domain::LabelScale::esci(),
             crate::student::Losses::default(),
             32,
             0,
-        );
+        )
+    }
+
+    #[test]
+    fn a_teacher_at_chance_gets_no_weight_and_one_that_agrees_gets_full_weight() {
+        let config = esci_config();
         let agreeing: Vec<Example> = (0..40)
             .map(|i| example("q", Some(i % 4), Some(i % 4)))
             .collect();
         let refs: Vec<&Example> = agreeing.iter().collect();
-        assert_eq!(trusted_teacher_weight(&refs, &config).0, 1.0);
+        assert_eq!(trusted_teacher_weight(&refs, &[], &config).0, 1.0);
         // Always "Irrelevant", whatever the humans say: kappa 0.
         let constant: Vec<Example> = (0..40)
             .map(|i| example("q", Some(i % 4), Some(3)))
             .collect();
         let refs: Vec<&Example> = constant.iter().collect();
-        let (w, why) = trusted_teacher_weight(&refs, &config);
+        let (w, why) = trusted_teacher_weight(&refs, &[], &config);
         assert_eq!(w, 0.0, "{why}");
         assert!(why.contains("40 train pairs"), "{why}");
         // Too few pairs to measure: full weight, and the reason says so.
-        let (w, why) = trusted_teacher_weight(&refs[..5], &config);
+        let (w, why) = trusted_teacher_weight(&refs[..5], &[], &config);
         assert_eq!(w, 1.0);
         assert!(why.contains("not measured"), "{why}");
+    }
+
+    #[test]
+    fn a_teacher_that_repeats_its_tuning_labels_is_trusted_as_it_does_on_dev() {
+        let config = esci_config();
+        // Tuned on the train pairs' labels, it repeats them; on pairs it never saw it says
+        // "Irrelevant" whatever the humans say.
+        let train: Vec<Example> = (0..40)
+            .map(|i| example("q", Some(i % 4), Some(i % 4)))
+            .collect();
+        let dev: Vec<Example> = (0..30)
+            .map(|i| example("d", Some(i % 4), Some(3)))
+            .collect();
+        let train: Vec<&Example> = train.iter().collect();
+        let dev_refs: Vec<&Example> = dev.iter().collect();
+        let (w, why) = trusted_teacher_weight(&train, &dev_refs, &config);
+        assert_eq!(w, 0.0, "{why}");
+        assert!(why.contains("30 dev pairs"), "{why}");
+        // Too few dev pairs with both labels: measured on train, as before.
+        let (w, why) = trusted_teacher_weight(&train, &dev_refs[..5], &config);
+        assert_eq!(w, 1.0, "{why}");
+        assert!(why.contains("40 train pairs"), "{why}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `workbench teacher calibrate`: each teacher's (model and prompt) label distribution fitted to
-//! the human labels of the train split by vector scaling, and measured on the test split.
+//! the human labels of the train split by vector scaling, and measured on the test split. A
+//! teacher fine-tuned by `teacher tune` is fitted on the dev split instead: it learnt the train
+//! pairs' labels, so there it looks surer and righter than on any pair it is asked about.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +20,10 @@ pub struct TeacherCalibration {
     pub model: String,
     pub prompt_hash: String,
     pub mode: String,
+    /// The split it was fitted on: `train`, or `dev` for a tuned teacher.
+    pub fitted_on: &'static str,
     pub fit: CalibrationFit,
-    /// None when the teacher had too few labelled train pairs (nothing stored).
+    /// None when the teacher had too few labelled pairs to fit on (nothing stored).
     pub id: Option<i64>,
     pub test_raw: Agreement,
     pub test_calibrated: Agreement,
@@ -32,11 +36,13 @@ type Samples = Vec<(Vec<f64>, usize)>;
 struct Teacher {
     mode: String,
     train: Samples,
+    dev: Samples,
     test: Samples,
 }
 
-/// Fits and stores a calibration for every teacher with at least `min_pairs` labelled train
-/// pairs; the split is `spec` (the default of export and student train when None).
+/// Fits and stores a calibration for every teacher with at least `min_pairs` labelled pairs to
+/// fit on (train; dev for a tuned teacher); the split is `spec` (the default of export and
+/// student train when None).
 pub async fn calibrate(
     store: &Store,
     scale: &LabelScale,
@@ -45,6 +51,7 @@ pub async fn calibrate(
     min_pairs: usize,
 ) -> Result<(SplitSpec, Vec<TeacherCalibration>)> {
     let (spec, splits) = store.splits(spec, seed).await?;
+    let tuned = store.tuned_teachers().await?;
     let mut teachers: BTreeMap<TeacherKey, Teacher> = BTreeMap::new();
     let mut records = Box::pin(store.pair_records(RecordQuery {
         include_augmented: false,
@@ -76,6 +83,7 @@ pub async fn calibrate(
         let sample = (j.distribution.probs.clone(), human);
         match splits.get(r.query_key) {
             Some("train") => t.train.push(sample),
+            Some("dev") => t.dev.push(sample),
             Some("test") => t.test.push(sample),
             _ => {}
         }
@@ -83,11 +91,16 @@ pub async fn calibrate(
     let described = format!("{spec} seed {seed}");
     let mut out = Vec::new();
     for (key, t) in teachers {
-        let fit = Calibration::fit(&t.train, scale.len());
-        let id = if t.train.len() >= min_pairs {
+        let (fitted_on, samples) = if tuned.contains(&key) {
+            ("dev", &t.dev)
+        } else {
+            ("train", &t.train)
+        };
+        let fit = Calibration::fit(samples, scale.len());
+        let id = if samples.len() >= min_pairs {
             Some(
                 store
-                    .save_calibration(&key, &t.mode, &fit, &described)
+                    .save_calibration(&key, &t.mode, &fit, &format!("{described}, {fitted_on}"))
                     .await?,
             )
         } else {
@@ -106,6 +119,7 @@ pub async fn calibrate(
             model: key.0,
             prompt_hash: key.1,
             mode: t.mode,
+            fitted_on,
             test_raw: agreement(&Calibration::identity(scale.len())),
             test_calibrated: agreement(&fit.calibration),
             fit,
