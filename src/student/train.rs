@@ -138,12 +138,16 @@ pub fn train(
              (run `workbench teach` first, or import labelled pairs)"
         );
     }
+    let human_reference = config.losses.human_weight > 0.0;
+    let dev: Vec<(&Example, usize)> = examples
+        .iter()
+        .filter(|e| e.split == "dev")
+        .filter_map(|e| Some((e, reference_label(e, human_reference)?)))
+        .collect();
+    let dev_examples: Vec<&Example> = dev.iter().map(|(e, _)| *e).collect();
     let (teacher_weight, why) = match config.losses.teacher_weight {
         Some(w) => (w, "set by --teacher-weight".to_string()),
-        None => {
-            let dev: Vec<&Example> = examples.iter().filter(|e| e.split == "dev").collect();
-            trusted_teacher_weight(&train, &dev, &config)
-        }
+        None => trusted_teacher_weight(&train, &dev_examples, &config),
     };
     let (class_weights, teacher_classes) = if config.losses.balanced {
         (
@@ -161,12 +165,6 @@ pub fn train(
             vec![1.0; config.labels.len()],
         )
     };
-    let human_reference = config.losses.human_weight > 0.0;
-    let dev: Vec<(&Example, usize)> = examples
-        .iter()
-        .filter(|e| e.split == "dev")
-        .filter_map(|e| Some((e, reference_label(e, human_reference)?)))
-        .collect();
 
     if config.query_context && opts.probe_epochs < opts.epochs {
         bail!(
@@ -283,7 +281,6 @@ pub fn train(
     // rows.
     let cached = if state.epochs_done < probe_epochs {
         let train_features = features_of(&student, &train)?;
-        let dev_examples: Vec<&Example> = dev.iter().map(|(e, _)| *e).collect();
         Some((train_features, features_of(&student, &dev_examples)?))
     } else {
         None
