@@ -440,8 +440,10 @@ pub enum StudentKindArg {
               against the teacher's
   cot         MKD's CoT heads: predict the rationale's verdict per dimension (category, brand …)
   Human labels (annotator, else imported gold) add a cross-entropy term of weight --human-weight;
-  0 trains on the teacher alone. The teacher's terms weigh --teacher-weight (by default its
-  kappa with the human labels of the dev split, else of the train split, floored at 0).
+  0 trains on the teacher alone. The teacher's terms weigh --teacher-weight. By default (auto)
+  that is its kappa with the human labels of the dev split (else of the train split), floored at
+  0; when it is above 0, a second student is trained without the teacher's terms and the one
+  with the better dev macro-F1 is kept (both stay in OUT/candidates/).
 
 The defaults are the recipe that beat TF-IDF + logistic regression on unseen ESCI queries
 (BENCHMARKS.md): a bi-encoder on the first 3 layers of a frozen MiniLM, 64 tokens, its heads
@@ -497,7 +499,8 @@ pub struct StudentTrainArgs {
     /// the human labels of the dev split (of the train split when fewer than 20 dev pairs have
     /// both; floored at 0, so a teacher at chance level cannot drown the humans; 1 when there
     /// are no human labels to learn from). Dev comes first because a teacher tuned on the train
-    /// pairs' labels repeats them.
+    /// pairs' labels repeats them. An auto weight above 0 is kept only if a student trained
+    /// with it beats one trained without it on dev (macro-F1); that trains two.
     #[arg(long, default_value = "auto", value_parser = parse_teacher_weight, value_name = "auto|W")]
     pub teacher_weight: TeacherWeight,
     /// How the human labels' cross-entropy weighs each label: `balanced` by the inverse of its

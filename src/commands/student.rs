@@ -207,10 +207,11 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         .await?;
     store.close().await;
     if let Some(e) = state.resumed_at_epoch {
-        println!(
-            "resumed after epoch {e} from {}",
-            out.join("checkpoint").display()
-        );
+        let checkpoint = match state.candidates.is_empty() {
+            true => out.join("checkpoint"),
+            false => out.join("candidates"),
+        };
+        println!("resumed after epoch {e} from {}", checkpoint.display());
     }
     println!(
         "{name}: {} steps over {} epochs on {} pairs in {:.0} s; saved to {}",

@@ -105,12 +105,31 @@ pub struct TrainState {
     pub kept_epoch: Option<usize>,
     #[serde(default)]
     pub stopped_early: bool,
+    /// The students trained with and without the teacher's terms when its weight was left to
+    /// measurement; empty when one student was trained.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Candidate>,
+}
+
+/// A student trained at one teacher weight, and its dev figures at the kept epoch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Candidate {
+    pub teacher_weight: f64,
+    /// Train pairs it learnt from: without the teacher, those with a human label.
+    pub examples: usize,
+    pub dev: Option<DevScore>,
 }
 
 impl TrainState {
     fn best_dev(&self) -> Option<&DevScore> {
         let best = self.best_epoch?;
         self.dev.iter().find(|d| d.epoch == best)
+    }
+
+    /// The dev figures of the epoch whose weights were kept.
+    pub fn kept_dev(&self) -> Option<&DevScore> {
+        let kept = self.kept_epoch?;
+        self.dev.iter().find(|d| d.epoch == kept)
     }
 }
 
@@ -121,9 +140,14 @@ fn checkpoint_dir(out: &Path) -> PathBuf {
 /// Trains on the `train` split of `examples`, scoring `dev` after every epoch.
 /// `on_step(step, steps_total, loss)` reports each step, `on_epoch` each finished epoch.
 /// Resumes from `out/checkpoint` when it holds a finished epoch of the same configuration.
+///
+/// With the teacher's weight left to measurement (`teacher_weight: None`) and the teacher
+/// trusted at all, two students are trained, with and without the teacher's terms (in
+/// `out/candidates/`), and the one with the better dev macro-F1 is kept in `out`: a teacher
+/// that agrees with the humans can still teach a student less than their labels alone do.
 pub fn train(
     examples: &[Example],
-    mut config: StudentConfig,
+    config: StudentConfig,
     opts: &TrainOptions,
     mut on_step: impl FnMut(usize, usize, f32),
     mut on_epoch: impl FnMut(&TrainState),
@@ -145,9 +169,134 @@ pub fn train(
         .filter_map(|e| Some((e, reference_label(e, human_reference)?)))
         .collect();
     let dev_examples: Vec<&Example> = dev.iter().map(|(e, _)| *e).collect();
+    let sets = Sets {
+        train: &train,
+        dev: &dev,
+        dev_examples: &dev_examples,
+        human_reference,
+    };
     let (teacher_weight, why) = match config.losses.teacher_weight {
         Some(w) => (w, "set by --teacher-weight".to_string()),
         None => trusted_teacher_weight(&train, &dev_examples, &config),
+    };
+    let losses = &config.losses;
+    let teacher_teaches = train.iter().any(|e| {
+        ((losses.kl || losses.margin_mse) && e.teacher.is_some())
+            || (losses.cot && e.verdicts.iter().any(Option::is_some))
+    });
+    let choose = losses.teacher_weight.is_none()
+        && teacher_weight > 0.0
+        && teacher_teaches
+        && human_reference
+        && dev.len() >= MIN_PAIRS_TO_MEASURE_TEACHER;
+    if !choose {
+        return fit(
+            &sets,
+            config,
+            opts,
+            (teacher_weight, why),
+            &mut on_step,
+            &mut on_epoch,
+        );
+    }
+    let mut runs = Vec::with_capacity(2);
+    // One progress count over both: the second's steps are not known until it starts (it
+    // leaves out the pairs only the teacher labelled), so the first counts itself twice.
+    let mut first_total = 0;
+    for (i, (weight, dir)) in [(teacher_weight, "with-teacher"), (0.0, "without-teacher")]
+        .into_iter()
+        .enumerate()
+    {
+        let candidate = TrainOptions {
+            out: opts.out.join("candidates").join(dir),
+            ..opts.clone()
+        };
+        runs.push(fit(
+            &sets,
+            config.clone(),
+            &candidate,
+            (weight, why.clone()),
+            &mut |step, total, loss| {
+                if i == 0 {
+                    first_total = total;
+                    on_step(step, 2 * total, loss)
+                } else {
+                    on_step(first_total + step, first_total + total, loss)
+                }
+            },
+            &mut on_epoch,
+        )?);
+    }
+    let without = runs.pop().expect("two runs");
+    let with = runs.pop().expect("two runs");
+    let kept_f1 = |s: &TrainState| s.kept_dev().map_or(f64::NEG_INFINITY, |d| d.macro_f1);
+    let (with_f1, without_f1) = (kept_f1(&with.1), kept_f1(&without.1));
+    let candidates = [&with.1, &without.1]
+        .iter()
+        .map(|s| Candidate {
+            teacher_weight: s.teacher_weight,
+            examples: s.examples,
+            dev: s.kept_dev().cloned(),
+        })
+        .collect();
+    let teacher_helps = with_f1 > without_f1;
+    let (mut student, mut state) = if teacher_helps { with } else { without };
+    state.teacher_weight_reason = format!(
+        "{why}; the student's dev macro-F1 with the teacher's terms {with_f1:.3}, without them \
+         {without_f1:.3}: {}",
+        if teacher_helps {
+            "kept with them"
+        } else {
+            "kept without them"
+        }
+    );
+    state.candidates = candidates;
+    student.config.trained = serde_json::to_value(&state)?;
+    student.save(&opts.out, &opts.base.join("tokenizer.json"))?;
+    Ok((student, state))
+}
+
+/// The pairs one training run reads.
+struct Sets<'a> {
+    train: &'a [&'a Example],
+    /// Dev pairs with their reference label.
+    dev: &'a [(&'a Example, usize)],
+    dev_examples: &'a [&'a Example],
+    human_reference: bool,
+}
+
+/// One training run at a given teacher weight.
+fn fit(
+    sets: &Sets,
+    mut config: StudentConfig,
+    opts: &TrainOptions,
+    (teacher_weight, why): (f64, String),
+    on_step: &mut dyn FnMut(usize, usize, f32),
+    on_epoch: &mut dyn FnMut(&TrainState),
+) -> Result<(Student, TrainState)> {
+    let Sets {
+        train,
+        dev,
+        dev_examples,
+        human_reference,
+    } = *sets;
+    // Without the teacher's terms, a pair only it labelled (an augmented one) teaches nothing,
+    // yet it would still thin the batches' loss and join its query's candidates as context.
+    let kept: Vec<&Example>;
+    let train = if teacher_weight > 0.0 {
+        train
+    } else {
+        kept = train
+            .iter()
+            .copied()
+            .filter(|e| e.human.is_some())
+            .collect();
+        if kept.is_empty() {
+            bail!(
+                "nothing to train on: the teacher's weight is 0 and no train pair has a human label"
+            );
+        }
+        &kept[..]
     };
     let (class_weights, teacher_classes) = if config.losses.balanced {
         (
@@ -280,8 +429,8 @@ pub fn train(
     // While probing, the encoder's features do not change: computed once, each step reads its
     // rows.
     let cached = if state.epochs_done < probe_epochs {
-        let train_features = features_of(&student, &train)?;
-        Some((train_features, features_of(&student, &dev_examples)?))
+        let train_features = features_of(&student, train)?;
+        Some((train_features, features_of(&student, dev_examples)?))
     } else {
         None
     };
@@ -292,7 +441,7 @@ pub fn train(
         if state.steps_done >= total_steps || state.stopped_early {
             break;
         }
-        let order = epoch_order(&train, config.seed.wrapping_add(epoch as u64));
+        let order = epoch_order(train, config.seed.wrapping_add(epoch as u64));
         let mut sum = 0.0f64;
         let mut n = 0usize;
         for indices in order.chunks(opts.batch_size) {
@@ -354,7 +503,7 @@ pub fn train(
                     .as_ref()
                     .filter(|_| epoch < probe_epochs)
                     .map(|c| &c.1);
-                let score = dev_score(&student, &dev, features, epoch + 1)?;
+                let score = dev_score(&student, dev, features, epoch + 1)?;
                 let better = state
                     .best_dev()
                     .is_none_or(|best| score.macro_f1 > best.macro_f1);

@@ -241,3 +241,119 @@ fn the_student_memorises_32_labelled_pairs() {
         state.epoch_losses
     );
 }
+
+/// A teacher that agrees with the humans on two pairs in three: with its weight left to
+/// measurement, a student is trained with and without its terms, each kept apart in
+/// `out/candidates/`, and the one with the better dev macro-F1 is the one saved in `out`; a
+/// re-run resumes both and makes the same choice.
+#[test]
+fn an_auto_weighted_teacher_is_kept_only_when_its_student_scores_better_on_dev() {
+    let labels = LabelScale::esci().labels.len();
+    let mut examples = fixture_examples(80);
+    let queries: Vec<String> = examples.iter().map(|e| e.group.clone()).collect();
+    let dev_queries: std::collections::BTreeSet<&String> = queries.iter().skip(50).collect();
+    for (i, e) in examples.iter_mut().enumerate() {
+        if dev_queries.contains(&e.group) {
+            e.split = "dev".into();
+        }
+        let human = e.human.unwrap();
+        let said = if i % 3 == 0 {
+            (human + 1) % labels
+        } else {
+            human
+        };
+        let mut p = vec![0.05f32; labels];
+        p[said] = 1.0 - 0.05 * (labels - 1) as f32;
+        e.teacher = Some(p);
+    }
+    // Pairs only the teacher labelled, as `augment` adds them: the student without the
+    // teacher's terms leaves them out.
+    let unlabelled: Vec<Example> = fixture_examples(90)
+        .into_iter()
+        .skip(80)
+        .map(|e| Example {
+            human: None,
+            augmented: true,
+            group: examples[0].group.clone(),
+            query: examples[0].query.clone(),
+            ..e
+        })
+        .collect();
+    examples.extend(unlabelled.into_iter().map(|mut e| {
+        let mut p = vec![0.05f32; labels];
+        p[0] = 1.0 - 0.05 * (labels - 1) as f32;
+        e.teacher = Some(p);
+        e
+    }));
+    let losses = Losses {
+        kl: true,
+        margin_mse: false,
+        cot: false,
+        ..Losses::default()
+    };
+    let config = super::new_config(Kind::Bi, &LabelScale::esci(), losses, 48, 0);
+    let out = tempfile::tempdir().unwrap();
+    let opts = TrainOptions {
+        out: out.path().join("student"),
+        base: base(),
+        epochs: 6,
+        batch_size: 16,
+        learning_rate: 1e-4,
+        head_learning_rate: 2e-3,
+        warmup: 0.1,
+        patience: None,
+        keep_last: true,
+        dropout: 0.0,
+        probe_epochs: 6,
+        max_steps: None,
+        restart: false,
+    };
+    let mut steps = Vec::new();
+    let (_, state) = train(
+        &examples,
+        config.clone(),
+        &opts,
+        |step, total, _| steps.push((step, total)),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        steps.last(),
+        Some(&(6 * 4 + 6 * 4, 6 * 4 + 6 * 4)),
+        "one progress count over both students"
+    );
+    let [with, without] = &state.candidates[..] else {
+        panic!("two candidates: {:?}", state.candidates)
+    };
+    assert!(with.teacher_weight > 0.3, "{with:?}");
+    assert_eq!(without.teacher_weight, 0.0);
+    assert_eq!((with.examples, without.examples), (60, 50));
+    let f1 = |c: &super::train::Candidate| c.dev.as_ref().unwrap().macro_f1;
+    let chosen = if f1(with) > f1(without) {
+        with
+    } else {
+        without
+    };
+    assert_eq!(state.teacher_weight, chosen.teacher_weight);
+    assert_eq!(state.kept_dev(), chosen.dev.as_ref());
+    assert!(
+        state.teacher_weight_reason.contains("dev macro-F1"),
+        "{}",
+        state.teacher_weight_reason
+    );
+    let dir = if chosen.teacher_weight > 0.0 {
+        "with-teacher"
+    } else {
+        "without-teacher"
+    };
+    let weights = |p: PathBuf| std::fs::read(p.join("model.safetensors")).unwrap();
+    assert_eq!(
+        weights(opts.out.clone()),
+        weights(opts.out.join("candidates").join(dir)),
+        "the kept student is the chosen candidate"
+    );
+    let (_, again) = train(&examples, config, &opts, |_, _, _| {}, |_| {}).unwrap();
+    assert_eq!(again.resumed_at_epoch, Some(6));
+    assert_eq!(again.candidates, state.candidates);
+    assert_eq!(again.teacher_weight, state.teacher_weight);
+}
