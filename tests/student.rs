@@ -1,7 +1,8 @@
 //! Students end to end: the real MiniLM base fine-tuned with candle on real teacher judgments
 //! (cross- and bi-encoder), loss going down, scores stored, a saved model re-scoring the same,
 //! a run continued for more epochs, a run killed mid-epoch and resumed, the best dev epoch kept,
-//! `student import` good and bad, and `compare`.
+//! a trusted teacher kept only when its student wins on dev, `student import` good and bad, and
+//! `compare`.
 
 mod common;
 
@@ -480,4 +481,78 @@ fn the_default_student_is_the_measured_recipe_keeps_its_last_epoch_and_scores_by
         let a = first.iter().find(|a| a.0 == b.0).unwrap();
         assert!((a.1 - b.1).abs() < 1e-5, "{a:?} vs {b:?}");
     }
+}
+
+/// A teacher that agrees with the gold labels on two pairs in three, its judgments written into
+/// the SQLite file as `teach` stores them (`workbench check` then derives each pair's picked
+/// judgment): the default `student train` trusts it (κ on dev above 0), so it trains a student
+/// with its terms and one without, prints both, keeps the one with the better dev macro-F1 in
+/// OUT and both in OUT/candidates/; the kept student scores pairs.
+#[test]
+fn the_default_student_keeps_a_trusted_teacher_only_if_its_student_wins_on_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = fixture_db(d);
+    python(
+        "import sqlite3, sys, json
+c = sqlite3.connect(sys.argv[1])
+keys = ['E', 'S', 'C', 'I']
+rows = c.execute('SELECT id, gold_label FROM pairs ORDER BY id').fetchall()
+for i, (pair, gold) in enumerate(rows):
+    said = keys[(keys.index(gold) + 1) % 4] if i % 3 == 0 else gold
+    p = [0.9 if k == said else 0.1 / 3 for k in keys]
+    c.execute(\"INSERT INTO judgments (pair_id, model, prompt_hash, mode, label, distribution, \"
+              \"dist_source, raw_output) VALUES (?, 'synthetic', 'h', 'score', ?, ?, 'logprobs', ?)\",
+              (pair, said, json.dumps(p), said))
+c.commit()",
+        &[&db],
+    );
+    assert!(ok(d, &db, &["check"]).contains("repaired the picked judgment of 200 pairs"));
+    let base = student_base();
+    let out = d.join("st");
+    let text = ok(
+        d,
+        &db,
+        &[
+            "student",
+            "train",
+            "--out",
+            out.to_str().unwrap(),
+            "--split",
+            "by-query:60/20/20",
+            "--base",
+            base.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text.contains("the teacher's kappa with the human labels of 40 dev pairs"),
+        "{text}"
+    );
+    let candidates: Vec<&str> = text.lines().filter(|l| l.contains("candidate:")).collect();
+    assert_eq!(candidates.len(), 2, "{text}");
+    assert_eq!(
+        candidates.iter().filter(|l| l.ends_with("← kept")).count(),
+        1,
+        "{text}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("student.json")).unwrap()).unwrap();
+    let trained = &config["trained"];
+    let c = trained["candidates"].as_array().unwrap();
+    let f1 = |i: usize| c[i]["dev"]["macro_f1"].as_f64().unwrap();
+    let kept = if f1(0) > f1(1) { 0 } else { 1 };
+    assert!(c[0]["teacher_weight"].as_f64().unwrap() > 0.3, "{c:?}");
+    assert_eq!(c[1]["teacher_weight"], 0.0);
+    assert_eq!(trained["teacher_weight"], c[kept]["teacher_weight"]);
+    let kept_dir = out
+        .join("candidates")
+        .join(["with-teacher", "without-teacher"][kept]);
+    assert_eq!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        std::fs::read(kept_dir.join("model.safetensors")).unwrap(),
+        "OUT holds the kept candidate"
+    );
+    let scored = ok(d, &db, &["student", "score", "--name", "st"]);
+    assert!(scored.contains("200"), "{scored}");
+    assert_eq!(scores(&db, "st").len(), 200);
 }

@@ -225,6 +225,23 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         "  teacher weight {:.2} ({})",
         state.teacher_weight, state.teacher_weight_reason
     );
+    for c in &state.candidates {
+        let (f1, kept) = match &c.dev {
+            Some(d) => (d.macro_f1, d.epoch),
+            None => (f64::NAN, 0),
+        };
+        println!(
+            "  candidate: teacher weight {:.2}, {} pairs, {:.0} s, dev macro-F1 {f1:.3} (epoch {kept}){}",
+            c.teacher_weight,
+            c.examples,
+            c.seconds,
+            if c.teacher_weight == state.teacher_weight {
+                "  ← kept"
+            } else {
+                ""
+            }
+        );
+    }
     for epoch in 1..=state.epochs_done {
         if let Some(line) = epoch_line(&state, epoch) {
             println!("{line}");

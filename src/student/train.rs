@@ -117,6 +117,8 @@ pub struct Candidate {
     pub teacher_weight: f64,
     /// Train pairs it learnt from: without the teacher, those with a human label.
     pub examples: usize,
+    #[serde(default)]
+    pub seconds: f64,
     pub dev: Option<DevScore>,
 }
 
@@ -236,6 +238,7 @@ pub fn train(
         .map(|s| Candidate {
             teacher_weight: s.teacher_weight,
             examples: s.examples,
+            seconds: s.seconds,
             dev: s.kept_dev().cloned(),
         })
         .collect();
