@@ -60,6 +60,25 @@ fn human_only() -> Losses {
     }
 }
 
+/// Fine-tuning everything from the first step, no dropout, the best dev epoch kept.
+fn options(out: PathBuf, epochs: usize, batch_size: usize) -> TrainOptions {
+    TrainOptions {
+        out,
+        base: base(),
+        epochs,
+        batch_size,
+        learning_rate: 1e-4,
+        head_learning_rate: 2e-3,
+        warmup: 0.1,
+        patience: None,
+        keep_last: false,
+        dropout: 0.0,
+        probe_epochs: 0,
+        max_steps: None,
+        restart: false,
+    }
+}
+
 fn config(kind: Kind, max_tokens: usize) -> super::StudentConfig {
     super::new_config(kind, &LabelScale::esci(), human_only(), max_tokens, 0)
 }
@@ -190,21 +209,7 @@ fn the_student_memorises_32_labelled_pairs() {
         examples.iter().filter_map(|e| e.human).collect();
     assert_eq!(labels.len(), 4, "all four labels among the 32");
     let out = tempfile::tempdir().unwrap();
-    let opts = TrainOptions {
-        out: out.path().join("student"),
-        base: base(),
-        epochs: 15,
-        batch_size: 8,
-        learning_rate: 1e-4,
-        head_learning_rate: 2e-3,
-        warmup: 0.1,
-        patience: None,
-        keep_last: false,
-        dropout: 0.0,
-        probe_epochs: 0,
-        max_steps: None,
-        restart: false,
-    };
+    let opts = options(out.path().join("student"), 15, 8);
     let (student, state) = train(
         &examples,
         config(Kind::Cross, 48),
@@ -294,19 +299,9 @@ fn an_auto_weighted_teacher_is_kept_only_when_its_student_scores_better_on_dev()
     let config = super::new_config(Kind::Bi, &LabelScale::esci(), losses, 48, 0);
     let out = tempfile::tempdir().unwrap();
     let opts = TrainOptions {
-        out: out.path().join("student"),
-        base: base(),
-        epochs: 6,
-        batch_size: 16,
-        learning_rate: 1e-4,
-        head_learning_rate: 2e-3,
-        warmup: 0.1,
-        patience: None,
         keep_last: true,
-        dropout: 0.0,
         probe_epochs: 6,
-        max_steps: None,
-        restart: false,
+        ..options(out.path().join("student"), 6, 16)
     };
     let mut steps = Vec::new();
     let (_, state) = train(
