@@ -602,7 +602,8 @@ fn an_unreachable_endpoint_is_named() {
 }
 
 /// Starts mistral.rs's OpenAI-compatible server with the SmolLM2 GGUF on 127.0.0.1 and runs
-/// `teach --endpoint` against it.
+/// `teach --endpoint` against it, in score mode (a distribution from the answer's logprobs) and
+/// in CoT mode.
 #[test]
 fn http_backend_judges_through_a_real_openai_compatible_server() {
     use mistralrs::core::{ModelSelected, TokenSource};
@@ -643,27 +644,40 @@ fn http_backend_judges_through_a_real_openai_compatible_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let endpoint = format!("http://127.0.0.1:{port}/v1");
-    let out = ok(
-        dir.path(),
-        &db,
-        &[
-            "teach",
-            "--limit",
-            "2",
-            "--endpoint",
-            &endpoint,
-            "--api-model",
-            "default",
-            "--concurrency",
-            "2",
-        ],
-    );
+    let teach = |mode: &str, limit: &str| {
+        ok(
+            dir.path(),
+            &db,
+            &[
+                "teach",
+                "--mode",
+                mode,
+                "--limit",
+                limit,
+                "--endpoint",
+                &endpoint,
+                "--api-model",
+                "default",
+                "--concurrency",
+                "2",
+            ],
+        )
+    };
+    // Score mode: the label's distribution is read off the answer's logprobs.
+    let out = teach("score", "2");
     assert!(out.contains("judged 2 of 2"), "{out}");
     let js = judgments(&db);
     assert_eq!(js.len(), 2);
     for j in &js {
-        assert_well_formed(j, "default", "cot");
+        assert_well_formed(j, "default", "score");
+        assert_eq!(j["dist_source"], "logprobs", "{j}");
     }
+    // CoT mode: the rationale comes back in the JSON schema it was asked for.
+    let out = teach("cot", "1");
+    assert!(out.contains("judged 1 of 1"), "{out}");
+    let js = judgments(&db);
+    assert_eq!(js.len(), 3);
+    assert_well_formed(&js[2], "default", "cot");
     drop(rt);
 }
 

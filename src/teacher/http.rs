@@ -42,6 +42,8 @@ impl Default for HttpLimits {
 
 /// The first wait between attempts; it doubles after each one. A server's Retry-After is
 /// obeyed instead, up to `MAX_WAIT`.
+/// Room for `{"label": "Substitute"}` and the spaces a server may put between its tokens.
+const ONE_OF_ANSWER_TOKENS: usize = 24;
 const FIRST_WAIT: Duration = Duration::from_millis(500);
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The most of a reply that is not a chat completion kept as the judgment's raw output.
@@ -244,16 +246,22 @@ impl HttpBackend {
             .iter()
             .map(|m| json!({"role": m.role.as_str(), "content": m.text}))
             .collect();
-        let schema = match &req.constraint {
-            OutputConstraint::JsonSchema(s) => s.clone(),
-            OutputConstraint::OneOf(options) => json!({
-                "type": "object", "properties": {"label": {"enum": options}}, "required": ["label"]
-            }),
+        // A choice among labels goes out as a JSON object, `{"label": "…"}`: OpenAI's API has no
+        // bare choice. The label's distribution is read where it starts, after the key, so the
+        // answer needs room for the whole object, not the one token a local engine decodes.
+        let (schema, max_tokens) = match &req.constraint {
+            OutputConstraint::JsonSchema(s) => (s.clone(), req.max_tokens),
+            OutputConstraint::OneOf(options) => (
+                json!({
+                    "type": "object", "properties": {"label": {"enum": options}}, "required": ["label"]
+                }),
+                req.max_tokens.max(ONE_OF_ANSWER_TOKENS),
+            ),
         };
         let mut body = json!({
             "model": self.model,
             "messages": messages,
-            "max_tokens": req.max_tokens,
+            "max_tokens": max_tokens,
             "temperature": req.temperature.unwrap_or(0.0),
             "n": req.n.max(1),
             "logprobs": true,
