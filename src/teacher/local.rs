@@ -193,11 +193,45 @@ impl LocalBackend {
     }
 }
 
+/// Times the engine is started before a panic while starting it is passed on.
+const ENGINE_START_ATTEMPTS: usize = 3;
+
+/// Builds the engine, again when mistral.rs panics while starting it: `MistralRs::new` spawns
+/// the engine's thread, which locks the pipeline, and then `try_lock`s the pipeline itself and
+/// unwraps, so on a busy machine it sometimes finds the lock taken. The failed attempt's engine
+/// thread stays behind, idle, with its copy of the model.
+async fn build(dir: &Path, file: &str, options: LocalOptions) -> Result<Model> {
+    again_after_panic(ENGINE_START_ATTEMPTS, || build_once(dir, file, options)).await
+}
+
+/// Runs the future `start()` makes, again (up to `attempts` in all) when it panics; the last
+/// panic is passed on.
+async fn again_after_panic<T, F: std::future::Future<Output = T>>(
+    attempts: usize,
+    mut start: impl FnMut() -> F,
+) -> T {
+    use futures::FutureExt;
+    let mut attempt = 1;
+    loop {
+        match std::panic::AssertUnwindSafe(start()).catch_unwind().await {
+            Ok(done) => return done,
+            Err(_) if attempt < attempts => {
+                tracing::warn!(
+                    "mistral.rs panicked while starting its engine (attempt {attempt} of \
+                     {attempts}); starting it again"
+                );
+                attempt += 1;
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
 /// Builds the mistral.rs engine from mistral.rs's own loader, as `GgufModelBuilder` does, but
 /// with the activation dtype chosen here: the builder always asks for `Auto`, which on a CPU
 /// picks F16 (measured: "DType selected is F16"), so every quantised matmul converts its input
 /// and the CPU attention kernel converts every K and V element back to f32.
-async fn build(dir: &Path, file: &str, options: LocalOptions) -> Result<Model> {
+async fn build_once(dir: &Path, file: &str, options: LocalOptions) -> Result<Model> {
     use mistralrs::core::{
         AutoDeviceMapParams, DeviceMapSetting, GGUFLoaderBuilder, GGUFSpecificConfig,
         MistralRsBuilder,
@@ -387,5 +421,32 @@ impl Backend for LocalBackend {
                 completion_secs: Some(u.total_completion_time_sec as f64),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::again_after_panic;
+    use std::cell::Cell;
+
+    #[tokio::test]
+    async fn a_start_that_panics_once_is_tried_again() {
+        let calls = Cell::new(0);
+        let got = again_after_panic(3, || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                assert!(n > 1, "the engine's lock was taken");
+                n
+            }
+        })
+        .await;
+        assert_eq!((got, calls.get()), (2, 2));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "always")]
+    async fn a_start_that_always_panics_passes_the_last_panic_on() {
+        again_after_panic(2, || async { panic!("always") }).await
     }
 }
