@@ -176,22 +176,22 @@ fn smollm2_through_mistralrs_judges_five_fixture_pairs() {
         &[
             "teach",
             "--limit",
-            "2",
+            "1",
             "--only",
             "all",
             "--model",
             model.to_str().unwrap(),
         ],
     );
-    assert!(again.contains("judged 2 of 2"), "{again}");
+    assert!(again.contains("judged 1 of 1"), "{again}");
     let js = judgments(&db);
-    assert_eq!(js.len(), 7);
+    assert_eq!(js.len(), 6);
     let mut ids: Vec<i64> = js.iter().map(|j| j["pair_id"].as_i64().unwrap()).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(
         ids.len(),
-        7,
+        6,
         "a pair was judged twice by the same model and prompt"
     );
 }
@@ -229,7 +229,7 @@ fn score_mode_and_self_consistency_give_distributions() {
         &[
             "teach",
             "--samples",
-            "3",
+            "2",
             "--only",
             "40834/B00GWP0WUK",
             "--model",
@@ -240,11 +240,11 @@ fn score_mode_and_self_consistency_give_distributions() {
     let voted = js.iter().find(|j| j["mode"] == "cot").unwrap();
     assert_well_formed(voted, "SmolLM2-135M-Instruct.Q4_1", "cot");
     if voted["dist_source"] == "votes" {
-        // Up to three votes (a sample that does not parse does not vote): every share is a
+        // Up to two votes (a sample that does not parse does not vote): every share is a
         // multiple of 1/k for the k samples that voted, and the agreement is the largest share.
         let p = probs(voted);
         let whole = |k: f64| p.iter().all(|x| ((x * k) - (x * k).round()).abs() < 1e-9);
-        assert!(whole(1.0) || whole(2.0) || whole(3.0), "{p:?}");
+        assert!(whole(1.0) || whole(2.0), "{p:?}");
         let max = p.iter().cloned().fold(0.0, f64::max);
         assert!((voted["confidence"].as_f64().unwrap() - max).abs() < 1e-9);
     } else {
@@ -953,7 +953,7 @@ fn sha256_of(path: &Path) -> String {
 fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let db = fixture_subset_db(d, 24);
+    let db = fixture_subset_db(d, 16);
     let model = teacher_model();
     let model = model.to_str().unwrap();
     ok(
@@ -990,10 +990,37 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
         .map(str::to_owned)
         .collect::<Vec<String>>()
     };
+    // Killed after its first epoch's checkpoint, the run resumes from it.
     let args = tune("tuned/t.gguf", "8");
+    let mut child = Command::new(bin())
+        .current_dir(d)
+        .arg("--db")
+        .arg(&db)
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = d.join("tuned/t.gguf.checkpoint/state.json");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !checkpoint.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint after 300 s");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !d.join("tuned/t.gguf").exists(),
+        "a killed run left a model file"
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let state: Value = serde_json::from_str(&ok(d, &db, &args)).unwrap();
-    assert_eq!(state["examples"], 24, "{state}");
+    assert_eq!(state["resumed_at_epoch"], 1, "{state}");
+    assert_eq!(state["examples"], 16, "{state}");
     let loss: Vec<f64> = state["loss"]
         .as_array()
         .unwrap()
@@ -1020,7 +1047,7 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
     );
     let (n_raw, raw) = agreement_with_gold(&db, "SmolLM2-135M-Instruct.Q4_1");
     let (n_tuned, learned) = agreement_with_gold(&db, "t");
-    assert_eq!((n_raw, n_tuned), (24, 24));
+    assert_eq!((n_raw, n_tuned), (16, 16));
     assert!(
         learned >= 0.75 && learned > raw,
         "the tuned teacher agrees with the gold labels of its train pairs on {learned:.2} \
@@ -1032,7 +1059,7 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
     let stamp = &params["backend"]["tuned"];
     assert_eq!(stamp["from"], "SmolLM2-135M-Instruct.Q4_1", "{params}");
     assert_eq!(stamp["data"], state["fingerprint"], "{params}");
-    assert_eq!(stamp["pairs"], 24, "{params}");
+    assert_eq!(stamp["pairs"], 16, "{params}");
     // Tuned with the words the item lacks named, it is asked with them, without being told.
     assert_eq!(stamp["evidence"], true, "{params}");
     let hashes: Vec<(String, String)> = query_rows(
@@ -1097,39 +1124,6 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
     let again: Value = serde_json::from_str(&ok(d, &db, &args)).unwrap();
     assert_eq!(again["resumed_at_epoch"], 8, "{again}");
     assert_eq!(sha256_of(&tuned), before);
-
-    // Killed after its first epoch's checkpoint, a run resumes from it.
-    let args = tune("killed.gguf", "2");
-    let mut child = Command::new(bin())
-        .current_dir(d)
-        .arg("--db")
-        .arg(&db)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let checkpoint = d.join("killed.gguf.checkpoint/state.json");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !checkpoint.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint after 300 s");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before its first checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(
-        !d.join("killed.gguf").exists(),
-        "a killed run left a model file"
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let resumed: Value = serde_json::from_str(&ok(d, &db, &args)).unwrap();
-    assert_eq!(resumed["resumed_at_epoch"], 1, "{resumed}");
-    assert_eq!(resumed["loss"].as_array().unwrap().len(), 2, "{resumed}");
-    assert!(d.join("killed.gguf").exists());
 }
 
 #[test]

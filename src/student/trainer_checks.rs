@@ -201,7 +201,8 @@ fn every_encoder_weight_gets_a_gradient_in_one_step() {
 }
 
 /// 32 labelled fixture pairs of all four labels: the real trainer, on human labels alone,
-/// fits them (≥ 95% right on the pairs it trained on) within 15 epochs.
+/// fits them (≥ 95% right on the pairs it trained on) within 6 epochs of 4 steps, at learning
+/// rates a few times the defaults: memorising is what is checked, not generalising.
 #[test]
 fn the_student_memorises_32_labelled_pairs() {
     let examples = fixture_examples(32);
@@ -209,7 +210,9 @@ fn the_student_memorises_32_labelled_pairs() {
         examples.iter().filter_map(|e| e.human).collect();
     assert_eq!(labels.len(), 4, "all four labels among the 32");
     let out = tempfile::tempdir().unwrap();
-    let opts = options(out.path().join("student"), 15, 8);
+    let mut opts = options(out.path().join("student"), 6, 8);
+    opts.learning_rate = 3e-4;
+    opts.head_learning_rate = 5e-3;
     let (student, state) = train(
         &examples,
         config(Kind::Cross, 48),
