@@ -6,7 +6,8 @@
 #     root or through sudo; without them it stops at once with the one command to run;
 #   - Hugging Face `datasets` (the export is loaded as trainers load it), with pip;
 #   - the real models (scripts/fetch-models.sh, once; sha256-checked);
-# then runs every test binary, even when one fails (--no-fail-fast). Extra arguments go to cargo.
+# then runs every test, even when one fails (--no-fail-fast): through cargo-nextest when it is
+# installed (it is on this project's machines), else `cargo test`. Extra arguments go to either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +28,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 python3 -c "import datasets" 2>/dev/null || python3 -m pip install --quiet "datasets>=3,<5"
 scripts/fetch-models.sh
-cargo test --all-targets --no-fail-fast "$@"
+if cargo nextest --version >/dev/null 2>&1; then
+  # .config/nextest.toml: three tests at a time, the ones with the real models first.
+  cargo nextest run --all-targets --no-fail-fast "$@"
+else
+  cargo test --all-targets --no-fail-fast "$@"
+fi
