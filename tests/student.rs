@@ -530,6 +530,10 @@ c.commit()",
     );
     let candidates: Vec<&str> = text.lines().filter(|l| l.contains("candidate:")).collect();
     assert_eq!(candidates.len(), 2, "{text}");
+    assert!(
+        text.contains("(the kept candidate; the 2 candidates took"),
+        "{text}"
+    );
     assert_eq!(
         candidates.iter().filter(|l| l.ends_with("← kept")).count(),
         1,

@@ -213,12 +213,20 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         };
         println!("resumed after epoch {e} from {}", checkpoint.display());
     }
+    // With two candidates the figures are the kept one's; the run took both trainings.
+    let took = match state.candidates.len() {
+        0 | 1 => format!("in {:.0} s", state.seconds),
+        n => format!(
+            "in {:.0} s (the kept candidate; the {n} candidates took {:.0} s)",
+            state.seconds,
+            state.candidates.iter().map(|c| c.seconds).sum::<f64>()
+        ),
+    };
     println!(
-        "{name}: {} steps over {} epochs on {} pairs in {:.0} s; saved to {}",
+        "{name}: {} steps over {} epochs on {} pairs {took}; saved to {}",
         state.steps_done,
         state.epochs_done,
         state.examples,
-        state.seconds,
         out.display()
     );
     println!(
