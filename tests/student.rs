@@ -342,30 +342,8 @@ fn a_killed_training_run_resumes_after_its_last_finished_epoch() {
         "--base",
         base.to_str().unwrap(),
     ];
-    let mut child = std::process::Command::new(bin())
-        .current_dir(d)
-        .arg("--db")
-        .arg(&db)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let state = out.join("checkpoint/state.json");
-    let started = std::time::Instant::now();
-    while !state.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before its first epoch"
-        );
-        assert!(
-            started.elapsed().as_secs() < 300,
-            "no checkpoint after 5 minutes"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_at_checkpoint(d, &db, &args, &state);
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     let done = saved["epochs_done"].as_u64().unwrap();

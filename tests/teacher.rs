@@ -992,32 +992,12 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
     };
     // Killed after its first epoch's checkpoint, the run resumes from it.
     let args = tune("tuned/t.gguf", "8");
-    let mut child = Command::new(bin())
-        .current_dir(d)
-        .arg("--db")
-        .arg(&db)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let checkpoint = d.join("tuned/t.gguf.checkpoint/state.json");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !checkpoint.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint after 300 s");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before its first checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kill_at_checkpoint(d, &db, &args, &d.join("tuned/t.gguf.checkpoint/state.json"));
     assert!(
         !d.join("tuned/t.gguf").exists(),
         "a killed run left a model file"
     );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let state: Value = serde_json::from_str(&ok(d, &db, &args)).unwrap();
     assert_eq!(state["resumed_at_epoch"], 1, "{state}");
     assert_eq!(state["examples"], 16, "{state}");

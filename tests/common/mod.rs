@@ -65,6 +65,34 @@ pub fn ok(dir: &Path, db: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `workbench --db DB ARGS` in `dir` and SIGKILLs it the moment `checkpoint` exists (a
+/// run's first saved epoch), failing if it ends first or writes none within 5 minutes.
+pub fn kill_at_checkpoint(dir: &Path, db: &Path, args: &[&str], checkpoint: &Path) {
+    let mut child = Command::new(bin())
+        .current_dir(dir)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !checkpoint.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first checkpoint"
+        );
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "no checkpoint after 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 pub fn stats(dir: &Path, db: &Path) -> serde_json::Value {
     serde_json::from_str(&ok(dir, db, &["stats", "--json"])).expect("stats --json prints JSON")
 }
