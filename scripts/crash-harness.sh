@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The crash harness at scale (tests/crash.rs with ROUNDS kills per command, default 100): every
+# The crash harness at scale (tests/e2e/crash.rs with ROUNDS kills per command, default 100): every
 # long command SIGKILLed at seeded random moments and run again, the invariants checked after
 # each kill. Prints the table BENCHMARKS.md keeps. Not run in CI (CI runs 2 rounds per command).
 #   scripts/crash-harness.sh [ROUNDS] [SEED]
@@ -12,5 +12,5 @@ seed=${2:-1}
 echo "| command | rounds | killed mid-run | integrity failures | repairs needed | lost or duplicated |"
 echo "|---|---|---|---|---|---|"
 WORKBENCH_CRASH_ROUNDS=$rounds WORKBENCH_CRASH_SEED=$seed \
-  cargo test --test crash -- --nocapture --test-threads 1 2>/dev/null \
+  cargo test --test e2e crash:: -- --nocapture --test-threads 1 2>/dev/null \
   | sed -n 's/^crash-harness | \(.*\) | \([0-9]*\) rounds | \([0-9]*\) killed mid-run | integrity failures \([0-9]*\) | repairs \([0-9]*\) | lost or duplicated \([0-9]*\)$/| \1 | \2 | \3 | \4 | \5 | \6 |/p'

@@ -2,7 +2,7 @@
 //! the store, a re-run does not double them, the review app's audit filter shows them, and the
 //! HTML report loads in headless Chromium with its plots and no console message.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

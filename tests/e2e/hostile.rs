@@ -4,7 +4,7 @@
 //! inert in `report.html` (headless Chromium: no script runs); a prompt-injection sentence in the
 //! title of a pair the real teacher judged, flagged by the audit.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

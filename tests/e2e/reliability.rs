@@ -2,7 +2,7 @@
 //! check` finding and repairing what a kill between two statements (as earlier versions wrote
 //! them) left behind; an undone change leaving its pair unreviewed everywhere.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -7,7 +7,7 @@
 //! CI runs `WORKBENCH_CRASH_ROUNDS` (default 2) kills per command; `scripts/crash-harness.sh`
 //! runs hundreds and prints the table BENCHMARKS.md keeps.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -2,7 +2,7 @@
 //! written through the store's annotation API, the real binary, files checked line by line and
 //! loaded with Hugging Face `datasets`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -355,7 +355,7 @@ fn export_writes_every_format_with_human_corrections_winning_and_reproducible_sp
 
     // The files load unchanged with Hugging Face datasets, with the columns the
     // sentence-transformers losses expect.
-    let check = root().join("tests/check_datasets.py");
+    let check = root().join("tests/e2e/check_datasets.py");
     let py = std::process::Command::new("python3")
         .arg(&check)
         .arg(a.parent().unwrap().join("b"))

@@ -1,7 +1,7 @@
 //! The store on PostgreSQL (`--db postgres://…`), against a real server started for each test
-//! (tests/common/postgres.rs), side by side with the same commands on a SQLite file.
+//! (tests/e2e/common/postgres.rs), side by side with the same commands on a SQLite file.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! The foundation end to end: the real binary on a real SQLite file with the real ESCI data.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

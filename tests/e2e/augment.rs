@@ -2,7 +2,7 @@
 //! pairs for the same seed, lexical candidates that share words with their query; then the
 //! real teacher labels some in score mode, and stats and export count them.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! Arbitrary input and mutations of real rows give either a value or an error that says where
 //! (file, line, field), never a panic; malformed UTF-8 included.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! 30 here, about a minute) and WORKBENCH_SOAK_MODE its mode (score; cot is slower per pair,
 //! which makes a long run of the fixture's 200 pairs: BENCHMARKS.md has a five-minute run).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

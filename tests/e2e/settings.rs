@@ -2,7 +2,7 @@
 //! sets a command's defaults, the command line overrides them, `workbench config` says where each
 //! came from, and a bad file is named with its key.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -4,7 +4,7 @@
 //! distribution as it was; show, the review app, export and audit give the calibrated one beside
 //! it, and say which they read.
 
-mod common;
+use crate::common;
 
 use common::*;
 use workbench::store::Store;

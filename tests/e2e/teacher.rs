@@ -1,7 +1,7 @@
 //! The teacher end to end: the real SmolLM2 GGUF through mistral.rs, a real SQLite file, the
 //! real binary; and the HTTP backend against mistral.rs's own OpenAI-compatible server.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! a trusted teacher kept only when its student wins on dev, `student import` good and bad, and
 //! `compare`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

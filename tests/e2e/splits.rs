@@ -3,7 +3,7 @@
 //! without one are refused by `--split imported` with the queries named; and without an imported
 //! split, `export` and `student train` put the same queries in `test` by default.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

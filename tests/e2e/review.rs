@@ -1,7 +1,7 @@
 //! The review app: driven with actions and keys over a real SQLite file and rendered through
 //! ratatui's TestBackend; then the real binary in tmux, checked through the annotation rows.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
