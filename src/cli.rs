@@ -360,11 +360,15 @@ pub struct TuneArgs {
 #[command(
     after_help = "Vector scaling (Guo et al., 2017) of the label log-probabilities:
 p' = softmax(a · log p + b), fitted by maximum likelihood; the bias corrects the prior a model
-puts on some labels whatever the input (\"Calibrate Before Use\", Zhao et al., 2021). Run it
-again after more reviews: the newest calibration of a teacher applies.
+puts on some labels whatever the input (\"Calibrate Before Use\", Zhao et al., 2021). With
+--objective macro-f1, each label's bias is then moved to give the fitted pairs' labels the best
+macro-F1: a teacher whose labels a team scores by macro-F1 says its rare labels more often than
+their probabilities alone would. Run it again after more reviews: the newest calibration of a
+teacher applies.
 
-Example:
-  workbench teacher calibrate && workbench compare --split test"
+Examples:
+  workbench teacher calibrate && workbench compare --split test
+  workbench teacher calibrate --objective macro-f1"
 )]
 pub struct CalibrateArgs {
     /// Which pairs fit it (train) and which measure it (test), by query; as `student train`
@@ -377,9 +381,30 @@ pub struct CalibrateArgs {
     /// Fewest human-labelled train pairs to fit a teacher on.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub min_pairs: usize,
+    /// What the fit makes best on the fitted pairs.
+    #[arg(long, value_enum, default_value_t = CalibrationObjectiveArg::LogLoss)]
+    pub objective: CalibrationObjectiveArg,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CalibrationObjectiveArg {
+    /// The human labels' likelihood: probabilities that mean what they say, as a student
+    /// distilled by KL needs them.
+    LogLoss,
+    /// The same fit, then each label's bias set for the best macro-F1 of the argmax labels.
+    MacroF1,
+}
+
+impl From<CalibrationObjectiveArg> for crate::domain::CalibrationObjective {
+    fn from(a: CalibrationObjectiveArg) -> Self {
+        match a {
+            CalibrationObjectiveArg::LogLoss => Self::LogLoss,
+            CalibrationObjectiveArg::MacroF1 => Self::MacroF1,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -100,6 +100,7 @@ async fn calibrate_command(db: &Path, args: CalibrateArgs) -> Result<ExitCode> {
         args.split.as_ref(),
         args.seed,
         args.min_pairs,
+        args.objective.into(),
     )
     .await?;
     store.close().await;
@@ -148,10 +149,13 @@ async fn calibrate_command(db: &Path, args: CalibrateArgs) -> Result<ExitCode> {
             bias.join(" ")
         );
         println!(
-            "  {}: log-loss {:.3} → {:.3}, accuracy {:.3} → {:.3}",
+            "  {} (fitted for {}): log-loss {:.3} → {:.3}, macro-F1 {:.3} → {:.3}, accuracy {:.3} → {:.3}",
             t.fitted_on,
+            t.fit.objective.as_str(),
             t.fit.nll_before,
             t.fit.nll_after,
+            t.fit.macro_f1_before,
+            t.fit.macro_f1_after,
             t.fit.accuracy_before,
             t.fit.accuracy_after
         );

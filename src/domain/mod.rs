@@ -14,7 +14,7 @@ mod score;
 pub mod split;
 pub mod text;
 
-pub use calibration::{Calibration, CalibrationFit};
+pub use calibration::{Calibration, CalibrationFit, Objective as CalibrationObjective};
 pub use judgment::{DistSource, Judgment};
 pub use label::{Label, LabelScale, ScaleError, balanced_class_weights};
 pub use pair::{Attributes, Item, Pair, PairKey, Query};

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::domain::metrics::{Agreement, Confusion};
 use crate::domain::review::derive;
-use crate::domain::{Calibration, CalibrationFit, LabelScale, SplitSpec};
+use crate::domain::{Calibration, CalibrationFit, CalibrationObjective, LabelScale, SplitSpec};
 use crate::store::{RecordQuery, Store, TeacherKey};
 
 /// One teacher's fit and what it does on the test split.
@@ -49,6 +49,7 @@ pub async fn calibrate(
     spec: Option<&SplitSpec>,
     seed: u64,
     min_pairs: usize,
+    objective: CalibrationObjective,
 ) -> Result<(SplitSpec, Vec<TeacherCalibration>)> {
     let (spec, splits) = store.splits(spec, seed).await?;
     let tuned = store.tuned_teachers().await?;
@@ -96,13 +97,10 @@ pub async fn calibrate(
         } else {
             ("train", &t.train)
         };
-        let fit = Calibration::fit(samples, scale.len());
+        let fit = Calibration::fit(samples, scale.len(), objective);
         let id = if samples.len() >= min_pairs {
-            Some(
-                store
-                    .save_calibration(&key, &t.mode, &fit, &format!("{described}, {fitted_on}"))
-                    .await?,
-            )
+            let on = format!("{described}, {fitted_on}, {}", objective.as_str());
+            Some(store.save_calibration(&key, &t.mode, &fit, &on).await?)
         } else {
             None
         };

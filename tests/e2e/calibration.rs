@@ -32,6 +32,10 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
     let db = fixture_db(d);
     // The first four queries, ten pairs each.
     teach_score(d, &db, 40);
+    // The export / audit / review-loop half runs on a copy taught alike, never calibrated yet.
+    let uncalibrated = d.join("uncalibrated");
+    std::fs::create_dir(&uncalibrated).unwrap();
+    copy_database(&db, &uncalibrated.join("wb.db"));
     let raw_before: Vec<(i64, String)> =
         query_rows(&db, "SELECT id, distribution FROM judgments ORDER BY id");
     let split = "by-query:50/0/50";
@@ -124,6 +128,85 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
         let s = screen_of(&app, 120, 40);
         assert!(s.contains("calibrated"), "{s}");
     });
+
+    // For labels: the same fit, then each bias moved for the train pairs' macro-F1, never below
+    // the likelihood fit's there; the newest calibration is the one that applies.
+    let text = ok(
+        d,
+        &db,
+        &[
+            "teacher",
+            "calibrate",
+            "--split",
+            split,
+            "--min-pairs",
+            "5",
+            "--objective",
+            "macro-f1",
+        ],
+    );
+    assert!(text.contains("train (fitted for macro-f1):"), "{text}");
+    let newest: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &db,
+        &[
+            "teacher",
+            "calibrate",
+            "--split",
+            split,
+            "--min-pairs",
+            "5",
+            "--objective",
+            "macro-f1",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let f = &newest[0]["fit"];
+    assert_eq!(f["objective"], "macro-f1", "{f}");
+    assert_eq!(t["fit"]["objective"], "log-loss", "{t}");
+    assert!(
+        f["macro_f1_after"].as_f64().unwrap() >= t["fit"]["macro_f1_after"].as_f64().unwrap(),
+        "macro-f1 {f}\nlog-loss {t}"
+    );
+    assert_eq!(f["calibration"]["slope"], t["fit"]["calibration"]["slope"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(d, &db, &["show", &first[0].0, &first[0].1, "--json"])).unwrap();
+    let j = &json["judgments"][0];
+    let keys: Vec<String> = rt.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        store
+            .scale()
+            .await
+            .unwrap()
+            .keys()
+            .map(str::to_owned)
+            .collect()
+    });
+    let slope = f["calibration"]["slope"].as_f64().unwrap();
+    let z: Vec<f64> = keys
+        .iter()
+        .enumerate()
+        .map(|(k, key)| {
+            let p = j["distribution"][key].as_f64().unwrap();
+            slope * p.max(1e-6).ln() + f["calibration"]["bias"][k].as_f64().unwrap()
+        })
+        .collect();
+    let total: f64 = z.iter().map(|x| x.exp()).sum();
+    for (k, key) in keys.iter().enumerate() {
+        let shown = j["calibrated_distribution"][key].as_f64().unwrap();
+        assert!((shown - z[k].exp() / total).abs() < 1e-3, "{key}: {j}\n{f}");
+    }
+    assert_eq!(
+        raw_before,
+        query_rows::<(i64, String)>(&db, "SELECT id, distribution FROM judgments ORDER BY id")
+    );
+
+    export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so(
+        &uncalibrated,
+        &uncalibrated.join("wb.db"),
+        40,
+    );
 }
 
 /// Rows of every split's `FILE` in an export directory.
@@ -148,17 +231,17 @@ fn argmax_key(dist: &serde_json::Value) -> String {
         .unwrap()
 }
 
-#[test]
-fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let db = fixture_db(d);
-    teach_score(d, &db, 30);
+/// On a database whose teacher judged `pairs` pairs and was never calibrated.
+fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so(
+    d: &std::path::Path,
+    db: &std::path::Path,
+    pairs: usize,
+) {
     // Asked for before there is a calibration: refused, nothing written.
     let out = d.join("early");
     let refused = workbench(
         d,
-        &db,
+        db,
         &["export", "--out", out.to_str().unwrap(), "--calibrated"],
     );
     assert!(!refused.status.success());
@@ -167,7 +250,7 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
         "{refused:?}"
     );
     assert!(!out.exists());
-    ok(d, &db, &["teacher", "calibrate", "--min-pairs", "5"]);
+    ok(d, db, &["teacher", "calibrate", "--min-pairs", "5"]);
 
     let export = |name: &str, extra: &[&str]| {
         let out = d.join(name);
@@ -179,7 +262,7 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
             "teacher",
         ];
         args.extend_from_slice(extra);
-        ok(d, &db, &args);
+        ok(d, db, &args);
         let manifest: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
                 .unwrap();
@@ -189,8 +272,8 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
     let (cal, cal_manifest) = export("cal", &["--calibrated"]);
     assert_eq!(raw_manifest["teacher_distribution"], "raw");
     assert_eq!(cal_manifest["teacher_distribution"], "calibrated");
-    assert_eq!(raw.len(), 30);
-    assert_eq!(cal.len(), 30);
+    assert_eq!(raw.len(), pairs);
+    assert_eq!(cal.len(), pairs);
     let mut moved = 0;
     let mut misses = 0;
     for (r, c) in raw.iter().zip(&cal) {
@@ -206,23 +289,23 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
         moved += (r["label"] != c["label"]) as usize;
         misses += (c["gold_label"].as_str() != Some(calibrated.as_str())) as usize;
     }
-    assert!(moved > 0, "the calibration changed no label of 30");
+    assert!(moved > 0, "the calibration changed no label of {pairs}");
 
     // The audit's teacher-vs-gold rule counts the calibrated teacher's misses when asked to.
     let audit = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["audit", "--rules", "teacher-vs-gold", "--json"];
         args.extend_from_slice(extra);
-        serde_json::from_str(&ok(d, &db, &args)).unwrap()
+        serde_json::from_str(&ok(d, db, &args)).unwrap()
     };
     let summary = audit(&["--calibrated"]);
     assert_eq!(summary["teacher_distribution"], "calibrated", "{summary}");
-    assert_eq!(summary["calibrated_judgments"], 30, "{summary}");
+    assert_eq!(summary["calibrated_judgments"], pairs, "{summary}");
     assert_eq!(
         summary["by_rule"]["teacher-vs-gold"], misses as u64,
         "{summary}"
     );
     let details: Vec<(String,)> = query_rows(
-        &db,
+        db,
         "SELECT detail FROM audit_findings WHERE rule = 'teacher-vs-gold' LIMIT 1",
     );
     if let Some((detail,)) = details.first() {
@@ -236,7 +319,7 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let status = |rt: &tokio::runtime::Runtime| {
         rt.block_on(async {
-            let store = Store::open(&db).await.unwrap();
+            let store = Store::open(db).await.unwrap();
             let app = App::new(store, "ana").await.unwrap();
             let s = screen_of(&app, 200, 30);
             s.lines().last().unwrap_or_default().to_string()
@@ -244,7 +327,7 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
     };
     assert!(!status(&rt).contains("since the teacher's calibration"));
     rt.block_on(async {
-        let store = Store::open(&db).await.unwrap();
+        let store = Store::open(db).await.unwrap();
         for pair in 1..=20 {
             let note = workbench::domain::review::Change::Note {
                 text: "seen".into(),
@@ -260,7 +343,7 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so() {
     // A calibration keeps whole seconds: reviews in its own second count as after it (the safe
     // side). A person does not calibrate within a second of reviewing; the test waits it out.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    ok(d, &db, &["teacher", "calibrate", "--min-pairs", "5"]);
+    ok(d, db, &["teacher", "calibrate", "--min-pairs", "5"]);
     assert!(!status(&rt).contains("since the teacher's calibration"));
 
     let summary = audit(&[]);

@@ -177,25 +177,8 @@ fn crash_rounds(dir: &Path, case: Case, rng: &mut StdRng) {
 
 fn copy_db(from: &Path, to: &Path) -> PathBuf {
     let _ = std::fs::remove_file(to);
-    block_on_vacuum(from, to);
+    copy_database(from, to);
     to.to_path_buf()
-}
-
-/// A consistent copy of a database (`VACUUM INTO`, which reads through SQLite: a plain file
-/// copy could miss pages still in the WAL).
-fn block_on_vacuum(from: &Path, to: &Path) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = workbench::store::Store::open(from).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "VACUUM INTO '{}'",
-            to.display()
-        )))
-        .execute(store.sqlite().unwrap())
-        .await
-        .unwrap();
-        store.close().await;
-    });
 }
 
 /// The dev file as JSONL, CSV and Parquet, each import killed at random into a fresh database:

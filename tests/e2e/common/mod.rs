@@ -105,6 +105,13 @@ pub fn fixture_db(dir: &Path) -> PathBuf {
     db
 }
 
+/// A consistent copy of a SQLite database at `to` (`VACUUM INTO` reads through SQLite: a plain
+/// file copy could miss pages still in the WAL).
+pub fn copy_database(from: &Path, to: &Path) {
+    let c = rusqlite::Connection::open(from).unwrap();
+    c.execute("VACUUM INTO ?1", [to.to_str().unwrap()]).unwrap();
+}
+
 /// The first `n` fixture pairs as a file of their own in `dir`.
 pub fn fixture_subset(dir: &Path, n: usize) -> PathBuf {
     let lines: Vec<String> = std::fs::read_to_string(fixture())
