@@ -361,7 +361,7 @@ pub struct TuneArgs {
     after_help = "Vector scaling (Guo et al., 2017) of the label log-probabilities:
 p' = softmax(a · log p + b), fitted by maximum likelihood; the bias corrects the prior a model
 puts on some labels whatever the input (\"Calibrate Before Use\", Zhao et al., 2021). With
---objective macro-f1, each label's bias is then moved to give the fitted pairs' labels the best
+--objective macro-f1, each label's bias is moved to give the fitted pairs' labels the best
 macro-F1: a teacher whose labels a team scores by macro-F1 says its rare labels more often than
 their probabilities alone would. Run it again after more reviews: the newest calibration of a
 teacher applies.
@@ -394,7 +394,7 @@ pub enum CalibrationObjectiveArg {
     /// The human labels' likelihood: probabilities that mean what they say, as a student
     /// distilled by KL needs them.
     LogLoss,
-    /// The same fit, then each label's bias set for the best macro-F1 of the argmax labels.
+    /// Each label's bias set for the best macro-F1 of the argmax labels on the fitted pairs.
     MacroF1,
 }
 
