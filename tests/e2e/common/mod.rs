@@ -224,7 +224,9 @@ pub fn wait_for_pane(name: &str, text: &str, secs: u64) -> String {
     }
 }
 
-/// The real teacher judges the first `limit` unjudged pairs of `db` in score mode.
+/// The real teacher judges the first `limit` unjudged pairs of `db` in score mode, in one
+/// process: the tests run three at a time on two cores, where a second worker would only load
+/// the model again (the worker pool has tests of its own).
 pub fn teach_score(dir: &Path, db: &Path, limit: usize) -> String {
     let limit = limit.to_string();
     let model = teacher_model();
@@ -235,6 +237,8 @@ pub fn teach_score(dir: &Path, db: &Path, limit: usize) -> String {
             "teach",
             "--mode",
             "score",
+            "--workers",
+            "1",
             "--limit",
             &limit,
             "--model",
