@@ -146,9 +146,8 @@ impl Calibration {
 
     /// Coordinate ascent on macro-F1, which is a step function of the biases: each label's bias
     /// in turn takes the grid value with the best macro-F1 (staying put on a tie), until a pass
-    /// moves none. The first label stays as it is: only the differences between biases change
-    /// an argmax.
-    /// Returns the macro-F1 it ends at.
+    /// moves none, and returns the macro-F1 it ends at. The first label stays as it is: only the
+    /// differences between biases change an argmax.
     fn raise_macro_f1(&mut self, samples: &[(Vec<f64>, usize)]) -> f64 {
         let mut best = self.macro_f1(samples);
         for _ in 0..8 {
