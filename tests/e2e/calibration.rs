@@ -39,20 +39,12 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
     let raw_before: Vec<(i64, String)> =
         query_rows(&db, "SELECT id, distribution FROM judgments ORDER BY id");
     let split = "by-query:50/0/50";
-    let out = ok(
-        d,
-        &db,
-        &[
-            "teacher",
-            "calibrate",
-            "--split",
-            split,
-            "--min-pairs",
-            "5",
-            "--json",
-        ],
-    );
-    let fitted: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let calibrate = |extra: &[&str]| {
+        let mut args = vec!["teacher", "calibrate", "--split", split, "--min-pairs", "5"];
+        args.extend_from_slice(extra);
+        ok(d, &db, &args)
+    };
+    let fitted: serde_json::Value = serde_json::from_str(&calibrate(&["--json"])).unwrap();
     let t = &fitted[0];
     assert!(t["id"].as_i64().is_some(), "{t}");
     assert_eq!(
@@ -131,23 +123,10 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
 
     // For labels: each bias moved for the train pairs' macro-F1, never below the likelihood
     // fit's or the raw distribution's there; the newest calibration is the one that applies.
-    let for_macro_f1 = |extra: &[&str]| {
-        let mut args = vec![
-            "teacher",
-            "calibrate",
-            "--split",
-            split,
-            "--min-pairs",
-            "5",
-            "--objective",
-            "macro-f1",
-        ];
-        args.extend_from_slice(extra);
-        ok(d, &db, &args)
-    };
-    let text = for_macro_f1(&[]);
+    let text = calibrate(&["--objective", "macro-f1"]);
     assert!(text.contains("train (fitted for macro-f1):"), "{text}");
-    let newest: serde_json::Value = serde_json::from_str(&for_macro_f1(&["--json"])).unwrap();
+    let newest: serde_json::Value =
+        serde_json::from_str(&calibrate(&["--objective", "macro-f1", "--json"])).unwrap();
     let f = &newest[0]["fit"];
     assert_eq!(f["objective"], "macro-f1", "{f}");
     assert_eq!(t["fit"]["objective"], "log-loss", "{t}");
