@@ -12,6 +12,8 @@
 #   WORK/NAME/fK/compare.json    the student (trained, test pairs scored, compared)
 # then prints one row per fold and the mean, and writes WORK/NAME/summary.json.
 # scikit-learn is installed into WORK/venv on first use. WORKBENCH overrides the binary.
+# CALIBRATE=log-loss|macro-f1 first fits the teacher's calibration on each fold's split
+# (`teacher calibrate --split fold:K/FOLDS`), which the student then learns from.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 3 ] || { sed -n 2,14p "$0" >&2; exit 2; }
@@ -38,6 +40,9 @@ for k in $(seq 1 "$folds"); do
   out="$work/$name/f$k"
   if [ ! -f "$out/compare.json" ]; then
     start=$(date +%s)
+    if [ -n "${CALIBRATE:-}" ]; then
+      "$wb" --db "$db" teacher calibrate --split "$split" --objective "$CALIBRATE" > "$out.calibrate.log"
+    fi
     "$wb" --db "$db" student train --split "$split" --out "$out" --name "$name-f$k" "$@" \
       | tee "$out.train.log"
     "$wb" --db "$db" student score --name "$name-f$k" --split test
@@ -63,6 +68,7 @@ for k in range(1, folds + 1):
         "teacher_pairs": t["n"], "teacher_f1": t["macro_f1"] if t["n"] else None,
         "teacher_kappa": t["kappa"] if t["n"] else None,
         "student_f1_teacher_pairs": c["student_vs_human_judged"]["macro_f1"] if t["n"] else None,
+        "calibrated_teacher_f1": (c.get("teacher_calibrated_vs_human") or {}).get("macro_f1"),
     })
     assert b["test_pairs"] == s["n"], f"fold {k}: baseline scored {b['test_pairs']} pairs, student {s['n']}"
 def mean(key):
@@ -71,9 +77,10 @@ def mean(key):
 summary = {"name": name, "folds": rows, "mean": {k: mean(k) for k in rows[0] if k != "fold"}}
 (work / name / "summary.json").write_text(json.dumps(summary, indent=1))
 f = lambda x: "  –  " if x is None else f"{x:.3f}"
-print(f"{name}: fold | pairs | student F1 κ | baseline F1 κ | teacher (pairs) F1 κ | student F1 on teacher's pairs")
+print(f"{name}: fold | pairs | student F1 κ | baseline F1 κ | teacher (pairs) F1 κ | student F1 on teacher's pairs | calibrated teacher F1")
 for r in rows + [dict(summary["mean"], fold="mean")]:
     print(f"  {r['fold']} | {r['pairs']:.0f} | {f(r['student_f1'])} {f(r['student_kappa'])} | "
           f"{f(r['baseline_f1'])} {f(r['baseline_kappa'])} | ({r['teacher_pairs']:.0f}) "
-          f"{f(r['teacher_f1'])} {f(r['teacher_kappa'])} | {f(r['student_f1_teacher_pairs'])}")
+          f"{f(r['teacher_f1'])} {f(r['teacher_kappa'])} | {f(r['student_f1_teacher_pairs'])} | "
+          f"{f(r['calibrated_teacher_f1'])}")
 PY

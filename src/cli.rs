@@ -90,7 +90,8 @@ pub enum Command {
     /// it, or import a student's predictions.
     #[command(subcommand)]
     Student(StudentCommand),
-    /// Fit the teacher to the human labels: `teacher calibrate`.
+    /// Fit the teacher to the human labels: `teacher calibrate` (its label distribution), `teacher
+    /// tune` (fine-tune the local GGUF on the reviews).
     #[command(subcommand)]
     Teacher(TeacherCommand),
     /// Teacher vs student vs human on the same pairs: accuracy, macro-F1, kappa, NDCG@10,
@@ -528,6 +529,13 @@ pub struct StudentTrainArgs {
     /// with it beats one trained without it on dev (macro-F1); that trains two.
     #[arg(long, default_value = "auto", value_parser = parse_teacher_weight, value_name = "auto|W")]
     pub teacher_weight: TeacherWeight,
+    /// Which of the teacher's distributions the teacher's targets are: `calibrated` (by `teacher
+    /// calibrate`: a raw teacher's prior on its favourite label taken out, so a student learns
+    /// the rarer labels it does tell apart), `raw`, or `auto`: calibrated where the teacher's
+    /// newest calibration was fitted on this same split and seed (so none of its fit pairs is a
+    /// test pair here), raw elsewhere. From an export directory, `auto` is `raw`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub teacher_distribution: TeacherDistributionArg,
     /// How the human labels' cross-entropy weighs each label: `balanced` by the inverse of its
     /// share of the train pairs (rare labels count as much as common ones, as macro-F1 does), or
     /// `none`.
@@ -685,6 +693,13 @@ pub enum ClassWeights {
 /// `--teacher-weight`: a number, or None for `auto`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TeacherWeight(pub Option<f64>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TeacherDistributionArg {
+    Auto,
+    Raw,
+    Calibrated,
+}
 
 fn parse_teacher_weight(s: &str) -> Result<TeacherWeight, String> {
     if s == "auto" {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::{
     ClassWeights, CompareArgs, EncoderArg, HeadArg, KeepArg, LossName, SplitName, StudentCommand,
-    StudentImportArgs, StudentKindArg, StudentScoreArgs, StudentTrainArgs,
+    StudentImportArgs, StudentKindArg, StudentScoreArgs, StudentTrainArgs, TeacherDistributionArg,
 };
 use crate::domain::metrics::{agreement_table, confusion_table, per_label_table};
 use crate::domain::text::inert;
@@ -16,6 +16,7 @@ use crate::domain::{PairKey, SplitSpec};
 use crate::ingest::predictions;
 use crate::store::compare::{self, Comparison};
 use crate::store::{Store, StudentScore};
+use crate::student::data::TeacherDistribution;
 use crate::student::{self, Kind, Losses, Student, TrainOptions};
 
 pub async fn run(db: &Path, command: StudentCommand) -> Result<ExitCode> {
@@ -104,6 +105,11 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
     };
     config.bert.num_hidden_layers = args.layers;
     let include_augmented = args.include_augmented || args.augmented_ratio.is_some();
+    let teacher_distribution = match args.teacher_distribution {
+        TeacherDistributionArg::Auto => TeacherDistribution::Auto,
+        TeacherDistributionArg::Raw => TeacherDistribution::Raw,
+        TeacherDistributionArg::Calibrated => TeacherDistribution::Calibrated,
+    };
     let examples = if source.is_dir() {
         if args.split.is_some() {
             bail!(
@@ -112,7 +118,15 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
             );
         }
         config.split = "export".into();
-        student::data::from_export(&source, &scale, &config.dimensions, include_augmented)?
+        let (examples, used) = student::data::from_export(
+            &source,
+            &scale,
+            &config.dimensions,
+            include_augmented,
+            teacher_distribution,
+        )?;
+        config.teacher_distribution = used;
+        examples
     } else {
         let from = if source == db {
             None
@@ -120,16 +134,19 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
             Some(Store::open(&source).await?)
         };
         let s = from.as_ref().unwrap_or(&store);
-        let (ex, spec) = student::data::from_store(
+        let loaded = student::data::from_store(
             s,
             &scale,
             &config.dimensions,
             args.split.as_ref(),
             args.seed,
             include_augmented,
+            teacher_distribution,
         )
         .await?;
-        config.split = spec.to_string();
+        config.split = loaded.spec.to_string();
+        config.teacher_distribution = loaded.teacher_distribution;
+        let ex = loaded.examples;
         if let Some(f) = from {
             f.close().await;
         }
@@ -233,6 +250,12 @@ async fn train(db: &Path, args: StudentTrainArgs) -> Result<ExitCode> {
         "  teacher weight {:.2} ({})",
         state.teacher_weight, state.teacher_weight_reason
     );
+    if state.teacher_weight > 0.0 || !state.candidates.is_empty() {
+        println!(
+            "  teacher distribution: {}",
+            trained.config.teacher_distribution
+        );
+    }
     for c in &state.candidates {
         let (f1, kept) = match &c.dev {
             Some(d) => (d.macro_f1, d.epoch),

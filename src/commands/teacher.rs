@@ -141,11 +141,20 @@ async fn calibrate_command(db: &Path, args: CalibrateArgs) -> Result<ExitCode> {
             .zip(&c.bias)
             .map(|(l, b)| format!("{} {b:+.2}", l.key))
             .collect();
+        // A slope at or below 0 has no temperature to speak of: the teacher's surer labels are
+        // the humans' less likely ones, or its confidence says nothing.
+        let slope = if c.slope > 0.0 {
+            format!("temperature {:.2}", 1.0 / c.slope)
+        } else {
+            format!(
+                "slope {:.3} (its confidence runs against the humans' labels)",
+                c.slope
+            )
+        };
         println!(
-            "  calibration #{id} on {} {} pairs: temperature {:.2}, bias {}",
+            "  calibration #{id} on {} {} pairs: {slope}, bias {}",
             t.fit.samples,
             t.fitted_on,
-            1.0 / c.slope,
             bias.join(" ")
         );
         println!(

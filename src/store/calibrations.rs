@@ -10,17 +10,28 @@ use crate::domain::{Calibration, CalibrationFit, ScoreDist};
 /// The teacher a calibration belongs to: its model and prompt.
 pub type TeacherKey = (String, String);
 
-/// Every teacher's newest calibration. A store has a handful of teachers: a scan compares
+/// Every teacher's newest calibration, with what it was fitted on (`teacher calibrate`'s split
+/// text: `SPEC seed N, train|dev, OBJECTIVE`). A store has a handful of teachers: a scan compares
 /// borrowed strings, where a map would build a key for every pair an export reads.
 #[derive(Debug, Clone, Default)]
-pub struct Calibrations(Vec<(TeacherKey, Calibration)>);
+pub struct Calibrations(Vec<(TeacherKey, Calibration, String)>);
 
 impl Calibrations {
     pub fn get(&self, model: &str, prompt_hash: &str) -> Option<&Calibration> {
         self.0
             .iter()
-            .find(|((m, p), _)| m == model && p == prompt_hash)
-            .map(|(_, c)| c)
+            .find(|((m, p), _, _)| m == model && p == prompt_hash)
+            .map(|(_, c, _)| c)
+    }
+
+    /// Only the calibrations for which `keep` holds of what they were fitted on.
+    pub fn fitted_where(self, keep: impl Fn(&str) -> bool) -> Calibrations {
+        Calibrations(self.0.into_iter().filter(|(_, _, on)| keep(on)).collect())
+    }
+
+    /// What each kept calibration was fitted on, one entry per teacher.
+    pub fn fitted_on(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(_, _, on)| on.as_str())
     }
 
     /// A picked judgment's distribution through its teacher's calibration, if it has one.
@@ -95,9 +106,9 @@ impl Store {
 
     /// The newest calibration of every teacher that has one.
     pub async fn calibrations(&self) -> Result<Calibrations> {
-        let rows: Vec<(String, String, f64, String)> = super::with_pool!(self, |pool| {
+        let rows: Vec<(String, String, f64, String, String)> = super::with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT model, prompt_hash, slope, bias FROM calibrations c WHERE id = \
+                "SELECT model, prompt_hash, slope, bias, split FROM calibrations c WHERE id = \
                  (SELECT max(id) FROM calibrations d \
                   WHERE d.model = c.model AND d.prompt_hash = c.prompt_hash)",
             )
@@ -105,13 +116,14 @@ impl Store {
             .await?
         });
         let mut out = Vec::new();
-        for (model, prompt_hash, slope, bias) in rows {
+        for (model, prompt_hash, slope, bias, split) in rows {
             out.push((
                 (model, prompt_hash),
                 Calibration {
                     slope,
                     bias: serde_json::from_str(&bias)?,
                 },
+                split,
             ));
         }
         Ok(Calibrations(out))

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use crate::domain::prompt::passage;
 use crate::domain::review::derive;
 use crate::domain::{Item, LabelScale, Pair, Query, SplitSpec, Verdict};
-use crate::store::{RecordQuery, Store};
+use crate::store::{Calibrations, RecordQuery, Store};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
@@ -30,6 +30,64 @@ pub struct Example {
     pub verdicts: Vec<Option<usize>>,
 }
 
+/// Which of the teacher's distributions a student learns from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeacherDistribution {
+    /// The calibrated one where the teacher's newest calibration was fitted on this very split
+    /// (spec and seed), so that no test label reached the targets; the raw one elsewhere.
+    Auto,
+    Raw,
+    /// The calibrated one wherever the teacher has a calibration, whatever it was fitted on.
+    Calibrated,
+}
+
+/// The examples of `from_store`, the split they were assigned by, and which teacher
+/// distribution their targets are (`raw`, or `calibrated (fitted on …)`), as `student.json`
+/// records it.
+pub struct FromStore {
+    pub examples: Vec<Example>,
+    pub spec: SplitSpec,
+    pub teacher_distribution: String,
+}
+
+/// The calibrations `which` lets a student learn from, and why the others are left out.
+async fn calibrations_for(
+    store: &Store,
+    which: TeacherDistribution,
+    spec: &SplitSpec,
+    seed: u64,
+) -> Result<(Calibrations, Option<String>)> {
+    if which == TeacherDistribution::Raw {
+        return Ok((Calibrations::default(), None));
+    }
+    let all = store.calibrations().await?;
+    if which == TeacherDistribution::Calibrated {
+        if all.is_empty() {
+            bail!(
+                "--teacher-distribution calibrated: no teacher has a calibration yet (run \
+                 `workbench teacher calibrate --split {spec} --seed {seed}`)"
+            );
+        }
+        return Ok((all, None));
+    }
+    // `teacher calibrate` records its split as `SPEC seed N, train|dev, OBJECTIVE`.
+    let this_split = format!("{spec} seed {seed}, ");
+    let elsewhere: Vec<String> = all
+        .fitted_on()
+        .filter(|on| !on.starts_with(&this_split))
+        .map(str::to_owned)
+        .collect();
+    let kept = all.fitted_where(|on| on.starts_with(&this_split));
+    let why = (!elsewhere.is_empty()).then(|| {
+        format!(
+            "a calibration fitted on another split is left out ({}), as its fit pairs may be \
+             this split's test pairs; --teacher-distribution calibrated uses it anyway",
+            elsewhere.join("; ")
+        )
+    });
+    Ok((kept, why))
+}
+
 /// Every pair of the store with a teacher or human target, its split assigned by query as the
 /// export assigns it (the same spec and seed give the same split in both), and the spec used.
 pub async fn from_store(
@@ -39,8 +97,11 @@ pub async fn from_store(
     split: Option<&SplitSpec>,
     seed: u64,
     include_augmented: bool,
-) -> Result<(Vec<Example>, SplitSpec)> {
+    which: TeacherDistribution,
+) -> Result<FromStore> {
     let (spec, splits) = store.splits(split, seed).await?;
+    let (calibrations, left_out) = calibrations_for(store, which, &spec, seed).await?;
+    let (mut calibrated, mut raw) = (0usize, 0usize);
     let mut out = Vec::new();
     let mut records = Box::pin(store.pair_records(RecordQuery {
         include_augmented,
@@ -50,9 +111,19 @@ pub async fn from_store(
         let r = r?;
         let j = r.judgment.as_ref();
         let reviewed = derive(j.and_then(|j| j.rationale.as_ref()), &r.annotations);
-        let teacher = j
-            .filter(|j| j.label.is_some())
-            .map(|j| j.distribution.probs.iter().map(|p| *p as f32).collect());
+        let teacher = j.filter(|j| j.label.is_some()).map(|j| {
+            let dist = match calibrations.apply_to(j) {
+                Some(c) => {
+                    calibrated += 1;
+                    c
+                }
+                None => {
+                    raw += 1;
+                    j.distribution.clone()
+                }
+            };
+            dist.probs.iter().map(|p| *p as f32).collect()
+        });
         let human = reviewed
             .human_label
             .as_deref()
@@ -82,17 +153,42 @@ pub async fn from_store(
             verdicts,
         });
     }
-    Ok((out, spec))
+    let teacher_distribution = match (calibrated, raw) {
+        (0, _) => match left_out {
+            Some(why) => format!("raw: {why}"),
+            None => "raw".to_string(),
+        },
+        (_, 0) => format!("calibrated (fitted on {})", fitted_on(&calibrations)),
+        (c, r) => format!(
+            "calibrated for {c} judged pairs (fitted on {}), raw for {r}{}",
+            fitted_on(&calibrations),
+            left_out.map(|w| format!("; {w}")).unwrap_or_default()
+        ),
+    };
+    Ok(FromStore {
+        examples: out,
+        spec,
+        teacher_distribution,
+    })
+}
+
+fn fitted_on(c: &Calibrations) -> String {
+    c.fitted_on().collect::<Vec<_>>().join("; ")
 }
 
 /// The rows of every `cot.jsonl` under an export directory (`train/`, `dev/`, `test/`), with
-/// the split the export gave them.
+/// the split the export gave them, and which teacher distribution their targets are. An export
+/// holds the calibrated distribution beside the raw one but not what it was fitted on, so only
+/// `Calibrated` reads it.
 pub fn from_export(
     dir: &Path,
     scale: &LabelScale,
     dimensions: &[String],
     include_augmented: bool,
-) -> Result<Vec<Example>> {
+    which: TeacherDistribution,
+) -> Result<(Vec<Example>, String)> {
+    let calibrated = which == TeacherDistribution::Calibrated;
+    let mut with_calibrated = 0usize;
     let mut out = Vec::new();
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -119,21 +215,39 @@ pub fn from_export(
             let at = || format!("{}:{}", file.display(), n + 1);
             let row: serde_json::Value =
                 serde_json::from_str(&line).with_context(|| format!("{}: not JSON", at()))?;
-            if let Some(e) = example_from_cot(&row, scale, dimensions)
+            if let Some(e) = example_from_cot(&row, scale, dimensions, calibrated)
                 .with_context(at)?
                 .filter(|e| include_augmented || !e.augmented)
             {
+                with_calibrated += usize::from(
+                    e.teacher.is_some() && row["teacher"]["calibrated_distribution"].is_object(),
+                );
                 out.push(e);
             }
         }
     }
-    Ok(out)
+    let used = if !calibrated {
+        "raw".to_string()
+    } else if with_calibrated > 0 {
+        let judged = out.iter().filter(|e| e.teacher.is_some()).count();
+        format!(
+            "calibrated (as exported) for {with_calibrated} of {judged} judged pairs, raw for the rest"
+        )
+    } else {
+        bail!(
+            "--teacher-distribution calibrated: {} holds no calibrated teacher distribution \
+             (run `workbench teacher calibrate`, then export again)",
+            dir.display()
+        );
+    };
+    Ok((out, used))
 }
 
 fn example_from_cot(
     row: &serde_json::Value,
     scale: &LabelScale,
     dimensions: &[String],
+    calibrated: bool,
 ) -> Result<Option<Example>> {
     let text = |v: &serde_json::Value, field: &str| -> Result<String> {
         v[field]
@@ -159,7 +273,11 @@ fn example_from_cot(
         split: None,
         origin: row["origin"].as_str().unwrap_or("import").into(),
     };
-    let teacher = match row["teacher"]["distribution"].as_object() {
+    let chosen = row["teacher"]["calibrated_distribution"]
+        .as_object()
+        .filter(|_| calibrated)
+        .or(row["teacher"]["distribution"].as_object());
+    let teacher = match chosen {
         Some(d) if row["teacher"]["label"].is_string() => Some(
             scale
                 .labels

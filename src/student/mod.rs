@@ -49,6 +49,7 @@ pub fn new_config(
         losses,
         // Filled in once the split is resolved.
         split: String::new(),
+        teacher_distribution: "raw".into(),
         seed,
         trained: serde_json::Value::Null,
     }

@@ -125,9 +125,17 @@ pub struct StudentConfig {
     pub bert: BertConfig,
     pub losses: Losses,
     pub split: String,
+    /// Which of the teacher's distributions its targets were: `raw`, or `calibrated (fitted on
+    /// …)` (older students: raw).
+    #[serde(default = "raw")]
+    pub teacher_distribution: String,
     pub seed: u64,
     #[serde(default)]
     pub trained: serde_json::Value,
+}
+
+fn raw() -> String {
+    "raw".to_string()
 }
 
 impl StudentConfig {

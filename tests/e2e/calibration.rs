@@ -8,6 +8,7 @@ use crate::common;
 
 use common::*;
 use workbench::store::Store;
+use workbench::student::data::{TeacherDistribution, from_export};
 use workbench::tui::{Action, App};
 
 /// Mean distribution of rows of probabilities.
@@ -168,6 +169,103 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
         query_rows::<(i64, String)>(&db, "SELECT id, distribution FROM judgments ORDER BY id")
     );
 
+    // A student learns from the calibrated distribution where the teacher's calibration was
+    // fitted on the student's own split, from the raw one on any other split (whose test pairs
+    // the calibration may have fitted), and from the calibrated one anywhere when asked to.
+    let raw_dists: Vec<Vec<f64>> = raw_before
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    let bias: Vec<f64> = serde_json::from_value(f["calibration"]["bias"].clone()).unwrap();
+    let calibrated_dists: Vec<Vec<f64>> = raw_dists
+        .iter()
+        .map(|p| {
+            let z: Vec<f64> = p
+                .iter()
+                .zip(&bias)
+                .map(|(p, b)| (slope * p.max(1e-6).ln() + b).exp())
+                .collect();
+            z.iter().map(|x| x / z.iter().sum::<f64>()).collect()
+        })
+        .collect();
+    let targets = |spec: &str, which| {
+        rt.block_on(async {
+            use workbench::student::data::from_store;
+            let store = Store::open(&db).await.unwrap();
+            let scale = store.scale().await.unwrap();
+            let spec = workbench::domain::SplitSpec::parse(spec).unwrap();
+            let l = from_store(&store, &scale, &[], Some(&spec), 42, false, which)
+                .await
+                .unwrap();
+            store.close().await;
+            let t: Vec<Vec<f64>> = l
+                .examples
+                .iter()
+                .filter_map(|e| e.teacher.as_ref())
+                .map(|t| t.iter().map(|p| f64::from(*p)).collect())
+                .collect();
+            (t, l.teacher_distribution)
+        })
+    };
+    let same = |a: &[Vec<f64>], b: &[Vec<f64>]| {
+        let sorted = |v: &[Vec<f64>]| {
+            let mut v = v.to_vec();
+            v.sort_by(|x, y| x.partial_cmp(y).unwrap());
+            v
+        };
+        let (a, b) = (sorted(a), sorted(b));
+        a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|(x, y)| x.iter().zip(y).all(|(x, y)| (x - y).abs() < 1e-4))
+    };
+    use workbench::student::data::TeacherDistribution as Which;
+    let fitted_here = "calibrated (fitted on by-query:50/0/50 seed 42, train, macro-f1)";
+    let (t, said) = targets(split, Which::Auto);
+    assert!(same(&t, &calibrated_dists), "{said}");
+    assert_eq!(said, fitted_here);
+    let (t, said) = targets("by-query:50/50/0", Which::Auto);
+    assert!(same(&t, &raw_dists), "{said}");
+    assert!(
+        said.starts_with("raw: a calibration fitted on another split"),
+        "{said}"
+    );
+    let (t, _) = targets("by-query:50/50/0", Which::Calibrated);
+    assert!(same(&t, &calibrated_dists));
+    let (t, said) = targets(split, Which::Raw);
+    assert!(same(&t, &raw_dists) && said == "raw", "{said}");
+    // Through the binary: the student says what it learnt from and records it.
+    let students = d.join("students");
+    let trained = ok(
+        d,
+        &db,
+        &[
+            "student",
+            "train",
+            "--split",
+            split,
+            "--human-weight",
+            "0",
+            "--teacher-weight",
+            "1",
+            "--losses",
+            "kl",
+            "--epochs",
+            "2",
+            "--out",
+            students.join("s").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        trained.contains(&format!("teacher distribution: {fitted_here}")),
+        "{trained}"
+    );
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(students.join("s").join("student.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["teacher_distribution"], fitted_here, "{config}");
+
     export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so(
         &uncalibrated,
         &uncalibrated.join("wb.db"),
@@ -216,6 +314,16 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so(
         "{refused:?}"
     );
     assert!(!out.exists());
+    let refused = workbench(
+        d,
+        db,
+        &["student", "train", "--teacher-distribution", "calibrated"],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("teacher calibrate"),
+        "{refused:?}"
+    );
     ok(d, db, &["teacher", "calibrate", "--min-pairs", "5"]);
 
     let export = |name: &str, extra: &[&str]| {
@@ -256,6 +364,36 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so(
         misses += (c["gold_label"].as_str() != Some(calibrated.as_str())) as usize;
     }
     assert!(moved > 0, "the calibration changed no label of {pairs}");
+    // A student reading the export learns from the calibrated distribution only when asked to.
+    let scale = workbench::domain::LabelScale::esci();
+    // In the order the reader takes the split folders: by name.
+    let in_order: Vec<serde_json::Value> = ["dev", "test", "train"]
+        .iter()
+        .filter_map(|s| std::fs::read_to_string(d.join("cal").join(s).join("cot.jsonl")).ok())
+        .flat_map(|t| {
+            t.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (which, field) in [
+        (TeacherDistribution::Calibrated, "calibrated_distribution"),
+        (TeacherDistribution::Auto, "distribution"),
+    ] {
+        let (examples, said) = from_export(&d.join("cal"), &scale, &[], false, which).unwrap();
+        let exported: Vec<&serde_json::Value> =
+            in_order.iter().map(|r| &r["teacher"][field]).collect();
+        assert_eq!(examples.len(), exported.len(), "{said}");
+        for (e, want) in examples.iter().zip(exported) {
+            let got = e.teacher.as_ref().unwrap();
+            for (k, key) in ["E", "S", "C", "I"].iter().enumerate() {
+                assert!(
+                    (f64::from(got[k]) - want[key].as_f64().unwrap()).abs() < 1e-6,
+                    "{said}"
+                );
+            }
+        }
+    }
 
     // The audit's teacher-vs-gold rule counts the calibrated teacher's misses when asked to.
     let audit = |extra: &[&str]| -> serde_json::Value {
