@@ -159,8 +159,9 @@ pub async fn from_store(
             None => "raw".to_string(),
         },
         (_, 0) => format!("calibrated (fitted on {})", fitted_on(&calibrations)),
-        (c, r) => format!(
-            "calibrated for {c} judged pairs (fitted on {}), raw for {r}{}",
+        // No counts: a checkpoint resumes only under the same targets, and this names them.
+        _ => format!(
+            "calibrated where the teacher has a calibration (fitted on {}), raw elsewhere{}",
             fitted_on(&calibrations),
             left_out.map(|w| format!("; {w}")).unwrap_or_default()
         ),
@@ -229,10 +230,7 @@ pub fn from_export(
     let used = if !calibrated {
         "raw".to_string()
     } else if with_calibrated > 0 {
-        let judged = out.iter().filter(|e| e.teacher.is_some()).count();
-        format!(
-            "calibrated (as exported) for {with_calibrated} of {judged} judged pairs, raw for the rest"
-        )
+        "calibrated (as exported) where a row has one, raw elsewhere".to_string()
     } else {
         bail!(
             "--teacher-distribution calibrated: {} holds no calibrated teacher distribution \
