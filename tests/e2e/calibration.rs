@@ -150,19 +150,25 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
             .map(str::to_owned)
             .collect()
     });
+    // softmax(a · log p + b), as the newest calibration computes it.
     let slope = f["calibration"]["slope"].as_f64().unwrap();
-    let z: Vec<f64> = keys
+    let bias: Vec<f64> = serde_json::from_value(f["calibration"]["bias"].clone()).unwrap();
+    let calibrate_by_hand = |p: &[f64]| -> Vec<f64> {
+        let z: Vec<f64> = p
+            .iter()
+            .zip(&bias)
+            .map(|(p, b)| (slope * p.max(1e-6).ln() + b).exp())
+            .collect();
+        let total: f64 = z.iter().sum();
+        z.iter().map(|x| x / total).collect()
+    };
+    let raw_of_shown: Vec<f64> = keys
         .iter()
-        .enumerate()
-        .map(|(k, key)| {
-            let p = j["distribution"][key].as_f64().unwrap();
-            slope * p.max(1e-6).ln() + f["calibration"]["bias"][k].as_f64().unwrap()
-        })
+        .map(|key| j["distribution"][key].as_f64().unwrap())
         .collect();
-    let total: f64 = z.iter().map(|x| x.exp()).sum();
-    for (k, key) in keys.iter().enumerate() {
+    for (key, want) in keys.iter().zip(calibrate_by_hand(&raw_of_shown)) {
         let shown = j["calibrated_distribution"][key].as_f64().unwrap();
-        assert!((shown - z[k].exp() / total).abs() < 1e-3, "{key}: {j}\n{f}");
+        assert!((shown - want).abs() < 1e-3, "{key}: {j}\n{f}");
     }
     assert_eq!(
         raw_before,
@@ -176,18 +182,7 @@ fn calibration_moves_unreviewed_pairs_towards_the_humans_and_keeps_the_raw_distr
         .iter()
         .map(|(_, d)| serde_json::from_str(d).unwrap())
         .collect();
-    let bias: Vec<f64> = serde_json::from_value(f["calibration"]["bias"].clone()).unwrap();
-    let calibrated_dists: Vec<Vec<f64>> = raw_dists
-        .iter()
-        .map(|p| {
-            let z: Vec<f64> = p
-                .iter()
-                .zip(&bias)
-                .map(|(p, b)| (slope * p.max(1e-6).ln() + b).exp())
-                .collect();
-            z.iter().map(|x| x / z.iter().sum::<f64>()).collect()
-        })
-        .collect();
+    let calibrated_dists: Vec<Vec<f64>> = raw_dists.iter().map(|p| calibrate_by_hand(p)).collect();
     let targets = |spec: &str, which| {
         rt.block_on(async {
             use workbench::student::data::from_store;
