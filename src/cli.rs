@@ -304,8 +304,15 @@ epoch runs the top blocks alone. The loss is on the answer's tokens only: the la
 or the rationale JSON that sft.jsonl holds (CoT mode), after the prompt the teacher sees.
 A killed run resumes from its last finished epoch (a checkpoint folder beside --out).
 
+With --probe-depth N nothing in the network trains: the first N blocks run once per pair, and
+a label head (a logistic regression with an L2 penalty, balanced labels by default) is fitted
+on their output where the answer starts. The written file is the network cut after block N with
+that head as its output: it judges in score mode only, in about N/blocks of the time, and a
+killed run resumes from the pairs already computed.
+
 Examples:
   workbench teacher tune --out models/teacher/tuned.gguf
+  workbench teacher tune --probe-depth 15 --out models/teacher/probe.gguf
   workbench teach --mode score --model models/teacher/tuned.gguf --only all
   workbench compare --split test"
 )]
@@ -339,9 +346,9 @@ pub struct TuneArgs {
     pub batch: usize,
     /// How the loss weighs each pair: `balanced` by the inverse of its label's share of the
     /// train pairs (a teacher that has seen few Irrelevant pairs still learns to say it), or
-    /// `none`.
-    #[arg(long, value_enum, default_value = "none")]
-    pub class_weights: ClassWeights,
+    /// `none`. Default: `balanced` for a probe, `none` for the top blocks.
+    #[arg(long, value_enum)]
+    pub class_weights: Option<ClassWeights>,
     /// Tune on prompts that end with the query's words the item lacks (as `teach --evidence`
     /// asks); `teach` then always asks the written model that way.
     #[arg(long)]
@@ -349,6 +356,12 @@ pub struct TuneArgs {
     /// Train on at most N pairs (the first by pair id).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Instead of tuning the top blocks: keep the first N blocks of the network and fit a label
+    /// head on their output (a linear probe, on the train pairs' labels; score mode only). A
+    /// middle block's state tells the labels apart better than the last one's, and the cut
+    /// network judges in about N/blocks of the time. The written file answers labels only.
+    #[arg(long, value_name = "N", conflicts_with_all = ["layers", "epochs", "lr", "batch"])]
+    pub probe_depth: Option<usize>,
     /// Start over even when --out has a checkpoint.
     #[arg(long)]
     pub restart: bool,

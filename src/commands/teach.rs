@@ -119,7 +119,15 @@ fn config(args: &TeachArgs) -> Result<TeacherConfig> {
         (Some(_), _) => false,
         (None, model) => {
             let model = model.clone().unwrap_or_else(crate::models::teacher);
-            crate::teacher::gguf::inspect(&model)?.tuned_with_evidence()
+            let info = crate::teacher::gguf::inspect(&model)?;
+            if info.labels_only() && args.mode == TeachMode::Cot {
+                anyhow::bail!(
+                    "{} answers labels only (a label head written by `teacher tune \
+                     --probe-depth`): judge with --mode score",
+                    model.display()
+                );
+            }
+            info.tuned_with_evidence()
         }
     };
     Ok(TeacherConfig {

@@ -32,9 +32,14 @@ async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
         epochs: args.epochs,
         lr: args.lr,
         batch: args.batch,
-        balanced: args.class_weights == ClassWeights::Balanced,
+        balanced: args.class_weights.unwrap_or(if args.probe_depth.is_some() {
+            ClassWeights::Balanced
+        } else {
+            ClassWeights::None
+        }) == ClassWeights::Balanced,
         evidence: args.evidence,
         limit: args.limit,
+        probe_depth: args.probe_depth,
         restart: args.restart,
     };
     let bar = crate::terminal::progress(
@@ -56,6 +61,14 @@ async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
                     bar.set_message(format!("loss {l:.4}"));
                 }
             }
+            Progress::Epoch(s) if opts.probe_depth.is_some() => bar.suspend(|| {
+                eprintln!(
+                    "label head fitted: objective {:.4}; its top label right for {:.1}% of the \
+                     train pairs",
+                    s.loss.last().copied().unwrap_or_default(),
+                    100.0 * s.first_token_accuracy.last().copied().unwrap_or_default()
+                )
+            }),
             Progress::Epoch(s) => bar.suspend(|| {
                 eprintln!(
                     "epoch {}: loss {:.4} per answer token; first answer token right for {:.1}% \

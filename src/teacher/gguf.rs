@@ -45,6 +45,14 @@ impl GgufInfo {
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false)
     }
+
+    /// Whether `workbench teacher tune --probe-depth` wrote this file: a label head on a cut
+    /// network, which answers labels and nothing else.
+    pub fn labels_only(&self) -> bool {
+        self.tuned
+            .as_ref()
+            .is_some_and(|t| t.get("probe_depth").is_some())
+    }
 }
 
 /// Metadata key of a fine-tuned model: a JSON object naming its source, data and settings.

@@ -389,6 +389,42 @@ fn export_and_audit_read_the_calibrated_teacher_when_asked_and_say_so(
             }
         }
     }
+    // An export written before any calibration cannot give calibrated targets: refused, naming
+    // the folder and what to run.
+    let raw_only = d.join("raw-only");
+    for s in ["dev", "test", "train"] {
+        let Ok(text) = std::fs::read_to_string(d.join("cal").join(s).join("cot.jsonl")) else {
+            continue;
+        };
+        let rows: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
+                r["teacher"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("calibrated_distribution");
+                r.to_string()
+            })
+            .collect();
+        std::fs::create_dir_all(raw_only.join(s)).unwrap();
+        std::fs::write(raw_only.join(s).join("cot.jsonl"), rows.join("\n")).unwrap();
+    }
+    let Err(refused) = from_export(
+        &raw_only,
+        &scale,
+        &[],
+        false,
+        TeacherDistribution::Calibrated,
+    ) else {
+        panic!("calibrated targets from an export without calibrated distributions");
+    };
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains(&raw_only.display().to_string()) && message.contains("teacher calibrate"),
+        "{message}"
+    );
+    assert!(from_export(&raw_only, &scale, &[], false, TeacherDistribution::Auto).is_ok());
 
     // The audit's teacher-vs-gold rule counts the calibrated teacher's misses when asked to.
     let audit = |extra: &[&str]| -> serde_json::Value {

@@ -1195,3 +1195,92 @@ fn cot_tuning_learns_from_reviewed_rationales_only() {
     assert!(state["answer_tokens"].as_u64().unwrap() > 60, "{state}");
     assert!(d.join("cot.gguf").exists());
 }
+
+#[test]
+fn a_probe_teacher_is_the_fitted_head_through_mistralrs_and_resumes_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The first 32 fixture pairs hold every label: a probe learns only labels it has seen.
+    let db = fixture_subset_db(d, 32);
+    let model = teacher_model();
+    let model = model.to_str().unwrap();
+    ok(
+        d,
+        &db,
+        &[
+            "teach", "--mode", "score", "--only", "all", "--model", model,
+        ],
+    );
+    let args = [
+        "teacher",
+        "tune",
+        "--model",
+        model,
+        "--out",
+        "p.gguf",
+        "--split",
+        "by-query:1",
+        "--probe-depth",
+        "12",
+        "--json",
+    ];
+    // Killed once some states are kept, the run resumes from them.
+    let cache = d.join("p.gguf.checkpoint/probe-states.f32");
+    let width = 576 * 4;
+    kill_when(d, &db, &args, || {
+        std::fs::metadata(&cache).is_ok_and(|m| m.len() >= width as u64)
+    });
+    assert!(!d.join("p.gguf").exists(), "a killed run left a model file");
+    let state: Value = serde_json::from_str(&ok(d, &db, &args)).unwrap();
+    let resumed = state["resumed_at_pair"].as_u64().unwrap_or(0);
+    assert!((1..32).contains(&resumed), "{state}");
+    assert_eq!(state["examples"], 32, "{state}");
+    assert!(!cache.exists(), "the checkpoint outlived the finished run");
+    let fitted = state["first_token_accuracy"][0].as_f64().unwrap();
+
+    // mistral.rs runs the cut network, and its labels are the head's: the share that match
+    // the gold labels is the fit's own, every answer read.
+    let probe = d.join("p.gguf");
+    let judge = |mode: &str| {
+        workbench(
+            d,
+            &db,
+            &[
+                "teach",
+                "--mode",
+                mode,
+                "--only",
+                "all",
+                "--model",
+                probe.to_str().unwrap(),
+            ],
+        )
+    };
+    assert!(judge("score").status.success());
+    let (n_raw, raw) = agreement_with_gold(&db, "SmolLM2-135M-Instruct.Q4_1");
+    let (n_probe, learned) = agreement_with_gold(&db, "p");
+    assert_eq!((n_raw, n_probe), (32, 32));
+    assert!(
+        (learned - fitted).abs() <= 1.5 / 32.0,
+        "through mistral.rs the probe agrees with gold on {learned:.3}; its fit on {fitted:.3}"
+    );
+    assert!(
+        learned > raw,
+        "the probe agrees with the gold labels of its train pairs on {learned:.2}, the shipped \
+         teacher on {raw:.2}"
+    );
+    let unread: Vec<(i64,)> = query_rows(
+        &db,
+        "SELECT COUNT(*) FROM judgments WHERE model = 'p' AND label IS NULL",
+    );
+    assert_eq!(unread[0].0, 0);
+    let params: Vec<(String,)> =
+        query_rows(&db, "SELECT params FROM teacher_runs WHERE model = 'p'");
+    let params: Value = serde_json::from_str(&params[0].0).unwrap();
+    assert_eq!(params["backend"]["tuned"]["probe_depth"], 12, "{params}");
+    // It answers labels only: a rationale is refused, with what to run instead.
+    let cot = judge("cot");
+    assert!(!cot.status.success());
+    let err = String::from_utf8_lossy(&cot.stderr);
+    assert!(err.contains("--mode score"), "{err}");
+}

@@ -223,6 +223,22 @@ impl Llama {
         Ok(x)
     }
 
+    /// The state position `at` leaves the first `depth` blocks with, RMS-normalised without the
+    /// final norm's weights: what a probe at that depth reads. Later positions cannot change it
+    /// (attention is causal), so they are not computed.
+    pub fn state_at_depth(&self, tokens: &[u32], depth: usize, at: usize) -> Result<Vec<f32>> {
+        let tokens = &tokens[..=at];
+        let ids = Tensor::new(tokens, &Device::Cpu)?;
+        let mut x = self.embeddings.index_select(&ids, 0)?;
+        let mask = causal_mask(tokens.len())?;
+        for b in &self.blocks[..depth.min(self.blocks.len())] {
+            x = self.block(b, &x, &mask, None)?;
+        }
+        let last = x.get(at)?;
+        let rms = (last.sqr()?.mean_all()?.to_scalar::<f32>()? + self.config.eps as f32).sqrt();
+        Ok((last / rms as f64)?.to_vec1()?)
+    }
+
     /// Logits (rows of `positions` × vocabulary) from the states `frozen_states` gave. The last
     /// block computes only the rows asked for: the loss reads no other.
     pub fn logits(&self, states: &Tensor, positions: &[u32]) -> Result<Tensor> {

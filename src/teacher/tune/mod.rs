@@ -6,6 +6,7 @@
 //! file mistral.rs loads, whose header names the source model and the data.
 
 mod llama;
+mod probe;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -52,6 +53,9 @@ pub struct TuneOptions {
     pub evidence: bool,
     /// At most this many examples (the first by pair id), for a quick run.
     pub limit: Option<usize>,
+    /// Keep the first N blocks and fit a label head on their output instead of tuning the top
+    /// blocks (`probe`).
+    pub probe_depth: Option<usize>,
     pub restart: bool,
 }
 
@@ -68,6 +72,8 @@ pub struct TuneState {
     pub loss: Vec<f64>,
     pub first_token_accuracy: Vec<f64>,
     pub resumed_at_epoch: Option<usize>,
+    /// A probe's states found computed by a killed run.
+    pub resumed_at_pair: Option<usize>,
     pub seconds: f64,
 }
 
@@ -197,7 +203,7 @@ fn fingerprint(opts: &TuneOptions, examples: &[Example]) -> Result<String> {
         .with_context(|| format!("teacher model {}", opts.model.display()))?;
     let mut h = Sha256::new();
     h.update(format!(
-        "{} {} {} {} {} {} {}{}",
+        "{} {} {} {} {} {} {}{}{}",
         meta.len(),
         opts.mode.as_str(),
         opts.layers,
@@ -205,7 +211,10 @@ fn fingerprint(opts: &TuneOptions, examples: &[Example]) -> Result<String> {
         opts.batch,
         opts.seed,
         opts.epochs,
-        if opts.balanced { " balanced" } else { "" }
+        if opts.balanced { " balanced" } else { "" },
+        opts.probe_depth
+            .map(|d| format!(" probe {d} {}", probe::C))
+            .unwrap_or_default()
     ));
     for e in examples {
         h.update([0xff]);
@@ -243,7 +252,10 @@ pub async fn tune(
     opts: &TuneOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TuneState> {
-    if opts.layers == 0 {
+    if opts.probe_depth.is_some() && opts.mode != Mode::Score {
+        bail!("--probe-depth writes a model that answers labels only: it needs --mode score");
+    }
+    if opts.layers == 0 && opts.probe_depth.is_none() {
         bail!("--layers 0 trains nothing: give the number of top blocks to fine-tune");
     }
     let started = std::time::Instant::now();
@@ -293,11 +305,6 @@ pub async fn tune(
     }
     let fingerprint = fingerprint(opts, &examples)?;
     let answer_tokens = examples.iter().map(|e| e.answer.len()).sum();
-    progress(Progress::Note(&format!(
-        "{} train pairs of split {spec} ({answer_tokens} answer tokens), the top {} blocks training",
-        examples.len(),
-        opts.layers
-    )));
     let mut state = TuneState {
         fingerprint,
         examples: examples.len(),
@@ -307,9 +314,70 @@ pub async fn tune(
     let source_name = model_name(&opts.model);
     let spec_text = format!("{spec} seed {}", opts.seed);
     let (mut reader, content) = gguf::open(&opts.model)?;
+    let ckpt = checkpoint_dir(&opts.out);
+    if let Some(depth) = opts.probe_depth {
+        let names: Vec<String> = scale.labels.iter().map(|l| l.name.clone()).collect();
+        let tokens = probe::label_tokens(&examples, &names)?;
+        let model = Llama::load(&content, &mut reader, 0)
+            .with_context(|| format!("teacher model {}", opts.model.display()))?;
+        if depth == 0 || depth > model.config.blocks {
+            bail!(
+                "--probe-depth {depth}: the model has {} blocks; give 1 to {}",
+                model.config.blocks,
+                model.config.blocks
+            );
+        }
+        progress(Progress::Note(&format!(
+            "{} train pairs of split {spec}: a label head on the output of block {depth} of {}",
+            examples.len(),
+            model.config.blocks
+        )));
+        let cache = probe_cache(&ckpt, &state, opts.restart)?;
+        let (states, resumed) = probe::states(&model, &examples, depth, &cache, progress)?;
+        state.resumed_at_pair = (resumed > 0).then_some(resumed);
+        drop(model);
+        let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
+        let weights: Vec<f64> = examples.iter().map(|e| e.weight).collect();
+        let head = probe::fit(&states, &labels, &weights, scale.len())?;
+        state.loss.push(head.loss);
+        state.first_token_accuracy.push(head.accuracy);
+        state.epochs_done = 1;
+        progress(Progress::Epoch(&state));
+        let tuned = serde_json::json!({
+            "from": source_name,
+            "mode": opts.mode.as_str(),
+            "split": spec_text,
+            "pairs": state.examples,
+            "data": state.fingerprint,
+            "probe_depth": depth,
+            "probe_c": probe::C,
+            "balanced": opts.balanced,
+            "final_loss": head.loss,
+            "evidence": opts.evidence,
+        });
+        probe::write_model(
+            &opts.model,
+            &content,
+            &mut reader,
+            probe::Cut {
+                depth,
+                tokens: &tokens,
+                head: &head,
+            },
+            &opts.out,
+            &tuned,
+        )?;
+        let _ = std::fs::remove_dir_all(&ckpt);
+        state.seconds = started.elapsed().as_secs_f64();
+        return Ok(state);
+    }
+    progress(Progress::Note(&format!(
+        "{} train pairs of split {spec} ({answer_tokens} answer tokens), the top {} blocks training",
+        examples.len(),
+        opts.layers
+    )));
     let model = Llama::load(&content, &mut reader, opts.layers)
         .with_context(|| format!("teacher model {}", opts.model.display()))?;
-    let ckpt = checkpoint_dir(&opts.out);
     resume(&ckpt, &model, &mut state, opts.restart)?;
     train(&model, &examples, opts, &mut state, &ckpt, progress)?;
     let tuned = serde_json::json!({
@@ -334,6 +402,32 @@ pub async fn tune(
     )?;
     state.seconds = started.elapsed().as_secs_f64();
     Ok(state)
+}
+
+/// Where a probe's states are kept while they are computed: in the checkpoint folder, which
+/// names the run it belongs to (a folder of another run is refused, as `resume` does).
+fn probe_cache(ckpt: &Path, state: &TuneState, restart: bool) -> Result<PathBuf> {
+    let path = ckpt.join("state.json");
+    if restart {
+        let _ = std::fs::remove_dir_all(ckpt);
+    } else if path.exists() {
+        let saved: TuneState = serde_json::from_str(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("reading {}", path.display()))?;
+        if saved.fingerprint != state.fingerprint {
+            bail!(
+                "{} holds a checkpoint of another model, data or settings; pass --restart to \
+                 start over or choose another --out",
+                ckpt.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(ckpt).with_context(|| format!("creating {}", ckpt.display()))?;
+    std::fs::write(&path, serde_json::to_vec(state)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(ckpt.join("probe-states.f32"))
 }
 
 fn resume(ckpt: &Path, model: &Llama, state: &mut TuneState, restart: bool) -> Result<()> {
@@ -542,14 +636,30 @@ fn write_model<R: std::io::Read + std::io::Seek>(
         };
         tensors.push((name.as_str(), q));
     }
+    write_gguf(content, &tensors, &[], out, tuned)
+}
+
+/// Writes a tuned model: `tensors`, the source's metadata with `replaced` values, and a header
+/// that says how it was made.
+fn write_gguf(
+    content: &gguf_file::Content,
+    tensors: &[(&str, QTensor)],
+    replaced: &[(&str, &gguf_file::Value)],
+    out: &Path,
+    tuned: &serde_json::Value,
+) -> Result<()> {
     let stamp = gguf_file::Value::String(tuned.to_string());
     let title = gguf_file::Value::String(model_name(out));
     let mut metadata: Vec<(&str, &gguf_file::Value)> = content
         .metadata
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "general.name" | gguf::TUNED))
+        .filter(|(k, _)| {
+            !matches!(k.as_str(), "general.name" | gguf::TUNED)
+                && !replaced.iter().any(|(r, _)| r == k)
+        })
         .map(|(k, v)| (k.as_str(), v))
         .chain([(gguf::TUNED, &stamp), ("general.name", &title)])
+        .chain(replaced.iter().copied())
         .collect();
     metadata.sort_by(|a, b| a.0.cmp(b.0));
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();

@@ -68,6 +68,11 @@ pub fn ok(dir: &Path, db: &Path, args: &[&str]) -> String {
 /// Runs `workbench --db DB ARGS` in `dir` and SIGKILLs it the moment `checkpoint` exists (a
 /// run's first saved epoch), failing if it ends first or writes none within 5 minutes.
 pub fn kill_at_checkpoint(dir: &Path, db: &Path, args: &[&str], checkpoint: &Path) {
+    kill_when(dir, db, args, || checkpoint.exists());
+}
+
+/// Runs the binary and kills it as soon as `ready` holds.
+pub fn kill_when(dir: &Path, db: &Path, args: &[&str], ready: impl Fn() -> bool) {
     let mut child = Command::new(bin())
         .current_dir(dir)
         .arg("--db")
@@ -78,7 +83,7 @@ pub fn kill_at_checkpoint(dir: &Path, db: &Path, args: &[&str], checkpoint: &Pat
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
-    while !checkpoint.exists() {
+    while !ready() {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the run ended before its first checkpoint"

@@ -1,0 +1,415 @@
+//! `teacher tune --probe-depth N`: the first N blocks of the network and a label head on their
+//! output. A linear probe of a middle block's state tells the labels apart better than the last
+//! block's does (BENCHMARKS.md), and the network cut there runs in half the time. The head is a
+//! multinomial logistic regression on the RMS-normalised state at the position where the answer
+//! starts, fitted on the train pairs' human labels with an L2 penalty. The written GGUF is the
+//! cut network whose output matrix gives each label's first token the head's logit, lifted far
+//! above every other token (whose row is zero), so mistral.rs runs it as any score-mode teacher
+//! and the label distribution is read as before.
+
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use candle_core::{D, DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rayon::prelude::*;
+
+use super::{Example, Llama, PARALLEL_CHUNK, Progress};
+
+/// The head's L2 penalty as scikit-learn's `C` (the inverse of its strength, per pair): the best
+/// of 0.001–0.01 on five query-disjoint folds of the ESCI dev set.
+pub const C: f64 = 0.001;
+/// How far above every other token (logit 0) the labels' logits are lifted.
+const LIFT: f32 = 40.0;
+/// Full-batch steps of the fit: a convex problem of a few thousand weights.
+const STEPS: usize = 400;
+
+/// For each label of the scale, the token its answers start with: the row of the output matrix
+/// that carries its logit. Every label needs a train pair, and no two labels may share a token.
+pub fn label_tokens(examples: &[Example], names: &[String]) -> Result<Vec<u32>> {
+    let mut tokens: Vec<Option<u32>> = vec![None; names.len()];
+    for e in examples {
+        let first = e.tokens[e.answer.start];
+        match tokens[e.label] {
+            None => tokens[e.label] = Some(first),
+            Some(t) if t != first => bail!(
+                "label {:?} starts with two different tokens in the train pairs; a probe needs \
+                 one per label",
+                names[e.label]
+            ),
+            Some(_) => {}
+        }
+    }
+    let tokens: Vec<u32> = tokens
+        .iter()
+        .zip(names)
+        .map(|(t, n)| {
+            t.with_context(|| {
+                format!("no train pair is labelled {n:?}: a probe learns only labels it has seen")
+            })
+        })
+        .collect::<Result<_>>()?;
+    for (i, t) in tokens.iter().enumerate() {
+        if let Some(j) = tokens[..i].iter().position(|u| u == t) {
+            bail!(
+                "labels {:?} and {:?} start with the same token: a probe cannot tell them apart",
+                names[j],
+                names[i]
+            );
+        }
+    }
+    Ok(tokens)
+}
+
+/// The state at the answer's start after `depth` blocks, for every example. Each chunk is
+/// appended to `cache` as it is computed, so a killed run resumes where it stopped; how many
+/// were found there is returned beside them.
+pub fn states(
+    model: &Llama,
+    examples: &[Example],
+    depth: usize,
+    cache: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Vec<Vec<f32>>, usize)> {
+    let width = model.config.heads * model.config.head_dim;
+    let mut out = read_cache(cache, width)?;
+    out.truncate(examples.len());
+    let found = out.len();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cache)
+        .with_context(|| format!("opening {}", cache.display()))?;
+    // A chunk cut short by a kill is dropped: the file keeps whole rows only.
+    file.set_len((out.len() * width * 4) as u64)?;
+    file.seek(std::io::SeekFrom::End(0))?;
+    progress(Progress::Phase {
+        name: format!("blocks 1–{depth}"),
+        len: examples.len(),
+    });
+    progress(Progress::Step {
+        done: out.len(),
+        loss: None,
+    });
+    let mut at = out.len();
+    while at < examples.len() {
+        let chunk = &examples[at..(at + PARALLEL_CHUNK).min(examples.len())];
+        let rows: Vec<Vec<f32>> = chunk
+            .par_iter()
+            .map(|e| model.state_at_depth(&e.tokens, depth, e.answer.start - 1))
+            .collect::<Result<_>>()?;
+        let bytes: Vec<u8> = rows
+            .iter()
+            .flatten()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        file.write_all(&bytes)
+            .with_context(|| format!("writing {}", cache.display()))?;
+        file.sync_data()?;
+        at += rows.len();
+        out.extend(rows);
+        progress(Progress::Step {
+            done: at,
+            loss: None,
+        });
+    }
+    Ok((out, found))
+}
+
+fn read_cache(cache: &Path, width: usize) -> Result<Vec<Vec<f32>>> {
+    let bytes = match std::fs::read(cache) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", cache.display())),
+    };
+    let floats: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(floats.chunks_exact(width).map(<[f32]>::to_vec).collect())
+}
+
+/// The fitted head: one row per label, in the states' own scale, each with the lift and the
+/// label's intercept folded in.
+pub struct Head {
+    pub rows: Vec<Vec<f32>>,
+    /// The fit's objective (mean weighted cross-entropy, penalty included) and the share of
+    /// pairs whose label is the head's top choice.
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+/// Fits the head, a multinomial logistic regression on the standardised states with an
+/// intercept: weighted cross-entropy plus `‖W‖² / (2·C·n)` (scikit-learn's objective divided
+/// by `C·n`), by full-batch Adam. The output matrix has no bias, so the intercepts (and the lift
+/// above other tokens) ride on a direction `u` whose product with every state is 1: the
+/// states share one direction almost entirely (a few dimensions carry most of their length
+/// whatever the text), so a ridge least-squares `u` holds it to a few thousandths.
+pub fn fit(states: &[Vec<f32>], labels: &[usize], weights: &[f64], k: usize) -> Result<Head> {
+    let n = states.len();
+    let width = states[0].len();
+    let flat: Vec<f32> = states.iter().flatten().copied().collect();
+    let x = Tensor::from_vec(flat, (n, width), &Device::Cpu)?;
+    let mean = x.mean_keepdim(0)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let spread = (centred.sqr()?.mean_keepdim(0)?.sqrt()? + 1e-6)?;
+    let z = centred.broadcast_div(&spread)?;
+    let y = Tensor::new(
+        labels.iter().map(|&l| l as u32).collect::<Vec<_>>(),
+        &Device::Cpu,
+    )?;
+    let w = Tensor::new(
+        weights.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        &Device::Cpu,
+    )?;
+    let head = Var::zeros((k, width), DType::F32, &Device::Cpu)?;
+    let bias = Var::zeros(k, DType::F32, &Device::Cpu)?;
+    let mut opt = AdamW::new(
+        vec![head.clone(), bias.clone()],
+        ParamsAdamW {
+            lr: 0.01,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
+    let penalty = 1.0 / (2.0 * C * n as f64);
+    let logits = || -> Result<Tensor> {
+        Ok(z.matmul(&head.as_tensor().t()?)?
+            .broadcast_add(bias.as_tensor())?)
+    };
+    let objective = |logits: &Tensor| -> Result<Tensor> {
+        let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+        let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
+        let ce = ((picked * &w)?.sum_all()? / -(n as f64))?;
+        Ok((ce + (head.as_tensor().sqr()?.sum_all()? * penalty)?)?)
+    };
+    for _ in 0..STEPS {
+        opt.backward_step(&objective(&logits()?)?)?;
+    }
+    let scores = logits()?;
+    let loss = objective(&scores)?.to_scalar::<f32>()? as f64;
+    let chosen: Vec<u32> = scores.argmax(1)?.to_vec1()?;
+    let accuracy = chosen
+        .iter()
+        .zip(labels)
+        .filter(|(c, l)| **c as usize == **l)
+        .count() as f64
+        / n as f64;
+    // In the states' scale: logit = x · v + c, with v = W / spread and c = b − v · mean.
+    let v = head.as_tensor().broadcast_div(&spread)?;
+    let c: Vec<f32> = (bias.as_tensor() - v.matmul(&mean.t()?)?.squeeze(1)?)?.to_vec1()?;
+    let u = unit_direction(states)?;
+    let lowest = states
+        .iter()
+        .map(|s| s.iter().zip(&u).map(|(a, b)| a * b).sum::<f32>())
+        .fold(f32::INFINITY, f32::min);
+    if lowest < 0.5 {
+        bail!(
+            "the states at this depth share no common direction to carry the labels' \
+             intercepts (a pair's product with it is {lowest:.2}, not 1); try another \
+             --probe-depth"
+        );
+    }
+    let rows = v
+        .to_vec2::<f32>()?
+        .into_iter()
+        .zip(c)
+        .map(|(row, c)| {
+            row.iter()
+                .zip(&u)
+                .map(|(a, b)| a + (c + LIFT) * b)
+                .collect()
+        })
+        .collect();
+    Ok(Head {
+        rows,
+        loss,
+        accuracy,
+    })
+}
+
+/// The `u` of least squares (ridge 1e-3) with `x · u = 1` for every state, by Cholesky.
+fn unit_direction(states: &[Vec<f32>]) -> Result<Vec<f32>> {
+    let d = states[0].len();
+    let mut a = vec![0f64; d * d];
+    let mut rhs = vec![0f64; d];
+    for s in states {
+        for i in 0..d {
+            let si = s[i] as f64;
+            rhs[i] += si;
+            let row = &mut a[i * d..i * d + i + 1];
+            for (j, cell) in row.iter_mut().enumerate() {
+                *cell += si * s[j] as f64;
+            }
+        }
+    }
+    for i in 0..d {
+        a[i * d + i] += 1e-3;
+    }
+    // In place: the lower triangle becomes L with A = L·Lᵀ.
+    for j in 0..d {
+        let mut diag = a[j * d + j];
+        for m in 0..j {
+            diag -= a[j * d + m] * a[j * d + m];
+        }
+        if diag <= 0.0 {
+            bail!("the probe's states are degenerate (no direction to carry its intercepts)");
+        }
+        let diag = diag.sqrt();
+        a[j * d + j] = diag;
+        for i in j + 1..d {
+            let mut v = a[i * d + j];
+            for m in 0..j {
+                v -= a[i * d + m] * a[j * d + m];
+            }
+            a[i * d + j] = v / diag;
+        }
+    }
+    let mut t = rhs;
+    for i in 0..d {
+        for m in 0..i {
+            t[i] -= a[i * d + m] * t[m];
+        }
+        t[i] /= a[i * d + i];
+    }
+    for i in (0..d).rev() {
+        for m in i + 1..d {
+            t[i] -= a[m * d + i] * t[m];
+        }
+        t[i] /= a[i * d + i];
+    }
+    Ok(t.into_iter().map(|v| v as f32).collect())
+}
+
+/// Where the network is cut, and the head that takes over there: `tokens[l]` carries label
+/// `l`'s logit.
+pub struct Cut<'a> {
+    pub depth: usize,
+    pub tokens: &'a [u32],
+    pub head: &'a Head,
+}
+
+/// Writes the network cut after `depth` blocks with the head as its output: the source's
+/// embeddings and first blocks as they are, a final norm of ones (the head read states
+/// normalised without weights), and an output matrix whose rows are zero but the labels'.
+pub fn write_model<R: Read + Seek>(
+    source: &Path,
+    content: &gguf_file::Content,
+    reader: &mut R,
+    Cut {
+        depth,
+        tokens,
+        head,
+    }: Cut,
+    out: &Path,
+    tuned: &serde_json::Value,
+) -> Result<()> {
+    let keep = |name: &str| -> bool {
+        match name.strip_prefix("blk.") {
+            Some(rest) => rest
+                .split('.')
+                .next()
+                .and_then(|b| b.parse::<usize>().ok())
+                .is_some_and(|b| b < depth),
+            None => !matches!(name, "output.weight" | "output_norm.weight"),
+        }
+    };
+    let mut names: Vec<&String> = content.tensor_infos.keys().filter(|n| keep(n)).collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len() + 2);
+    for name in names {
+        let q = content
+            .tensor(reader, name, &Device::Cpu)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("teacher model {}: tensor {name}", source.display()))?;
+        tensors.push((name.as_str(), q));
+    }
+    let width = head.rows[0].len();
+    let vocab = content
+        .tensor_infos
+        .get("token_embd.weight")
+        .context("the GGUF file has no token_embd.weight")?
+        .shape
+        .dims()[0];
+    let mut output = vec![0f32; vocab * width];
+    for (row, &t) in head.rows.iter().zip(tokens) {
+        let at = t as usize * width;
+        output[at..at + width].copy_from_slice(row);
+    }
+    let output = Tensor::from_vec(output, (vocab, width), &Device::Cpu)?;
+    let ones = Tensor::ones(width, DType::F32, &Device::Cpu)?;
+    tensors.push(("output.weight", QTensor::quantize(&output, GgmlDType::F32)?));
+    tensors.push((
+        "output_norm.weight",
+        QTensor::quantize(&ones, GgmlDType::F32)?,
+    ));
+    let blocks = gguf_file::Value::U32(depth as u32);
+    super::write_gguf(
+        content,
+        &tensors,
+        &[("llama.block_count", &blocks)],
+        out,
+        tuned,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// States as a middle block leaves them: one direction carries most of their length, and
+    /// the label moves them a little along a few others. The labels are unbalanced (half are
+    /// 0), so the head needs its intercepts.
+    fn states(n: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<usize>) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let width = 24;
+        let mut out = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let label = [0, 0, 0, 0, 0, 1, 1, 1, 2, 3][i % 10];
+            let mut s: Vec<f32> = (0..width).map(|_| rng.random_range(-0.5..0.5)).collect();
+            s[0] = 20.0;
+            s[1 + label] += 1.5;
+            out.push(s);
+            labels.push(label);
+        }
+        (out, labels)
+    }
+
+    #[test]
+    fn the_written_rows_give_the_fitted_labels_lifted_above_every_other_token() {
+        let (xs, labels) = states(2000, 1);
+        let head = fit(&xs, &labels, &vec![1.0; xs.len()], 4).unwrap();
+        assert!(head.accuracy > 0.6, "accuracy {}", head.accuracy);
+        // The rows alone (no bias) pick the labels the fit picked, and every label's logit
+        // stands far above 0, the logit of every other token.
+        let mut right = 0;
+        for (x, l) in xs.iter().zip(&labels) {
+            let logits: Vec<f32> = head
+                .rows
+                .iter()
+                .map(|r| r.iter().zip(x).map(|(a, b)| a * b).sum())
+                .collect();
+            assert!(logits.iter().all(|&v| v > LIFT / 2.0), "{logits:?}");
+            let top = (0..4)
+                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+                .unwrap();
+            right += usize::from(top == *l);
+        }
+        assert_eq!(right as f64 / xs.len() as f64, head.accuracy);
+    }
+
+    #[test]
+    fn unit_direction_gives_every_state_a_product_of_one() {
+        let (xs, _) = states(200, 2);
+        let u = unit_direction(&xs).unwrap();
+        for x in &xs {
+            let p: f32 = x.iter().zip(&u).map(|(a, b)| a * b).sum();
+            assert!((p - 1.0).abs() < 0.01, "{p}");
+        }
+    }
+}
