@@ -315,6 +315,22 @@ pub async fn tune(
     let spec_text = format!("{spec} seed {}", opts.seed);
     let (mut reader, content) = gguf::open(&opts.model)?;
     let ckpt = checkpoint_dir(&opts.out);
+    // The header entry of the written file: what it was made from and how.
+    let (examples_n, data) = (state.examples, state.fingerprint.clone());
+    let stamp = |how: serde_json::Value| -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "from": source_name,
+            "mode": opts.mode.as_str(),
+            "split": spec_text,
+            "pairs": examples_n,
+            "data": data,
+            "evidence": opts.evidence,
+        });
+        if let (Some(v), serde_json::Value::Object(how)) = (v.as_object_mut(), how) {
+            v.extend(how);
+        }
+        v
+    };
     if let Some(depth) = opts.probe_depth {
         let names: Vec<String> = scale.labels.iter().map(|l| l.name.clone()).collect();
         let tokens = probe::label_tokens(&examples, &names)?;
@@ -343,18 +359,12 @@ pub async fn tune(
         state.first_token_accuracy.push(head.accuracy);
         state.epochs_done = 1;
         progress(Progress::Epoch(&state));
-        let tuned = serde_json::json!({
-            "from": source_name,
-            "mode": opts.mode.as_str(),
-            "split": spec_text,
-            "pairs": state.examples,
-            "data": state.fingerprint,
+        let tuned = stamp(serde_json::json!({
             "probe_depth": depth,
             "probe_c": probe::C,
             "balanced": opts.balanced,
             "final_loss": head.loss,
-            "evidence": opts.evidence,
-        });
+        }));
         probe::write_model(
             &opts.model,
             &content,
@@ -380,18 +390,12 @@ pub async fn tune(
         .with_context(|| format!("teacher model {}", opts.model.display()))?;
     resume(&ckpt, &model, &mut state, opts.restart)?;
     train(&model, &examples, opts, &mut state, &ckpt, progress)?;
-    let tuned = serde_json::json!({
-        "from": source_name,
-        "mode": opts.mode.as_str(),
-        "split": spec_text,
-        "pairs": state.examples,
-        "data": state.fingerprint,
+    let tuned = stamp(serde_json::json!({
         "layers": opts.layers,
         "epochs": opts.epochs,
         "lr": opts.lr,
         "final_loss": state.loss.last(),
-        "evidence": opts.evidence,
-    });
+    }));
     write_model(
         &opts.model,
         &content,
@@ -407,33 +411,24 @@ pub async fn tune(
 /// Where a probe's states are kept while they are computed: in the checkpoint folder, which
 /// names the run it belongs to (a folder of another run is refused, as `resume` does).
 fn probe_cache(ckpt: &Path, state: &TuneState, restart: bool) -> Result<PathBuf> {
-    let path = ckpt.join("state.json");
     if restart {
         let _ = std::fs::remove_dir_all(ckpt);
-    } else if path.exists() {
-        let saved: TuneState = serde_json::from_str(
-            &std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("reading {}", path.display()))?;
-        if saved.fingerprint != state.fingerprint {
-            bail!(
-                "{} holds a checkpoint of another model, data or settings; pass --restart to \
-                 start over or choose another --out",
-                ckpt.display()
-            );
-        }
+    } else {
+        saved_state(ckpt, state)?;
     }
+    let path = ckpt.join("state.json");
     std::fs::create_dir_all(ckpt).with_context(|| format!("creating {}", ckpt.display()))?;
     std::fs::write(&path, serde_json::to_vec(state)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(ckpt.join("probe-states.f32"))
 }
 
-fn resume(ckpt: &Path, model: &Llama, state: &mut TuneState, restart: bool) -> Result<()> {
+/// The state a killed run of this same model, data and settings left in `ckpt`, if any; a
+/// checkpoint of another run is refused.
+fn saved_state(ckpt: &Path, state: &TuneState) -> Result<Option<TuneState>> {
     let path = ckpt.join("state.json");
-    if restart || !path.exists() {
-        return Ok(());
+    if !path.exists() {
+        return Ok(None);
     }
     let saved: TuneState = serde_json::from_str(
         &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
@@ -446,6 +441,16 @@ fn resume(ckpt: &Path, model: &Llama, state: &mut TuneState, restart: bool) -> R
             ckpt.display()
         );
     }
+    Ok(Some(saved))
+}
+
+fn resume(ckpt: &Path, model: &Llama, state: &mut TuneState, restart: bool) -> Result<()> {
+    if restart {
+        return Ok(());
+    }
+    let Some(saved) = saved_state(ckpt, state)? else {
+        return Ok(());
+    };
     let weights = ckpt.join("weights.safetensors");
     let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
         .with_context(|| format!("reading {}", weights.display()))?;
