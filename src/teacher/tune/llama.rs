@@ -214,10 +214,15 @@ impl Llama {
     /// The hidden states (positions × hidden) that enter the first trained block: computed
     /// once per example, without a graph.
     pub fn frozen_states(&self, tokens: &[u32]) -> Result<Tensor> {
+        self.run(tokens, self.blocks.iter().filter(|b| !b.trained))
+    }
+
+    /// The tokens' states (positions × hidden) after `blocks`, without a graph.
+    fn run<'a>(&self, tokens: &[u32], blocks: impl Iterator<Item = &'a Block>) -> Result<Tensor> {
         let ids = Tensor::new(tokens, &Device::Cpu)?;
         let mut x = self.embeddings.index_select(&ids, 0)?;
         let mask = causal_mask(tokens.len())?;
-        for b in self.blocks.iter().filter(|b| !b.trained) {
+        for b in blocks {
             x = self.block(b, &x, &mask, None)?;
         }
         Ok(x)
@@ -227,13 +232,7 @@ impl Llama {
     /// final norm's weights: what a probe at that depth reads. Later positions cannot change it
     /// (attention is causal), so they are not computed.
     pub fn state_at_depth(&self, tokens: &[u32], depth: usize, at: usize) -> Result<Vec<f32>> {
-        let tokens = &tokens[..=at];
-        let ids = Tensor::new(tokens, &Device::Cpu)?;
-        let mut x = self.embeddings.index_select(&ids, 0)?;
-        let mask = causal_mask(tokens.len())?;
-        for b in &self.blocks[..depth.min(self.blocks.len())] {
-            x = self.block(b, &x, &mask, None)?;
-        }
+        let x = self.run(&tokens[..=at], self.blocks.iter().take(depth))?;
         let last = x.get(at)?;
         let rms = (last.sqr()?.mean_all()?.to_scalar::<f32>()? + self.config.eps as f32).sqrt();
         Ok((last / rms as f64)?.to_vec1()?)
