@@ -8,6 +8,7 @@ use crate::augment::Strategy;
 use crate::domain::{DEFAULT_SEED, SplitSpec};
 use crate::export::LabelSource;
 use crate::store::PairFilter;
+use crate::teacher::tune::ProbeDepth;
 
 const ABOUT: &str = "A terminal workbench for e-commerce search relevance.
 
@@ -306,13 +307,15 @@ A killed run resumes from its last finished epoch (a checkpoint folder beside --
 
 With --probe-depth N nothing in the network trains: the first N blocks run once per pair, and
 a label head (a logistic regression with an L2 penalty, balanced labels by default) is fitted
-on their output where the answer starts. The written file is the network cut after block N with
-that head as its output: it judges in score mode only, in about N/blocks of the time, and a
-killed run resumes from the pairs already computed.
+on their output where the answer starts. The penalty, and with --probe-depth auto the block, are
+chosen by cross-validation on the train pairs, a fifth of their queries held out at a time (the
+heads' macro-F1 on queries they did not see). The written file is the network cut after that
+block with the head as its output: it judges in score mode only, in about N/blocks of the time,
+and a killed run resumes from the pairs already computed.
 
 Examples:
   workbench teacher tune --out models/teacher/tuned.gguf
-  workbench teacher tune --probe-depth 15 --out models/teacher/probe.gguf
+  workbench teacher tune --probe-depth auto --out models/teacher/probe.gguf
   workbench teach --mode score --model models/teacher/tuned.gguf --only all
   workbench compare --split test"
 )]
@@ -360,8 +363,16 @@ pub struct TuneArgs {
     /// head on their output (a linear probe, on the train pairs' labels; score mode only). A
     /// middle block's state tells the labels apart better than the last one's, and the cut
     /// network judges in about N/blocks of the time. The written file answers labels only.
-    #[arg(long, value_name = "N", conflicts_with_all = ["layers", "epochs", "lr", "batch"])]
-    pub probe_depth: Option<usize>,
+    /// `auto` (the flag alone) tries every block from a fifth to three fifths of the network.
+    #[arg(
+        long,
+        value_name = "N|auto",
+        num_args = 0..=1,
+        default_missing_value = "auto",
+        value_parser = ProbeDepth::parse,
+        conflicts_with_all = ["layers", "epochs", "lr", "batch"]
+    )]
+    pub probe_depth: Option<ProbeDepth>,
     /// Start over even when --out has a checkpoint.
     #[arg(long)]
     pub restart: bool,

@@ -62,6 +62,15 @@ async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
                 }
             }
             Progress::Epoch(s) if opts.probe_depth.is_some() => bar.suspend(|| {
+                if let Some(c) = &s.probe
+                    && let Some(f1) = c.macro_f1
+                {
+                    eprintln!(
+                        "block {} with C {}: macro-F1 {f1:.3} on held-out train queries ({} \
+                         folds by query; every depth and C in --json)",
+                        c.depth, c.c, c.folds
+                    );
+                }
                 eprintln!(
                     "label head fitted: objective {:.4}; its top label right for {:.1}% of the \
                      train pairs",

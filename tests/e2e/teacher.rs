@@ -1197,7 +1197,7 @@ fn cot_tuning_learns_from_reviewed_rationales_only() {
 }
 
 #[test]
-fn a_probe_teacher_is_the_fitted_head_through_mistralrs_and_resumes_after_a_kill() {
+fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // The first 32 fixture pairs hold every label: a probe learns only labels it has seen.
@@ -1221,12 +1221,12 @@ fn a_probe_teacher_is_the_fitted_head_through_mistralrs_and_resumes_after_a_kill
         "--split",
         "by-query:1",
         "--probe-depth",
-        "12",
         "--json",
     ];
-    // Killed once some states are kept, the run resumes from them.
+    // Killed once some states are kept, the run resumes from them. Without a depth it keeps the
+    // states after blocks 6 to 18 of the 30.
     let cache = d.join("p.gguf.checkpoint/probe-states.f32");
-    let width = 576 * 4;
+    let width = 13 * 576 * 4;
     kill_when(d, &db, &args, || {
         std::fs::metadata(&cache).is_ok_and(|m| m.len() >= width as u64)
     });
@@ -1237,6 +1237,13 @@ fn a_probe_teacher_is_the_fitted_head_through_mistralrs_and_resumes_after_a_kill
     assert_eq!(state["examples"], 32, "{state}");
     assert!(!cache.exists(), "the checkpoint outlived the finished run");
     let fitted = state["first_token_accuracy"][0].as_f64().unwrap();
+    // The depth and C were chosen holding out each of the four queries in turn, every cell of
+    // the grid reported.
+    let choice = &state["probe"];
+    let depth = choice["depth"].as_u64().unwrap();
+    assert!((6..=18).contains(&depth), "{state}");
+    assert_eq!(choice["folds"], 4, "{state}");
+    assert_eq!(choice["grid"].as_array().unwrap().len(), 13 * 3, "{state}");
 
     // mistral.rs runs the cut network, and its labels are the head's: the share that match
     // the gold labels is the fit's own, every answer read.
@@ -1277,10 +1284,42 @@ fn a_probe_teacher_is_the_fitted_head_through_mistralrs_and_resumes_after_a_kill
     let params: Vec<(String,)> =
         query_rows(&db, "SELECT params FROM teacher_runs WHERE model = 'p'");
     let params: Value = serde_json::from_str(&params[0].0).unwrap();
-    assert_eq!(params["backend"]["tuned"]["probe_depth"], 12, "{params}");
+    assert_eq!(params["backend"]["tuned"]["probe_depth"], depth, "{params}");
     // It answers labels only: a rationale is refused, with what to run instead.
     let cot = judge("cot");
     assert!(!cot.status.success());
     let err = String::from_utf8_lossy(&cot.stderr);
     assert!(err.contains("--mode score"), "{err}");
+
+    // A depth given is the one cut at, only C cross-validated; mistral.rs runs that file too.
+    let mut fixed = args.to_vec();
+    fixed[5] = "q.gguf";
+    fixed.splice(9..9, ["3"]);
+    let state: Value = serde_json::from_str(&ok(d, &db, &fixed)).unwrap();
+    assert_eq!(state["probe"]["depth"], 3, "{state}");
+    assert_eq!(
+        state["probe"]["grid"].as_array().unwrap().len(),
+        3,
+        "{state}"
+    );
+    let q = d.join("q.gguf");
+    ok(
+        d,
+        &db,
+        &[
+            "teach",
+            "--mode",
+            "score",
+            "--only",
+            "all",
+            "--model",
+            q.to_str().unwrap(),
+        ],
+    );
+    let params: Vec<(String,)> =
+        query_rows(&db, "SELECT params FROM teacher_runs WHERE model = 'q'");
+    let params: Value = serde_json::from_str(&params[0].0).unwrap();
+    assert_eq!(params["backend"]["tuned"]["probe_depth"], 3, "{params}");
+    let (n_q, _) = agreement_with_gold(&db, "q");
+    assert_eq!(n_q, 32);
 }

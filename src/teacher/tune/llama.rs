@@ -214,28 +214,55 @@ impl Llama {
     /// The hidden states (positions × hidden) that enter the first trained block: computed
     /// once per example, without a graph.
     pub fn frozen_states(&self, tokens: &[u32]) -> Result<Tensor> {
-        self.run(tokens, self.blocks.iter().filter(|b| !b.trained))
+        self.run(tokens, self.blocks.iter().filter(|b| !b.trained), |_, _| {
+            Ok(())
+        })
     }
 
-    /// The tokens' states (positions × hidden) after `blocks`, without a graph.
-    fn run<'a>(&self, tokens: &[u32], blocks: impl Iterator<Item = &'a Block>) -> Result<Tensor> {
+    /// The tokens' states (positions × hidden) after `blocks`, without a graph; `after` sees
+    /// them as each block leaves them, with the block's 1-based number.
+    fn run<'a>(
+        &self,
+        tokens: &[u32],
+        blocks: impl Iterator<Item = &'a Block>,
+        mut after: impl FnMut(usize, &Tensor) -> Result<()>,
+    ) -> Result<Tensor> {
         let ids = Tensor::new(tokens, &Device::Cpu)?;
         let mut x = self.embeddings.index_select(&ids, 0)?;
         let mask = causal_mask(tokens.len())?;
-        for b in blocks {
+        for (i, b) in blocks.enumerate() {
             x = self.block(b, &x, &mask, None)?;
+            after(i + 1, &x)?;
         }
         Ok(x)
     }
 
-    /// The state position `at` leaves the first `depth` blocks with, RMS-normalised without the
-    /// final norm's weights: what a probe at that depth reads. Later positions cannot change it
-    /// (attention is causal), so they are not computed.
-    pub fn state_at_depth(&self, tokens: &[u32], depth: usize, at: usize) -> Result<Vec<f32>> {
-        let x = self.run(&tokens[..=at], self.blocks.iter().take(depth))?;
-        let last = x.get(at)?;
-        let rms = (last.sqr()?.mean_all()?.to_scalar::<f32>()? + self.config.eps as f32).sqrt();
-        Ok((last / rms as f64)?.to_vec1()?)
+    /// The state position `at` leaves block `d` with, for each `d` of `depths` (ascending),
+    /// RMS-normalised without the final norm's weights and laid end to end: what a probe at
+    /// each depth reads. Later positions cannot change it (attention is causal), so they are
+    /// not computed, nor blocks past the deepest asked for.
+    pub fn states_at_depths(
+        &self,
+        tokens: &[u32],
+        depths: &[usize],
+        at: usize,
+    ) -> Result<Vec<f32>> {
+        let deepest = depths.last().copied().unwrap_or(0);
+        let mut out = Vec::new();
+        let eps = self.config.eps as f32;
+        self.run(
+            &tokens[..=at],
+            self.blocks.iter().take(deepest),
+            |block, x| {
+                if depths.contains(&block) {
+                    let last = x.get(at)?;
+                    let rms = (last.sqr()?.mean_all()?.to_scalar::<f32>()? + eps).sqrt();
+                    out.extend((last / rms as f64)?.to_vec1::<f32>()?);
+                }
+                Ok(())
+            },
+        )?;
+        Ok(out)
     }
 
     /// Logits (rows of `positions` × vocabulary) from the states `frozen_states` gave. The last

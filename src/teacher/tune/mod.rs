@@ -32,6 +32,7 @@ use crate::domain::schedule::Schedule;
 use crate::domain::{LabelScale, SplitSpec, balanced_class_weights};
 use crate::store::{RecordQuery, Store};
 pub use llama::Llama;
+pub use probe::ProbeDepth;
 
 #[derive(Debug, Clone)]
 pub struct TuneOptions {
@@ -53,9 +54,9 @@ pub struct TuneOptions {
     pub evidence: bool,
     /// At most this many examples (the first by pair id), for a quick run.
     pub limit: Option<usize>,
-    /// Keep the first N blocks and fit a label head on their output instead of tuning the top
+    /// Keep the first blocks and fit a label head on their output instead of tuning the top
     /// blocks (`probe`).
-    pub probe_depth: Option<usize>,
+    pub probe_depth: Option<ProbeDepth>,
     pub restart: bool,
 }
 
@@ -74,6 +75,9 @@ pub struct TuneState {
     pub resumed_at_epoch: Option<usize>,
     /// A probe's states found computed by a killed run.
     pub resumed_at_pair: Option<usize>,
+    /// A probe's depth and penalty, and the cross-validation that chose them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<probe::Choice>,
     pub seconds: f64,
 }
 
@@ -83,6 +87,8 @@ struct Example {
     answer: Range<usize>,
     /// The decided label's index in the scale.
     label: usize,
+    /// The pair's query (`PairRecord::query_key`): cross-validation holds queries out whole.
+    query: i64,
     /// How much the example's loss counts (1 unless the labels are balanced).
     weight: f64,
 }
@@ -105,6 +111,7 @@ struct Chat {
     messages: Vec<Message>,
     answer: String,
     label: usize,
+    query: i64,
 }
 
 /// The human-labelled pairs of the train split as chats, in pair order.
@@ -161,6 +168,7 @@ async fn chats(
             messages: prompt.for_pair(&r.pair).messages,
             answer,
             label: index,
+            query: r.query_key,
         });
     }
     Ok((spec, out))
@@ -192,6 +200,7 @@ async fn tokenize(backend: &LocalBackend, chats: &[Chat]) -> Result<Vec<Example>
             answer: prompt.len()..end,
             tokens,
             label: c.label,
+            query: c.query,
             weight: 1.0,
         });
     }
@@ -213,7 +222,7 @@ fn fingerprint(opts: &TuneOptions, examples: &[Example]) -> Result<String> {
         opts.epochs,
         if opts.balanced { " balanced" } else { "" },
         opts.probe_depth
-            .map(|d| format!(" probe {d} {}", probe::C))
+            .map(|d| format!(" probe {d} {:?}", probe::CS))
             .unwrap_or_default()
     ));
     for e in examples {
@@ -336,43 +345,72 @@ pub async fn tune(
         let tokens = probe::label_tokens(&examples, &names)?;
         let model = Llama::load(&content, &mut reader, 0)
             .with_context(|| format!("teacher model {}", opts.model.display()))?;
-        if depth == 0 || depth > model.config.blocks {
-            bail!(
-                "--probe-depth {depth}: the model has {} blocks; give 1 to {}",
-                model.config.blocks,
-                model.config.blocks
-            );
-        }
+        let depths = depth.candidates(model.config.blocks)?;
         progress(Progress::Note(&format!(
-            "{} train pairs of split {spec}: a label head on the output of block {depth} of {}",
+            "{} train pairs of split {spec}: a label head on the output of block {} of {}",
             examples.len(),
+            match depths.as_slice() {
+                [d] => d.to_string(),
+                _ => format!(
+                    "{}–{} (chosen by cross-validation on the train queries)",
+                    depths[0],
+                    depths[depths.len() - 1]
+                ),
+            },
             model.config.blocks
         )));
         let cache = probe_cache(&ckpt, &state, opts.restart)?;
-        let (states, resumed) = probe::states(&model, &examples, depth, &cache, progress)?;
+        let (states, resumed) = probe::states(&model, &examples, &depths, &cache, progress)?;
         state.resumed_at_pair = (resumed > 0).then_some(resumed);
         drop(model);
         let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
         let weights: Vec<f64> = examples.iter().map(|e| e.weight).collect();
-        let head = probe::fit(&states, &labels, &weights, scale.len())?;
+        let queries: Vec<i64> = examples.iter().map(|e| e.query).collect();
+        if queries.len() > 1 {
+            progress(Progress::Note(&format!(
+                "choosing the depth and penalty: {} heads, each held out on its train queries",
+                depths.len() * probe::CS.len()
+            )));
+        }
+        let choice = probe::choose(
+            &probe::Labelled {
+                states: &states,
+                labels: &labels,
+                weights: &weights,
+                queries: &queries,
+                names: &names,
+            },
+            &depths,
+            opts.seed,
+        )?;
+        let j = depths.iter().position(|&d| d == choice.depth).unwrap_or(0);
+        let width = states[0].len() / depths.len();
+        let chosen: Vec<&[f32]> = states
+            .iter()
+            .map(|s| &s[j * width..(j + 1) * width])
+            .collect();
+        let head = probe::fit(&chosen, &labels, &weights, scale.len(), choice.c)?;
+        let rows = head.output_rows(&chosen)?;
         state.loss.push(head.loss);
         state.first_token_accuracy.push(head.accuracy);
         state.epochs_done = 1;
-        progress(Progress::Epoch(&state));
         let tuned = stamp(serde_json::json!({
-            "probe_depth": depth,
-            "probe_c": probe::C,
+            "probe_depth": choice.depth,
+            "probe_c": choice.c,
+            "probe_cv_macro_f1": choice.macro_f1,
             "balanced": opts.balanced,
             "final_loss": head.loss,
         }));
+        state.probe = Some(choice);
+        progress(Progress::Epoch(&state));
         probe::write_model(
             &opts.model,
             &content,
             &mut reader,
             probe::Cut {
-                depth,
+                depth: state.probe.as_ref().map_or(depths[0], |c| c.depth),
                 tokens: &tokens,
-                head: &head,
+                rows: &rows,
             },
             &opts.out,
             &tuned,

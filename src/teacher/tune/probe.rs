@@ -16,11 +16,61 @@ use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rayon::prelude::*;
 
-use super::{Example, Llama, PARALLEL_CHUNK, Progress};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
 
-/// The head's L2 penalty as scikit-learn's `C` (the inverse of its strength, per pair): the best
-/// of 0.001–0.01 on five query-disjoint folds of the ESCI dev set.
-pub const C: f64 = 0.001;
+use super::{Example, Llama, PARALLEL_CHUNK, Progress};
+use crate::domain::metrics::Confusion;
+
+/// Where the network is cut: after a given block, or after the block whose state a head
+/// cross-validated on the train queries labels best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeDepth {
+    Auto,
+    Fixed(usize),
+}
+
+impl ProbeDepth {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(ProbeDepth::Auto),
+            n => n
+                .parse()
+                .map(ProbeDepth::Fixed)
+                .map_err(|_| format!("{n:?} is neither a block number nor `auto`")),
+        }
+    }
+
+    /// The depths whose states are computed: the one given, or every block from a fifth to
+    /// three fifths of the network, where a probe reads the labels best.
+    pub fn candidates(self, blocks: usize) -> Result<Vec<usize>> {
+        match self {
+            ProbeDepth::Fixed(d) if d == 0 || d > blocks => {
+                bail!("--probe-depth {d}: the model has {blocks} blocks; give 1 to {blocks}")
+            }
+            ProbeDepth::Fixed(d) => Ok(vec![d]),
+            ProbeDepth::Auto => Ok(((blocks / 5).max(1)..=(3 * blocks / 5).max(1)).collect()),
+        }
+    }
+}
+
+impl std::fmt::Display for ProbeDepth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeDepth::Auto => f.write_str("auto"),
+            ProbeDepth::Fixed(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+/// The head's L2 penalty as scikit-learn's `C` (the inverse of its strength, per pair): the
+/// values cross-validation chooses among, around the best of 0.001–0.01 on five query-disjoint
+/// folds of the ESCI dev set. The middle one is taken when there is nothing to cross-validate on.
+pub const CS: [f64; 3] = [0.0003, 0.001, 0.003];
+/// Folds of the cross-validation that chooses the depth and `C`: the train queries split
+/// into this many groups (fewer when there are fewer queries).
+const FOLDS: usize = 5;
 /// How far above every other token (logit 0) the labels' logits are lifted.
 const LIFT: f32 = 40.0;
 /// Full-batch steps of the fit: a convex problem of a few thousand weights.
@@ -63,17 +113,17 @@ pub fn label_tokens(examples: &[Example], names: &[String]) -> Result<Vec<u32>> 
     Ok(tokens)
 }
 
-/// The state at the answer's start after `depth` blocks, for every example. Each chunk is
-/// appended to `cache` as it is computed, so a killed run resumes where it stopped; how many
-/// were found there is returned beside them.
+/// The states at the answer's start after each of `depths` blocks, end to end, for every
+/// example. Each chunk is appended to `cache` as it is computed, so a killed run resumes where
+/// it stopped; how many were found there is returned beside them.
 pub fn states(
     model: &Llama,
     examples: &[Example],
-    depth: usize,
+    depths: &[usize],
     cache: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Vec<Vec<f32>>, usize)> {
-    let width = model.config.heads * model.config.head_dim;
+    let width = depths.len() * model.config.heads * model.config.head_dim;
     let mut out = read_cache(cache, width)?;
     out.truncate(examples.len());
     let found = out.len();
@@ -87,7 +137,7 @@ pub fn states(
     file.set_len((out.len() * width * 4) as u64)?;
     file.seek(std::io::SeekFrom::End(0))?;
     progress(Progress::Phase {
-        name: format!("blocks 1–{depth}"),
+        name: format!("blocks 1–{}", depths.last().copied().unwrap_or(0)),
         len: examples.len(),
     });
     progress(Progress::Step {
@@ -99,7 +149,7 @@ pub fn states(
         let chunk = &examples[at..(at + PARALLEL_CHUNK).min(examples.len())];
         let rows: Vec<Vec<f32>> = chunk
             .par_iter()
-            .map(|e| model.state_at_depth(&e.tokens, depth, e.answer.start - 1))
+            .map(|e| model.states_at_depths(&e.tokens, depths, e.answer.start - 1))
             .collect::<Result<_>>()?;
         let bytes: Vec<u8> = rows
             .iter()
@@ -132,26 +182,68 @@ fn read_cache(cache: &Path, width: usize) -> Result<Vec<Vec<f32>>> {
     Ok(floats.chunks_exact(width).map(<[f32]>::to_vec).collect())
 }
 
-/// The fitted head: one row per label, in the states' own scale, each with the lift and the
-/// label's intercept folded in.
+/// The fitted head: one row per label in the states' own scale and its intercept.
 pub struct Head {
-    pub rows: Vec<Vec<f32>>,
+    rows: Vec<Vec<f32>>,
+    intercepts: Vec<f32>,
     /// The fit's objective (mean weighted cross-entropy, penalty included) and the share of
     /// pairs whose label is the head's top choice.
     pub loss: f64,
     pub accuracy: f64,
 }
 
+impl Head {
+    /// The label the head gives a state.
+    pub fn predict(&self, x: &[f32]) -> usize {
+        let logit =
+            |(r, c): (&Vec<f32>, &f32)| r.iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + c;
+        self.rows
+            .iter()
+            .zip(&self.intercepts)
+            .map(logit)
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(0, |(i, _)| i)
+    }
+
+    /// The rows of an output matrix, which has no bias: the intercepts (and the lift above
+    /// other tokens) ride on a direction `u` whose product with every state is 1. The states
+    /// share one direction almost entirely (a few dimensions carry most of their length
+    /// whatever the text), so a ridge least-squares `u` holds it to a few thousandths.
+    pub fn output_rows(&self, states: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        let u = unit_direction(states)?;
+        let lowest = states
+            .iter()
+            .map(|s| s.iter().zip(&u).map(|(a, b)| a * b).sum::<f32>())
+            .fold(f32::INFINITY, f32::min);
+        if lowest < 0.5 {
+            bail!(
+                "the states at this depth share no common direction to carry the labels' \
+                 intercepts (a pair's product with it is {lowest:.2}, not 1); try another \
+                 --probe-depth"
+            );
+        }
+        Ok(self
+            .rows
+            .iter()
+            .zip(&self.intercepts)
+            .map(|(row, c)| {
+                row.iter()
+                    .zip(&u)
+                    .map(|(a, b)| a + (c + LIFT) * b)
+                    .collect()
+            })
+            .collect())
+    }
+}
+
 /// Fits the head, a multinomial logistic regression on the standardised states with an
 /// intercept: weighted cross-entropy plus `‖W‖² / (2·C·n)` (scikit-learn's objective divided
-/// by `C·n`), by full-batch Adam. The output matrix has no bias, so the intercepts (and the lift
-/// above other tokens) ride on a direction `u` whose product with every state is 1: the
-/// states share one direction almost entirely (a few dimensions carry most of their length
-/// whatever the text), so a ridge least-squares `u` holds it to a few thousandths.
-pub fn fit(states: &[Vec<f32>], labels: &[usize], weights: &[f64], k: usize) -> Result<Head> {
+/// by `C·n`), by full-batch Adam.
+pub fn fit(states: &[&[f32]], labels: &[usize], weights: &[f64], k: usize, c: f64) -> Result<Head> {
     let n = states.len();
     let width = states[0].len();
-    let flat: Vec<f32> = states.iter().flatten().copied().collect();
+    let flat: Vec<f32> = states.iter().flat_map(|s| s.iter()).copied().collect();
     let x = Tensor::from_vec(flat, (n, width), &Device::Cpu)?;
     let mean = x.mean_keepdim(0)?;
     let centred = x.broadcast_sub(&mean)?;
@@ -175,7 +267,7 @@ pub fn fit(states: &[Vec<f32>], labels: &[usize], weights: &[f64], k: usize) -> 
             ..Default::default()
         },
     )?;
-    let penalty = 1.0 / (2.0 * C * n as f64);
+    let penalty = 1.0 / (2.0 * c * n as f64);
     let logits = || -> Result<Tensor> {
         Ok(z.matmul(&head.as_tensor().t()?)?
             .broadcast_add(bias.as_tensor())?)
@@ -200,39 +292,120 @@ pub fn fit(states: &[Vec<f32>], labels: &[usize], weights: &[f64], k: usize) -> 
         / n as f64;
     // In the states' scale: logit = x · v + c, with v = W / spread and c = b − v · mean.
     let v = head.as_tensor().broadcast_div(&spread)?;
-    let c: Vec<f32> = (bias.as_tensor() - v.matmul(&mean.t()?)?.squeeze(1)?)?.to_vec1()?;
-    let u = unit_direction(states)?;
-    let lowest = states
-        .iter()
-        .map(|s| s.iter().zip(&u).map(|(a, b)| a * b).sum::<f32>())
-        .fold(f32::INFINITY, f32::min);
-    if lowest < 0.5 {
-        bail!(
-            "the states at this depth share no common direction to carry the labels' \
-             intercepts (a pair's product with it is {lowest:.2}, not 1); try another \
-             --probe-depth"
-        );
-    }
-    let rows = v
-        .to_vec2::<f32>()?
-        .into_iter()
-        .zip(c)
-        .map(|(row, c)| {
-            row.iter()
-                .zip(&u)
-                .map(|(a, b)| a + (c + LIFT) * b)
-                .collect()
-        })
-        .collect();
+    let intercepts = (bias.as_tensor() - v.matmul(&mean.t()?)?.squeeze(1)?)?.to_vec1()?;
     Ok(Head {
-        rows,
+        rows: v.to_vec2()?,
+        intercepts,
         loss,
         accuracy,
     })
 }
 
+/// One cell of the cross-validation: a depth and a `C`, and the macro-F1 its heads gave the
+/// held-out queries' pairs (pooled over the folds).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeScore {
+    pub depth: usize,
+    pub c: f64,
+    pub macro_f1: f64,
+}
+
+/// The depth and `C` a probe is fitted with, and how they were chosen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Choice {
+    pub depth: usize,
+    pub c: f64,
+    /// Folds of query-grouped cross-validation on the train pairs; 0 when there was one query
+    /// and nothing to choose.
+    pub folds: usize,
+    /// The chosen cell's cross-validated macro-F1.
+    pub macro_f1: Option<f64>,
+    pub grid: Vec<ProbeScore>,
+}
+
+/// What the examples are, for the cross-validation: each state (the depths' states end to
+/// end), its label, weight and query.
+pub struct Labelled<'a> {
+    pub states: &'a [Vec<f32>],
+    pub labels: &'a [usize],
+    pub weights: &'a [f64],
+    pub queries: &'a [i64],
+    pub names: &'a [String],
+}
+
+/// Chooses the depth and `C` by cross-validation grouped by query (a query's pairs held out
+/// together, as a team's unseen queries are): the cell whose heads give the held-out pairs
+/// the best macro-F1, the shallower and the smaller `C` on a tie.
+pub fn choose(data: &Labelled, depths: &[usize], seed: u64) -> Result<Choice> {
+    let mut queries: Vec<i64> = data.queries.to_vec();
+    queries.sort_unstable();
+    queries.dedup();
+    let folds = FOLDS.min(queries.len());
+    if folds < 2 {
+        if depths.len() > 1 {
+            bail!(
+                "--probe-depth auto chooses a depth on held-out train queries, and the train \
+                 pairs are of one query: give a depth (--probe-depth N)"
+            );
+        }
+        return Ok(Choice {
+            depth: depths[0],
+            c: CS[1],
+            folds: 0,
+            macro_f1: None,
+            grid: Vec::new(),
+        });
+    }
+    queries.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let fold_of: std::collections::HashMap<i64, usize> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (*q, i % folds))
+        .collect();
+    let fold: Vec<usize> = data.queries.iter().map(|q| fold_of[q]).collect();
+    let width = data.states[0].len() / depths.len();
+    let cells: Vec<(usize, f64)> = (0..depths.len())
+        .flat_map(|j| CS.iter().map(move |&c| (j, c)))
+        .collect();
+    let grid: Vec<ProbeScore> = cells
+        .par_iter()
+        .map(|&(j, c)| -> Result<ProbeScore> {
+            let at = |i: usize| &data.states[i][j * width..(j + 1) * width];
+            let mut confusion = Confusion::new(data.names.to_vec());
+            for f in 0..folds {
+                let train: Vec<usize> = (0..fold.len()).filter(|&i| fold[i] != f).collect();
+                let head = fit(
+                    &train.iter().map(|&i| at(i)).collect::<Vec<_>>(),
+                    &train.iter().map(|&i| data.labels[i]).collect::<Vec<_>>(),
+                    &train.iter().map(|&i| data.weights[i]).collect::<Vec<_>>(),
+                    data.names.len(),
+                    c,
+                )?;
+                for i in (0..fold.len()).filter(|&i| fold[i] == f) {
+                    confusion.add(data.labels[i], head.predict(at(i)));
+                }
+            }
+            Ok(ProbeScore {
+                depth: depths[j],
+                c,
+                macro_f1: confusion.macro_f1(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let best = grid
+        .iter()
+        .fold(&grid[0], |b, s| if s.macro_f1 > b.macro_f1 { s } else { b });
+    Ok(Choice {
+        depth: best.depth,
+        c: best.c,
+        folds,
+        macro_f1: Some(best.macro_f1),
+        grid: grid.to_vec(),
+    })
+}
+
 /// The `u` of least squares (ridge 1e-3) with `x · u = 1` for every state, by Cholesky.
-fn unit_direction(states: &[Vec<f32>]) -> Result<Vec<f32>> {
+fn unit_direction(states: &[&[f32]]) -> Result<Vec<f32>> {
     let d = states[0].len();
     let mut a = vec![0f64; d * d];
     let mut rhs = vec![0f64; d];
@@ -289,7 +462,8 @@ fn unit_direction(states: &[Vec<f32>]) -> Result<Vec<f32>> {
 pub struct Cut<'a> {
     pub depth: usize,
     pub tokens: &'a [u32],
-    pub head: &'a Head,
+    /// The head's output rows (`Head::output_rows`).
+    pub rows: &'a [Vec<f32>],
 }
 
 /// Writes the network cut after `depth` blocks with the head as its output: the source's
@@ -302,7 +476,7 @@ pub fn write_model<R: Read + Seek>(
     Cut {
         depth,
         tokens,
-        head,
+        rows,
     }: Cut,
     out: &Path,
     tuned: &serde_json::Value,
@@ -327,7 +501,7 @@ pub fn write_model<R: Read + Seek>(
             .with_context(|| format!("teacher model {}: tensor {name}", source.display()))?;
         tensors.push((name.as_str(), q));
     }
-    let width = head.rows[0].len();
+    let width = rows[0].len();
     let vocab = content
         .tensor_infos
         .get("token_embd.weight")
@@ -335,7 +509,7 @@ pub fn write_model<R: Read + Seek>(
         .shape
         .dims()[0];
     let mut output = vec![0f32; vocab * width];
-    for (row, &t) in head.rows.iter().zip(tokens) {
+    for (row, &t) in rows.iter().zip(tokens) {
         let at = t as usize * width;
         output[at..at + width].copy_from_slice(row);
     }
@@ -361,9 +535,9 @@ mod tests {
     use super::*;
 
     /// States as a middle block leaves them: one direction carries most of their length, and
-    /// the label moves them a little along a few others. The labels are unbalanced (half are
-    /// 0), so the head needs its intercepts.
-    fn states(n: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<usize>) {
+    /// the label moves them by `signal` along a few others. The labels are unbalanced (half
+    /// are 0), so the head needs its intercepts.
+    fn states(n: usize, seed: u64, signal: f32) -> (Vec<Vec<f32>>, Vec<usize>) {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let width = 24;
@@ -373,24 +547,28 @@ mod tests {
             let label = [0, 0, 0, 0, 0, 1, 1, 1, 2, 3][i % 10];
             let mut s: Vec<f32> = (0..width).map(|_| rng.random_range(-0.5..0.5)).collect();
             s[0] = 20.0;
-            s[1 + label] += 1.5;
+            s[1 + label] += signal;
             out.push(s);
             labels.push(label);
         }
         (out, labels)
     }
 
+    fn views(xs: &[Vec<f32>]) -> Vec<&[f32]> {
+        xs.iter().map(Vec::as_slice).collect()
+    }
+
     #[test]
     fn the_written_rows_give_the_fitted_labels_lifted_above_every_other_token() {
-        let (xs, labels) = states(2000, 1);
-        let head = fit(&xs, &labels, &vec![1.0; xs.len()], 4).unwrap();
+        let (xs, labels) = states(2000, 1, 1.5);
+        let head = fit(&views(&xs), &labels, &vec![1.0; xs.len()], 4, CS[1]).unwrap();
         assert!(head.accuracy > 0.6, "accuracy {}", head.accuracy);
+        let rows = head.output_rows(&views(&xs)).unwrap();
         // The rows alone (no bias) pick the labels the fit picked, and every label's logit
         // stands far above 0, the logit of every other token.
         let mut right = 0;
         for (x, l) in xs.iter().zip(&labels) {
-            let logits: Vec<f32> = head
-                .rows
+            let logits: Vec<f32> = rows
                 .iter()
                 .map(|r| r.iter().zip(x).map(|(a, b)| a * b).sum())
                 .collect();
@@ -398,6 +576,7 @@ mod tests {
             let top = (0..4)
                 .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
                 .unwrap();
+            assert_eq!(top, head.predict(x));
             right += usize::from(top == *l);
         }
         assert_eq!(right as f64 / xs.len() as f64, head.accuracy);
@@ -405,11 +584,51 @@ mod tests {
 
     #[test]
     fn unit_direction_gives_every_state_a_product_of_one() {
-        let (xs, _) = states(200, 2);
-        let u = unit_direction(&xs).unwrap();
+        let (xs, _) = states(200, 2, 1.5);
+        let u = unit_direction(&views(&xs)).unwrap();
         for x in &xs {
             let p: f32 = x.iter().zip(&u).map(|(a, b)| a * b).sum();
             assert!((p - 1.0).abs() < 0.01, "{p}");
         }
+    }
+
+    /// Three depths' states end to end, the label legible only at the second, over twenty
+    /// queries: cross-validation picks that depth, scores it well above the others, and
+    /// every cell of the grid is reported.
+    #[test]
+    fn cross_validation_chooses_the_depth_whose_states_tell_the_labels_apart() {
+        let n = 600;
+        let (noise_a, labels) = states(n, 3, 0.0);
+        let (legible, _) = states(n, 4, 1.5);
+        let (noise_b, _) = states(n, 5, 0.0);
+        let joined: Vec<Vec<f32>> = (0..n)
+            .map(|i| [&noise_a[i][..], &legible[i][..], &noise_b[i][..]].concat())
+            .collect();
+        let queries: Vec<i64> = (0..n as i64).map(|i| i / 30).collect();
+        let names: Vec<String> = ["E", "S", "C", "I"].map(String::from).to_vec();
+        let data = Labelled {
+            states: &joined,
+            labels: &labels,
+            weights: &vec![1.0; n],
+            queries: &queries,
+            names: &names,
+        };
+        let choice = choose(&data, &[4, 7, 9], 0).unwrap();
+        assert_eq!(choice.depth, 7, "{choice:?}");
+        assert_eq!(choice.folds, FOLDS);
+        assert_eq!(choice.grid.len(), 3 * CS.len());
+        let best = choice.macro_f1.unwrap();
+        for s in choice.grid.iter().filter(|s| s.depth != 7) {
+            assert!(s.macro_f1 < best - 0.2, "{choice:?}");
+        }
+        // One query gives nothing to hold out: a given depth is fitted as it is, `auto` refused.
+        let one = Labelled {
+            queries: &vec![1; n],
+            ..data
+        };
+        let fixed = choose(&one, &[7], 0).unwrap();
+        assert_eq!((fixed.depth, fixed.c, fixed.folds), (7, CS[1], 0));
+        let err = choose(&one, &[4, 7, 9], 0).unwrap_err().to_string();
+        assert!(err.contains("--probe-depth N"), "{err}");
     }
 }
