@@ -944,6 +944,32 @@ fn agreement_with_gold(db: &Path, model: &str) -> (usize, f64) {
     (rows.len(), right as f64 / rows.len().max(1) as f64)
 }
 
+/// Judges every pair in score mode with the GGUF file at `model`.
+fn judge_all_with(d: &Path, db: &Path, model: &Path) {
+    ok(
+        d,
+        db,
+        &[
+            "teach",
+            "--mode",
+            "score",
+            "--only",
+            "all",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    );
+}
+
+/// The parameters of the teacher run of `model` (a file stem), as its judgments carry them.
+fn run_params(db: &Path, model: &str) -> Value {
+    let params: Vec<(String,)> = query_rows(
+        db,
+        &format!("SELECT params FROM teacher_runs WHERE model = '{model}'"),
+    );
+    serde_json::from_str(&params[0].0).unwrap()
+}
+
 fn sha256_of(path: &Path) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
@@ -1012,19 +1038,7 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
 
     // mistral.rs runs the written file, and its judgments name it and what it was tuned on.
     let tuned = d.join("tuned/t.gguf");
-    ok(
-        d,
-        &db,
-        &[
-            "teach",
-            "--mode",
-            "score",
-            "--only",
-            "all",
-            "--model",
-            tuned.to_str().unwrap(),
-        ],
-    );
+    judge_all_with(d, &db, &tuned);
     let (n_raw, raw) = agreement_with_gold(&db, "SmolLM2-135M-Instruct.Q4_1");
     let (n_tuned, learned) = agreement_with_gold(&db, "t");
     assert_eq!((n_raw, n_tuned), (16, 16));
@@ -1033,9 +1047,7 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
         "the tuned teacher agrees with the gold labels of its train pairs on {learned:.2} \
          (the shipped one on {raw:.2})"
     );
-    let params: Vec<(String,)> =
-        query_rows(&db, "SELECT params FROM teacher_runs WHERE model = 't'");
-    let params: Value = serde_json::from_str(&params[0].0).unwrap();
+    let params = run_params(&db, "t");
     let stamp = &params["backend"]["tuned"];
     assert_eq!(stamp["from"], "SmolLM2-135M-Instruct.Q4_1", "{params}");
     assert_eq!(stamp["data"], state["fingerprint"], "{params}");
@@ -1281,9 +1293,7 @@ fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_re
         "SELECT COUNT(*) FROM judgments WHERE model = 'p' AND label IS NULL",
     );
     assert_eq!(unread[0].0, 0);
-    let params: Vec<(String,)> =
-        query_rows(&db, "SELECT params FROM teacher_runs WHERE model = 'p'");
-    let params: Value = serde_json::from_str(&params[0].0).unwrap();
+    let params = run_params(&db, "p");
     assert_eq!(params["backend"]["tuned"]["probe_depth"], depth, "{params}");
     // It answers labels only: a rationale is refused, with what to run instead.
     let cot = judge("cot");
@@ -1302,23 +1312,8 @@ fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_re
         3,
         "{state}"
     );
-    let q = d.join("q.gguf");
-    ok(
-        d,
-        &db,
-        &[
-            "teach",
-            "--mode",
-            "score",
-            "--only",
-            "all",
-            "--model",
-            q.to_str().unwrap(),
-        ],
-    );
-    let params: Vec<(String,)> =
-        query_rows(&db, "SELECT params FROM teacher_runs WHERE model = 'q'");
-    let params: Value = serde_json::from_str(&params[0].0).unwrap();
+    judge_all_with(d, &db, &d.join("q.gguf"));
+    let params = run_params(&db, "q");
     assert_eq!(params["backend"]["tuned"]["probe_depth"], 3, "{params}");
     let (n_q, _) = agreement_with_gold(&db, "q");
     assert_eq!(n_q, 32);
