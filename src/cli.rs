@@ -92,7 +92,7 @@ pub enum Command {
     #[command(subcommand)]
     Student(StudentCommand),
     /// Fit the teacher to the human labels: `teacher calibrate` (its label distribution), `teacher
-    /// tune` (fine-tune the local GGUF on the reviews).
+    /// tune` (teach the local GGUF the reviews).
     #[command(subcommand)]
     Teacher(TeacherCommand),
     /// Teacher vs student vs human on the same pairs: accuracy, macro-F1, kappa, NDCG@10,
@@ -292,31 +292,37 @@ pub enum TeacherCommand {
     /// train labels), store it, and say what it does to the test split. Judgments keep their raw
     /// distribution; compare, show, the review app and export give the calibrated one beside it.
     Calibrate(CalibrateArgs),
-    /// Fine-tune the local GGUF teacher on the train split's human labels (score mode) or
-    /// reviewed rationales (CoT mode), and write a GGUF file `teach --model` runs.
+    /// Teach the local GGUF teacher the train split's human labels (score mode: a label head on
+    /// a middle block) or reviewed rationales (CoT mode: its top blocks fine-tuned), and write
+    /// a GGUF file `teach --model` runs.
     Tune(TuneArgs),
 }
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "What trains: the top --layers blocks of the network and its final norm,
-in f32; the blocks below stay as they are, so their output is computed once per pair and each
+    after_help = "Score mode (the default) fits a label head on a middle block; CoT mode, or any
+of --layers, --epochs, --lr and --batch, tunes the top blocks.
+
+Tuning the top blocks: the top --layers blocks of the network and its final norm train, in
+f32; the blocks below stay as they are, so their output is computed once per pair and each
 epoch runs the top blocks alone. The loss is on the answer's tokens only: the label (score mode)
 or the rationale JSON that sft.jsonl holds (CoT mode), after the prompt the teacher sees.
 A killed run resumes from its last finished epoch (a checkpoint folder beside --out).
 
-With --probe-depth N nothing in the network trains: the first N blocks run once per pair, and
-a label head (a logistic regression with an L2 penalty, balanced labels by default) is fitted
-on their output where the answer starts. The penalty, and with --probe-depth auto the block, are
-chosen by cross-validation on the train pairs, a fifth of their queries held out at a time (the
-heads' macro-F1 on queries they did not see). The written file is the network cut after that
-block with the head as its output: it judges in score mode only, in about N/blocks of the time,
-and a killed run resumes from the pairs already computed.
+A label head (--probe-depth): nothing in the network trains. The first blocks run once per
+pair, and a label head (a logistic regression with an L2 penalty, balanced labels by default)
+is fitted on their output where the answer starts. The penalty, and without a given depth the
+block, are chosen by cross-validation on the train pairs, a fifth of their queries held out at a
+time (the heads' macro-F1 on queries they did not see). The written file is the network cut
+after that block with the head as its output: it judges in score mode only, in about
+N/blocks of the time, and a killed run resumes from the pairs already computed.
 
 Examples:
-  workbench teacher tune --out models/teacher/tuned.gguf
-  workbench teacher tune --probe-depth auto --out models/teacher/probe.gguf
-  workbench teach --mode score --model models/teacher/tuned.gguf --only all
+  workbench teacher tune --out models/teacher/probe.gguf
+  workbench teacher tune --probe-depth 12 --out models/teacher/probe12.gguf
+  workbench teacher tune --layers 2 --epochs 2 --out models/teacher/tuned.gguf
+  workbench teacher tune --mode cot --out models/teacher/cot.gguf
+  workbench teach --mode score --model models/teacher/probe.gguf --only all
   workbench compare --split test"
 )]
 pub struct TuneArgs {
@@ -336,17 +342,20 @@ pub struct TuneArgs {
     pub split: Option<SplitSpec>,
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Top blocks of the network that train.
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub layers: usize,
-    #[arg(long, default_value_t = 2)]
-    pub epochs: usize,
-    /// Peak learning rate (AdamW; warmup over the first tenth of the steps, then a linear fall).
-    #[arg(long, default_value_t = 2e-4, value_name = "LR")]
-    pub lr: f64,
-    /// Pairs per step.
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub batch: usize,
+    /// Top blocks of the network that train [default: 2]. Any of --layers, --epochs, --lr and
+    /// --batch tunes the top blocks in score mode too, instead of fitting a label head.
+    #[arg(long, value_name = "N")]
+    pub layers: Option<usize>,
+    /// [default: 2]
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Peak learning rate (AdamW; warmup over the first tenth of the steps, then a linear fall)
+    /// [default: 0.0002].
+    #[arg(long, value_name = "LR")]
+    pub lr: Option<f64>,
+    /// Pairs per step [default: 8].
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
     /// How the loss weighs each pair: `balanced` by the inverse of its label's share of the
     /// train pairs (a teacher that has seen few Irrelevant pairs still learns to say it), or
     /// `none`. Default: `balanced` for a probe, `none` for the top blocks.
@@ -359,11 +368,12 @@ pub struct TuneArgs {
     /// Train on at most N pairs (the first by pair id).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-    /// Instead of tuning the top blocks: keep the first N blocks of the network and fit a label
-    /// head on their output (a linear probe, on the train pairs' labels; score mode only). A
-    /// middle block's state tells the labels apart better than the last one's, and the cut
-    /// network judges in about N/blocks of the time. The written file answers labels only.
-    /// `auto` (the flag alone) tries every block from a fifth to three fifths of the network.
+    /// Keep the first N blocks of the network and fit a label head on their output (a linear
+    /// probe, on the train pairs' labels) instead of tuning the top blocks: what score mode
+    /// does by default, with `auto`. A middle block's state tells the labels apart better than
+    /// the last one's, and the cut network judges in about N/blocks of the time. The written
+    /// file answers labels only. `auto` (the flag alone) tries every block from a fifth to three
+    /// fifths of the network.
     #[arg(
         long,
         value_name = "N|auto",
@@ -379,6 +389,23 @@ pub struct TuneArgs {
     /// Print the run's summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl TuneArgs {
+    /// Where a label head is fitted, if one is: score mode fits one unless the top blocks'
+    /// settings are given, since on unseen queries it labels better than the tuned top blocks,
+    /// in a fraction of the time.
+    pub fn probe(&self) -> Option<ProbeDepth> {
+        let blocks_asked = self.layers.is_some()
+            || self.epochs.is_some()
+            || self.lr.is_some()
+            || self.batch.is_some();
+        match (self.probe_depth, self.mode) {
+            (Some(d), _) => Some(d),
+            (None, TeachMode::Score) if !blocks_asked => Some(ProbeDepth::Auto),
+            (None, _) => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -1087,6 +1114,29 @@ mod tests {
     #[test]
     fn every_flag_is_defined_consistently() {
         Cli::command().debug_assert();
+    }
+
+    fn tune(args: &[&str]) -> Result<TuneArgs, clap::Error> {
+        let line = ["workbench", "teacher", "tune", "--out", "t.gguf"];
+        match Cli::try_parse_from(line.iter().chain(args))?.command {
+            Some(Command::Teacher(TeacherCommand::Tune(t))) => Ok(t),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn score_mode_fits_a_label_head_unless_the_top_blocks_settings_are_given() {
+        let probe = |args: &[&str]| tune(args).unwrap().probe();
+        assert_eq!(probe(&[]), Some(ProbeDepth::Auto));
+        assert_eq!(probe(&["--probe-depth"]), Some(ProbeDepth::Auto));
+        assert_eq!(probe(&["--probe-depth", "auto"]), Some(ProbeDepth::Auto));
+        assert_eq!(probe(&["--probe-depth", "12"]), Some(ProbeDepth::Fixed(12)));
+        assert_eq!(probe(&["--layers", "2"]), None);
+        assert_eq!(probe(&["--lr", "1e-4"]), None);
+        assert_eq!(probe(&["--mode", "cot"]), None);
+        assert!(tune(&["--probe-depth", "--epochs", "3"]).is_err());
+        let err = tune(&["--probe-depth", "deep"]).unwrap_err().to_string();
+        assert!(err.contains("neither a block number nor `auto`"), "{err}");
     }
 
     /// Parsing reads each flag into its field's type (a mismatch only shows when a command

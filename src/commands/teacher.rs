@@ -18,6 +18,7 @@ pub async fn run(db: &Path, command: TeacherCommand) -> Result<ExitCode> {
 }
 
 async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
+    let probe_depth = args.probe();
     let store = Store::open(db).await?;
     let opts = TuneOptions {
         model: args.model.clone().unwrap_or_else(crate::models::teacher),
@@ -28,18 +29,18 @@ async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
         },
         split: args.split.clone(),
         seed: args.seed,
-        layers: args.layers,
-        epochs: args.epochs,
-        lr: args.lr,
-        batch: args.batch,
-        balanced: args.class_weights.unwrap_or(if args.probe_depth.is_some() {
+        layers: args.layers.unwrap_or(2),
+        epochs: args.epochs.unwrap_or(2),
+        lr: args.lr.unwrap_or(2e-4),
+        batch: args.batch.unwrap_or(8),
+        balanced: args.class_weights.unwrap_or(if probe_depth.is_some() {
             ClassWeights::Balanced
         } else {
             ClassWeights::None
         }) == ClassWeights::Balanced,
         evidence: args.evidence,
         limit: args.limit,
-        probe_depth: args.probe_depth,
+        probe_depth,
         restart: args.restart,
     };
     let bar = crate::terminal::progress(

@@ -1232,11 +1232,11 @@ fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_re
         "p.gguf",
         "--split",
         "by-query:1",
-        "--probe-depth",
         "--json",
     ];
-    // Killed once some states are kept, the run resumes from them. Without a depth it keeps the
-    // states after blocks 6 to 18 of the 30.
+    // Score mode fits a label head unless told otherwise. Killed once some states are kept,
+    // the run resumes from them. Without a depth it keeps the states after blocks 6 to 18 of
+    // the 30.
     let cache = d.join("p.gguf.checkpoint/probe-states.f32");
     let width = 13 * 576 * 4;
     kill_when(d, &db, &args, || {
@@ -1304,7 +1304,7 @@ fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_re
     // A depth given is the one cut at, only C cross-validated; mistral.rs runs that file too.
     let mut fixed = args.to_vec();
     fixed[5] = "q.gguf";
-    fixed.splice(9..9, ["3"]);
+    fixed.splice(8..8, ["--probe-depth", "3"]);
     let state: Value = serde_json::from_str(&ok(d, &db, &fixed)).unwrap();
     assert_eq!(state["probe"]["depth"], 3, "{state}");
     assert_eq!(
