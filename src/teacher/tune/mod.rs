@@ -366,9 +366,10 @@ pub async fn tune(
         let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
         let weights: Vec<f64> = examples.iter().map(|e| e.weight).collect();
         let queries: Vec<i64> = examples.iter().map(|e| e.query).collect();
-        if queries.len() > 1 {
+        if queries.iter().any(|&q| q != queries[0]) {
             progress(Progress::Note(&format!(
-                "choosing the depth and penalty: {} heads, each held out on its train queries",
+                "choosing the depth and penalty: {} heads, each scored on train queries held \
+                 out from its fit",
                 depths.len() * probe::CS.len()
             )));
         }
