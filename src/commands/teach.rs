@@ -122,8 +122,8 @@ fn config(args: &TeachArgs) -> Result<TeacherConfig> {
             let info = crate::teacher::gguf::inspect(&model)?;
             if info.labels_only() && args.mode == TeachMode::Cot {
                 anyhow::bail!(
-                    "{} answers labels only (a label head written by `teacher tune \
-                     --probe-depth`): judge with --mode score",
+                    "{} answers labels only (a label head, as `teacher tune` writes in \
+                     score mode): judge with --mode score",
                     model.display()
                 );
             }

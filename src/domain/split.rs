@@ -161,14 +161,13 @@ impl SplitSpec {
                 }
             }
             SplitSpec::Fold { k, n } => {
-                let keyed = hashed_order(queries, seed);
-                let len = keyed.len() as u64;
+                let folded = query_folds(queries, *n, seed);
+                let len = folded.len() as u64;
                 let bound = |f: u64| (len * f / *n as u64) as usize;
-                let fold_of = |i: usize| (0..*n as u64).find(|&f| i < bound(f + 1)).unwrap_or(0);
                 let (test, dev) = ((*k - 1) as u64, (*k as u64) % *n as u64);
                 let dev_end = bound(dev) + (bound(dev + 1) - bound(dev)).div_ceil(2);
-                for (i, &key) in keyed.iter().enumerate() {
-                    let f = fold_of(i);
+                for (i, &(key, f)) in folded.iter().enumerate() {
+                    let f = f as u64;
                     let name = if f == test {
                         "test"
                     } else if f == dev && i < dev_end {
@@ -183,6 +182,22 @@ impl SplitSpec {
         out.sort_unstable_by_key(|&(k, _)| k);
         Ok(Splits(out))
     }
+}
+
+/// Each query's fold (0 to `n` − 1) as `fold:K/N` cuts them: the queries in the order of a hash
+/// of (seed, outside id), cut into `n` runs of near-equal length; in that order.
+pub fn query_folds(queries: &[SplitQuery], n: u32, seed: u64) -> Vec<(i64, u32)> {
+    let keyed = hashed_order(queries, seed);
+    let len = keyed.len() as u64;
+    let bound = |f: u64| (len * f / n as u64) as usize;
+    keyed
+        .iter()
+        .enumerate()
+        .map(|(i, &key)| {
+            let f = (0..n as u64).find(|&f| i < bound(f + 1)).unwrap_or(0);
+            (key, f as u32)
+        })
+        .collect()
 }
 
 /// The query keys in the order of a hash of (seed, outside id).

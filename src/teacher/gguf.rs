@@ -46,8 +46,8 @@ impl GgufInfo {
             .unwrap_or(false)
     }
 
-    /// Whether `workbench teacher tune --probe-depth` wrote this file: a label head on a cut
-    /// network, which answers labels and nothing else.
+    /// Whether this file is a label head on a cut network (`workbench teacher tune` in score
+    /// mode, or `--probe-depth`), which answers labels and nothing else.
     pub fn labels_only(&self) -> bool {
         self.tuned
             .as_ref()

@@ -981,14 +981,8 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
     let d = dir.path();
     let db = fixture_subset_db(d, 16);
     let model = teacher_model();
+    judge_all_with(d, &db, &model);
     let model = model.to_str().unwrap();
-    ok(
-        d,
-        &db,
-        &[
-            "teach", "--mode", "score", "--only", "all", "--model", model,
-        ],
-    );
 
     // Every pair trains (one split weight); the answer is the gold label.
     let tune = |out: &str, epochs: &str| {
@@ -1215,14 +1209,8 @@ fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_re
     // The first 32 fixture pairs hold every label: a probe learns only labels it has seen.
     let db = fixture_subset_db(d, 32);
     let model = teacher_model();
+    judge_all_with(d, &db, &model);
     let model = model.to_str().unwrap();
-    ok(
-        d,
-        &db,
-        &[
-            "teach", "--mode", "score", "--only", "all", "--model", model,
-        ],
-    );
     let args = [
         "teacher",
         "tune",

@@ -87,8 +87,8 @@ struct Example {
     answer: Range<usize>,
     /// The decided label's index in the scale.
     label: usize,
-    /// The pair's query (`PairRecord::query_key`): cross-validation holds queries out whole.
-    query: i64,
+    /// The pair's query (its outside id): cross-validation holds queries out whole.
+    query: String,
     /// How much the example's loss counts (1 unless the labels are balanced).
     weight: f64,
 }
@@ -111,7 +111,7 @@ struct Chat {
     messages: Vec<Message>,
     answer: String,
     label: usize,
-    query: i64,
+    query: String,
 }
 
 /// The human-labelled pairs of the train split as chats, in pair order.
@@ -168,7 +168,7 @@ async fn chats(
             messages: prompt.for_pair(&r.pair).messages,
             answer,
             label: index,
-            query: r.query_key,
+            query: r.pair.query.ext_id.clone(),
         });
     }
     Ok((spec, out))
@@ -200,7 +200,7 @@ async fn tokenize(backend: &LocalBackend, chats: &[Chat]) -> Result<Vec<Example>
             answer: prompt.len()..end,
             tokens,
             label: c.label,
-            query: c.query,
+            query: c.query.clone(),
             weight: 1.0,
         });
     }
@@ -365,7 +365,7 @@ pub async fn tune(
         drop(model);
         let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
         let weights: Vec<f64> = examples.iter().map(|e| e.weight).collect();
-        let queries: Vec<i64> = examples.iter().map(|e| e.query).collect();
+        let queries: Vec<&str> = examples.iter().map(|e| e.query.as_str()).collect();
         if queries.iter().any(|&q| q != queries[0]) {
             progress(Progress::Note(&format!(
                 "choosing the depth and penalty: {} heads, each scored on train queries held \
@@ -384,12 +384,8 @@ pub async fn tune(
             &depths,
             opts.seed,
         )?;
-        let j = depths.iter().position(|&d| d == choice.depth).unwrap_or(0);
-        let width = states[0].len() / depths.len();
-        let chosen: Vec<&[f32]> = states
-            .iter()
-            .map(|s| &s[j * width..(j + 1) * width])
-            .collect();
+        let depth = choice.depth;
+        let chosen = probe::at_depth(&states, &depths, depth);
         let head = probe::fit(&chosen, &labels, &weights, scale.len(), choice.c)?;
         let rows = head.output_rows(&chosen)?;
         state.loss.push(head.loss);
@@ -409,7 +405,7 @@ pub async fn tune(
             &content,
             &mut reader,
             probe::Cut {
-                depth: state.probe.as_ref().map_or(depths[0], |c| c.depth),
+                depth,
                 tokens: &tokens,
                 rows: &rows,
             },

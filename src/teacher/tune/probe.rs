@@ -1,5 +1,5 @@
-//! `teacher tune --probe-depth N`: the first N blocks of the network and a label head on their
-//! output. A linear probe of a middle block's state tells the labels apart better than the last
+//! `teacher tune` in score mode (or `--probe-depth`): the first blocks of the network and a
+//! label head on their output. A linear probe of a middle block's state tells the labels apart better than the last
 //! block's does (BENCHMARKS.md), and the network cut there runs in half the time. The head is a
 //! multinomial logistic regression on the RMS-normalised state at the position where the answer
 //! starts, fitted on the train pairs' human labels with an L2 penalty. The written GGUF is the
@@ -15,13 +15,12 @@ use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rayon::prelude::*;
-
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::{Example, Llama, PARALLEL_CHUNK, Progress};
+use crate::domain::SplitQuery;
 use crate::domain::metrics::Confusion;
+use crate::domain::split::query_folds;
 
 /// Where the network is cut: after a given block, or after the block whose state a head
 /// cross-validated on the train queries labels best.
@@ -329,15 +328,26 @@ pub struct Labelled<'a> {
     pub states: &'a [Vec<f32>],
     pub labels: &'a [usize],
     pub weights: &'a [f64],
-    pub queries: &'a [i64],
+    /// Each example's query, by outside id.
+    pub queries: &'a [&'a str],
     pub names: &'a [String],
 }
 
+/// Each example's state after block `depth`, out of the `depths` states laid end to end.
+pub fn at_depth<'a>(states: &'a [Vec<f32>], depths: &[usize], depth: usize) -> Vec<&'a [f32]> {
+    let j = depths.iter().position(|&d| d == depth).unwrap_or(0);
+    let width = states.first().map_or(0, |s| s.len() / depths.len());
+    states
+        .iter()
+        .map(|s| &s[j * width..(j + 1) * width])
+        .collect()
+}
+
 /// Chooses the depth and `C` by cross-validation grouped by query (a query's pairs held out
-/// together, as a team's unseen queries are): the cell whose heads give the held-out pairs
-/// the best macro-F1, the shallower and the smaller `C` on a tie.
+/// together, as a team's unseen queries are; the folds of `fold:K/N`): the cell whose heads
+/// give the held-out pairs the best macro-F1, the shallower and the smaller `C` on a tie.
 pub fn choose(data: &Labelled, depths: &[usize], seed: u64) -> Result<Choice> {
-    let mut queries: Vec<i64> = data.queries.to_vec();
+    let mut queries: Vec<&str> = data.queries.to_vec();
     queries.sort_unstable();
     queries.dedup();
     let folds = FOLDS.min(queries.len());
@@ -356,33 +366,44 @@ pub fn choose(data: &Labelled, depths: &[usize], seed: u64) -> Result<Choice> {
             grid: Vec::new(),
         });
     }
-    queries.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-    let fold_of: std::collections::HashMap<i64, usize> = queries
+    let split: Vec<SplitQuery> = queries
         .iter()
         .enumerate()
-        .map(|(i, q)| (*q, i % folds))
+        .map(|(key, q)| SplitQuery {
+            key: key as i64,
+            ext_id: q.to_string(),
+            imported: Vec::new(),
+            unsplit_pairs: 0,
+        })
         .collect();
-    let fold: Vec<usize> = data.queries.iter().map(|q| fold_of[q]).collect();
-    let width = data.states[0].len() / depths.len();
+    let mut fold_of = vec![0; queries.len()];
+    for (key, f) in query_folds(&split, folds as u32, seed) {
+        fold_of[key as usize] = f as usize;
+    }
+    let fold: Vec<usize> = data
+        .queries
+        .iter()
+        .map(|q| fold_of[queries.binary_search(q).unwrap_or(0)])
+        .collect();
     let cells: Vec<(usize, f64)> = (0..depths.len())
         .flat_map(|j| CS.iter().map(move |&c| (j, c)))
         .collect();
     let grid: Vec<ProbeScore> = cells
         .par_iter()
         .map(|&(j, c)| -> Result<ProbeScore> {
-            let at = |i: usize| &data.states[i][j * width..(j + 1) * width];
+            let states = at_depth(data.states, depths, depths[j]);
             let mut confusion = Confusion::new(data.names.to_vec());
             for f in 0..folds {
                 let train: Vec<usize> = (0..fold.len()).filter(|&i| fold[i] != f).collect();
                 let head = fit(
-                    &train.iter().map(|&i| at(i)).collect::<Vec<_>>(),
+                    &train.iter().map(|&i| states[i]).collect::<Vec<_>>(),
                     &train.iter().map(|&i| data.labels[i]).collect::<Vec<_>>(),
                     &train.iter().map(|&i| data.weights[i]).collect::<Vec<_>>(),
                     data.names.len(),
                     c,
                 )?;
                 for i in (0..fold.len()).filter(|&i| fold[i] == f) {
-                    confusion.add(data.labels[i], head.predict(at(i)));
+                    confusion.add(data.labels[i], head.predict(states[i]));
                 }
             }
             Ok(ProbeScore {
@@ -604,7 +625,8 @@ mod tests {
         let joined: Vec<Vec<f32>> = (0..n)
             .map(|i| [&noise_a[i][..], &legible[i][..], &noise_b[i][..]].concat())
             .collect();
-        let queries: Vec<i64> = (0..n as i64).map(|i| i / 30).collect();
+        let ids: Vec<String> = (0..n).map(|i| format!("q{}", i / 30)).collect();
+        let queries: Vec<&str> = ids.iter().map(String::as_str).collect();
         let names: Vec<String> = ["E", "S", "C", "I"].map(String::from).to_vec();
         let data = Labelled {
             states: &joined,
@@ -623,7 +645,7 @@ mod tests {
         }
         // One query gives nothing to hold out: a given depth is fitted as it is, `auto` refused.
         let one = Labelled {
-            queries: &vec![1; n],
+            queries: &vec!["q"; n],
             ..data
         };
         let fixed = choose(&one, &[7], 0).unwrap();
