@@ -311,7 +311,8 @@ A killed run resumes from its last finished epoch (a checkpoint folder beside --
 
 A label head (--probe-depth): nothing in the network trains. The first blocks run once per
 pair, and a label head (a logistic regression with an L2 penalty, balanced labels by default)
-is fitted on their output where the answer starts. The penalty, and without a given depth the
+is fitted on their output where the answer starts, each prompt ending with the query's words
+the item lacks (--no-evidence leaves that line out). The penalty, and without a given depth the
 block, are chosen by cross-validation on the train pairs, a fifth of their queries held out at a
 time (the heads' macro-F1 on queries they did not see). The written file is the network cut
 after that block with the head as its output: it judges in score mode only, in about
@@ -362,9 +363,14 @@ pub struct TuneArgs {
     #[arg(long, value_enum)]
     pub class_weights: Option<ClassWeights>,
     /// Tune on prompts that end with the query's words the item lacks (as `teach --evidence`
-    /// asks); `teach` then always asks the written model that way.
-    #[arg(long)]
+    /// asks); `teach` then always asks the written model that way. The default for a label
+    /// head, whose state at the answer's start reads that line; the top blocks learn nothing
+    /// from it.
+    #[arg(long, conflicts_with = "no_evidence")]
     pub evidence: bool,
+    /// A label head on prompts without the line of the query's words the item lacks.
+    #[arg(long)]
+    pub no_evidence: bool,
     /// Train on at most N pairs (the first by pair id).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -405,6 +411,12 @@ impl TuneArgs {
             (None, TeachMode::Score) if !blocks_asked => Some(ProbeDepth::Auto),
             (None, _) => None,
         }
+    }
+
+    /// Whether the prompts end with the query's words the item lacks: asked, else for a label
+    /// head (which tells the labels apart better with it on unseen queries), else not.
+    pub fn evidence(&self) -> bool {
+        self.evidence || (!self.no_evidence && self.probe().is_some())
     }
 }
 
@@ -893,8 +905,8 @@ pub struct TeachArgs {
     pub detail_chars: Option<usize>,
 
     /// End each request with the query's words the item lacks ("Query words the item lacks:
-    /// m705"), matched lower-cased with a plural's s dropped. A model written by `teacher tune
-    /// --evidence` is always asked this way.
+    /// m705"), matched lower-cased with a plural's s dropped. A model tuned on such prompts
+    /// (a label head by `teacher tune`, by default) is always asked this way.
     #[arg(long)]
     pub evidence: bool,
 
@@ -1137,6 +1149,20 @@ mod tests {
         assert!(tune(&["--probe-depth", "--epochs", "3"]).is_err());
         let err = tune(&["--probe-depth", "deep"]).unwrap_err().to_string();
         assert!(err.contains("neither a block number nor `auto`"), "{err}");
+    }
+
+    /// A label head reads the line of the query's words the item lacks unless told not to; the
+    /// top blocks do only when asked.
+    #[test]
+    fn a_label_head_is_fitted_on_prompts_with_the_missing_words_unless_told_not_to() {
+        let evidence = |args: &[&str]| tune(args).unwrap().evidence();
+        assert!(evidence(&[]));
+        assert!(evidence(&["--probe-depth", "12"]));
+        assert!(!evidence(&["--no-evidence"]));
+        assert!(!evidence(&["--layers", "2"]));
+        assert!(evidence(&["--layers", "2", "--evidence"]));
+        assert!(!evidence(&["--mode", "cot"]));
+        assert!(tune(&["--evidence", "--no-evidence"]).is_err());
     }
 
     /// Parsing reads each flag into its field's type (a mismatch only shows when a command

@@ -38,7 +38,7 @@ async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
         } else {
             ClassWeights::None
         }) == ClassWeights::Balanced,
-        evidence: args.evidence,
+        evidence: args.evidence(),
         limit: args.limit,
         probe_depth,
         restart: args.restart,

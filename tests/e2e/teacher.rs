@@ -1283,16 +1283,20 @@ fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_re
     assert_eq!(unread[0].0, 0);
     let params = run_params(&db, "p");
     assert_eq!(params["backend"]["tuned"]["probe_depth"], depth, "{params}");
+    // Fitted on prompts that name the query's words the item lacks (a head's default), it is
+    // asked with them, without being told.
+    assert_eq!(params["backend"]["tuned"]["evidence"], true, "{params}");
     // It answers labels only: a rationale is refused, with what to run instead.
     let cot = judge("cot");
     assert!(!cot.status.success());
     let err = String::from_utf8_lossy(&cot.stderr);
     assert!(err.contains("--mode score"), "{err}");
 
-    // A depth given is the one cut at, only C cross-validated; mistral.rs runs that file too.
+    // A depth given is the one cut at, only C cross-validated; mistral.rs runs that file too,
+    // here on prompts without the missing words.
     let mut fixed = args.to_vec();
     fixed[5] = "q.gguf";
-    fixed.splice(8..8, ["--probe-depth", "3"]);
+    fixed.splice(8..8, ["--probe-depth", "3", "--no-evidence"]);
     let state: Value = serde_json::from_str(&ok(d, &db, &fixed)).unwrap();
     assert_eq!(state["probe"]["depth"], 3, "{state}");
     assert_eq!(
@@ -1303,6 +1307,7 @@ fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_re
     judge_all_with(d, &db, &d.join("q.gguf"));
     let params = run_params(&db, "q");
     assert_eq!(params["backend"]["tuned"]["probe_depth"], 3, "{params}");
+    assert_eq!(params["backend"]["tuned"]["evidence"], false, "{params}");
     let (n_q, _) = agreement_with_gold(&db, "q");
     assert_eq!(n_q, 32);
 }
