@@ -418,6 +418,17 @@ impl TuneArgs {
     pub fn evidence(&self) -> bool {
         self.evidence || (!self.no_evidence && self.probe().is_some())
     }
+
+    /// Whether the loss weighs each pair by the inverse of its label's share: asked, else for a
+    /// label head (which otherwise seldom says the labels the train pairs seldom have), else not.
+    pub fn balanced(&self) -> bool {
+        let default = if self.probe().is_some() {
+            ClassWeights::Balanced
+        } else {
+            ClassWeights::None
+        };
+        self.class_weights.unwrap_or(default) == ClassWeights::Balanced
+    }
 }
 
 #[derive(Debug, Args)]
@@ -1163,6 +1174,17 @@ mod tests {
         assert!(evidence(&["--layers", "2", "--evidence"]));
         assert!(!evidence(&["--mode", "cot"]));
         assert!(tune(&["--evidence", "--no-evidence"]).is_err());
+    }
+
+    #[test]
+    fn a_label_head_weighs_its_labels_by_their_rarity_unless_told_not_to() {
+        let balanced = |args: &[&str]| tune(args).unwrap().balanced();
+        assert!(balanced(&[]));
+        assert!(balanced(&["--probe-depth", "auto"]));
+        assert!(!balanced(&["--class-weights", "none"]));
+        assert!(!balanced(&["--layers", "2"]));
+        assert!(balanced(&["--layers", "2", "--class-weights", "balanced"]));
+        assert!(!balanced(&["--mode", "cot"]));
     }
 
     /// Parsing reads each flag into its field's type (a mismatch only shows when a command

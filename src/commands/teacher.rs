@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{CalibrateArgs, ClassWeights, TeachMode, TeacherCommand, TuneArgs};
+use crate::cli::{CalibrateArgs, TeachMode, TeacherCommand, TuneArgs};
 use crate::domain::text::inert;
 use crate::store::Store;
 use crate::teacher::Mode;
@@ -33,11 +33,7 @@ async fn tune_command(db: &Path, args: TuneArgs) -> Result<ExitCode> {
         epochs: args.epochs.unwrap_or(2),
         lr: args.lr.unwrap_or(2e-4),
         batch: args.batch.unwrap_or(8),
-        balanced: args.class_weights.unwrap_or(if probe_depth.is_some() {
-            ClassWeights::Balanced
-        } else {
-            ClassWeights::None
-        }) == ClassWeights::Balanced,
+        balanced: args.balanced(),
         evidence: args.evidence(),
         limit: args.limit,
         probe_depth,

@@ -1052,22 +1052,14 @@ fn a_tuned_teacher_learns_its_train_pairs_loads_in_mistralrs_and_resumes_after_a
         &db,
         "SELECT model, prompt_hash FROM teacher_runs GROUP BY model, prompt_hash ORDER BY MIN(id)",
     );
-    let scale = workbench::domain::LabelScale::esci();
-    let prompt = |evidence| {
-        workbench::domain::Prompt::configured(
-            &scale,
-            workbench::domain::Mode::Score,
-            true,
-            workbench::domain::prompt::ITEM_DETAIL_CHARS,
-            evidence,
-        )
-        .hash
-    };
     assert_eq!(
         hashes,
         [
-            ("SmolLM2-135M-Instruct.Q4_1".to_string(), prompt(false)),
-            ("t".to_string(), prompt(true)),
+            (
+                "SmolLM2-135M-Instruct.Q4_1".to_string(),
+                score_prompt_hash(false)
+            ),
+            ("t".to_string(), score_prompt_hash(true)),
         ]
     );
     // Calibrated, the tuned teacher (the pairs' newest judgments) is fitted on dev pairs, not
@@ -1202,6 +1194,27 @@ fn cot_tuning_learns_from_reviewed_rationales_only() {
     assert!(d.join("cot.gguf").exists());
 }
 
+/// The hash of the default score-mode prompt, with or without the query's missing words.
+fn score_prompt_hash(evidence: bool) -> String {
+    workbench::domain::Prompt::configured(
+        &workbench::domain::LabelScale::esci(),
+        workbench::domain::Mode::Score,
+        true,
+        workbench::domain::prompt::ITEM_DETAIL_CHARS,
+        evidence,
+    )
+    .hash
+}
+
+/// The prompt hashes a model's judgments were asked with.
+fn judged_prompts(db: &Path, model: &str) -> Vec<String> {
+    let rows: Vec<(String,)> = query_rows(
+        db,
+        &format!("SELECT DISTINCT prompt_hash FROM judgments WHERE model = '{model}'"),
+    );
+    rows.into_iter().map(|(h,)| h).collect()
+}
+
 #[test]
 fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
@@ -1286,6 +1299,7 @@ fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_re
     // Fitted on prompts that name the query's words the item lacks (a head's default), it is
     // asked with them, without being told.
     assert_eq!(params["backend"]["tuned"]["evidence"], true, "{params}");
+    assert_eq!(judged_prompts(&db, "p"), [score_prompt_hash(true)]);
     // It answers labels only: a rationale is refused, with what to run instead.
     let cot = judge("cot");
     assert!(!cot.status.success());
@@ -1308,6 +1322,7 @@ fn a_probe_teacher_chooses_its_depth_is_the_fitted_head_through_mistralrs_and_re
     let params = run_params(&db, "q");
     assert_eq!(params["backend"]["tuned"]["probe_depth"], 3, "{params}");
     assert_eq!(params["backend"]["tuned"]["evidence"], false, "{params}");
+    assert_eq!(judged_prompts(&db, "q"), [score_prompt_hash(false)]);
     let (n_q, _) = agreement_with_gold(&db, "q");
     assert_eq!(n_q, 32);
 }
