@@ -294,7 +294,8 @@ pub fn write(
 /// Metadata key of a prepared copy: the stamp of the file it was made from.
 const PREPARED_FROM: &str = "workbench.prepared_from";
 
-fn source_stamp(path: &Path) -> Result<String> {
+/// A file's size and modification time: it changes when the file is rewritten.
+pub(crate) fn source_stamp(path: &Path) -> Result<String> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("teacher model {}", path.display()))?;
     let modified = meta

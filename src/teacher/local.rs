@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use futures::future::BoxFuture;
 use mistralrs::{
     Constraint, Model, RequestBuilder, SamplingParams, StopTokens, TextMessageRole, TextMessages,
@@ -53,6 +53,9 @@ pub struct LocalBackend {
     dir: PathBuf,
     file: String,
     options: LocalOptions,
+    /// The loaded file's size and modification time: a fresh engine reloads it from disk, and
+    /// must load the same weights.
+    stamp: String,
     name: String,
     settings: serde_json::Value,
     stop_token_ids: Vec<u32>,
@@ -98,6 +101,7 @@ impl LocalBackend {
             .context("model path has no file name")?
             .to_string_lossy()
             .to_string();
+        let stamp = gguf::source_stamp(&path)?;
         let model = build(&dir, &file, options).await.with_context(|| {
             format!(
                 "teacher model {}: mistral.rs could not load it",
@@ -120,6 +124,7 @@ impl LocalBackend {
             dir,
             file,
             options,
+            stamp,
             name,
             settings,
             stop_token_ids: info.stop_token_ids,
@@ -154,6 +159,17 @@ impl LocalBackend {
     async fn engine(&self) -> Result<Arc<Model>> {
         let mut e = self.engine.lock().await;
         if e.served >= self.options.recycle_after.max(1) && self.options.prefix_cache {
+            // Judgments name the model the run started with: a file rewritten since (a model
+            // tuned again to the same path) would answer under that name with other weights.
+            let path = self.dir.join(&self.file);
+            if gguf::source_stamp(&path).ok().as_ref() != Some(&self.stamp) {
+                bail!(
+                    "teacher model {}: the file was rewritten or removed while this run was \
+                     using it, and its next answers would not be the same model's. What was \
+                     judged is kept: run the command again to go on with the file as it is now",
+                    path.display()
+                );
+            }
             e.model = Arc::new(build(&self.dir, &self.file, self.options).await?);
             e.served = 0;
             e.replaced += 1;

@@ -681,14 +681,31 @@ fn http_backend_judges_through_a_real_openai_compatible_server() {
     drop(rt);
 }
 
+/// A one-token question with its label's log-probability asked for.
+fn one_token_request() -> workbench::teacher::ChatRequest {
+    use workbench::domain::prompt::{Message, Role};
+    use workbench::teacher::{ChatRequest, OutputConstraint};
+    ChatRequest {
+        messages: vec![Message {
+            role: Role::User,
+            text: "Is a USB-C charger relevant to the query 'usb c charger'? Answer E, S, C or I."
+                .into(),
+        }],
+        constraint: OutputConstraint::OneOf(vec!["E".into(), "S".into(), "C".into(), "I".into()]),
+        max_tokens: 1,
+        temperature: None,
+        n: 1,
+        top_logprobs: 4,
+        penalties: Default::default(),
+    }
+}
+
 /// The local engine is replaced every `recycle_after` requests (mistral.rs keeps every
 /// finished sequence's KV cache on a CPU); a fresh engine answers exactly as the first did.
 #[test]
 fn a_recycled_engine_answers_as_the_first() {
-    use workbench::domain::prompt::{Message, Role};
     use workbench::teacher::backend::Backend;
     use workbench::teacher::local::{LocalBackend, LocalOptions};
-    use workbench::teacher::{ChatRequest, OutputConstraint};
     let model = teacher_model();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -697,28 +714,9 @@ fn a_recycled_engine_answers_as_the_first() {
             ..LocalOptions::default()
         };
         let backend = LocalBackend::load(&model, options).await.unwrap();
-        let request = || ChatRequest {
-            messages: vec![Message {
-                role: Role::User,
-                text:
-                    "Is a USB-C charger relevant to the query 'usb c charger'? Answer E, S, C or I."
-                        .into(),
-            }],
-            constraint: OutputConstraint::OneOf(vec![
-                "E".into(),
-                "S".into(),
-                "C".into(),
-                "I".into(),
-            ]),
-            max_tokens: 1,
-            temperature: None,
-            n: 1,
-            top_logprobs: 4,
-            penalties: Default::default(),
-        };
         let mut answers = Vec::new();
         for _ in 0..5 {
-            let c = backend.complete(request()).await.unwrap();
+            let c = backend.complete(one_token_request()).await.unwrap();
             let first = &c.choices[0];
             assert_eq!(first.error, None);
             answers.push((first.text.clone(), first.tokens[0].logprob));
@@ -729,6 +727,54 @@ fn a_recycled_engine_answers_as_the_first() {
             assert_eq!(a.0, answers[0].0);
             assert!((a.1 - answers[0].1).abs() < 1e-4, "{answers:?}");
         }
+    });
+}
+
+/// A fresh engine reloads the model from disk: a file rewritten since the run began (a model
+/// tuned again to the same path) stops it, rather than answering with other weights under the
+/// name its judgments carry; so does a removed file.
+#[test]
+fn a_model_file_rewritten_during_a_run_is_not_reloaded() {
+    use workbench::teacher::backend::Backend;
+    use workbench::teacher::gguf::Weights;
+    use workbench::teacher::local::{LocalBackend, LocalOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("t.gguf");
+    std::fs::copy(teacher_model(), &model).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let options = LocalOptions {
+            recycle_after: 1,
+            weights: Weights::AsIs,
+            ..LocalOptions::default()
+        };
+        let backend = LocalBackend::load(&model, options).await.unwrap();
+        backend.complete(one_token_request()).await.unwrap();
+        // The same file: a fresh engine answers.
+        backend.complete(one_token_request()).await.unwrap();
+        assert_eq!(backend.engines_replaced().await, 1);
+        // Rewritten (here only its modification time moves): refused, the file named.
+        std::fs::File::options()
+            .write(true)
+            .open(&model)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+            .unwrap();
+        let err = format!(
+            "{:#}",
+            backend.complete(one_token_request()).await.unwrap_err()
+        );
+        assert!(
+            err.contains("t.gguf") && err.contains("rewritten or removed"),
+            "{err}"
+        );
+        assert_eq!(backend.engines_replaced().await, 1);
+        std::fs::remove_file(&model).unwrap();
+        let err = format!(
+            "{:#}",
+            backend.complete(one_token_request()).await.unwrap_err()
+        );
+        assert!(err.contains("rewritten or removed"), "{err}");
     });
 }
 
