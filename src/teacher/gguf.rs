@@ -294,8 +294,18 @@ pub fn write(
 /// Metadata key of a prepared copy: the stamp of the file it was made from.
 const PREPARED_FROM: &str = "workbench.prepared_from";
 
-/// A file's size and modification time: it changes when the file is rewritten.
-pub(crate) fn source_stamp(path: &Path) -> Result<String> {
+/// What a model file's weights are: for a prepared copy, the stamp of the file it was made from
+/// (another run may make it again, the same weights in a new file); for any other file, its own
+/// stamp. Missing or unreadable, an error.
+pub(crate) fn weights_identity(path: &Path) -> Result<String> {
+    match prepared_from(path) {
+        Some(from) => Ok(from),
+        None => source_stamp(path),
+    }
+}
+
+/// A file's size and modification time.
+fn source_stamp(path: &Path) -> Result<String> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("teacher model {}", path.display()))?;
     let modified = meta

@@ -53,8 +53,8 @@ pub struct LocalBackend {
     dir: PathBuf,
     file: String,
     options: LocalOptions,
-    /// The loaded file's size and modification time: a fresh engine reloads it from disk, and
-    /// must load the same weights.
+    /// What the loaded file's weights are (`gguf::weights_identity`): a fresh engine reloads it
+    /// from disk, and must load the same weights.
     stamp: String,
     name: String,
     settings: serde_json::Value,
@@ -101,7 +101,7 @@ impl LocalBackend {
             .context("model path has no file name")?
             .to_string_lossy()
             .to_string();
-        let stamp = gguf::source_stamp(&path)?;
+        let stamp = gguf::weights_identity(&path)?;
         let model = build(&dir, &file, options).await.with_context(|| {
             format!(
                 "teacher model {}: mistral.rs could not load it",
@@ -162,7 +162,7 @@ impl LocalBackend {
             // Judgments name the model the run started with: a file rewritten since (a model
             // tuned again to the same path) would answer under that name with other weights.
             let path = self.dir.join(&self.file);
-            if gguf::source_stamp(&path).ok().as_ref() != Some(&self.stamp) {
+            if gguf::weights_identity(&path).ok().as_ref() != Some(&self.stamp) {
                 bail!(
                     "teacher model {}: the file was rewritten or removed while this run was \
                      using it, and its next answers would not be the same model's. What was \

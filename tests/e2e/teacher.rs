@@ -732,12 +732,13 @@ fn a_recycled_engine_answers_as_the_first() {
 
 /// A fresh engine reloads the model from disk: a file rewritten since the run began (a model
 /// tuned again to the same path) stops it, rather than answering with other weights under the
-/// name its judgments carry; so does a removed file.
+/// name its judgments carry; so does a removed file. A prepared copy made again from the same
+/// file does not.
 #[test]
 fn a_model_file_rewritten_during_a_run_is_not_reloaded() {
     use workbench::teacher::backend::Backend;
     use workbench::teacher::gguf::Weights;
-    use workbench::teacher::local::{LocalBackend, LocalOptions};
+    use workbench::teacher::local::{LocalBackend, LocalOptions, prepare};
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t.gguf");
     std::fs::copy(teacher_model(), &model).unwrap();
@@ -770,6 +771,36 @@ fn a_model_file_rewritten_during_a_run_is_not_reloaded() {
         );
         assert_eq!(backend.engines_replaced().await, 1);
         std::fs::remove_file(&model).unwrap();
+        let err = format!(
+            "{:#}",
+            backend.complete(one_token_request()).await.unwrap_err()
+        );
+        assert!(err.contains("rewritten or removed"), "{err}");
+
+        // A prepared copy made again from the same file (by a run started beside this one)
+        // holds the same weights: a fresh engine loads it. Made from the file rewritten, not.
+        let source = dir.path().join("u.gguf");
+        std::fs::copy(teacher_model(), &source).unwrap();
+        let options = LocalOptions {
+            recycle_after: 1,
+            weights: Weights::Q8_0,
+            ..LocalOptions::default()
+        };
+        let backend = LocalBackend::load(&source, options).await.unwrap();
+        backend.complete(one_token_request()).await.unwrap();
+        let prepared = prepare(&source, Weights::Q8_0);
+        assert_ne!(prepared, source);
+        std::fs::remove_file(&prepared).unwrap();
+        assert_eq!(prepare(&source, Weights::Q8_0), prepared);
+        backend.complete(one_token_request()).await.unwrap();
+        assert_eq!(backend.engines_replaced().await, 1);
+        std::fs::File::options()
+            .write(true)
+            .open(&source)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(prepare(&source, Weights::Q8_0), prepared);
         let err = format!(
             "{:#}",
             backend.complete(one_token_request()).await.unwrap_err()
