@@ -730,6 +730,16 @@ fn a_recycled_engine_answers_as_the_first() {
     });
 }
 
+/// Moves a file's modification time a minute on, as rewriting it would.
+fn touch_a_minute_on(path: &Path) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+        .unwrap();
+}
+
 /// A fresh engine reloads the model from disk: a file rewritten since the run began (a model
 /// tuned again to the same path) stops it, rather than answering with other weights under the
 /// name its judgments carry; so does a removed file. A prepared copy made again from the same
@@ -755,12 +765,7 @@ fn a_model_file_rewritten_during_a_run_is_not_reloaded() {
         backend.complete(one_token_request()).await.unwrap();
         assert_eq!(backend.engines_replaced().await, 1);
         // Rewritten (here only its modification time moves): refused, the file named.
-        std::fs::File::options()
-            .write(true)
-            .open(&model)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
-            .unwrap();
+        touch_a_minute_on(&model);
         let err = format!(
             "{:#}",
             backend.complete(one_token_request()).await.unwrap_err()
@@ -794,12 +799,7 @@ fn a_model_file_rewritten_during_a_run_is_not_reloaded() {
         assert_eq!(prepare(&source, Weights::Q8_0), prepared);
         backend.complete(one_token_request()).await.unwrap();
         assert_eq!(backend.engines_replaced().await, 1);
-        std::fs::File::options()
-            .write(true)
-            .open(&source)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
-            .unwrap();
+        touch_a_minute_on(&source);
         assert_eq!(prepare(&source, Weights::Q8_0), prepared);
         let err = format!(
             "{:#}",
