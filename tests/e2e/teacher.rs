@@ -740,6 +740,21 @@ fn touch_a_minute_on(path: &Path) {
         .unwrap();
 }
 
+/// The local teacher on `path`, its engine started afresh before every request but the first.
+async fn fresh_engine_per_request(
+    path: &Path,
+    weights: workbench::teacher::gguf::Weights,
+) -> workbench::teacher::local::LocalBackend {
+    let options = workbench::teacher::local::LocalOptions {
+        recycle_after: 1,
+        weights,
+        ..Default::default()
+    };
+    workbench::teacher::local::LocalBackend::load(path, options)
+        .await
+        .unwrap()
+}
+
 /// A fresh engine reloads the model from disk: a file rewritten since the run began (a model
 /// tuned again to the same path) stops it, rather than answering with other weights under the
 /// name its judgments carry; so does a removed file. A prepared copy made again from the same
@@ -748,18 +763,13 @@ fn touch_a_minute_on(path: &Path) {
 fn a_model_file_rewritten_during_a_run_is_not_reloaded() {
     use workbench::teacher::backend::Backend;
     use workbench::teacher::gguf::Weights;
-    use workbench::teacher::local::{LocalBackend, LocalOptions, prepare};
+    use workbench::teacher::local::prepare;
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t.gguf");
     std::fs::copy(teacher_model(), &model).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let options = LocalOptions {
-            recycle_after: 1,
-            weights: Weights::AsIs,
-            ..LocalOptions::default()
-        };
-        let backend = LocalBackend::load(&model, options).await.unwrap();
+        let backend = fresh_engine_per_request(&model, Weights::AsIs).await;
         backend.complete(one_token_request()).await.unwrap();
         // The same file: a fresh engine answers.
         backend.complete(one_token_request()).await.unwrap();
@@ -786,12 +796,7 @@ fn a_model_file_rewritten_during_a_run_is_not_reloaded() {
         // holds the same weights: a fresh engine loads it. Made from the file rewritten, not.
         let source = dir.path().join("u.gguf");
         std::fs::copy(teacher_model(), &source).unwrap();
-        let options = LocalOptions {
-            recycle_after: 1,
-            weights: Weights::Q8_0,
-            ..LocalOptions::default()
-        };
-        let backend = LocalBackend::load(&source, options).await.unwrap();
+        let backend = fresh_engine_per_request(&source, Weights::Q8_0).await;
         backend.complete(one_token_request()).await.unwrap();
         let prepared = prepare(&source, Weights::Q8_0);
         assert_ne!(prepared, source);
